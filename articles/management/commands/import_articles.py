@@ -1,0 +1,31 @@
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from articles.importer import ImportFailed, import_articles
+
+
+class Command(BaseCommand):
+    help = "Import Markdown articles with YAML front matter; atomic and idempotent by slug."
+
+    def add_arguments(self, parser):
+        parser.add_argument("paths", nargs="+", type=Path, help="Markdown files or folders")
+
+    def handle(self, *args, paths: list[Path], **options):
+        files = []
+        for path in paths:
+            files.extend(sorted(path.glob("*.md")) if path.is_dir() else [path])
+        if not files:
+            raise CommandError("no Markdown files found in " + ", ".join(map(str, paths)))
+        try:
+            report = import_articles(files)
+        except ImportFailed as exc:
+            for problem in exc.problems:
+                self.stderr.write(problem)
+            raise CommandError(
+                f"nothing imported: {len(exc.problems)} problem(s) in {len(files)} file(s)"
+            ) from exc
+        self.stdout.write(
+            f"{len(report.created)} created, {len(report.updated)} updated, "
+            f"{len(report.unchanged)} unchanged"
+        )

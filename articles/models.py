@@ -1,0 +1,280 @@
+from django.conf import settings
+from django.contrib.postgres.search import SearchVector
+from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Lower
+from django.urls import reverse
+from django.utils import timezone
+
+from .rendering import reading_minutes, render_markdown, split_lines
+
+
+def search_document() -> SearchVector:
+    """What full-text search matches, weighted; the GIN index is built on the same expression."""
+    return (
+        SearchVector("title", weight="A", config="english")
+        + SearchVector("summary", "tldr", weight="B", config="english")
+        + SearchVector("body_text", weight="C", config="english")
+    )
+
+
+class Category(models.Model):
+    name = models.CharField(max_length=80, unique=True)
+    slug = models.SlugField(max_length=80, unique=True)
+    description = models.TextField(blank=True)
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "name"]
+        verbose_name_plural = "categories"
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("articles:topic", args=[self.slug])
+
+
+class ArticleQuerySet(models.QuerySet):
+    def published(self) -> "ArticleQuerySet":
+        """Public articles. Scheduled publishing is this filter: no job flips a flag."""
+        return self.filter(status=Article.Status.PUBLISHED, publish_at__lte=timezone.now())
+
+    def for_listing(self) -> "ArticleQuerySet":
+        return self.select_related("category").order_by("-publish_at", "-id")
+
+    def review_overdue(self) -> "ArticleQuerySet":
+        return self.filter(next_review_due__lt=timezone.localdate())
+
+    def rerender(self) -> int:
+        """Render each article again, e.g. after the glossary changed. Returns how many."""
+        count = 0
+        for article in self.iterator(chunk_size=200):
+            article.render()
+            type(article).objects.filter(pk=article.pk).update(
+                body_html=article.body_html, body_text=article.body_text, toc=article.toc
+            )
+            count += 1
+        return count
+
+
+class Article(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        PUBLISHED = "published", "Published"
+
+    title = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=200, unique=True)
+    category = models.ForeignKey(
+        Category, on_delete=models.PROTECT, related_name="articles", null=True, blank=True
+    )
+    label = models.CharField(
+        max_length=30, blank=True, help_text="Optional badge shown beside the category."
+    )
+    summary = models.TextField(blank=True, help_text="One or two sentences under the title.")
+    tldr = models.TextField(
+        "TL;DR", blank=True, help_text="One bullet per line, shown as the TL;DR list."
+    )
+    body = models.TextField(
+        blank=True,
+        help_text=(
+            "Markdown: ## headings, lists, > callouts, tables, ![alt text](image-url). "
+            "A second-level heading named Fundamentals, Intermediate or Academic starts a depth "
+            "tier."
+        ),
+    )
+    body_html = models.TextField(editable=False, default="")
+    body_text = models.TextField(editable=False, default="")
+    toc = models.JSONField(editable=False, default=list)
+    reading_minutes = models.PositiveSmallIntegerField(editable=False, default=1)
+    related = models.ManyToManyField("self", symmetrical=False, blank=True)
+    disclaimer = models.TextField(
+        blank=True, help_text="Leave empty to show the site's standard medical disclaimer."
+    )
+    meta_description = models.CharField(
+        max_length=300, blank=True, help_text="For search engines; the summary when empty."
+    )
+    featured = models.BooleanField(default=False)
+
+    author = models.CharField(max_length=120, blank=True)
+    reviewer = models.CharField(
+        max_length=160, blank=True, help_text='Name and credentials, e.g. "Jane Doe, MD".'
+    )
+    last_reviewed = models.DateField(null=True, blank=True)
+    next_review_due = models.DateField(null=True, blank=True)
+
+    status = models.CharField(
+        max_length=10,
+        choices=Status,
+        default=Status.DRAFT,
+        help_text="A published article with a future publish date is scheduled: it goes public "
+        "at that time on its own.",
+    )
+    publish_at = models.DateTimeField("publish date", null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ArticleQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-publish_at", "-id"]
+        indexes = [
+            models.Index(fields=["status", "publish_at"]),
+            # The full-text GIN index on search_document() is made by a PostgreSQL-only migration.
+        ]
+        constraints = [
+            # The publish gate, held by the database too: nothing leaves draft unreviewed.
+            models.CheckConstraint(
+                condition=Q(status="draft")
+                | (~Q(reviewer="") & Q(last_reviewed__isnull=False) & Q(publish_at__isnull=False)),
+                name="article_reviewed_before_publishing",
+                violation_error_message="A published article needs a reviewer, a last-reviewed "
+                "date and a publish date.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    def save(self, *args, **kwargs) -> None:
+        self.render()
+        super().save(*args, **kwargs)
+
+    def get_absolute_url(self) -> str:
+        return reverse("articles:detail", args=[self.slug])
+
+    def render(self) -> None:
+        """Derive the page's HTML, table of contents and reading time from the Markdown."""
+        rendered = render_markdown(self.body, glossary=GlossaryTerm.objects.all())
+        self.body_html, self.body_text, self.toc = rendered.html, rendered.text, rendered.toc
+        self.reading_minutes = reading_minutes(" ".join([self.summary, self.tldr, rendered.text]))
+
+    @property
+    def state(self) -> str:
+        """Draft, Scheduled or Published, as an editor thinks of it."""
+        if self.status == self.Status.DRAFT:
+            return "Draft"
+        return "Published" if self.is_public else "Scheduled"
+
+    @property
+    def is_public(self) -> bool:
+        return (
+            self.status == self.Status.PUBLISHED
+            and self.publish_at is not None
+            and self.publish_at <= timezone.now()
+        )
+
+    @property
+    def tldr_items(self) -> list[str]:
+        return split_lines(self.tldr)
+
+    @property
+    def disclaimer_text(self) -> str:
+        return self.disclaimer or settings.ARTICLE_DISCLAIMER
+
+    @property
+    def description(self) -> str:
+        return self.meta_description or self.summary
+
+    def remember_slug(self, old_slug: str) -> None:
+        """Keep a former address working: /learn/<old_slug>/ answers 301 to the current one."""
+        if old_slug and old_slug != self.slug:
+            SlugRedirect.objects.update_or_create(old_slug=old_slug, defaults={"article": self})
+        SlugRedirect.objects.filter(old_slug=self.slug).delete()
+
+    def review_problems(self) -> list[str]:
+        """What this article lacks to leave draft, sources aside: the medical-review gate."""
+        problems = []
+        if not self.reviewer.strip():
+            problems.append("a medical reviewer (name and credentials)")
+        if not self.last_reviewed:
+            problems.append("a last-reviewed date")
+        if not self.publish_at:
+            problems.append("a publish date")
+        if not self.category_id:
+            problems.append("a category")
+        if not self.summary.strip():
+            problems.append("a summary")
+        return problems
+
+    def publish_problems(self, *, source_count: int) -> list[str]:
+        problems = self.review_problems()
+        if source_count < 1:
+            problems.append("at least one source")
+        return problems
+
+
+class FAQ(models.Model):
+    article = models.ForeignKey(Article, on_delete=models.CASCADE, related_name="faqs")
+    question = models.CharField(max_length=300)
+    answer = models.TextField()
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "id"]
+        verbose_name = "FAQ"
+        verbose_name_plural = "FAQ"
+
+    def __str__(self) -> str:
+        return self.question
+
+
+class Source(models.Model):
+    article = models.ForeignKey(Article, on_delete=models.CASCADE, related_name="sources")
+    title = models.CharField(max_length=400)
+    authors = models.CharField(max_length=400, blank=True)
+    publisher = models.CharField(
+        max_length=200, blank=True, help_text="Journal, publisher or organisation."
+    )
+    year = models.PositiveSmallIntegerField(null=True, blank=True)
+    url = models.URLField(max_length=500, blank=True)
+    doi = models.CharField("DOI", max_length=200, blank=True, help_text="e.g. 10.1210/jc.2017-02")
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "id"]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def link(self) -> str:
+        if self.url.lower().startswith(("https://", "http://")):
+            return self.url
+        return f"https://doi.org/{self.doi}" if self.doi else ""
+
+
+class GlossaryTerm(models.Model):
+    term = models.CharField(max_length=80)
+    slug = models.SlugField(max_length=80, unique=True)
+    definition = models.TextField(help_text="Plain English, one or two sentences.")
+    aliases = models.CharField(
+        max_length=200, blank=True, help_text="Other spellings that mean the same, comma-separated."
+    )
+
+    class Meta:
+        ordering = [Lower("term")]
+        constraints = [
+            models.UniqueConstraint(Lower("term"), name="glossary_term_unique_ci"),
+        ]
+
+    def __str__(self) -> str:
+        return self.term
+
+    def get_absolute_url(self) -> str:
+        return reverse("articles:glossary") + f"#{self.slug}"
+
+    @property
+    def spellings(self) -> list[str]:
+        return [self.term, *(a.strip() for a in self.aliases.split(",") if a.strip())]
+
+
+class SlugRedirect(models.Model):
+    """An article's former slug, so links to its old address keep working (301)."""
+
+    old_slug = models.SlugField(max_length=200, unique=True)
+    article = models.ForeignKey(Article, on_delete=models.CASCADE, related_name="old_slugs")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.old_slug} → {self.article.slug}"

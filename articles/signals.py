@@ -1,0 +1,18 @@
+"""Cache invalidation only: any change to Learning Center content makes cached pages stale."""
+
+from django.db.models.signals import m2m_changed, post_delete, post_save
+from django.dispatch import receiver
+
+from .models import FAQ, Article, Category, GlossaryTerm, SlugRedirect, Source
+from .pagecache import bump_content_version
+
+
+@receiver([post_save, post_delete], sender=Article)
+@receiver([post_save, post_delete], sender=Category)
+@receiver([post_save, post_delete], sender=FAQ)
+@receiver([post_save, post_delete], sender=Source)
+@receiver([post_save, post_delete], sender=GlossaryTerm)
+@receiver([post_save, post_delete], sender=SlugRedirect)
+@receiver(m2m_changed, sender=Article.related.through)
+def content_changed(sender, **kwargs) -> None:
+    bump_content_version()

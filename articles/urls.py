@@ -1,0 +1,15 @@
+from django.urls import path
+
+from . import views
+from .feeds import LatestArticlesFeed
+
+app_name = "articles"
+
+urlpatterns = [
+    path("", views.LearningCenterView.as_view(), name="index"),
+    path("search/", views.SearchView.as_view(), name="search"),
+    path("feed/", LatestArticlesFeed(), name="feed"),
+    path("glossary/", views.GlossaryView.as_view(), name="glossary"),
+    path("topic/<slug:slug>/", views.TopicView.as_view(), name="topic"),
+    path("<slug:slug>/", views.ArticleDetailView.as_view(), name="detail"),
+]

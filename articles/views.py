@@ -1,0 +1,147 @@
+import html
+import re
+
+from django.contrib.postgres.search import SearchHeadline, SearchQuery, SearchRank
+from django.db import connection
+from django.db.models import Count, F, Prefetch, Q
+from django.http import Http404, HttpResponsePermanentRedirect
+from django.shortcuts import get_object_or_404
+from django.utils.decorators import method_decorator
+from django.views.generic import DetailView, ListView, TemplateView
+
+from .models import Article, Category, GlossaryTerm, SlugRedirect, Source, search_document
+from .pagecache import cache_public_page
+from .seo import article_structured_data
+
+SEARCH_MAX_LENGTH = 200
+# Private-use characters mark a headline's matches, so the snippet can be escaped before <mark>.
+_MARK_START, _MARK_END = "\ue000", "\ue001"
+
+
+def can_preview(user) -> bool:
+    return user.is_active and user.is_staff and user.has_perm("articles.view_article")
+
+
+@method_decorator(cache_public_page, name="dispatch")
+class LearningCenterView(TemplateView):
+    template_name = "articles/index.html"
+
+    def get_context_data(self, **kwargs):
+        published = Article.objects.published().for_listing()
+        context = super().get_context_data(**kwargs)
+        context["featured"] = published.filter(featured=True)[:3]
+        context["latest"] = published[:12]
+        context["categories"] = Category.objects.annotate(
+            published_count=Count("articles", filter=Q(articles__in=Article.objects.published()))
+        ).filter(published_count__gt=0)
+        return context
+
+
+@method_decorator(cache_public_page, name="dispatch")
+class TopicView(ListView):
+    template_name = "articles/topic.html"
+    context_object_name = "articles"
+    paginate_by = 20
+
+    def get_queryset(self):
+        self.category = get_object_or_404(Category, slug=self.kwargs["slug"])
+        return Article.objects.published().for_listing().filter(category=self.category)
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(category=self.category, **kwargs)
+
+
+@method_decorator(cache_public_page, name="dispatch")
+class ArticleDetailView(DetailView):
+    template_name = "articles/article.html"
+    context_object_name = "article"
+
+    def get_queryset(self):
+        queryset = Article.objects.select_related("category").prefetch_related(
+            "faqs",
+            Prefetch("sources", queryset=Source.objects.order_by("position", "id")),
+            Prefetch("related", queryset=Article.objects.published().for_listing()),
+        )
+        return queryset if can_preview(self.request.user) else queryset.published()
+
+    def get(self, request, *args, **kwargs):
+        try:
+            self.object = self.get_object()
+        except Http404:
+            redirect = (
+                SlugRedirect.objects.select_related("article")
+                .filter(old_slug=kwargs["slug"])
+                .first()
+            )
+            if redirect and self.get_queryset().filter(pk=redirect.article_id).exists():
+                return HttpResponsePermanentRedirect(redirect.article.get_absolute_url())
+            raise
+        context = self.get_context_data(object=self.object)
+        return self.render_to_response(context)
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        article = self.object
+        context["preview"] = not article.is_public
+        context["structured_data"] = article_structured_data(article)
+        return context
+
+
+class SearchView(ListView):
+    template_name = "articles/search.html"
+    context_object_name = "results"
+    paginate_by = 10
+
+    def get_queryset(self):
+        self.query = re.sub(r"\s+", " ", self.request.GET.get("q", "")).strip()
+        self.query = self.query[:SEARCH_MAX_LENGTH]
+        if not self.query:
+            return Article.objects.none()
+        published = Article.objects.published().select_related("category")
+        if connection.vendor != "postgresql":
+            words = Q()
+            for word in self.query.split()[:8]:
+                words &= (
+                    Q(title__icontains=word)
+                    | Q(summary__icontains=word)
+                    | Q(body_text__icontains=word)
+                )
+            return published.filter(words).annotate(snippet=F("summary")).order_by("-publish_at")
+        query = SearchQuery(self.query, search_type="websearch", config="english")
+        return (
+            published.annotate(rank=SearchRank(search_document(), query))
+            .filter(rank__gt=0)
+            .annotate(
+                snippet=SearchHeadline(
+                    "body_text",
+                    query,
+                    config="english",
+                    start_sel=_MARK_START,
+                    stop_sel=_MARK_END,
+                    max_words=30,
+                    min_words=12,
+                    max_fragments=2,
+                    fragment_delimiter=" … ",
+                )
+            )
+            .order_by("-rank", "-publish_at")
+        )
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        for article in context["results"]:
+            article.snippet_html = highlight(article.snippet)
+        context["query"] = self.query
+        return context
+
+
+def highlight(snippet: str) -> str:
+    escaped = html.escape(snippet or "")
+    return escaped.replace(_MARK_START, "<mark>").replace(_MARK_END, "</mark>")
+
+
+@method_decorator(cache_public_page, name="dispatch")
+class GlossaryView(ListView):
+    template_name = "articles/glossary.html"
+    context_object_name = "terms"
+    model = GlossaryTerm

@@ -1,0 +1,128 @@
+#!/usr/bin/env python3
+"""The two set-up commands. Needs only Python 3.11+; everything else it installs itself.
+
+    python3 dev.py run    # the site on embedded defaults: web, Celery worker and beat
+    python3 dev.py test   # the whole test suite, on PostgreSQL and Redis
+"""
+
+import hashlib
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PYTHON = BIN / "python"
+VAR = ROOT / "var"
+
+TEST_ENV = {
+    "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/halftime",
+    "REDIS_URL": "redis://127.0.0.1:6379/9",
+    "SECRET_KEY": "test-only-" + "x" * 40,
+    "DEBUG": "false",
+    "PAGE_CACHE_SECONDS": "300",
+}
+
+
+def say(message: str) -> None:
+    print(f"==> {message}", flush=True)
+
+
+def run(*args: str | Path, env: dict | None = None) -> None:
+    subprocess.run([str(a) for a in args], cwd=ROOT, env=env, check=True)
+
+
+def ensure_virtualenv(extras: str) -> None:
+    """Create .venv and install the project; reinstall only when pyproject.toml changes."""
+    if sys.version_info < (3, 11):
+        sys.exit("Python 3.11 or newer is needed.")
+    if not PYTHON.exists():
+        say("creating the virtual environment in .venv")
+        venv.create(VENV, with_pip=True)
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + extras.encode()).hexdigest()
+    stamp = VENV / ".installed"
+    if stamp.exists() and stamp.read_text() == digest:
+        return
+    say(f"installing dependencies ({extras or 'runtime'})")
+    run(PYTHON, "-m", "pip", "install", "--quiet", "--upgrade", "pip")
+    run(PYTHON, "-m", "pip", "install", "--quiet", "-e", f".[{extras}]" if extras else ".")
+    stamp.write_text(digest)
+
+
+def ensure_chromium() -> None:
+    """The browser tests drive Debian's chromium; install it when missing and we may."""
+    if Path("/usr/bin/chromium").exists():
+        return
+    if shutil.which("apt-get") and hasattr(os, "geteuid") and os.geteuid() == 0:
+        say("installing chromium for the browser tests (apt-get)")
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        run("apt-get", "update", "-qq", env=env)
+        run("apt-get", "install", "-y", "-qq", "chromium", env=env)
+    else:
+        sys.exit("The browser tests need Chromium at /usr/bin/chromium: apt-get install chromium")
+
+
+def manage(*args: str, env: dict | None = None) -> None:
+    run(PYTHON, "manage.py", *args, env=env)
+
+
+def admin_password() -> str:
+    path = VAR / "admin-password.txt"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(12))
+    return path.read_text().strip()
+
+
+def cmd_run() -> None:
+    ensure_virtualenv("")
+    VAR.mkdir(exist_ok=True)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    say("migrating the database")
+    manage("migrate", "--no-input", "-v", "0", env=env)
+    manage("collectstatic", "--no-input", "-v", "0", env=env)
+    say("loading the sample content")
+    manage("import_glossary", "content/glossary.yaml", env=env)
+    manage("import_articles", "content/articles", env=env)
+    password = admin_password()
+    manage("ensure_admin", "--username", "admin", "--password", password, env=env)
+    port = env.get("PORT", "8000")
+    print(
+        f"\n  Site:  http://localhost:{port}/   Learning Center: http://localhost:{port}/learn/\n"
+        f"  Admin: http://localhost:{port}/admin/   user: admin   password: {password}\n"
+        f"  Mail is written to {VAR / 'outbox'}. Stop with Ctrl-C.\n",
+        flush=True,
+    )
+    os.execv(BIN / "honcho", [str(BIN / "honcho"), "start", "-f", "Procfile", "-p", port])
+
+
+def cmd_test(pytest_args: list[str]) -> None:
+    ensure_virtualenv("dev")
+    ensure_chromium()
+    env = {**os.environ}
+    for key, value in TEST_ENV.items():
+        env.setdefault(key, value)
+    say("ruff")
+    run(BIN / "ruff", "check", ".", env=env)
+    run(BIN / "ruff", "format", "--check", ".", env=env)
+    say("pytest")
+    result = subprocess.run([str(PYTHON), "-m", "pytest", *pytest_args], cwd=ROOT, env=env)
+    sys.exit(result.returncode)
+
+
+def main() -> None:
+    command = sys.argv[1] if len(sys.argv) > 1 else ""
+    if command == "run":
+        cmd_run()
+    elif command == "test":
+        cmd_test(sys.argv[2:])
+    else:
+        sys.exit(__doc__)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class HalftimeConfig(AppConfig):
+    name = "halftime"
+    verbose_name = "Site"

@@ -1,0 +1,20 @@
+from django.contrib import admin
+from django.contrib.sitemaps.views import sitemap
+from django.urls import include, path
+
+from articles.sitemaps import sitemaps
+from halftime import views
+
+urlpatterns = [
+    path("", views.HomeView.as_view(), name="home"),
+    path("healthz", views.healthz, name="healthz"),
+    path("readyz", views.readyz, name="readyz"),
+    path("robots.txt", views.robots_txt, name="robots_txt"),
+    path("sitemap.xml", sitemap, {"sitemaps": sitemaps}, name="sitemap"),
+    path("learn/", include("articles.urls")),
+    path("admin/", admin.site.urls),
+]
+
+admin.site.site_header = "Halftime Health"
+admin.site.site_title = "Halftime Health admin"
+admin.site.index_title = "Site administration"

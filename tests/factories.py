@@ -1,0 +1,96 @@
+import datetime as dt
+
+import factory
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from articles.models import FAQ, Article, Category, GlossaryTerm, Source
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ["username"]
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda u: f"{u.username}@example.com")
+    password = factory.django.Password("correct horse battery staple")
+
+
+class StaffFactory(UserFactory):
+    is_staff = True
+
+
+class CategoryFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Category
+        django_get_or_create = ["slug"]
+
+    name = "Men's Health"
+    slug = factory.LazyAttribute(lambda c: c.name.lower().replace("'", "").replace(" ", "-"))
+
+
+class ArticleFactory(factory.django.DjangoModelFactory):
+    """A published, reviewed article with one source; `draft=True` for a bare draft."""
+
+    class Meta:
+        model = Article
+        skip_postgeneration_save = True
+
+    class Params:
+        draft = factory.Trait(
+            status=Article.Status.DRAFT,
+            reviewer="",
+            last_reviewed=None,
+            publish_at=None,
+            with_source=False,
+        )
+
+    title = factory.Sequence(lambda n: f"Article {n}")
+    slug = factory.Sequence(lambda n: f"article-{n}")
+    category = factory.SubFactory(CategoryFactory)
+    summary = "A short summary of the article."
+    tldr = "First point\nSecond point"
+    body = "## What it is\n\nA paragraph about the subject.\n"
+    author = "Sam Writer"
+    reviewer = "Jane Doe, MD"
+    last_reviewed = factory.LazyFunction(lambda: timezone.localdate() - dt.timedelta(days=10))
+    next_review_due = factory.LazyFunction(lambda: timezone.localdate() + dt.timedelta(days=300))
+    status = Article.Status.PUBLISHED
+    publish_at = factory.LazyFunction(lambda: timezone.now() - dt.timedelta(days=1))
+    with_source = True
+
+    @factory.post_generation
+    def with_source(article, create, extracted, **kwargs):  # noqa: N805
+        if create and extracted:
+            SourceFactory(article=article)
+
+
+class FAQFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = FAQ
+
+    article = factory.SubFactory(ArticleFactory)
+    question = factory.Sequence(lambda n: f"Question {n}?")
+    answer = "An answer."
+
+
+class SourceFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Source
+
+    article = factory.SubFactory(ArticleFactory)
+    title = "Testosterone Therapy in Men With Hypogonadism"
+    authors = "Bhasin S, et al."
+    publisher = "J Clin Endocrinol Metab"
+    year = 2018
+    doi = "10.1210/jc.2018-00229"
+
+
+class GlossaryTermFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = GlossaryTerm
+
+    term = factory.Sequence(lambda n: f"term {n}")
+    slug = factory.LazyAttribute(lambda t: t.term.lower().replace(" ", "-"))
+    definition = "A plain-English definition."
