@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """The two set-up commands. Needs only Python 3.11+; everything else it installs itself.
 
-    python3 dev.py run    # the site on embedded defaults: web, Celery worker and beat
-    python3 dev.py test   # the whole test suite, on PostgreSQL and Redis
+python3 dev.py run    # the site on embedded defaults: web, Celery worker and beat
+python3 dev.py test   # the whole test suite, on PostgreSQL and Redis
 """
 
 import hashlib
@@ -39,7 +39,7 @@ def run(*args: str | Path, env: dict | None = None) -> None:
 
 def ensure_virtualenv(extras: str) -> None:
     """Create .venv and install the project; reinstall only when pyproject.toml changes."""
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - this file must run to say so
         sys.exit("Python 3.11 or newer is needed.")
     if not PYTHON.exists():
         say("creating the virtual environment in .venv")

@@ -58,11 +58,10 @@ class ArticleFactory(factory.django.DjangoModelFactory):
     next_review_due = factory.LazyFunction(lambda: timezone.localdate() + dt.timedelta(days=300))
     status = Article.Status.PUBLISHED
     publish_at = factory.LazyFunction(lambda: timezone.now() - dt.timedelta(days=1))
-    with_source = True
 
     @factory.post_generation
     def with_source(article, create, extracted, **kwargs):  # noqa: N805
-        if create and extracted:
+        if create and extracted is not False:
             SourceFactory(article=article)
 
 
