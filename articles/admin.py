@@ -1,7 +1,7 @@
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import models, transaction
 from django.utils import timezone
 from django.utils.html import format_html
 
@@ -12,7 +12,7 @@ class ArticleAdminForm(forms.ModelForm):
     def _post_clean(self):
         super()._post_clean()
         # review_problems() reads the instance, which _post_clean has just filled in.
-        if self.instance.status != Article.Status.DRAFT and not self.errors:
+        if self.instance.status != Article.Status.DRAFT:
             problems = self.instance.review_problems()
             if problems:
                 self.add_error(
@@ -42,6 +42,7 @@ class SourceInline(admin.StackedInline):
     model = Source
     formset = SourceFormSet
     extra = 0
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     fields = [("title", "year"), ("authors", "publisher"), ("url", "doi"), "position"]
 
 
@@ -143,12 +144,12 @@ class ArticleAdmin(admin.ModelAdmin):
     def publish(self, request, queryset):
         published, refused = 0, []
         for article in queryset.prefetch_related("sources"):
+            article.publish_at = article.publish_at or timezone.now()
             problems = article.publish_problems(source_count=len(article.sources.all()))
             if problems:
                 refused.append(f"“{article.title}” needs " + ", ".join(problems))
                 continue
             article.status = Article.Status.PUBLISHED
-            article.publish_at = article.publish_at or timezone.now()
             article.save(update_fields=["status", "publish_at", "updated_at"])
             published += 1
         if published:

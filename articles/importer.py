@@ -57,10 +57,14 @@ class ImportReport:
 
 class _Problems:
     def __init__(self, path: str):
-        self.path, self.items = path, []
+        self.path, self.found = path, []
 
     def add(self, line: int, message: str) -> None:
-        self.items.append(f"{self.path}:{line}: {message}")
+        self.found.append((line, message))
+
+    @property
+    def items(self) -> list[str]:
+        return [f"{self.path}:{line}: {message}" for line, message in sorted(self.found)]
 
 
 def _split_front_matter(text: str, problems: _Problems) -> tuple[str, str] | None:
@@ -190,6 +194,7 @@ def parse_article(path: Path) -> ParsedArticle:
     status = _text(data.get("status"), "status", line("status"), problems) or "draft"
     if status not in STATUSES:
         problems.add(line("status"), "'status' must be one of draft, scheduled, published")
+        status = "draft"
     tldr = [
         _text(item, "tldr", line("tldr"), problems)
         for item in _list(data.get("tldr"), "tldr", line("tldr"), problems)
@@ -248,14 +253,19 @@ def parse_article(path: Path) -> ParsedArticle:
         if not isinstance(item, dict):
             problems.add(item_line, "each 'sources' entry must be a mapping with at least 'title'")
             continue
+        key_lines = _entry_key_lines(sources_node, index)
+
+        def at(key: str, default: int = item_line, lines: dict = key_lines) -> int:
+            return lines.get(key, default)
+
         for message in _unknown_keys(item, SOURCE_KEYS, " in a 'sources' entry"):
-            problems.add(item_line, message)
+            problems.add(at(message.split("'")[1]), message)
         source = {
-            "title": _text(item.get("title"), "title", item_line, problems, 400),
-            "authors": _text(item.get("authors"), "authors", item_line, problems, 400),
-            "publisher": _text(item.get("publisher"), "publisher", item_line, problems, 200),
-            "url": _text(item.get("url"), "url", item_line, problems, 500),
-            "doi": _text(item.get("doi"), "doi", item_line, problems, 200),
+            "title": _text(item.get("title"), "title", at("title"), problems, 400),
+            "authors": _text(item.get("authors"), "authors", at("authors"), problems, 400),
+            "publisher": _text(item.get("publisher"), "publisher", at("publisher"), problems, 200),
+            "url": _text(item.get("url"), "url", at("url"), problems, 500),
+            "doi": _text(item.get("doi"), "doi", at("doi"), problems, 200),
             "year": None,
             "position": index,
         }
@@ -266,14 +276,14 @@ def parse_article(path: Path) -> ParsedArticle:
             if isinstance(year, int) and not isinstance(year, bool) and 1800 <= year <= 2100:
                 source["year"] = year
             else:
-                problems.add(item_line, f"a source's 'year' must be a year like 2018, not {year!r}")
+                problems.add(
+                    at("year"), f"a source's 'year' must be a year like 2018, not {year!r}"
+                )
         if source["url"]:
             try:
                 _https_url(source["url"])
             except ValidationError:
-                problems.add(
-                    item_line, f"a source's 'url' must be an http(s) URL: {source['url']!r}"
-                )
+                problems.add(at("url"), f"a source's 'url' must be http(s): {source['url']!r}")
         parsed.sources.append(source)
 
     for item in _list(data.get("related"), "related", line("related"), problems):
@@ -293,6 +303,14 @@ def _child(node: yaml.Node, key: str) -> yaml.Node | None:
         if k.value == key:
             return v
     return None
+
+
+def _entry_key_lines(sequence: yaml.Node | None, index: int) -> dict[str, int]:
+    if isinstance(sequence, yaml.SequenceNode) and index < len(sequence.value):
+        entry = sequence.value[index]
+        if isinstance(entry, yaml.MappingNode):
+            return _mapping_lines(entry, offset=1)
+    return {}
 
 
 def _item_line(sequence: yaml.Node | None, index: int, default: int) -> int:

@@ -93,7 +93,8 @@ class SearchView(ListView):
     paginate_by = 10
 
     def get_queryset(self):
-        self.query = re.sub(r"\s+", " ", self.request.GET.get("q", "")).strip()
+        # Control characters (a NUL would make PostgreSQL refuse the query) count as spaces.
+        self.query = re.sub(r"[\s\x00-\x1f\x7f]+", " ", self.request.GET.get("q", "")).strip()
         self.query = self.query[:SEARCH_MAX_LENGTH]
         if not self.query:
             return Article.objects.none()

@@ -1,0 +1,179 @@
+import re
+from html.parser import HTMLParser
+
+import pytest
+
+from articles.rendering import reading_minutes, render_markdown
+from tests.factories import GlossaryTermFactory
+
+XSS_VECTORS = [
+    "<script>alert(1)</script>",
+    "<img src=x onerror=alert(1)>",
+    '<a href="javascript:alert(1)">click</a>',
+    "[click](javascript:alert(1))",
+    "[click](JaVaScRiPt:alert(1))",
+    "[click](  javascript:alert(1))",
+    "[click](java\tscript:alert(1))",
+    "[click](&#106;avascript:alert(1))",
+    "[click](vbscript:msgbox(1))",
+    "[click](data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==)",
+    "![x](javascript:alert(1))",
+    '![x" onerror="alert(1)](https://example.org/a.png)',
+    '[x](https://example.org/" onmouseover="alert(1))',
+    "<svg onload=alert(1)>",
+    "<iframe src=https://evil.example></iframe>",
+    '<div style="background:url(javascript:alert(1))">x</div>',
+    "<style>body{display:none}</style>",
+    "<object data=javascript:alert(1)></object>",
+    '<form action="https://evil.example"><input name=x></form>',
+    "<meta http-equiv=refresh content='0;url=https://evil.example'>",
+    "<base href=https://evil.example/>",
+    "<math><mtext><table><mglyph><style><img src=x onerror=alert(1)>",
+    "<details open ontoggle=alert(1)>",
+    "<<script>script>alert(1)<</script>/script>",
+    '<a href="&#x6A;avascript:alert(1)">x</a>',
+    "| a |\n|---|\n| <img src=x onerror=alert(1)> |",
+    "> <script>alert(1)</script>",
+    "## <script>alert(1)</script> heading",
+    "`<script>` is fine in code\n\n```\n<script>alert(1)</script>\n```",
+]
+
+FORBIDDEN_TAGS = {
+    "script", "iframe", "object", "embed", "svg", "math", "style", "form", "input", "meta",
+    "base", "link", "details",
+}  # fmt: skip
+
+
+SAFE_SCHEMES = {"https", "http", "mailto"}
+
+
+class _Elements(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.found: list[tuple[str, dict]] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.found.append((tag, dict(attrs)))
+
+
+def dangers(markup: str) -> list[str]:
+    """What a browser would run in this markup: forbidden elements, event handlers, script URLs."""
+    parser = _Elements()
+    parser.feed(markup)
+    problems = []
+    for tag, attrs in parser.found:
+        if tag in FORBIDDEN_TAGS:
+            problems.append(f"<{tag}>")
+        for name, value in attrs.items():
+            value = re.sub(r"[\x00-\x20]", "", value or "").lower()
+            if name.startswith("on"):
+                problems.append(f"{tag}[{name}]")
+            head = value.split("/")[0]
+            if name in ("href", "src") and ":" in head and head.split(":")[0] not in SAFE_SCHEMES:
+                problems.append(f"{tag}[{name}={value}]")
+            if name == "style" and "url(" in value:
+                problems.append(f"{tag}[style]")
+    return problems
+
+
+@pytest.mark.parametrize("vector", XSS_VECTORS)
+def test_rendered_html_never_carries_script_handlers_or_script_urls(vector):
+    rendered = render_markdown(f"Before\n\n{vector}\n\nAfter")
+    assert dangers(rendered.html) == [], rendered.html
+    assert "After" in rendered.html
+
+
+def test_raw_html_is_shown_as_text_not_dropped_silently():
+    rendered = render_markdown("Use <b>bold</b> sparingly.")
+    assert "&lt;b&gt;bold&lt;/b&gt;" in rendered.html
+
+
+def test_safe_links_images_and_tables_survive():
+    rendered = render_markdown(
+        "[Guideline](https://example.org/g) ![A chart of levels](/static/img/levels.svg)\n\n"
+        "| Marker | Range |\n|:--|--:|\n| Total T | 300–1,000 |\n"
+    )
+    assert (
+        '<a href="https://example.org/g" rel="noopener noreferrer">Guideline</a>' in rendered.html
+    )
+    assert 'alt="A chart of levels"' in rendered.html
+    assert 'loading="lazy"' in rendered.html
+    assert '<th style="text-align:right">Range</th>' in rendered.html
+
+
+def test_tables_scroll_inside_a_focusable_labelled_region():
+    rendered = render_markdown("## Side by side\n\n| a | b |\n|---|---|\n| 1 | 2 |\n")
+    assert '<div class="table-wrap" role="region" aria-label="Side by side" tabindex="0">' in (
+        rendered.html
+    )
+
+
+def test_headings_get_ids_and_build_the_table_of_contents():
+    rendered = render_markdown("## What it is\n\ntext\n\n### How it works\n\n## What it is\n")
+    assert rendered.toc == [
+        {"level": 2, "text": "What it is", "id": "what-it-is", "tier": False},
+        {"level": 3, "text": "How it works", "id": "how-it-works", "tier": False},
+        {"level": 2, "text": "What it is", "id": "what-it-is-2", "tier": False},
+    ]
+    assert '<h2 id="what-it-is-2">' in rendered.html
+
+
+def test_a_level_one_heading_in_the_body_becomes_h2_under_the_page_title():
+    rendered = render_markdown("# Overview\n\n## Detail\n")
+    assert '<h2 id="overview">Overview</h2>' in rendered.html
+    assert '<h3 id="detail">Detail</h3>' in rendered.html
+    assert "<h1" not in rendered.html
+
+
+def test_depth_tier_headings_are_marked():
+    rendered = render_markdown("## Fundamentals\n\na\n\n## Academic: the evidence\n\nb\n")
+    assert [entry["tier"] for entry in rendered.toc] == [True, True]
+    assert '<h2 id="fundamentals" class="tier">' in rendered.html
+
+
+@pytest.mark.django_db
+def test_first_use_of_a_glossary_term_gets_an_inline_plain_english_definition():
+    term = GlossaryTermFactory(
+        term="HPG axis", slug="hpg-axis", definition="The brain-to-testes hormone signal line."
+    )
+    rendered = render_markdown(
+        "## The HPG axis\n\nThe hpg axis adjusts output. Later the HPG axis again.",
+        glossary=[term],
+    )
+    assert rendered.html.count("<dfn") == 1
+    assert (
+        '<dfn id="term-hpg-axis"><a href="/learn/glossary/#hpg-axis" rel="noopener noreferrer">'
+        "hpg axis</a></dfn>"
+        '<span class="gloss"> (in plain English: The brain-to-testes hormone signal line)</span>'
+    ) in rendered.html
+    assert '<h2 id="the-hpg-axis">The HPG axis</h2>' in rendered.html
+
+
+@pytest.mark.django_db
+def test_glossary_aliases_match_and_terms_inside_links_or_code_are_left_alone():
+    term = GlossaryTermFactory(
+        term="SHBG",
+        slug="shbg",
+        definition="A carrier protein.",
+        aliases="sex hormone-binding globulin",
+    )
+    rendered = render_markdown(
+        "[SHBG](https://example.org) and `SHBG` then sex hormone-binding globulin.",
+        glossary=[term],
+    )
+    assert ">sex hormone-binding globulin</a></dfn>" in rendered.html
+    assert '<a href="https://example.org" rel="noopener noreferrer">SHBG</a>' in rendered.html
+
+
+@pytest.mark.django_db
+def test_a_glossary_definition_cannot_inject_markup():
+    term = GlossaryTermFactory(term="IGF-1", slug="igf-1", definition='<img src=x onerror="x()">')
+    rendered = render_markdown("IGF-1 rises.", glossary=[term])
+    assert dangers(rendered.html) == []
+    assert '(in plain English: &lt;img src=x onerror="x()"&gt;)' in rendered.html
+
+
+def test_reading_time_is_words_over_220_per_minute_and_at_least_one():
+    assert reading_minutes("word " * 10) == 1
+    assert reading_minutes("word " * 221) == 2
+    assert reading_minutes("word " * 660) == 3

@@ -1,0 +1,370 @@
+import datetime as dt
+import json
+import re
+import xml.etree.ElementTree as ET
+
+import pytest
+from django.contrib.auth.models import Group
+from django.test import Client
+from django.utils import timezone
+
+from articles.views import highlight
+from tests.factories import (
+    ArticleFactory,
+    CategoryFactory,
+    FAQFactory,
+    GlossaryTermFactory,
+    SourceFactory,
+    StaffFactory,
+    UserFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def structured_data(response) -> list[dict]:
+    match = re.search(
+        r'<script type="application/ld\+json">(.*?)</script>', response.content.decode(), re.S
+    )
+    assert match, "no JSON-LD on the page"
+    return json.loads(match.group(1))
+
+
+def logged_in(user) -> Client:
+    client = Client(HTTP_HOST="localhost")
+    client.force_login(user)
+    return client
+
+
+# --- the article page ----------------------------------------------------------------------------
+
+
+def test_article_page_shows_the_anatomy_in_reading_order(client):
+    related = ArticleFactory(title="Sleep and hormones")
+    article = ArticleFactory(
+        title="Two philosophies",
+        label="PRIME",
+        summary="Replace or nudge.",
+        tldr="One replaces\nOne nudges",
+        body="## What it is\n\nText.\n\n## How it works\n\nMore.\n\n## Who asks\n\nEven more.",
+        reviewer="Jane Doe, MD",
+    )
+    article.related.add(related)
+    FAQFactory(article=article, question="Are they the same?", answer="No.")
+    page = client.get(article.get_absolute_url()).content.decode()
+    page = page[page.index("<main") :]
+    landmarks = [
+        "← Learning Center",
+        "Men&#x27;s Health",
+        "PRIME",
+        "1 min read",
+        '<h1 id="article-title">Two philosophies</h1>',
+        "Replace or nudge.",
+        "Medically reviewed by Jane Doe, MD · Last reviewed",
+        "TL;DR",
+        "One replaces",
+        "On this page",
+        '<h2 id="what-it-is">What it is</h2>',
+        "Related reading",
+        "Sleep and hormones",
+        "Are they the same?",
+        "Disclaimer",
+        "Get updates",
+        "Sources",
+        "Testosterone Therapy in Men With Hypogonadism",
+    ]
+    positions = [page.index(text) for text in landmarks]
+    assert positions == sorted(positions)
+
+
+def test_a_source_links_to_its_doi_when_it_has_no_url(client):
+    article = ArticleFactory()
+    page = client.get(article.get_absolute_url()).content.decode()
+    assert 'href="https://doi.org/10.1210/jc.2018-00229"' in page
+
+
+def test_per_article_disclaimer_overrides_the_site_default(client, settings):
+    default = ArticleFactory()
+    custom = ArticleFactory(disclaimer="Special disclaimer for this page.")
+    assert (
+        settings.ARTICLE_DISCLAIMER[:40] in client.get(default.get_absolute_url()).content.decode()
+    )
+    page = client.get(custom.get_absolute_url()).content.decode()
+    assert "Special disclaimer for this page." in page
+    assert settings.ARTICLE_DISCLAIMER[:40] not in page
+
+
+def test_draft_is_404_for_anonymous_visitors_and_for_users_without_staff_rights(client):
+    draft = ArticleFactory(draft=True)
+    assert client.get(draft.get_absolute_url()).status_code == 404
+    assert logged_in(UserFactory()).get(draft.get_absolute_url()).status_code == 404
+    assert logged_in(StaffFactory()).get(draft.get_absolute_url()).status_code == 404
+
+
+def test_editors_preview_a_draft_on_the_real_page_with_a_banner_and_noindex():
+    draft = ArticleFactory(draft=True, title="Work in progress")
+    editor = StaffFactory()
+    editor.groups.add(Group.objects.get(name="Editors"))
+    response = logged_in(editor).get(draft.get_absolute_url())
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert '<h1 id="article-title">Work in progress</h1>' in page
+    assert "Only staff can see this page." in page
+    assert '<meta name="robots" content="noindex">' in page
+
+
+def test_scheduled_article_is_404_until_its_publish_time_then_public(client):
+    article = ArticleFactory(publish_at=timezone.now() + dt.timedelta(hours=1))
+    assert client.get(article.get_absolute_url()).status_code == 404
+    assert article.title not in client.get("/learn/").content.decode()
+    article.publish_at = timezone.now() - dt.timedelta(seconds=1)
+    article.save()
+    assert client.get(article.get_absolute_url()).status_code == 200
+    assert article.title in client.get("/learn/").content.decode()
+
+
+def test_changed_slug_answers_301_from_the_old_address(staff_client, client):
+    article = ArticleFactory(slug="old-address")
+    data = {
+        "title": article.title,
+        "slug": "new-address",
+        "category": article.category_id,
+        "summary": article.summary,
+        "tldr": article.tldr,
+        "body": article.body,
+        "status": "published",
+        "publish_at_0": "2026-01-01",
+        "publish_at_1": "09:00:00",
+        "author": article.author,
+        "reviewer": article.reviewer,
+        "last_reviewed": str(article.last_reviewed),
+        "next_review_due": str(article.next_review_due),
+        "faqs-TOTAL_FORMS": "0",
+        "faqs-INITIAL_FORMS": "0",
+        "sources-TOTAL_FORMS": "1",
+        "sources-INITIAL_FORMS": "1",
+        "sources-0-id": article.sources.get().pk,
+        "sources-0-article": article.pk,
+        "sources-0-title": "A source",
+        "sources-0-position": "0",
+    }
+    response = staff_client.post(f"/admin/articles/article/{article.pk}/change/", data)
+    assert response.status_code == 302, response.content.decode()[:3000]
+    redirect = client.get("/learn/old-address/")
+    assert redirect.status_code == 301
+    assert redirect["Location"] == "/learn/new-address/"
+    assert client.get("/learn/new-address/").status_code == 200
+
+
+def test_old_slug_of_a_draft_does_not_reveal_it(client):
+    article = ArticleFactory(draft=True, slug="secret-new")
+    article.remember_slug("secret-old")
+    assert client.get("/learn/secret-old/").status_code == 404
+
+
+# --- search engines ----------------------------------------------------------------------------
+
+
+def test_article_has_title_description_canonical_open_graph_and_twitter_tags(client, settings):
+    article = ArticleFactory(title="Reading a lab report", meta_description="How to read labs.")
+    page = client.get(article.get_absolute_url()).content.decode()
+    url = f"{settings.SITE_URL}/learn/{article.slug}/"
+    assert "<title>Reading a lab report · Halftime Health</title>" in page
+    assert '<meta name="description" content="How to read labs.">' in page
+    assert f'<link rel="canonical" href="{url}">' in page
+    assert f'<meta property="og:url" content="{url}">' in page
+    assert '<meta property="og:title" content="Reading a lab report">' in page
+    assert '<meta name="twitter:card" content="summary">' in page
+
+
+def test_json_ld_describes_a_medically_reviewed_page_its_faq_and_breadcrumbs(client, settings):
+    article = ArticleFactory(title="TRT basics", reviewer="Jane Doe, MD", author="Sam Writer")
+    FAQFactory(article=article, question="Is it lifelong?", answer="Often.")
+    page, breadcrumbs, faq = structured_data(client.get(article.get_absolute_url()))
+    url = f"{settings.SITE_URL}/learn/{article.slug}/"
+    assert page["@type"] == "MedicalWebPage"
+    assert page["@context"] == "https://schema.org"
+    assert page["url"] == url and page["name"] == "TRT basics"
+    assert page["reviewedBy"] == {"@type": "Person", "name": "Jane Doe", "honorificSuffix": "MD"}
+    assert page["lastReviewed"] == article.last_reviewed.isoformat()
+    assert page["author"]["name"] == "Sam Writer"
+    assert page["citation"][0]["url"] == "https://doi.org/10.1210/jc.2018-00229"
+    assert breadcrumbs["@type"] == "BreadcrumbList"
+    assert [item["name"] for item in breadcrumbs["itemListElement"]] == [
+        "Learning Center",
+        "Men's Health",
+        "TRT basics",
+    ]
+    assert [item["position"] for item in breadcrumbs["itemListElement"]] == [1, 2, 3]
+    assert faq == {
+        "@context": "https://schema.org",
+        "@type": "FAQPage",
+        "mainEntity": [
+            {
+                "@type": "Question",
+                "name": "Is it lifelong?",
+                "acceptedAnswer": {"@type": "Answer", "text": "Often."},
+            }
+        ],
+    }
+
+
+def test_json_ld_cannot_be_broken_out_of_by_a_title(client):
+    article = ArticleFactory(title="</script><script>alert(1)</script>")
+    page = client.get(article.get_absolute_url()).content.decode()
+    assert "<script>alert(1)" not in page
+    assert structured_data(client.get(article.get_absolute_url()))[0]["name"] == article.title
+
+
+def test_sitemap_lists_public_articles_topics_and_pages_only(client):
+    live = ArticleFactory(slug="live-one")
+    ArticleFactory(slug="future-one", publish_at=timezone.now() + dt.timedelta(days=1))
+    ArticleFactory(slug="draft-one", draft=True)
+    response = client.get("/sitemap.xml")
+    assert response.status_code == 200
+    ns = {"s": "http://www.sitemaps.org/schemas/sitemap/0.9"}
+    locations = [loc.text for loc in ET.fromstring(response.content).findall(".//s:loc", ns)]
+    assert "http://localhost/learn/live-one/" in locations
+    assert "http://localhost/learn/topic/mens-health/" in locations
+    assert "http://localhost/learn/" in locations
+    assert "http://localhost/learn/glossary/" in locations
+    assert not any("future-one" in loc or "draft-one" in loc for loc in locations)
+    lastmod = ET.fromstring(response.content).find(
+        ".//s:url[s:loc='http://localhost/learn/live-one/']/s:lastmod", ns
+    )
+    assert lastmod.text == live.updated_at.date().isoformat()
+
+
+def test_feed_has_the_latest_public_articles_newest_first(client):
+    older = ArticleFactory(title="Older", publish_at=timezone.now() - dt.timedelta(days=3))
+    newer = ArticleFactory(title="Newer", summary="Fresh summary.")
+    ArticleFactory(title="Not yet", publish_at=timezone.now() + dt.timedelta(days=1))
+    ArticleFactory(title="Draft", draft=True)
+    response = client.get("/learn/feed/")
+    assert response["Content-Type"].startswith("application/rss+xml")
+    items = ET.fromstring(response.content).findall("./channel/item")
+    assert [item.findtext("title") for item in items] == ["Newer", "Older"]
+    assert items[0].findtext("link") == f"http://localhost{newer.get_absolute_url()}"
+    assert items[0].findtext("description") == "Fresh summary."
+    assert items[1].findtext("category") == "Men's Health"
+    assert older.get_absolute_url() in items[1].findtext("link")
+
+
+def test_robots_txt_points_at_the_sitemap_and_keeps_admin_out(client, settings):
+    body = client.get("/robots.txt").content.decode()
+    assert "Disallow: /admin/" in body
+    assert f"Sitemap: {settings.SITE_URL}/sitemap.xml" in body
+
+
+# --- search ---------------------------------------------------------------------------------------
+
+
+def test_search_ranks_title_matches_above_body_matches_and_highlights_them(client):
+    body_only = ArticleFactory(
+        title="Sleep basics", body="A note that mentions hematocrit once in passing."
+    )
+    title_match = ArticleFactory(
+        title="Hematocrit on testosterone therapy",
+        summary="Why hematocrit is watched.",
+        body="Hematocrit is the share of blood made of red cells; clinicians watch hematocrit.",
+    )
+    ArticleFactory(title="Unrelated", body="Nothing to see.")
+    ArticleFactory(title="Hematocrit draft", draft=True)
+    response = client.get("/learn/search/", {"q": "hematocrit"})
+    results = list(response.context["results"])
+    assert results == [title_match, body_only]
+    page = response.content.decode()
+    assert "<mark>hematocrit</mark>" in page.lower()
+    assert "2 results for “hematocrit”." in page
+
+
+def test_search_understands_stems_and_phrases(client):
+    article = ArticleFactory(title="Monitoring", body="Clinicians monitored the patients closely.")
+    assert list(client.get("/learn/search/", {"q": "monitor"}).context["results"]) == [article]
+    assert list(client.get("/learn/search/", {"q": '"patients closely"'}).context["results"]) == [
+        article
+    ]
+
+
+def test_search_snippet_escapes_what_the_article_says(client):
+    ArticleFactory(body="Typing <script>alert(1)</script> about hematocrit")
+    page = client.get("/learn/search/", {"q": "hematocrit"}).content.decode()
+    assert "<script>alert(1)" not in page
+    assert "<mark>hematocrit</mark>" in page
+
+
+def test_highlight_escapes_the_snippet_and_keeps_only_its_own_marks():
+    assert highlight("<b>\ue000dose\ue001</b> & more") == (
+        "&lt;b&gt;<mark>dose</mark>&lt;/b&gt; &amp; more"
+    )
+
+
+@pytest.mark.parametrize("query", ["", "   ", "&&&", "!!!", "(", "'", "a" * 5000, "\x00"])
+def test_search_never_fails_on_odd_input(client, query):
+    ArticleFactory(title="Hematocrit")
+    response = client.get("/learn/search/", {"q": query})
+    assert response.status_code == 200
+
+
+# --- listings and glossary -----------------------------------------------------------------------
+
+
+def test_learning_center_shows_featured_topics_and_latest(client):
+    ArticleFactory(title="A featured one", featured=True)
+    ArticleFactory(title="A plain one", category=CategoryFactory(name="Sleep", slug="sleep"))
+    page = client.get("/learn/").content.decode()
+    assert "Featured" in page and "A featured one" in page
+    assert 'href="/learn/topic/sleep/"' in page
+    assert "A plain one" in page
+
+
+def test_topic_page_lists_only_its_public_articles(client):
+    sleep = CategoryFactory(name="Sleep", slug="sleep")
+    ArticleFactory(title="In sleep", category=sleep)
+    ArticleFactory(title="Elsewhere")
+    page = client.get("/learn/topic/sleep/").content.decode()
+    assert "In sleep" in page and "Elsewhere" not in page
+    assert client.get("/learn/topic/nope/").status_code == 404
+
+
+def test_glossary_lists_every_term_with_an_anchor(client):
+    GlossaryTermFactory(term="HPG axis", slug="hpg-axis", definition="The hormone signal line.")
+    GlossaryTermFactory(term="Hematocrit", slug="hematocrit", definition="Red-cell share.")
+    page = client.get("/learn/glossary/").content.decode()
+    assert '<div id="hpg-axis">' in page and "The hormone signal line." in page
+    assert page.index("Hematocrit") < page.index("HPG axis")
+
+
+# --- the page cache ------------------------------------------------------------------------------
+
+
+def test_an_edit_shows_at_once_even_though_pages_are_cached(client):
+    article = ArticleFactory(title="First title")
+    assert "First title" in client.get(article.get_absolute_url()).content.decode()
+    article.title = "Second title"
+    article.save()
+    assert "Second title" in client.get(article.get_absolute_url()).content.decode()
+
+
+def test_a_new_source_shows_at_once(client):
+    article = ArticleFactory()
+    client.get(article.get_absolute_url())
+    SourceFactory(article=article, title="A brand-new citation")
+    assert "A brand-new citation" in client.get(article.get_absolute_url()).content.decode()
+
+
+def test_pages_still_render_when_the_cache_is_down(client, settings):
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",
+        }
+    }
+    from django.core.cache import caches
+
+    caches._settings = caches.settings = settings.CACHES
+    try:
+        article = ArticleFactory()
+        assert client.get(article.get_absolute_url()).status_code == 200
+    finally:
+        del caches._settings

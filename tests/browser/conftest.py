@@ -1,0 +1,75 @@
+"""Real-browser fixtures: one Chromium for the session, axe-core for accessibility checks."""
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from axe_playwright_python.base import AXE_SCRIPT
+from playwright.sync_api import Browser, Page, sync_playwright
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-background-networking",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PHONE = {
+    "viewport": {"width": 390, "height": 844},
+    "device_scale_factor": 2,
+    "is_mobile": True,
+    "has_touch": True,
+}
+AXE_OPTIONS = {
+    "runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]},
+    "resultTypes": ["violations"],
+}
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    if not CHROMIUM.exists():
+        pytest.fail(
+            f"The browser tests need Debian's Chromium at {CHROMIUM}: run `python3 dev.py test` "
+            "(it installs it) or `apt-get install chromium`.",
+            pytrace=False,
+        )
+    # Playwright's sync API keeps an asyncio loop running in this thread for as long as it is
+    # started, which Django takes for async code: it would refuse every ORM call after this.
+    with pytest.MonkeyPatch.context() as env, sync_playwright() as playwright:
+        env.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def phone_page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(**PHONE)
+    context.set_default_timeout(10_000)
+    yield context.new_page()
+    context.close()
+
+
+def format_violations(violations: list[dict]) -> str:
+    lines = [f"axe-core found {len(violations)} accessibility violation(s):"]
+    for violation in violations:
+        lines.append(f"- {violation['id']} ({violation['impact']}): {violation['help']}")
+        lines.extend(f"    {' >>> '.join(node['target'])}" for node in violation["nodes"])
+    return "\n".join(lines)
+
+
+@pytest.fixture
+def assert_accessible() -> Callable[[Page], None]:
+    """Run axe-core's WCAG 2.0/2.1 A and AA rules on the page as it stands; fail on any."""
+
+    def check(page: Page) -> None:
+        page.evaluate(AXE_SCRIPT)
+        results = page.evaluate("options => axe.run(document, options)", AXE_OPTIONS)
+        if results["violations"]:
+            pytest.fail(format_violations(results["violations"]), pytrace=False)
+
+    return check

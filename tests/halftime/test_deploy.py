@@ -1,0 +1,37 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+PRODUCTION = {
+    "DEBUG": "false",
+    "SECRET_KEY": "p9s!v2k#x7-m4q@w8e1r5t0y3u6i9o2p4a7s1d5f8g0h3j6k9l",
+    "SITE_URL": "https://halftimehealth.example",
+    "ALLOWED_HOSTS": "halftimehealth.example",
+    "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/halftime",
+    "REDIS_URL": "redis://127.0.0.1:6379/9",
+    "EMAIL_URL": "smtp+tls://user:secret@smtp.example.com:587",
+}
+
+
+def check(env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+    )
+
+
+def test_deploy_check_passes_with_production_values():
+    result = check(PRODUCTION)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_deploy_check_fails_with_the_embedded_development_key():
+    result = check({**PRODUCTION, "SECRET_KEY": ""} | {"SECRET_KEY": "django-insecure-x"})
+    assert result.returncode != 0
+    assert "security.W009" in result.stdout + result.stderr
