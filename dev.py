@@ -48,9 +48,15 @@ def ensure_virtualenv(extras: str) -> None:
     stamp = VENV / ".installed"
     if stamp.exists() and stamp.read_text() == digest:
         return
-    say(f"installing dependencies ({extras or 'runtime'})")
-    run(PYTHON, "-m", "pip", "install", "--quiet", "--upgrade", "pip")
-    run(PYTHON, "-m", "pip", "install", "--quiet", "-e", f".[{extras}]" if extras else ".")
+    say(f"installing dependencies ({extras or 'runtime'}); the log is in .venv/install.log")
+    target = f".[{extras}]" if extras else "."
+    with open(VENV / "install.log", "w") as log:
+        for args in (["--upgrade", "pip"], ["--editable", target]):
+            done = subprocess.run(
+                [str(PYTHON), "-m", "pip", "install", *args], cwd=ROOT, stdout=log, stderr=log
+            )
+            if done.returncode:
+                sys.exit(f"pip install failed; see {VENV / 'install.log'}")
     stamp.write_text(digest)
 
 
