@@ -88,6 +88,7 @@ def cmd_run() -> None:
     ensure_virtualenv("")
     VAR.mkdir(exist_ok=True)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
     say("migrating the database")
     manage("migrate", "--no-input", "-v", "0", env=env)
     manage("collectstatic", "--no-input", "-v", "0", env=env)
@@ -103,7 +104,8 @@ def cmd_run() -> None:
         f"  Mail is written to {VAR / 'outbox'}. Stop with Ctrl-C.\n",
         flush=True,
     )
-    os.execv(BIN / "honcho", [str(BIN / "honcho"), "start", "-f", "Procfile", "-p", port])
+    honcho = str(BIN / "honcho")
+    os.execve(honcho, [honcho, "start", "-f", "Procfile", "-p", port], env)
 
 
 def cmd_test(pytest_args: list[str]) -> None:
