@@ -119,6 +119,8 @@ if CELERY_BROKER_URL == "filesystem://":
         "processed_folder": str(_broker_dir / "processed"),
         "store_processed": False,
     }
+    for _folder in ("queue", "processed"):
+        (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
 else:
     # Longer than any countdown a task uses, so Redis never re-delivers a task still waiting.
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
