@@ -165,6 +165,17 @@ class Article(models.Model):
         )
 
     @property
+    def toc_tree(self) -> list[dict]:
+        """The table of contents with each h3 under the h2 before it."""
+        tree = []
+        for entry in self.toc:
+            if entry["level"] == 3 and tree:
+                tree[-1]["children"].append(entry)
+            else:
+                tree.append({**entry, "children": []})
+        return tree
+
+    @property
     def tldr_items(self) -> list[str]:
         return split_lines(self.tldr)
 

@@ -100,3 +100,12 @@ def test_source_link_prefers_url_then_doi_and_never_a_script_url():
     assert SourceFactory(url="https://example.org/a", doi="10.1/x").link == "https://example.org/a"
     assert SourceFactory(url="", doi="10.1/x").link == "https://doi.org/10.1/x"
     assert SourceFactory(url="javascript:alert(1)", doi="").link == ""
+
+
+def test_table_of_contents_nests_each_h3_under_its_h2():
+    article = ArticleFactory(body="### Lead-in\n\n## One\n\n### One a\n\n### One b\n\n## Two\n")
+    assert [(e["text"], [c["text"] for c in e["children"]]) for e in article.toc_tree] == [
+        ("Lead-in", []),
+        ("One", ["One a", "One b"]),
+        ("Two", []),
+    ]
