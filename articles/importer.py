@@ -157,12 +157,16 @@ def _list(value, key: str, line: int, problems: _Problems) -> list:
     return value
 
 
-def parse_article(path: Path) -> ParsedArticle:
-    problems = _Problems(str(path))
+def _read(path: Path) -> str:
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ImportFailed([f"{path}:1: cannot read the file: {exc}"]) from exc
+
+
+def parse_article(path: Path) -> ParsedArticle:
+    problems = _Problems(str(path))
+    text = _read(path)
     parts = _split_front_matter(text, problems)
     if parts is None:
         raise ImportFailed(problems.items)
@@ -466,10 +470,7 @@ def _free_slug(model, base: str) -> str:
 def import_glossary(path: Path) -> ImportReport:
     """Load glossary terms from a YAML list of {term, definition, aliases}; upsert by term."""
     problems = _Problems(str(path))
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ImportFailed([f"{path}:1: cannot read the file: {exc}"]) from exc
+    text = _read(path)
     data, node = _load_yaml(text, problems)
     if problems.items:
         raise ImportFailed(problems.items)

@@ -269,3 +269,12 @@ def test_shipped_sample_content_imports_cleanly_twice():
     ]
     assert long_read.sources.count() >= 8
     assert "<table>" in long_read.body_html and "<dfn" in long_read.body_html
+
+
+def test_a_missing_or_binary_file_is_reported_not_raised(tmp_path):
+    missing = tmp_path / "missing.md"
+    binary = tmp_path / "binary.md"
+    binary.write_bytes(b"\xff\xfe\x00bad")
+    problems = problems_of(missing, binary)
+    assert problems[0].startswith(f"{missing}:1: cannot read the file")
+    assert problems[1].startswith(f"{binary}:1: cannot read the file")
