@@ -23,6 +23,7 @@ VAR = ROOT / "var"
 TEST_ENV = {
     "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/halftime",
     "REDIS_URL": "redis://127.0.0.1:6379/9",
+    "CELERY_BROKER_URL": "redis://127.0.0.1:6379/10",
     "SECRET_KEY": "test-only-" + "x" * 40,
     "DEBUG": "false",
     "PAGE_CACHE_SECONDS": "300",

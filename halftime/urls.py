@@ -12,6 +12,7 @@ urlpatterns = [
     path("robots.txt", views.robots_txt, name="robots_txt"),
     path("sitemap.xml", sitemap, {"sitemaps": sitemaps}, name="sitemap"),
     path("learn/", include("articles.urls")),
+    path("", include("waitlist.urls")),
     path("admin/", admin.site.urls),
 ]
 

@@ -5,6 +5,9 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from articles.models import FAQ, Article, Category, GlossaryTerm, Source
+from waitlist import consent
+from waitlist.models import ConsentRecord, Subscriber, email_hash
+from waitlist.services import canonical_email
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -93,3 +96,29 @@ class GlossaryTermFactory(factory.django.DjangoModelFactory):
     term = factory.Sequence(lambda n: f"term {n}")
     slug = factory.LazyAttribute(lambda t: t.term.lower().replace(" ", "-"))
     definition = "A plain-English definition."
+
+
+class SubscriberFactory(factory.django.DjangoModelFactory):
+    """A confirmed subscriber with a confirmed consent record."""
+
+    class Meta:
+        model = Subscriber
+        skip_postgeneration_save = True
+
+    email = factory.Sequence(lambda n: f"person{n}@example.com")
+    email_hash = factory.LazyAttribute(lambda s: email_hash(s.email))
+    canonical_email_hash = factory.LazyAttribute(lambda s: email_hash(canonical_email(s.email)))
+    status = Subscriber.Status.CONFIRMED
+    confirmed_at = factory.LazyFunction(timezone.now)
+    interests = factory.LazyFunction(lambda: ["testosterone"])
+    state = "TX"
+
+    @factory.post_generation
+    def consent(subscriber, create, extracted, **kwargs):  # noqa: N805
+        if create and extracted is not False:
+            ConsentRecord.objects.create(
+                subscriber=subscriber,
+                consent_version=consent.CURRENT,
+                consent_text=consent.current_text(),
+                confirmed_at=subscriber.confirmed_at,
+            )

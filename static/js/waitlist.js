@@ -1,0 +1,83 @@
+// Progressive enhancement for the waitlist form: submit with fetch and answer in place.
+// Without JavaScript the same form posts and the server redirects; nothing depends on this file.
+(function () {
+  "use strict";
+
+  function fillFromPage(form) {
+    var params = new URLSearchParams(window.location.search);
+    ["utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "ref"].forEach(function (key) {
+      var input = form.querySelector('input[name="' + key + '"]');
+      if (input && !input.value && params.get(key)) input.value = params.get(key).slice(0, 100);
+    });
+    var referrer = form.querySelector('input[name="referrer"]');
+    if (referrer && !referrer.value && document.referrer) referrer.value = document.referrer.slice(0, 500);
+  }
+
+  function clearErrors(form) {
+    form.querySelectorAll(".field-error.js").forEach(function (node) { node.remove(); });
+    form.querySelectorAll("[aria-invalid]").forEach(function (node) {
+      node.removeAttribute("aria-invalid");
+      node.removeAttribute("aria-describedby");
+    });
+  }
+
+  function showErrors(form, errors, status) {
+    var messages = [];
+    Object.keys(errors).forEach(function (name) {
+      var text = errors[name].map(function (e) { return e.message || e; }).join(" ");
+      var input = form.querySelector('[name="' + name + '"]');
+      if (input && input.type !== "hidden") {
+        var note = document.createElement("p");
+        note.className = "field-error js";
+        note.id = input.id + "-error";
+        note.textContent = text;
+        input.setAttribute("aria-invalid", "true");
+        input.setAttribute("aria-describedby", note.id);
+        input.insertAdjacentElement("afterend", note);
+      }
+      messages.push(text);
+    });
+    status.textContent = messages.join(" ");
+    var first = form.querySelector("[aria-invalid]");
+    if (first) first.focus();
+  }
+
+  function enhance(form) {
+    fillFromPage(form);
+    form.addEventListener("submit", function (event) {
+      if (!window.fetch) return;
+      event.preventDefault();
+      var status = form.querySelector(".join-status");
+      var button = form.querySelector('button[type="submit"]');
+      clearErrors(form);
+      button.disabled = true;
+      status.textContent = "Sending…";
+      fetch(form.action, {
+        method: "POST",
+        body: new FormData(form),
+        headers: { Accept: "application/json" },
+        credentials: "omit",
+      })
+        .then(function (response) {
+          return response.json().then(function (data) { return { ok: response.ok, data: data }; });
+        })
+        .then(function (result) {
+          if (result.ok) {
+            form.reset();
+            status.textContent = result.data.message;
+            status.classList.add("success");
+          } else {
+            showErrors(form, result.data.errors || {}, status);
+          }
+        })
+        .catch(function () {
+          status.textContent = "We couldn't reach the server. Please try again.";
+        })
+        .finally(function () { button.disabled = false; });
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("form[data-join-form]").forEach(enhance);
+  });
+})();

@@ -1,0 +1,140 @@
+"""Real processes for the tests: a Celery worker, and a private Redis server that a test may
+stop and start."""
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import redis
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def wait_until(predicate, *, timeout: float, message: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError(message)
+
+
+class Process:
+    def __init__(self, name: str, args: list[str], env: dict[str, str]):
+        self.name = name
+        self.log = Path(tempfile.mkstemp(prefix=f"{name}-", suffix=".log")[1])
+        with self.log.open("w") as out:
+            self.popen = subprocess.Popen(
+                args,
+                cwd=ROOT,
+                env={**os.environ, **env},
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def stop(self, *, timeout: float = 10) -> None:
+        if self.popen.poll() is None:
+            self.popen.terminate()
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait()
+
+
+def celery_worker(env: dict[str, str], *, queues: str = "mail,campaigns,default") -> Process:
+    worker = Process(
+        "celery-worker",
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "halftime",
+            "worker",
+            "--queues",
+            queues,
+            "--concurrency",
+            "2",
+            "--loglevel",
+            "INFO",
+            "--without-gossip",
+            "--without-mingle",
+        ],  # fmt: skip
+        env,
+    )
+    wait_until(
+        lambda: "ready." in worker.output() or worker.popen.poll() is not None,
+        timeout=30,
+        message="the Celery worker did not start",
+    )
+    assert worker.popen.poll() is None, worker.output()
+    return worker
+
+
+def celery_beat(env: dict[str, str]) -> Process:
+    schedule = tempfile.mkdtemp(prefix="beat-")
+    return Process(
+        "celery-beat",
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "halftime",
+            "beat",
+            "--loglevel",
+            "INFO",
+            "--schedule",
+            f"{schedule}/schedule",
+        ],  # fmt: skip
+        env,
+    )
+
+
+class RedisServer:
+    """A redis-server of the test's own, on its own port, that the test may stop and start."""
+
+    def __init__(self, port: int):
+        self.port = port
+        self.url = f"redis://127.0.0.1:{port}/0"
+        self.process: subprocess.Popen | None = None
+        self.binary = shutil.which("redis-server") or "/usr/bin/redis-server"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [
+                self.binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],  # fmt: skip
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_until(self.is_up, timeout=10, message="redis-server did not start")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)
+        wait_until(lambda: not self.is_up(), timeout=10, message="redis-server did not stop")
+
+    def is_up(self) -> bool:
+        try:
+            return bool(redis.Redis.from_url(self.url, socket_connect_timeout=0.2).ping())
+        except redis.RedisError:
+            return False

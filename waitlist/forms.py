@@ -1,0 +1,83 @@
+from disposable_email_domains import blocklist as DISPOSABLE_DOMAINS
+from django import forms
+from email_validator import EmailNotValidError, validate_email
+
+from .models import Interest, USState
+
+UTM_KEYS = ("source", "medium", "campaign", "term", "content")
+PLACEMENTS = {"inline", "footer", "home", "page"}
+
+
+class InterestsStateFields(forms.Form):
+    interests = forms.MultipleChoiceField(
+        choices=Interest.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label="What interests you? (optional)",
+    )
+    state = forms.ChoiceField(
+        choices=[("", "Choose a state (optional)"), *USState.choices],
+        required=False,
+        label="Your US state (optional)",
+        help_text="We launch state by state.",
+    )
+
+
+class JoinForm(InterestsStateFields):
+    email = forms.CharField(
+        label="Email address",
+        max_length=254,
+        widget=forms.EmailInput(attrs={"autocomplete": "email", "inputmode": "email"}),
+        error_messages={"required": "Enter your email address."},
+    )
+    # A field people never see; bots that fill every field fill this one too.
+    website = forms.CharField(required=False, max_length=200)
+    article = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
+    placement = forms.CharField(required=False, max_length=20, widget=forms.HiddenInput)
+    ref = forms.CharField(required=False, max_length=16, widget=forms.HiddenInput)
+    referrer = forms.CharField(required=False, max_length=500, widget=forms.HiddenInput)
+
+    field_order = ["email", "interests", "state"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for key in UTM_KEYS:
+            self.fields[f"utm_{key}"] = forms.CharField(
+                required=False, max_length=100, widget=forms.HiddenInput
+            )
+
+    def clean_email(self) -> str:
+        raw = self.cleaned_data["email"].strip()
+        try:
+            result = validate_email(raw, check_deliverability=False)
+        except EmailNotValidError as exc:
+            raise forms.ValidationError(
+                f"That doesn't look like an email address: {exc}", code="invalid"
+            ) from exc
+        domain = result.ascii_domain.lower()
+        parts = domain.split(".")
+        if any(".".join(parts[i:]) in DISPOSABLE_DOMAINS for i in range(len(parts) - 1)):
+            raise forms.ValidationError(
+                "Please use a permanent email address; we can't send to disposable inboxes.",
+                code="disposable",
+            )
+        return result.normalized
+
+    def clean_placement(self) -> str:
+        placement = self.cleaned_data["placement"]
+        return placement if placement in PLACEMENTS else "page"
+
+    @property
+    def is_bot(self) -> bool:
+        return bool(self.cleaned_data.get("website"))
+
+    def utm(self) -> dict[str, str]:
+        return {
+            key: self.cleaned_data[f"utm_{key}"]
+            for key in UTM_KEYS
+            if self.cleaned_data.get(f"utm_{key}")
+        }
+
+
+class PreferencesForm(InterestsStateFields):
+    pass

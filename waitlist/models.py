@@ -1,0 +1,208 @@
+import hashlib
+import secrets
+
+from django.db import models
+from django.db.models.functions import Lower
+
+
+class Interest(models.TextChoices):
+    TESTOSTERONE = "testosterone", "Testosterone"
+    PEPTIDES = "peptides", "Peptides"
+    WEIGHT = "weight", "Weight"
+    SLEEP = "sleep", "Sleep"
+
+
+class USState(models.TextChoices):
+    AL = "AL", "Alabama"
+    AK = "AK", "Alaska"
+    AZ = "AZ", "Arizona"
+    AR = "AR", "Arkansas"
+    CA = "CA", "California"
+    CO = "CO", "Colorado"
+    CT = "CT", "Connecticut"
+    DE = "DE", "Delaware"
+    DC = "DC", "District of Columbia"
+    FL = "FL", "Florida"
+    GA = "GA", "Georgia"
+    HI = "HI", "Hawaii"
+    ID = "ID", "Idaho"
+    IL = "IL", "Illinois"
+    IN = "IN", "Indiana"
+    IA = "IA", "Iowa"
+    KS = "KS", "Kansas"
+    KY = "KY", "Kentucky"
+    LA = "LA", "Louisiana"
+    ME = "ME", "Maine"
+    MD = "MD", "Maryland"
+    MA = "MA", "Massachusetts"
+    MI = "MI", "Michigan"
+    MN = "MN", "Minnesota"
+    MS = "MS", "Mississippi"
+    MO = "MO", "Missouri"
+    MT = "MT", "Montana"
+    NE = "NE", "Nebraska"
+    NV = "NV", "Nevada"
+    NH = "NH", "New Hampshire"
+    NJ = "NJ", "New Jersey"
+    NM = "NM", "New Mexico"
+    NY = "NY", "New York"
+    NC = "NC", "North Carolina"
+    ND = "ND", "North Dakota"
+    OH = "OH", "Ohio"
+    OK = "OK", "Oklahoma"
+    OR = "OR", "Oregon"
+    PA = "PA", "Pennsylvania"
+    RI = "RI", "Rhode Island"
+    SC = "SC", "South Carolina"
+    SD = "SD", "South Dakota"
+    TN = "TN", "Tennessee"
+    TX = "TX", "Texas"
+    UT = "UT", "Utah"
+    VT = "VT", "Vermont"
+    VA = "VA", "Virginia"
+    WA = "WA", "Washington"
+    WV = "WV", "West Virginia"
+    WI = "WI", "Wisconsin"
+    WY = "WY", "Wyoming"
+
+
+def email_hash(email: str) -> str:
+    """What stays of an address after erasure: enough to keep it suppressed, not to read it."""
+    return hashlib.sha256(email.strip().lower().encode()).hexdigest()
+
+
+def new_referral_code() -> str:
+    return secrets.token_urlsafe(6)
+
+
+def new_token_key() -> str:
+    return secrets.token_hex(8)
+
+
+class Subscriber(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending confirmation"
+        CONFIRMED = "confirmed", "Confirmed"
+        UNSUBSCRIBED = "unsubscribed", "Unsubscribed"
+        ERASED = "erased", "Erased"
+
+    # NULL, not "", once erased: many erased rows must not collide on the unique address.
+    email = models.EmailField(max_length=254, null=True, blank=True)  # noqa: DJ001
+    email_hash = models.CharField(max_length=64, unique=True, editable=False)
+    # The address with plus-tags (and, at Gmail, dots) removed: one person, one referral credit.
+    canonical_email_hash = models.CharField(max_length=64, db_index=True, editable=False)
+    status = models.CharField(max_length=12, choices=Status, default=Status.PENDING)
+    interests = models.JSONField(default=list, blank=True)
+    state = models.CharField("US state", max_length=2, choices=USState, blank=True)
+
+    source_article = models.ForeignKey(
+        "articles.Article",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="signups",
+    )
+    placement = models.CharField(max_length=20, blank=True)
+    utm_source = models.CharField(max_length=100, blank=True)
+    utm_medium = models.CharField(max_length=100, blank=True)
+    utm_campaign = models.CharField(max_length=100, blank=True)
+    utm_term = models.CharField(max_length=100, blank=True)
+    utm_content = models.CharField(max_length=100, blank=True)
+    referrer_url = models.CharField(max_length=500, blank=True)
+
+    referral_code = models.CharField(max_length=16, unique=True, default=new_referral_code)
+    referred_by = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="referrals"
+    )
+    referral_credited = models.BooleanField(
+        default=False, help_text="This person's confirmation counted for whoever referred them."
+    )
+    signup_ip = models.GenericIPAddressField(null=True, blank=True)
+    # Part of every signed link; a new key (on erasure) makes every old link dead.
+    token_key = models.CharField(max_length=16, default=new_token_key, editable=False)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    unsubscribed_at = models.DateTimeField(null=True, blank=True)
+    last_confirmation_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(Lower("email"), name="subscriber_email_unique_ci"),
+            models.CheckConstraint(
+                condition=models.Q(status="erased") | models.Q(email__isnull=False),
+                name="subscriber_has_email_unless_erased",
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "confirmed_at"])]
+        permissions = [
+            ("export_subscribers", "Can export subscribers as CSV"),
+            ("view_dashboard", "Can view the waitlist dashboard"),
+        ]
+
+    def __str__(self) -> str:
+        return self.email or f"erased subscriber #{self.pk}"
+
+    def position(self) -> int | None:
+        """Place on the list among confirmed people, by when they confirmed."""
+        if self.status != self.Status.CONFIRMED or not self.confirmed_at:
+            return None
+        ahead = Subscriber.objects.filter(status=self.Status.CONFIRMED).filter(
+            models.Q(confirmed_at__lt=self.confirmed_at)
+            | models.Q(confirmed_at=self.confirmed_at, pk__lt=self.pk)
+        )
+        return ahead.count() + 1
+
+
+class ConsentRecord(models.Model):
+    """Proof of one act of consent: what the person was shown, when and from where they agreed,
+    when they confirmed, and when they withdrew. Deleted only when the person is erased."""
+
+    subscriber = models.ForeignKey(Subscriber, on_delete=models.CASCADE, related_name="consents")
+    consent_version = models.CharField(max_length=20)
+    consent_text = models.TextField()
+    signed_up_at = models.DateTimeField(auto_now_add=True)
+    signup_ip = models.GenericIPAddressField(null=True, blank=True)
+    signup_user_agent = models.CharField(max_length=400, blank=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    confirm_ip = models.GenericIPAddressField(null=True, blank=True)
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-signed_up_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"consent v{self.consent_version} of {self.subscriber}"
+
+
+class OutboundEmail(models.Model):
+    """The outbox: a transactional email is a row before any task is enqueued."""
+
+    class Kind(models.TextChoices):
+        CONFIRMATION = "confirmation", "Confirmation"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+        SKIPPED = "skipped", "Skipped"
+
+    subscriber = models.ForeignKey(Subscriber, on_delete=models.CASCADE, related_name="emails")
+    consent = models.ForeignKey(
+        ConsentRecord, on_delete=models.SET_NULL, null=True, blank=True, related_name="emails"
+    )
+    kind = models.CharField(max_length=20, choices=Kind)
+    status = models.CharField(max_length=10, choices=Status, default=Status.QUEUED)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    message_id = models.CharField(max_length=200, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["status", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} #{self.pk} ({self.status})"

@@ -1,0 +1,247 @@
+import json
+
+from django.conf import settings
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.decorators import method_decorator
+from django.views import View
+from django.views.decorators.csrf import csrf_exempt
+from django.views.generic import TemplateView
+
+from articles.models import Article
+
+from . import services, tokens
+from .forms import JoinForm, PreferencesForm
+from .models import Subscriber
+from .ratelimit import allow
+
+CHECK_INBOX = (
+    "Thanks! Check your inbox: we've sent a link to confirm your address. "
+    "If it doesn't arrive in a few minutes, look in your spam folder."
+)
+SLOW_DOWN = "Too many attempts. Please wait a few minutes and try again."
+MAX_JSON_BYTES = 8 * 1024
+
+
+def client_ip(request: HttpRequest) -> str | None:
+    # Behind a proxy, gunicorn's --forwarded-allow-ips makes REMOTE_ADDR the client's address.
+    return request.META.get("REMOTE_ADDR") or None
+
+
+def wants_json(request: HttpRequest) -> bool:
+    return request.content_type == "application/json" or "application/json" in request.headers.get(
+        "Accept", ""
+    )
+
+
+def _json_payload(request: HttpRequest) -> dict | None:
+    if len(request.body) > MAX_JSON_BYTES:
+        return None
+    try:
+        data = json.loads(request.body or b"{}")
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    # Lists for the multi-value field, text for the rest; anything else is simply invalid.
+    return {k: v if k == "interests" else ("" if v is None else v) for k, v in data.items()}
+
+
+@method_decorator(csrf_exempt, name="dispatch")
+class JoinView(View):
+    """POST a signup; the answer is the same for every address (no enumeration).
+
+    No CSRF token: the form sits on cached public pages, and a forged signup only starts a double
+    opt-in that the mailbox owner must confirm.
+    """
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        initial = {"ref": request.GET.get("ref", "")[:16], "placement": "page"}
+        initial.update({k: v[:100] for k, v in request.GET.items() if k.startswith("utm_")})
+        return render(request, "waitlist/join.html", {"form": JoinForm(initial=initial)})
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        as_json = wants_json(request)
+        if request.content_type == "application/json":
+            data = _json_payload(request)
+            if data is None:
+                return JsonResponse({"errors": {"__all__": ["Send a JSON object."]}}, status=400)
+            form = JoinForm(data)
+        else:
+            form = JoinForm(request.POST)
+        ip = client_ip(request)
+        if not allow("join-ip", ip or "unknown", limit=20, window=600):
+            return self.too_many(request, form, as_json)
+        if not form.is_valid():
+            if as_json:
+                return JsonResponse({"errors": form.errors.get_json_data()}, status=400)
+            return render(request, "waitlist/join.html", {"form": form}, status=400)
+        if form.is_bot:
+            return self.accepted(as_json)
+        email = form.cleaned_data["email"]
+        if not allow("join-email", email, limit=5, window=3600):
+            return self.too_many(request, form, as_json)
+        article_id = form.cleaned_data["article"]
+        if article_id and not Article.objects.filter(pk=article_id).exists():
+            article_id = None
+        services.subscribe(
+            email=email,
+            interests=form.cleaned_data["interests"],
+            state=form.cleaned_data["state"],
+            source=services.SignupSource(
+                article_id=article_id,
+                placement=form.cleaned_data["placement"],
+                utm=form.utm(),
+                referrer_url=form.cleaned_data["referrer"]
+                or request.headers.get("Referer", "")[:500],
+                referral_code=form.cleaned_data["ref"],
+            ),
+            ip=ip,
+            user_agent=request.headers.get("User-Agent", ""),
+        )
+        return self.accepted(as_json)
+
+    def accepted(self, as_json: bool) -> HttpResponse:
+        if as_json:
+            return JsonResponse(
+                {"status": "ok", "message": CHECK_INBOX, "next": reverse("waitlist:check_inbox")},
+                status=202,
+            )
+        return redirect("waitlist:check_inbox")
+
+    def too_many(self, request, form, as_json: bool) -> HttpResponse:
+        if as_json:
+            response = JsonResponse({"errors": {"__all__": [SLOW_DOWN]}}, status=429)
+        else:
+            context = {"form": form, "slow_down": SLOW_DOWN}
+            response = render(request, "waitlist/join.html", context, status=429)
+        response["Retry-After"] = "600"
+        return response
+
+
+class CheckInboxView(TemplateView):
+    template_name = "waitlist/check_inbox.html"
+
+
+class ConfirmView(View):
+    """GET only shows a button (mail scanners follow links); POST confirms."""
+
+    def get(self, request: HttpRequest, token: str) -> HttpResponse:
+        try:
+            services.subscriber_for(tokens.CONFIRM, token)
+        except tokens.BadToken as exc:
+            return render(request, "waitlist/bad_link.html", {"expired": exc.expired}, status=400)
+        return render(request, "waitlist/confirm.html", {"token": token})
+
+    def post(self, request: HttpRequest, token: str) -> HttpResponse:
+        try:
+            subscriber = services.confirm(token=token, ip=client_ip(request))
+        except tokens.BadToken as exc:
+            return render(request, "waitlist/bad_link.html", {"expired": exc.expired}, status=400)
+        preferences = tokens.make_token(
+            tokens.PREFERENCES, subscriber_id=subscriber.pk, key=subscriber.token_key
+        )
+        return redirect("waitlist:welcome", token=preferences)
+
+
+def _subscriber(purpose: str, token: str) -> Subscriber:
+    try:
+        data = services.subscriber_for(purpose, token)
+    except tokens.BadToken as exc:
+        raise Http404("This link is not valid.") from exc
+    return Subscriber.objects.get(pk=data.subscriber_id)
+
+
+class WelcomeView(View):
+    def get(self, request: HttpRequest, token: str) -> HttpResponse:
+        subscriber = _subscriber(tokens.PREFERENCES, token)
+        if subscriber.status != Subscriber.Status.CONFIRMED:
+            raise Http404("Not on the list.")
+        referral_url = (
+            settings.SITE_URL + reverse("waitlist:join") + f"?ref={subscriber.referral_code}"
+        )
+        return render(
+            request,
+            "waitlist/welcome.html",
+            {
+                "position": subscriber.position(),
+                "referral_url": referral_url,
+                "referrals": subscriber.referrals.filter(referral_credited=True).count(),
+                "token": token,
+            },
+        )
+
+
+class PreferencesView(View):
+    def get(self, request: HttpRequest, token: str) -> HttpResponse:
+        subscriber = _subscriber(tokens.PREFERENCES, token)
+        form = PreferencesForm(
+            initial={"interests": subscriber.interests, "state": subscriber.state}
+        )
+        return self.page(request, subscriber, form, token)
+
+    def post(self, request: HttpRequest, token: str) -> HttpResponse:
+        subscriber = _subscriber(tokens.PREFERENCES, token)
+        form = PreferencesForm(request.POST)
+        if not form.is_valid():
+            return self.page(request, subscriber, form, token, status=400)
+        services.update_preferences(
+            subscriber_id=subscriber.pk,
+            interests=form.cleaned_data["interests"],
+            state=form.cleaned_data["state"],
+        )
+        return redirect(reverse("waitlist:preferences", args=[token]) + "?saved=1")
+
+    def page(self, request, subscriber, form, token, status=200) -> HttpResponse:
+        context = {
+            "form": form,
+            "subscriber": subscriber,
+            "token": token,
+            "saved": request.GET.get("saved") == "1",
+            "unsubscribe_token": tokens.make_token(
+                tokens.UNSUBSCRIBE, subscriber_id=subscriber.pk, key=subscriber.token_key
+            ),
+        }
+        return render(request, "waitlist/preferences.html", context, status=status)
+
+
+class ExportView(View):
+    def post(self, request: HttpRequest, token: str) -> HttpResponse:
+        subscriber = _subscriber(tokens.PREFERENCES, token)
+        data = services.export_data(subscriber_id=subscriber.pk)
+        response = JsonResponse(data, json_dumps_params={"indent": 2})
+        response["Content-Disposition"] = 'attachment; filename="halftime-waitlist-data.json"'
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+class EraseView(View):
+    def post(self, request: HttpRequest, token: str) -> HttpResponse:
+        subscriber = _subscriber(tokens.PREFERENCES, token)
+        if request.POST.get("confirm") != "yes":
+            return redirect(reverse("waitlist:preferences", args=[token]) + "?erase=confirm")
+        services.erase(subscriber_id=subscriber.pk)
+        return render(request, "waitlist/erased.html")
+
+
+@method_decorator(csrf_exempt, name="dispatch")
+class UnsubscribeView(View):
+    """GET shows a button. POST unsubscribes: the page's button or a mail provider's RFC 8058
+    one-click POST, which carries no cookie and no CSRF token and must get a 200, not a
+    redirect. Repeating it is harmless."""
+
+    def get(self, request: HttpRequest, token: str) -> HttpResponse:
+        try:
+            services.subscriber_for(tokens.UNSUBSCRIBE, token)
+        except tokens.BadToken:
+            return render(request, "waitlist/bad_link.html", {"unsubscribe": True}, status=400)
+        return render(request, "waitlist/unsubscribe.html", {"token": token})
+
+    def post(self, request: HttpRequest, token: str) -> HttpResponse:
+        try:
+            data = services.subscriber_for(tokens.UNSUBSCRIBE, token)
+        except tokens.BadToken:
+            return render(request, "waitlist/bad_link.html", {"unsubscribe": True}, status=400)
+        services.unsubscribe(subscriber_id=data.subscriber_id)
+        return render(request, "waitlist/unsubscribed.html")
