@@ -138,6 +138,8 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TIMEZONE = "UTC"
+# Transactional mail has a queue of its own, so it never waits behind a campaign.
+CELERY_TASK_ROUTES = {"waitlist.tasks.*": {"queue": "mail"}}
 CELERY_BEAT_SCHEDULE = {
     "sweep-outbox": {
         "task": "waitlist.tasks.sweep_outbox",

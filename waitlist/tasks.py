@@ -8,7 +8,6 @@ logger = logging.getLogger(__name__)
 
 
 @shared_task(
-    queue="mail",
     acks_late=True,
     autoretry_for=(services.TransientSendError,),
     retry_backoff=5,
@@ -21,7 +20,7 @@ def send_outbound_email(outbound_id: int) -> str:
     return outcome
 
 
-@shared_task(queue="mail")
+@shared_task
 def sweep_outbox() -> int:
     ids = services.due_outbound_ids()
     for outbound_id in ids:

@@ -1,0 +1,132 @@
+"""The transactional outbox, against the real things: a Celery worker process, Redis, PostgreSQL
+and an SMTP server."""
+
+import re
+
+import pytest
+
+from waitlist import services
+from waitlist.models import OutboundEmail, Subscriber
+from waitlist.tasks import send_outbound_email
+
+LINK = re.compile(r"https?://\S+/waitlist/confirm/[^/\s]+/")
+
+
+def signup(client, email="pat@example.com") -> Subscriber:
+    client.post("/waitlist/", {"email": email})
+    return Subscriber.objects.get(email=email)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_signup_reaches_the_inbox_through_a_real_worker(client, worker, smtp_sink):
+    smtp_sink.clear()
+    signup(client, "inbox@example.com")
+    (received,) = smtp_sink.wait_for(1)
+    message = received.message
+    assert received.envelope_to == ["inbox@example.com"]
+    assert message["Subject"] == "Confirm your email for Halftime Health updates"
+    assert message["Message-ID"] == f"<confirmation.{OutboundEmail.objects.get().pk}@localhost>"
+    link = LINK.search(received.text).group(0)
+    assert link in received.html
+    assert "inbox@example.com" not in received.text + received.html
+    outbound = OutboundEmail.objects.get()
+    assert outbound.status == "sent" and outbound.message_id == message["Message-ID"]
+    path = link.split("localhost:8000", 1)[1]
+    assert client.post(path).status_code == 302
+    assert Subscriber.objects.get().status == "confirmed"
+
+
+def test_confirmation_mail_has_its_own_queue():
+    route = send_outbound_email.app.amqp.router.route({}, send_outbound_email.name)
+    assert route["queue"].name == "mail"
+
+
+@pytest.mark.django_db
+def test_sending_claims_the_row_so_a_second_send_does_nothing(client, mail):
+    subscriber = signup(client)
+    outbound = subscriber.emails.get()
+    assert services.send_outbound(outbound.pk) == "sent"
+    assert services.send_outbound(outbound.pk) == "not claimed"
+    assert len(mail.to("pat@example.com")) == 1
+
+
+@pytest.mark.django_db
+def test_a_451_from_the_server_puts_the_email_back_for_a_retry(client, mail):
+    subscriber = signup(client, "busy+tempfail@example.com")
+    outbound = subscriber.emails.get()
+    with pytest.raises(services.TransientSendError):
+        services.send_outbound(outbound.pk)
+    outbound.refresh_from_db()
+    assert (outbound.status, outbound.attempts) == ("queued", 1)
+    assert "451" in outbound.last_error
+    assert outbound.pk in [row.pk for row in OutboundEmail.objects.filter(status="queued")]
+
+
+@pytest.mark.django_db
+def test_a_550_from_the_server_fails_the_email_for_good(client, mail):
+    subscriber = signup(client, "nobody+reject@example.com")
+    outbound = subscriber.emails.get()
+    assert services.send_outbound(outbound.pk) == "failed"
+    outbound.refresh_from_db()
+    assert outbound.status == "failed" and "550" in outbound.last_error
+    assert mail.messages == []
+
+
+@pytest.mark.django_db
+def test_an_unreachable_server_is_a_transient_failure(client, mail, settings):
+    settings.EMAIL_PORT = 1
+    outbound = signup(client).emails.get()
+    with pytest.raises(services.TransientSendError):
+        services.send_outbound(outbound.pk)
+    outbound.refresh_from_db()
+    assert outbound.status == "queued"
+
+
+@pytest.mark.django_db
+def test_an_email_is_given_up_after_the_last_attempt(client, mail):
+    outbound = signup(client, "busy+tempfail@example.com").emails.get()
+    OutboundEmail.objects.filter(pk=outbound.pk).update(attempts=services.MAX_ATTEMPTS - 1)
+    with pytest.raises(services.TransientSendError):
+        services.send_outbound(outbound.pk)
+    outbound.refresh_from_db()
+    assert outbound.status == "failed"
+
+
+@pytest.mark.django_db
+def test_a_confirmation_for_someone_already_confirmed_is_skipped(client, mail):
+    subscriber = signup(client)
+    outbound = subscriber.emails.get()
+    Subscriber.objects.filter(pk=subscriber.pk).update(status="confirmed")
+    assert services.send_outbound(outbound.pk) == "skipped"
+    assert mail.messages == []
+
+
+@pytest.mark.django_db
+def test_the_sweep_finds_old_queued_rows_and_rows_whose_worker_died(client):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    old = timezone.now() - dt.timedelta(minutes=10)
+    stuck_queued = signup(client, "a@example.com").emails.get()
+    stuck_sending = signup(client, "b@example.com").emails.get()
+    fresh = signup(client, "c@example.com").emails.get()
+    OutboundEmail.objects.filter(pk=stuck_queued.pk).update(created_at=old)
+    OutboundEmail.objects.filter(pk=stuck_sending.pk).update(
+        created_at=old, status="sending", claimed_at=old
+    )
+    assert services.due_outbound_ids() == [stuck_queued.pk, stuck_sending.pk]
+    assert fresh.pk not in services.due_outbound_ids()
+
+
+@pytest.mark.django_db
+def test_a_row_left_sending_by_a_dead_worker_is_claimed_again_after_the_lease(client, mail):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    outbound = signup(client).emails.get()
+    OutboundEmail.objects.filter(pk=outbound.pk).update(
+        status="sending", claimed_at=timezone.now() - services.SEND_LEASE - dt.timedelta(seconds=1)
+    )
+    assert services.send_outbound(outbound.pk) == "sent"
