@@ -1,0 +1,87 @@
+import csv
+import io
+
+import pytest
+from django.contrib.auth.models import Permission
+from django.test import Client
+
+from tests.factories import ArticleFactory, StaffFactory, SubscriberFactory
+from waitlist.models import ConsentRecord
+
+pytestmark = pytest.mark.django_db
+
+
+def staff_with(*codenames: str) -> Client:
+    user = StaffFactory()
+    user.user_permissions.set(Permission.objects.filter(codename__in=codenames))
+    client = Client(HTTP_HOST="localhost")
+    client.force_login(user)
+    return client
+
+
+def test_subscriber_list_filters_and_search():
+    SubscriberFactory(email="alice@example.com", state="TX")
+    SubscriberFactory(email="bob@example.com", state="CA", status="unsubscribed")
+    client = staff_with("view_subscriber")
+    page = client.get("/admin/waitlist/subscriber/?status__exact=confirmed").content.decode()
+    assert "alice@example.com" in page and "bob@example.com" not in page
+    page = client.get("/admin/waitlist/subscriber/?q=bob").content.decode()
+    assert "bob@example.com" in page and "alice@example.com" not in page
+
+
+def test_csv_export_needs_its_own_permission():
+    subscriber = SubscriberFactory(email="alice@example.com")
+    data = {"action": "export_csv", "_selected_action": [subscriber.pk]}
+    viewer = staff_with("view_subscriber")
+    assert "export_csv" not in viewer.get("/admin/waitlist/subscriber/").content.decode()
+    refused = viewer.post("/admin/waitlist/subscriber/", data)
+    assert refused.get("Content-Type", "").startswith("text/html")
+
+    exporter = staff_with("view_subscriber", "export_subscribers")
+    response = exporter.post("/admin/waitlist/subscriber/", data)
+    assert response["Content-Type"] == "text/csv"
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert rows[0][:3] == ["email", "status", "interests"]
+    assert rows[1][:4] == ["alice@example.com", "confirmed", "testosterone", "TX"]
+
+
+def test_consent_records_are_read_only_in_admin():
+    subscriber = SubscriberFactory()
+    record = ConsentRecord.objects.get(subscriber=subscriber)
+    superuser = StaffFactory(is_superuser=True)
+    client = Client(HTTP_HOST="localhost")
+    client.force_login(superuser)
+    assert client.get("/admin/waitlist/consentrecord/add/").status_code == 403
+    assert client.get(f"/admin/waitlist/consentrecord/{record.pk}/delete/").status_code == 403
+    page = client.get(f"/admin/waitlist/consentrecord/{record.pk}/change/").content.decode()
+    assert 'name="consent_text"' not in page
+    assert "unsubscribe at any time" in page
+
+
+def test_the_dashboard_shows_rates_articles_and_referrals():
+    article = ArticleFactory(title="Reading your labs")
+    referrer = SubscriberFactory(email="ref@example.com")
+    SubscriberFactory(source_article=article, referred_by=referrer, referral_credited=True)
+    SubscriberFactory(source_article=article, status="pending", confirmed_at=None)
+    client = staff_with("view_dashboard")
+    page = client.get("/admin/waitlist/subscriber/dashboard/").content.decode()
+    assert "Waitlist dashboard" in page
+    assert '<tr><th scope="row">Signups</th><td>3</td></tr>' in page
+    assert "66.7%" in page
+    assert "<td>Reading your labs</td><td>1</td><td>2</td>" in page
+    assert "<td>ref@example.com</td><td>1</td>" in page
+    assert page.count("<rect ") == 30
+
+
+def test_the_dashboard_needs_its_permission():
+    assert (
+        staff_with("view_subscriber").get("/admin/waitlist/subscriber/dashboard/").status_code
+        == 403
+    )
+    anonymous = Client(HTTP_HOST="localhost").get("/admin/waitlist/subscriber/dashboard/")
+    assert anonymous.status_code == 302
+
+
+def test_the_subscriber_list_links_to_the_dashboard():
+    page = staff_with("view_subscriber", "view_dashboard").get("/admin/waitlist/subscriber/")
+    assert 'href="/admin/waitlist/subscriber/dashboard/">Dashboard</a>' in page.content.decode()
