@@ -1,14 +1,16 @@
 import html
 import re
 
+from django.conf import settings
 from django.contrib.postgres.search import SearchHeadline, SearchQuery, SearchRank
 from django.db import connection
 from django.db.models import Count, F, Prefetch, Q
-from django.http import Http404, HttpResponsePermanentRedirect
+from django.http import Http404, HttpResponse, HttpResponsePermanentRedirect
 from django.shortcuts import get_object_or_404
 from django.utils.decorators import method_decorator
 from django.views.generic import DetailView, ListView, TemplateView
 
+from .baking import baked_page, keep_page
 from .models import Article, Category, GlossaryTerm, SlugRedirect, Source, search_document
 from .pagecache import cache_public_page
 from .seo import article_structured_data
@@ -57,14 +59,22 @@ class ArticleDetailView(DetailView):
     context_object_name = "article"
 
     def get_queryset(self):
-        queryset = Article.objects.select_related("category").prefetch_related(
-            "faqs",
-            Prefetch("sources", queryset=Source.objects.order_by("position", "id")),
-            Prefetch("related", queryset=Article.objects.published().for_listing()),
+        related = Article.objects.published().order_by("-publish_at").only("slug", "title")
+        queryset = (
+            Article.objects.select_related("category")
+            .defer("body", "body_text")
+            .prefetch_related(
+                "faqs",
+                Prefetch("sources", queryset=Source.objects.order_by("position", "id")),
+                Prefetch("related", queryset=related),
+            )
         )
         return queryset if can_preview(self.request.user) else queryset.published()
 
     def get(self, request, *args, **kwargs):
+        anonymous = settings.SESSION_COOKIE_NAME not in request.COOKIES
+        if anonymous and (page := baked_page(kwargs["slug"])) is not None:
+            return HttpResponse(page)
         try:
             self.object = self.get_object()
         except Http404:
@@ -77,7 +87,10 @@ class ArticleDetailView(DetailView):
                 return HttpResponsePermanentRedirect(redirect.article.get_absolute_url())
             raise
         context = self.get_context_data(object=self.object)
-        return self.render_to_response(context)
+        response = self.render_to_response(context)
+        if anonymous and self.object.is_public:
+            keep_page(self.object, response.render().content.decode())
+        return response
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)

@@ -194,11 +194,11 @@ USE_TZ = True
 # --- Static files ------------------------------------------------------------------------------
 
 STATIC_URL = "/static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(env("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
 STATICFILES_DIRS = [BASE_DIR / "static"]
 # Hashed, compressed names once collectstatic has run (every deploy and `dev.py run` do); before
 # that (the test suite) plain names served from the app folders.
-_collected = (STATIC_ROOT / "staticfiles.json").is_file()
+_collected = env.bool("STATIC_MANIFEST", default=(STATIC_ROOT / "staticfiles.json").is_file())
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {

@@ -5,6 +5,7 @@ from django.core.cache import cache
 from django.db import connection
 from django.test import Client
 
+from articles.pagecache import bump_content_version
 from tests.factories import StaffFactory
 from tests.mailsink import MailSink
 from tests.processes import celery_worker
@@ -20,6 +21,8 @@ def _runs_on_postgresql(django_db_setup, django_db_blocker):
 @pytest.fixture(autouse=True)
 def _empty_cache():
     cache.clear()
+    # Each process also keeps pages in memory; a new content version empties that too.
+    bump_content_version()
     yield
     cache.clear()
 

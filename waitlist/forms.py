@@ -8,6 +8,9 @@ UTM_KEYS = ("source", "medium", "campaign", "term", "content")
 PLACEMENTS = {"inline", "footer", "home", "page"}
 
 
+STATE_CHOICES = [("", "Choose a state (optional)"), *USState.choices]
+
+
 class InterestsStateFields(forms.Form):
     interests = forms.MultipleChoiceField(
         choices=Interest.choices,
@@ -16,7 +19,7 @@ class InterestsStateFields(forms.Form):
         label="What interests you? (optional)",
     )
     state = forms.ChoiceField(
-        choices=[("", "Choose a state (optional)"), *USState.choices],
+        choices=STATE_CHOICES,
         required=False,
         label="Your US state (optional)",
         help_text="We launch state by state.",

@@ -1,9 +1,26 @@
+import functools
+
 from django import template
+from django.utils.html import format_html_join
+from django.utils.safestring import SafeString
 
 from waitlist import consent
-from waitlist.forms import JoinForm
+from waitlist.forms import STATE_CHOICES, JoinForm
+from waitlist.models import Interest
 
 register = template.Library()
+
+
+@functools.lru_cache(maxsize=64)
+def state_options(selected: str) -> SafeString:
+    return format_html_join(
+        "",
+        '<option value="{}"{}>{}</option>',
+        (
+            (value, " selected" if value == selected else "", label)
+            for value, label in STATE_CHOICES
+        ),
+    )
 
 
 @register.inclusion_tag("waitlist/_join_form.html")
@@ -18,4 +35,8 @@ def join_form(placement: str, article=None, form=None, heading: str = "Get updat
         "placement": placement,
         "consent_text": consent.current_text(),
         "heading": heading,
+        "interests": Interest.choices,
+        "state_options": state_options(str(form["state"].value() or "")),
+        "chosen_interests": form["interests"].value() or [],
+        "hidden": [(field.name, field.value()) for field in form.hidden_fields()],
     }
