@@ -220,6 +220,15 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
 
+# --- Waitlist ---------------------------------------------------------------------------------
+
+# Signup attempts allowed per IP address per 10 minutes, and per email address per hour.
+WAITLIST_IP_LIMIT = env.int("WAITLIST_IP_LIMIT", default=20)
+WAITLIST_EMAIL_LIMIT = env.int("WAITLIST_EMAIL_LIMIT", default=5)
+
+# Benchmarks only: adds /bench/insert, the bare one-INSERT baseline of bench/signup.py.
+BENCH_VIEWS = env.bool("BENCH_VIEWS", default=False)
+
 # --- Learning Center ---------------------------------------------------------------------------
 
 # Seconds an anonymous visitor's copy of a public page is reused; an edit invalidates it at once.

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.sitemaps.views import sitemap
 from django.urls import include, path
@@ -15,6 +16,9 @@ urlpatterns = [
     path("", include("waitlist.urls")),
     path("admin/", admin.site.urls),
 ]
+
+if settings.BENCH_VIEWS:
+    urlpatterns.append(path("bench/insert", views.bench_insert))
 
 admin.site.site_header = "Halftime Health"
 admin.site.site_title = "Halftime Health admin"

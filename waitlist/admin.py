@@ -1,9 +1,10 @@
 import csv
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.http import HttpRequest, StreamingHttpResponse
 from django.urls import path
 
+from . import services
 from .dashboard import dashboard_view
 from .models import ConsentRecord, OutboundEmail, Subscriber
 
@@ -50,7 +51,7 @@ class SubscriberAdmin(admin.ModelAdmin):
     list_select_related = ["source_article"]
     date_hierarchy = "created_at"
     inlines = [ConsentInline]
-    actions = ["export_csv"]
+    actions = ["export_csv", "erase"]
     readonly_fields = [
         "email", "status", "source_article", "placement", "utm_source", "utm_medium",
         "utm_campaign", "utm_term", "utm_content", "referrer_url", "referral_code",
@@ -80,6 +81,22 @@ class SubscriberAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+    # Deleting would drop the consent records and the suppression hash; erasure keeps the hash.
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_erase_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("waitlist.erase_subscribers")
+
+    @admin.action(
+        description="Erase selected subscribers (keeps only a hash)", permissions=["erase"]
+    )
+    def erase(self, request, queryset):
+        ids = list(queryset.exclude(status=Subscriber.Status.ERASED).values_list("pk", flat=True))
+        for subscriber_id in ids:
+            services.erase(subscriber_id=subscriber_id)
+        self.message_user(request, f"Erased {len(ids)} subscriber(s).", messages.SUCCESS)
 
     def has_export_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("waitlist.export_subscribers")

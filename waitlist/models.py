@@ -137,6 +137,7 @@ class Subscriber(models.Model):
         indexes = [models.Index(fields=["status", "confirmed_at"])]
         permissions = [
             ("export_subscribers", "Can export subscribers as CSV"),
+            ("erase_subscribers", "Can erase subscribers' personal data"),
             ("view_dashboard", "Can view the waitlist dashboard"),
         ]
 

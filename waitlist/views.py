@@ -71,7 +71,7 @@ class JoinView(View):
         else:
             form = JoinForm(request.POST)
         ip = client_ip(request)
-        if not allow("join-ip", ip or "unknown", limit=20, window=600):
+        if not allow("join-ip", ip or "unknown", limit=settings.WAITLIST_IP_LIMIT, window=600):
             return self.too_many(request, form, as_json)
         if not form.is_valid():
             if as_json:
@@ -80,7 +80,7 @@ class JoinView(View):
         if form.is_bot:
             return self.accepted(as_json)
         email = form.cleaned_data["email"]
-        if not allow("join-email", email, limit=5, window=3600):
+        if not allow("join-email", email, limit=settings.WAITLIST_EMAIL_LIMIT, window=3600):
             return self.too_many(request, form, as_json)
         article_id = form.cleaned_data["article"]
         if article_id and not Article.objects.filter(pk=article_id).exists():

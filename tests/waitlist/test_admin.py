@@ -85,3 +85,29 @@ def test_the_dashboard_needs_its_permission():
 def test_the_subscriber_list_links_to_the_dashboard():
     page = staff_with("view_subscriber", "view_dashboard").get("/admin/waitlist/subscriber/")
     assert 'href="/admin/waitlist/subscriber/dashboard/">Dashboard</a>' in page.content.decode()
+
+
+def test_subscribers_cannot_be_deleted_only_erased_with_its_permission():
+    subscriber = SubscriberFactory(email="leaving@example.com")
+    superuser = StaffFactory(is_superuser=True)
+    client = Client(HTTP_HOST="localhost")
+    client.force_login(superuser)
+    assert client.get(f"/admin/waitlist/subscriber/{subscriber.pk}/delete/").status_code == 403
+    assert "delete_selected" not in client.get("/admin/waitlist/subscriber/").content.decode()
+
+    viewer = staff_with("view_subscriber")
+    viewer.post(
+        "/admin/waitlist/subscriber/", {"action": "erase", "_selected_action": [subscriber.pk]}
+    )
+    subscriber.refresh_from_db()
+    assert subscriber.email == "leaving@example.com"
+
+    eraser = staff_with("view_subscriber", "erase_subscribers")
+    response = eraser.post(
+        "/admin/waitlist/subscriber/",
+        {"action": "erase", "_selected_action": [subscriber.pk]},
+        follow=True,
+    )
+    assert "Erased 1 subscriber(s)." in response.content.decode()
+    subscriber.refresh_from_db()
+    assert subscriber.email is None and subscriber.status == "erased"
