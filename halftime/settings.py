@@ -5,6 +5,7 @@ in files, mail written to var/outbox. Production sets DATABASE_URL, REDIS_URL, E
 SECRET_KEY, ALLOWED_HOSTS and SITE_URL.
 """
 
+import os
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -38,6 +39,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.sitemaps",
     "django.contrib.postgres",
+    "anymail",
     "halftime",
     "articles",
     "waitlist",
@@ -139,11 +141,20 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TIMEZONE = "UTC"
 # Transactional mail has a queue of its own, so it never waits behind a campaign.
-CELERY_TASK_ROUTES = {"waitlist.tasks.*": {"queue": "mail"}}
+CELERY_TASK_ROUTES = {
+    "waitlist.tasks.send_outbound_email": {"queue": "mail"},
+    "waitlist.tasks.sweep_outbox": {"queue": "mail"},
+    "waitlist.tasks.dispatch_campaigns": {"queue": "campaigns"},
+    "waitlist.tasks.send_campaign_batch": {"queue": "campaigns"},
+}
 CELERY_BEAT_SCHEDULE = {
     "sweep-outbox": {
         "task": "waitlist.tasks.sweep_outbox",
         "schedule": env.float("OUTBOX_SWEEP_SECONDS", default=30.0),
+    },
+    "dispatch-campaigns": {
+        "task": "waitlist.tasks.dispatch_campaigns",
+        "schedule": env.float("CAMPAIGN_DISPATCH_SECONDS", default=30.0),
     },
 }
 
@@ -154,6 +165,18 @@ if env("EMAIL_URL", default=""):
 else:
     EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
     EMAIL_FILE_PATH = str(VAR_DIR / "outbox")
+# An email service instead of SMTP, through django-anymail: EMAIL_ESP=postmark (or amazon_ses,
+# mailgun, sendgrid, …) and its settings as ANYMAIL_* variables, e.g. ANYMAIL_POSTMARK_SERVER_TOKEN.
+# ANYMAIL_WEBHOOK_SECRET ("user:password") guards the bounce and complaint webhook at
+# /anymail/<esp>/tracking/.
+EMAIL_ESP = env("EMAIL_ESP", default="")
+if EMAIL_ESP:
+    EMAIL_BACKEND = f"anymail.backends.{EMAIL_ESP}.EmailBackend"
+ANYMAIL = {
+    key.removeprefix("ANYMAIL_"): value
+    for key, value in os.environ.items()
+    if key.startswith("ANYMAIL_")
+}
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Halftime Health <hello@localhost>")
 SERVER_EMAIL = env("SERVER_EMAIL", default=DEFAULT_FROM_EMAIL)
 POSTAL_ADDRESS = env("POSTAL_ADDRESS", default="Halftime Health, 100 Example Street, Austin, TX")
@@ -225,6 +248,13 @@ LOGGING = {
 # Signup attempts allowed per IP address per 10 minutes, and per email address per hour.
 WAITLIST_IP_LIMIT = env.int("WAITLIST_IP_LIMIT", default=20)
 WAITLIST_EMAIL_LIMIT = env.int("WAITLIST_EMAIL_LIMIT", default=5)
+
+# Launch updates: sending rate shared by all workers, and the failure share that pauses a
+# campaign (once at least CAMPAIGN_ERROR_MIN_SAMPLE messages were tried).
+CAMPAIGN_RATE_PER_SECOND = env.int("CAMPAIGN_RATE_PER_SECOND", default=50)
+CAMPAIGN_RATE_PER_HOUR = env.int("CAMPAIGN_RATE_PER_HOUR", default=100_000)
+CAMPAIGN_ERROR_THRESHOLD = env.float("CAMPAIGN_ERROR_THRESHOLD", default=0.10)
+CAMPAIGN_ERROR_MIN_SAMPLE = env.int("CAMPAIGN_ERROR_MIN_SAMPLE", default=50)
 
 # Benchmarks only: adds /bench/insert, the bare one-INSERT baseline of bench/signup.py.
 BENCH_VIEWS = env.bool("BENCH_VIEWS", default=False)

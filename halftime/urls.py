@@ -15,6 +15,7 @@ urlpatterns = [
     path("learn/", include("articles.urls")),
     path("", include("waitlist.urls")),
     path("admin/", admin.site.urls),
+    path("anymail/", include("anymail.urls")),
 ]
 
 if settings.BENCH_VIEWS:

@@ -1,12 +1,31 @@
 import csv
 
+from django import forms
 from django.contrib import admin, messages
-from django.http import HttpRequest, StreamingHttpResponse
-from django.urls import path
+from django.core.exceptions import PermissionDenied
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseRedirect,
+    StreamingHttpResponse,
+)
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
 
-from . import services
+from . import campaigns, emails, services
 from .dashboard import dashboard_view
-from .models import ConsentRecord, OutboundEmail, Subscriber
+from .models import (
+    Campaign,
+    ConsentRecord,
+    Delivery,
+    Interest,
+    OutboundEmail,
+    Subscriber,
+    USState,
+)
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -160,4 +179,156 @@ class OutboundEmailAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request, obj=None):
+        return False
+
+
+class CampaignForm(forms.ModelForm):
+    audience_interests = forms.MultipleChoiceField(
+        choices=Interest.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Only people with any of these interests; none ticked: everyone.",
+    )
+    audience_states = forms.MultipleChoiceField(
+        choices=USState.choices,
+        required=False,
+        widget=forms.SelectMultiple(attrs={"size": 10}),
+        help_text="Only people in these states; none chosen: every state.",
+    )
+
+    class Meta:
+        model = Campaign
+        fields = [
+            "name", "subject", "preheader", "body", "audience_interests", "audience_states",
+            "send_at",
+        ]  # fmt: skip
+
+
+@admin.register(Campaign)
+class CampaignAdmin(admin.ModelAdmin):
+    form = CampaignForm
+    list_display = ["name", "status", "send_at", "progress_bar", "started_at", "finished_at"]
+    list_filter = ["status"]
+    search_fields = ["name", "subject"]
+    readonly_fields = ["status", "test_sent_at", "started_at", "finished_at"]
+    change_form_template = "admin/waitlist/campaign/change_form.html"
+    fieldsets = [
+        (None, {"fields": ["name", "status"]}),
+        ("Message", {"fields": ["subject", "preheader", "body"]}),
+        ("Audience", {"fields": ["audience_interests", "audience_states"]}),
+        ("Schedule", {"fields": ["send_at", "test_sent_at", "started_at", "finished_at"]}),
+    ]
+    STEPS = ["send_test", "schedule", "send_now", "unschedule", "pause", "resume", "cancel",
+             "retry_failed"]  # fmt: skip
+
+    @admin.display(description="progress")
+    def progress_bar(self, campaign: Campaign) -> str:
+        counts = campaigns.progress(campaign)
+        if not counts["total"]:
+            return "–"
+        return format_html(
+            '<progress max="100" value="{}"></progress> {}%', counts["percent"], counts["percent"]
+        )
+
+    def has_change_permission(self, request, obj=None):
+        # What is sending or sent is history: only its controls below still act on it.
+        if obj and obj.status not in (Campaign.Status.DRAFT, Campaign.Status.SCHEDULED):
+            return False
+        return super().has_change_permission(request, obj)
+
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        return [
+            path("<int:pk>/preview/<str:kind>/", wrap(self.preview), name="campaign_preview"),
+            path("<int:pk>/do/<str:step>/", wrap(self.do), name="campaign_do"),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        campaign = self.get_object(request, object_id)
+        extra = dict(extra_context or {})
+        if campaign is not None:
+            extra.update(
+                campaign=campaign,
+                audience=campaigns.audience_size(campaign),
+                progress=campaigns.progress(campaign),
+                can_steer=request.user.has_perm("waitlist.send_campaign"),
+            )
+        return super().change_view(request, object_id, form_url, extra_context=extra)
+
+    def preview(self, request: HttpRequest, pk: int) -> HttpResponse:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        campaign = get_object_or_404(Campaign, pk=pk)
+        kind = request.resolver_match.kwargs["kind"]
+        template = emails.render_campaign(campaign)
+        if kind == "html":
+            response = HttpResponse(template.html)
+            # The preview is an email: show it in a sandbox where nothing in it can run.
+            response["Content-Security-Policy"] = (
+                "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src https: data:"
+            )
+            return response
+        if kind == "text":
+            return HttpResponse(template.text, content_type="text/plain; charset=utf-8")
+        raise Http404
+
+    def do(self, request: HttpRequest, pk: int, step: str) -> HttpResponse:
+        if request.method != "POST" or step not in self.STEPS:
+            raise Http404
+        if not request.user.has_perm("waitlist.send_campaign"):
+            raise PermissionDenied
+        campaign = get_object_or_404(Campaign, pk=pk)
+        back = reverse("admin:waitlist_campaign_change", args=[pk])
+        try:
+            message = self._step(request, campaign, step)
+        except campaigns.CampaignError as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+        else:
+            self.message_user(request, message, messages.SUCCESS)
+        return HttpResponseRedirect(back)
+
+    def _step(self, request: HttpRequest, campaign: Campaign, step: str) -> str:
+        if step == "send_test":
+            if not request.user.email:
+                raise campaigns.CampaignError("Add an email address to your user to get tests.")
+            campaigns.send_test(campaign, to=request.user.email)
+            return f"Test sent to {request.user.email}."
+        if step in ("schedule", "send_now"):
+            when = campaign.send_at if step == "schedule" else timezone.now()
+            if when is None:
+                raise campaigns.CampaignError("Set a send time first, or send now.")
+            check = campaigns.schedule(campaign, send_at=when)
+            minutes = max(1, round(check.estimated_seconds / 60))
+            return (
+                f"Scheduled for {timezone.localtime(when):%b %d, %H:%M}: {check.audience} people, "
+                f"about {minutes} minute(s) at the configured rate."
+            )
+        if step == "unschedule":
+            campaigns.unschedule(campaign)
+            return "Back to draft."
+        if step == "pause":
+            return "Paused." if campaigns.pause(campaign) else "It was not sending."
+        if step == "resume":
+            return "Resumed." if campaigns.resume(campaign) else "It was not paused."
+        if step == "cancel":
+            return f"Cancelled; {campaigns.cancel(campaign)} unsent message(s) skipped."
+        return f"{campaigns.retry_failed(campaign)} failed message(s) queued again."
+
+
+@admin.register(Delivery)
+class DeliveryAdmin(admin.ModelAdmin):
+    list_display = ["subscriber", "campaign", "status", "attempts", "sent_at", "answer"]
+    list_filter = ["status", "campaign"]
+    search_fields = ["subscriber__email", "message_id"]
+    list_select_related = ["subscriber", "campaign"]
+    readonly_fields = [f.name for f in Delivery._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False

@@ -3,3 +3,6 @@ from django.apps import AppConfig
 
 class WaitlistConfig(AppConfig):
     name = "waitlist"
+
+    def ready(self) -> None:
+        from . import signals  # noqa: F401

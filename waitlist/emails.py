@@ -1,14 +1,17 @@
 """Build email messages. Nothing here writes to the database or sends."""
 
+from dataclasses import dataclass
+from email.utils import parseaddr
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.safestring import mark_safe
 
 from . import tokens
-from .models import OutboundEmail, Subscriber
+from .models import Campaign, OutboundEmail, Subscriber
 
 
 def absolute(path: str) -> str:
@@ -71,3 +74,80 @@ def confirmation_email(outbound: OutboundEmail) -> EmailMultiAlternatives:
         to=subscriber.email,
         headers={"Message-ID": message_id("confirmation", outbound.pk)},
     )
+
+
+# --- campaigns ---------------------------------------------------------------------------------
+
+UNSUBSCRIBE_SLOT = "\ue000unsubscribe\ue000"
+PREFERENCES_SLOT = "\ue000preferences\ue000"
+
+
+@dataclass(frozen=True)
+class CampaignTemplate:
+    """A campaign rendered once, with a slot for each person's own links."""
+
+    subject: str
+    text: str
+    html: str
+    list_id: str
+
+
+def render_campaign(campaign: Campaign) -> CampaignTemplate:
+    context = {
+        "SITE_NAME": settings.SITE_NAME,
+        "SITE_URL": settings.SITE_URL,
+        "POSTAL_ADDRESS": settings.POSTAL_ADDRESS,
+        "campaign": campaign,
+        "body_html": mark_safe(campaign.body_html),
+        "body_text": campaign.body.strip(),
+        "unsubscribe_url": UNSUBSCRIBE_SLOT,
+        "preferences_url": PREFERENCES_SLOT,
+    }
+    domain = urlsplit(settings.SITE_URL).hostname or "localhost"
+    return CampaignTemplate(
+        subject=" ".join(campaign.subject.split()),
+        text=render_to_string("waitlist/email/campaign.txt", context),
+        html=render_to_string("waitlist/email/campaign.html", context),
+        list_id=f"{settings.SITE_NAME} launch updates <launch.{domain}>",
+    )
+
+
+def campaign_message_id(campaign_id: int, subscriber_id: int) -> str:
+    return message_id(f"campaign.{campaign_id}", subscriber_id)
+
+
+def campaign_email(
+    template: CampaignTemplate,
+    *,
+    campaign_id: int,
+    subscriber_id: int,
+    email: str,
+    token_key: str,
+    connection=None,
+) -> EmailMultiAlternatives:
+    ids = {"subscriber_id": subscriber_id, "key": token_key}
+    unsubscribe_token = tokens.make_token(tokens.UNSUBSCRIBE, **ids)
+    unsubscribe = absolute(reverse("waitlist:unsubscribe", args=[unsubscribe_token]))
+    preferences = absolute(
+        reverse("waitlist:preferences", args=[tokens.make_token(tokens.PREFERENCES, **ids)])
+    )
+    mailto = parseaddr(settings.DEFAULT_FROM_EMAIL)[1]
+
+    def personal(body: str) -> str:
+        return body.replace(UNSUBSCRIBE_SLOT, unsubscribe).replace(PREFERENCES_SLOT, preferences)
+
+    message = EmailMultiAlternatives(
+        subject=template.subject,
+        body=personal(template.text),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[email],
+        connection=connection,
+        headers={
+            "Message-ID": campaign_message_id(campaign_id, subscriber_id),
+            "List-Unsubscribe": f"<{unsubscribe}>, <mailto:{mailto}?subject=unsubscribe>",
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+            "List-Id": template.list_id,
+        },
+    )
+    message.attach_alternative(personal(template.html), "text/html")
+    return message

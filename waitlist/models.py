@@ -4,6 +4,8 @@ import secrets
 from django.db import models
 from django.db.models.functions import Lower
 
+from articles.rendering import render_markdown
+
 
 class Interest(models.TextChoices):
     TESTOSTERONE = "testosterone", "Testosterone"
@@ -125,6 +127,9 @@ class Subscriber(models.Model):
     confirmed_at = models.DateTimeField(null=True, blank=True)
     unsubscribed_at = models.DateTimeField(null=True, blank=True)
     last_confirmation_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # A hard bounce or a spam complaint: never mailed again, whatever the status says.
+    suppressed_at = models.DateTimeField(null=True, blank=True)
+    suppression_reason = models.CharField(max_length=40, blank=True)
 
     class Meta:
         constraints = [
@@ -207,3 +212,91 @@ class OutboundEmail(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} #{self.pk} ({self.status})"
+
+
+class Campaign(models.Model):
+    """A launch update: written and scheduled by an operator, sent by the workers."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        SCHEDULED = "scheduled", "Scheduled"
+        SENDING = "sending", "Sending"
+        PAUSED = "paused", "Paused"
+        SENT = "sent", "Sent"
+        CANCELLED = "cancelled", "Cancelled"
+
+    name = models.CharField(max_length=120, help_text="For operators only; never shown.")
+    subject = models.CharField(max_length=150)
+    preheader = models.CharField(
+        max_length=150, blank=True, help_text="The preview line inboxes show after the subject."
+    )
+    body = models.TextField(help_text="Markdown: ## headings, lists, links, **bold**.")
+    body_html = models.TextField(editable=False, default="")
+    audience_interests = models.JSONField(
+        default=list, blank=True, help_text="Only people with any of these interests; none: all."
+    )
+    audience_states = models.JSONField(
+        default=list, blank=True, help_text="Only people in these states; none: every state."
+    )
+    status = models.CharField(max_length=10, choices=Status, default=Status.DRAFT)
+    send_at = models.DateTimeField(null=True, blank=True)
+    test_sent_at = models.DateTimeField(null=True, blank=True, editable=False)
+    started_at = models.DateTimeField(null=True, blank=True, editable=False)
+    finished_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "send_at"])]
+        permissions = [("send_campaign", "Can test, schedule, pause, resume and cancel sending")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def save(self, *args, **kwargs) -> None:
+        self.body_html = render_markdown(self.body).html
+        super().save(*args, **kwargs)
+
+
+class Delivery(models.Model):
+    """One campaign to one person: created once, sent at most once, its outcome recorded."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+        SKIPPED = "skipped", "Skipped"
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="deliveries")
+    subscriber = models.ForeignKey(Subscriber, on_delete=models.CASCADE, related_name="deliveries")
+    # Database defaults, so the one INSERT … SELECT that makes a campaign's rows names two columns.
+    status = models.CharField(max_length=10, choices=Status, db_default=Status.QUEUED)
+    attempts = models.PositiveSmallIntegerField(db_default=0)
+    not_before = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    message_id = models.CharField(max_length=200, blank=True, db_default="")
+    esp_message_id = models.CharField(
+        "email service's id",
+        max_length=200,
+        blank=True,
+        db_default="",
+        help_text="When sent through an ESP.",
+    )
+    answer = models.CharField(
+        max_length=500, blank=True, db_default="", help_text="The mail server's answer."
+    )
+
+    class Meta:
+        verbose_name_plural = "deliveries"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["campaign", "subscriber"], name="one_delivery_per_person"
+            ),
+        ]
+        indexes = [models.Index(fields=["campaign", "status"])]
+
+    def __str__(self) -> str:
+        return f"{self.campaign} → {self.subscriber}"

@@ -2,7 +2,7 @@ import logging
 
 from celery import shared_task
 
-from . import services
+from . import sending, services
 
 logger = logging.getLogger(__name__)
 
@@ -28,3 +28,28 @@ def sweep_outbox() -> int:
     if ids:
         logger.info("outbox: re-enqueued %s email(s)", len(ids))
     return len(ids)
+
+
+@shared_task(acks_late=True)
+def dispatch_campaigns() -> dict:
+    outcome = sending.dispatch(enqueue=enqueue_batch)
+    if outcome["started"] or outcome["batches"]:
+        logger.info("campaigns: started %s, handed out %s batch(es)", *outcome.values())
+    return outcome
+
+
+def enqueue_batch(campaign_id: int, low: int, high: int, countdown: int | None = None) -> None:
+    send_campaign_batch.apply_async(args=[campaign_id, low, high], countdown=countdown)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def send_campaign_batch(campaign_id: int, low: int, high: int) -> dict:
+    result = sending.send_batch(campaign_id, low, high)
+    if result.retry_in:
+        # Rows put back after a transient failure: try this range again after the backoff.
+        enqueue_batch(campaign_id, low, high, countdown=result.retry_in)
+    logger.info(
+        "campaign %s batch %s-%s: sent %s, failed %s, skipped %s, released %s",
+        campaign_id, low, high, result.sent, result.failed, result.skipped, result.released,
+    )  # fmt: skip
+    return {"sent": result.sent, "failed": result.failed, "released": result.released}

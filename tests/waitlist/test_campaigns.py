@@ -1,0 +1,339 @@
+"""Campaigns in one process: the dispatcher, the batch sender and the operators' controls,
+sending over SMTP to the test sink."""
+
+import threading
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from tests.factories import SubscriberFactory
+from waitlist import campaigns, sending, services
+from waitlist.models import Campaign, Delivery, Subscriber
+
+
+def make_campaign(**fields) -> Campaign:
+    defaults = {
+        "name": "We're live in Texas",
+        "subject": "Halftime Health is live in your state",
+        "preheader": "Book your first visit",
+        "body": "## We're live\n\nYou can now book a visit. [Learn more](https://example.org/x)",
+        "status": Campaign.Status.SENDING,
+    }
+    return Campaign.objects.create(**{**defaults, **fields})
+
+
+def run_batches(campaign: Campaign) -> list[sending.BatchResult]:
+    ranges = sending.batch_ranges(campaign.pk)
+    return [sending.send_batch(campaign.pk, low, high) for low, high in ranges]
+
+
+@pytest.fixture
+def fast(settings):
+    settings.CAMPAIGN_RATE_PER_SECOND = 10_000
+    settings.CAMPAIGN_RATE_PER_HOUR = 10_000_000
+
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast")]
+
+
+def test_the_audience_is_confirmed_unsuppressed_people_in_the_segment():
+    texas_sleep = SubscriberFactory(state="TX", interests=["sleep", "weight"])
+    SubscriberFactory(state="TX", interests=["peptides"])
+    SubscriberFactory(state="CA", interests=["sleep"])
+    SubscriberFactory(state="TX", interests=["sleep"], status="pending", confirmed_at=None)
+    SubscriberFactory(state="TX", interests=["sleep"], status="unsubscribed")
+    SubscriberFactory(state="TX", interests=["sleep"], suppressed_at=timezone.now())
+    campaign = make_campaign(audience_states=["TX"], audience_interests=["sleep", "testosterone"])
+    assert list(sending.audience(campaign)) == [texas_sleep]
+    assert campaigns.audience_size(make_campaign()) == 3
+
+
+def test_delivery_rows_are_made_in_one_statement_and_never_twice(django_assert_num_queries):
+    SubscriberFactory.create_batch(5)
+    campaign = make_campaign()
+    with django_assert_num_queries(1):
+        assert sending.create_deliveries(campaign) == 5
+    assert sending.create_deliveries(campaign) == 0
+    assert Delivery.objects.filter(campaign=campaign).count() == 5
+
+
+def test_batch_ranges_cover_every_queued_row_in_batches_of_at_most_the_size():
+    SubscriberFactory.create_batch(7)
+    campaign = make_campaign()
+    sending.create_deliveries(campaign)
+    ranges = sending.batch_ranges(campaign.pk, size=3)
+    assert len(ranges) == 3
+    ids = sorted(Delivery.objects.values_list("pk", flat=True))
+    assert ranges[0][0] == ids[0] and ranges[-1][1] == ids[-1]
+
+
+def test_a_batch_sends_each_person_one_message_with_the_required_headers(mail, settings):
+    people = SubscriberFactory.create_batch(3)
+    campaign = make_campaign()
+    sending.create_deliveries(campaign)
+    (result,) = run_batches(campaign)
+    assert result.sent == 3
+    assert sorted(m.envelope_to[0] for m in mail.messages) == sorted(p.email for p in people)
+    message = mail.to(people[0].email)[0].message
+    assert message["Subject"] == "Halftime Health is live in your state"
+    delivery = Delivery.objects.get(subscriber=people[0])
+    assert message["Message-ID"] == f"<campaign.{campaign.pk}.{people[0].pk}@localhost>"
+    assert delivery.status == "sent" and delivery.message_id == message["Message-ID"]
+    unsubscribe, mailto = [part.strip(" <>") for part in message["List-Unsubscribe"].split(",")]
+    assert unsubscribe.startswith(f"{settings.SITE_URL}/u/")
+    assert mailto.startswith("mailto:")
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert message["List-Id"] == "Halftime Health launch updates <launch.localhost>"
+    received = mail.to(people[0].email)[0]
+    assert unsubscribe in received.text and unsubscribe in received.html
+    assert settings.POSTAL_ADDRESS in received.text and settings.POSTAL_ADDRESS in received.html
+    assert "<h2" in received.html and "Book your first visit" in received.html
+
+
+def test_the_unsubscribe_link_in_a_campaign_works_with_one_click(mail, client):
+    person = SubscriberFactory()
+    campaign = make_campaign()
+    sending.create_deliveries(campaign)
+    run_batches(campaign)
+    link = mail.messages[0].message["List-Unsubscribe"].split(",")[0].strip(" <>")
+    path = link.split("localhost:8000", 1)[1]
+    response = client.post(
+        path, "List-Unsubscribe=One-Click", content_type="application/x-www-form-urlencoded"
+    )
+    assert response.status_code == 200
+    person.refresh_from_db()
+    assert person.status == "unsubscribed"
+
+
+def test_a_second_run_of_the_same_batch_sends_nothing(mail):
+    SubscriberFactory.create_batch(2)
+    campaign = make_campaign()
+    sending.create_deliveries(campaign)
+    run_batches(campaign)
+    run_batches(campaign)
+    assert len(mail.messages) == 2
+
+
+def test_someone_who_unsubscribes_before_their_batch_is_skipped(mail):
+    stays, leaves = SubscriberFactory.create_batch(2)
+    campaign = make_campaign()
+    sending.create_deliveries(campaign)
+    services.unsubscribe(subscriber_id=leaves.pk)
+    (result,) = run_batches(campaign)
+    assert (result.sent, result.skipped) == (1, 1)
+    assert [m.envelope_to for m in mail.messages] == [[stays.email]]
+    assert Delivery.objects.get(subscriber=leaves).status == "skipped"
+
+
+def test_a_451_puts_the_row_back_with_a_backoff(mail):
+    busy = SubscriberFactory(email="busy+tempfail@example.com")
+    SubscriberFactory()
+    campaign = make_campaign()
+    sending.create_deliveries(campaign)
+    (result,) = run_batches(campaign)
+    assert result.sent == 1 and result.retry_in == 10
+    row = Delivery.objects.get(subscriber=busy)
+    assert row.status == "queued" and row.not_before > timezone.now()
+    assert "451" in row.answer
+    assert sending.send_batch(campaign.pk, row.pk, row.pk).sent == 0
+
+
+def test_a_550_fails_the_row_and_suppresses_the_address(mail):
+    gone = SubscriberFactory(email="gone+reject@example.com")
+    campaign = make_campaign()
+    sending.create_deliveries(campaign)
+    (result,) = run_batches(campaign)
+    assert result.failed == 1
+    row = Delivery.objects.get(subscriber=gone)
+    assert row.status == "failed" and row.answer.startswith("550")
+    gone.refresh_from_db()
+    assert gone.suppressed_at is not None and gone.suppression_reason == "hard bounce"
+    assert gone not in sending.audience(make_campaign())
+
+
+def test_an_unreachable_server_puts_every_claimed_row_back(mail, settings):
+    settings.EMAIL_PORT = 1
+    SubscriberFactory.create_batch(3)
+    campaign = make_campaign()
+    sending.create_deliveries(campaign)
+    (result,) = run_batches(campaign)
+    assert result.released == 3 and result.retry_in
+    assert set(Delivery.objects.values_list("status", flat=True)) == {"queued"}
+
+
+def test_a_campaign_pauses_itself_past_the_error_threshold(mail, settings):
+    settings.CAMPAIGN_ERROR_MIN_SAMPLE = 4
+    for i in range(3):
+        SubscriberFactory(email=f"bad{i}+reject@example.com")
+    SubscriberFactory.create_batch(2)
+    campaign = make_campaign()
+    sending.create_deliveries(campaign)
+    run_batches(campaign)
+    campaign.refresh_from_db()
+    assert campaign.status == "paused"
+
+
+def test_pause_stops_sending_and_resume_carries_on(mail):
+    SubscriberFactory.create_batch(3)
+    campaign = make_campaign()
+    sending.create_deliveries(campaign)
+    assert campaigns.pause(campaign)
+    assert run_batches(campaign)[0].sent == 0
+    assert set(Delivery.objects.values_list("status", flat=True)) == {"queued"}
+    assert campaigns.resume(campaign)
+    assert run_batches(campaign)[0].sent == 3
+
+
+def test_pausing_mid_batch_puts_the_rest_back(mail, settings, monkeypatch):
+    SubscriberFactory.create_batch(sending.MARK_EVERY + 5)
+    campaign = make_campaign()
+    sending.create_deliveries(campaign)
+    calls = {"n": 0}
+    original = sending._still_sending
+
+    def pause_after_first_check(campaign_id):
+        calls["n"] += 1
+        Campaign.objects.filter(pk=campaign_id).update(status="paused")
+        return original(campaign_id)
+
+    monkeypatch.setattr(sending, "_still_sending", pause_after_first_check)
+    (result,) = run_batches(campaign)
+    assert result.sent == sending.MARK_EVERY and result.released == 5
+    assert Delivery.objects.filter(status="queued").count() == 5
+    assert Delivery.objects.filter(status="sent").count() == sending.MARK_EVERY
+
+
+def test_cancel_skips_everything_not_yet_sent(mail):
+    SubscriberFactory.create_batch(3)
+    campaign = make_campaign()
+    sending.create_deliveries(campaign)
+    assert campaigns.cancel(campaign) == 3
+    assert run_batches(campaign) == []
+    assert mail.messages == []
+    with pytest.raises(campaigns.CampaignError):
+        campaigns.cancel(campaign)
+
+
+def test_retry_failed_queues_failed_rows_of_people_still_reachable(mail):
+    person = SubscriberFactory()
+    campaign = make_campaign(status=Campaign.Status.SENT)
+    sending.create_deliveries(campaign)
+    Delivery.objects.update(status="failed", answer="421 try later")
+    assert campaigns.retry_failed(campaign) == 1
+    campaign.refresh_from_db()
+    assert campaign.status == "sending"
+    run_batches(campaign)
+    assert [m.envelope_to for m in mail.messages] == [[person.email]]
+
+
+def test_the_dispatcher_starts_a_due_campaign_and_closes_it_when_all_is_sent(mail):
+    SubscriberFactory.create_batch(4)
+    campaign = make_campaign(status=Campaign.Status.SCHEDULED, send_at=timezone.now())
+    enqueued = []
+    outcome = sending.dispatch(enqueue=lambda *args: enqueued.append(args))
+    assert outcome["started"] == [campaign.pk] and len(enqueued) == 1
+    for args in enqueued:
+        sending.send_batch(*args)
+    sending.dispatch(enqueue=lambda *args: None)
+    campaign.refresh_from_db()
+    assert campaign.status == "sent" and campaign.finished_at is not None
+
+
+def test_a_campaign_scheduled_for_later_waits():
+    SubscriberFactory()
+    later = timezone.now() + timezone.timedelta(hours=1)
+    make_campaign(status=Campaign.Status.SCHEDULED, send_at=later)
+    assert sending.dispatch(enqueue=lambda *args: None)["started"] == []
+    assert not Delivery.objects.exists()
+
+
+def test_the_dispatcher_takes_back_rows_whose_worker_died(mail):
+    SubscriberFactory.create_batch(2)
+    campaign = make_campaign()
+    sending.create_deliveries(campaign)
+    stale = timezone.now() - sending.LEASE - timezone.timedelta(seconds=1)
+    Delivery.objects.update(status="sending", claimed_at=stale)
+    enqueued = []
+    sending.dispatch(enqueue=lambda *args: enqueued.append(args))
+    assert set(Delivery.objects.values_list("status", flat=True)) == {"queued"}
+    assert enqueued
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_dispatchers_at_once_start_a_campaign_once_and_make_each_row_once():
+    SubscriberFactory.create_batch(20)
+    campaign = make_campaign(status=Campaign.Status.SCHEDULED, send_at=timezone.now())
+    barrier = threading.Barrier(2)
+    outcomes = []
+
+    def run():
+        barrier.wait()
+        try:
+            outcomes.append(sending.dispatch(enqueue=lambda *args: None))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(len(o["started"]) for o in outcomes) == [0, 1]
+    assert Delivery.objects.filter(campaign=campaign).count() == 20
+    campaign.refresh_from_db()
+    assert campaign.status == "sending"
+
+
+# --- operators ---------------------------------------------------------------------------------
+
+
+def test_preflight_refuses_without_a_test_send_and_when_unsubscribe_is_down(settings):
+    settings.SITE_URL = "http://127.0.0.1:1"
+    SubscriberFactory()
+    campaign = make_campaign(status=Campaign.Status.DRAFT)
+    check = campaigns.preflight(campaign)
+    assert not check.ok
+    assert "Send yourself a test of this version first." in check.problems
+    assert "The unsubscribe page does not answer; its links would be dead." in check.problems
+    with pytest.raises(campaigns.CampaignError, match="test"):
+        campaigns.schedule(campaign)
+
+
+def test_preflight_refuses_an_empty_audience():
+    campaign = make_campaign(status=Campaign.Status.DRAFT, audience_states=["AK"])
+    assert "The audience is empty." in campaigns.preflight(campaign).problems
+
+
+@pytest.mark.django_db(transaction=True)
+def test_preflight_passes_after_a_test_and_schedules_with_an_estimate(mail, live_server, settings):
+    settings.SITE_URL = live_server.url
+    settings.CAMPAIGN_RATE_PER_SECOND = 10
+    SubscriberFactory.create_batch(25)
+    campaign = make_campaign(status=Campaign.Status.DRAFT)
+    campaigns.send_test(campaign, to="operator@example.com")
+    campaign.refresh_from_db()
+    check = campaigns.schedule(campaign)
+    assert check.ok and check.audience == 25 and check.estimated_seconds == 2
+    campaign.refresh_from_db()
+    assert campaign.status == "scheduled"
+
+
+def test_editing_after_the_test_asks_for_a_new_test(mail):
+    SubscriberFactory()
+    campaign = make_campaign(status=Campaign.Status.DRAFT)
+    campaigns.send_test(campaign, to="operator@example.com")
+    campaign.refresh_from_db()
+    campaign.subject = "A new subject"
+    campaign.save()
+    assert "Send yourself a test of this version first." in campaigns.preflight(campaign).problems
+
+
+def test_a_test_send_looks_like_the_real_thing(mail):
+    campaign = make_campaign(status=Campaign.Status.DRAFT)
+    campaigns.send_test(campaign, to="operator@example.com")
+    (received,) = mail.to("operator@example.com")
+    assert received.message["Subject"] == "[Test] Halftime Health is live in your state"
+    assert received.message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert "You can now book a visit." in received.text
+    assert not Subscriber.objects.exists()

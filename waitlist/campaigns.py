@@ -1,0 +1,164 @@
+"""What operators do with a campaign: check it, test it, schedule it, steer it while it sends."""
+
+import datetime as dt
+import logging
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db.models import Count, Q
+from django.urls import reverse
+from django.utils import timezone
+
+from . import emails, sending
+from .models import Campaign, Delivery, Subscriber
+
+logger = logging.getLogger(__name__)
+
+
+class CampaignError(Exception):
+    """An operator asked for something the campaign's state does not allow."""
+
+
+@dataclass
+class Preflight:
+    audience: int
+    problems: list[str]
+    estimated_seconds: int
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def audience_size(campaign: Campaign) -> int:
+    return sending.audience(campaign).count()
+
+
+def unsubscribe_endpoint_answers(*, timeout: float = 5) -> bool:
+    """Ask our own unsubscribe page, as a mail provider would, whether it is up. A bad token
+    must get the friendly 400 page; no answer, or a 5xx, means the links would be dead."""
+    url = settings.SITE_URL + reverse("waitlist:unsubscribe", args=["preflight-check"])
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status < 500
+    except urllib.error.HTTPError as error:
+        return error.code < 500
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def preflight(campaign: Campaign) -> Preflight:
+    problems = []
+    people = sending.audience(campaign)
+    size = people.count()
+    if size == 0:
+        problems.append("The audience is empty.")
+    wrong = (
+        people.exclude(status=Subscriber.Status.CONFIRMED).count()
+        + people.filter(suppressed_at__isnull=False).count()
+    )
+    if wrong:
+        problems.append(f"{wrong} people in the audience are not confirmed or are suppressed.")
+    if not campaign.test_sent_at or campaign.test_sent_at < campaign.updated_at:
+        problems.append("Send yourself a test of this version first.")
+    if not unsubscribe_endpoint_answers():
+        problems.append("The unsubscribe page does not answer; its links would be dead.")
+    rate = min(settings.CAMPAIGN_RATE_PER_SECOND, settings.CAMPAIGN_RATE_PER_HOUR / 3600)
+    estimated = int(size / rate) if rate else 0
+    return Preflight(audience=size, problems=problems, estimated_seconds=estimated)
+
+
+def send_test(campaign: Campaign, *, to: str) -> str:
+    """Send the campaign as a recipient would get it (with dead personal links) to `to`."""
+    template = emails.render_campaign(campaign)
+    message = emails.campaign_email(
+        template, campaign_id=campaign.pk, subscriber_id=0, email=to, token_key="test"
+    )
+    message.extra_headers["Message-ID"] = emails.message_id(
+        f"test.{campaign.pk}", int(timezone.now().timestamp())
+    )
+    message.subject = f"[Test] {message.subject}"
+    message.send()
+    Campaign.objects.filter(pk=campaign.pk).update(test_sent_at=timezone.now())
+    return message.extra_headers["Message-ID"]
+
+
+def schedule(campaign: Campaign, *, send_at: dt.datetime | None = None) -> Preflight:
+    """Schedule for `send_at`, or now; refused unless the preflight passes."""
+    if campaign.status not in (Campaign.Status.DRAFT, Campaign.Status.SCHEDULED):
+        raise CampaignError(
+            f"A {campaign.get_status_display().lower()} campaign can't be scheduled."
+        )
+    check = preflight(campaign)
+    if not check.ok:
+        raise CampaignError(" ".join(check.problems))
+    Campaign.objects.filter(pk=campaign.pk).update(
+        status=Campaign.Status.SCHEDULED, send_at=send_at or timezone.now()
+    )
+    return check
+
+
+def unschedule(campaign: Campaign) -> None:
+    Campaign.objects.filter(pk=campaign.pk, status=Campaign.Status.SCHEDULED).update(
+        status=Campaign.Status.DRAFT
+    )
+
+
+def pause(campaign: Campaign) -> bool:
+    """Workers stop within a few messages and put their claimed rows back."""
+    return bool(
+        Campaign.objects.filter(pk=campaign.pk, status=Campaign.Status.SENDING).update(
+            status=Campaign.Status.PAUSED
+        )
+    )
+
+
+def resume(campaign: Campaign) -> bool:
+    resumed = Campaign.objects.filter(pk=campaign.pk, status=Campaign.Status.PAUSED).update(
+        status=Campaign.Status.SENDING
+    )
+    sending.forget_dispatch(campaign.pk)
+    return bool(resumed)
+
+
+def cancel(campaign: Campaign) -> int:
+    """Nothing more goes out; rows not yet sent are skipped. Returns how many."""
+    stoppable = [Campaign.Status.SCHEDULED, Campaign.Status.SENDING, Campaign.Status.PAUSED]
+    cancelled = Campaign.objects.filter(pk=campaign.pk, status__in=stoppable).update(
+        status=Campaign.Status.CANCELLED, finished_at=timezone.now()
+    )
+    if not cancelled:
+        raise CampaignError("Only a scheduled, sending or paused campaign can be cancelled.")
+    return Delivery.objects.filter(campaign=campaign, status=Delivery.Status.QUEUED).update(
+        status=Delivery.Status.SKIPPED, answer="campaign cancelled"
+    )
+
+
+def retry_failed(campaign: Campaign) -> int:
+    """Queue the failed rows of still-eligible people again and send them."""
+    retried = (
+        Delivery.objects.filter(campaign=campaign, status=Delivery.Status.FAILED)
+        .filter(subscriber__suppressed_at__isnull=True)
+        .update(status=Delivery.Status.QUEUED, attempts=0, not_before=None)
+    )
+    if retried:
+        Campaign.objects.filter(
+            pk=campaign.pk, status__in=[Campaign.Status.SENT, Campaign.Status.PAUSED]
+        ).update(status=Campaign.Status.SENDING, finished_at=None)
+        sending.forget_dispatch(campaign.pk)
+    return retried
+
+
+def progress(campaign: Campaign) -> dict:
+    counts = Delivery.objects.filter(campaign=campaign).aggregate(
+        total=Count("pk"),
+        **{
+            status: Count("pk", filter=Q(status=status))
+            for status in ("queued", "sending", "sent", "failed", "skipped")
+        },
+    )
+    done = counts["sent"] + counts["failed"] + counts["skipped"]
+    counts["percent"] = round(100 * done / counts["total"]) if counts["total"] else 0
+    return counts

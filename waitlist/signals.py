@@ -1,0 +1,13 @@
+"""Events from the email service (through django-anymail's tracking webhook)."""
+
+from anymail.signals import tracking
+from django.dispatch import receiver
+
+from . import sending
+
+
+@receiver(tracking)
+def email_service_event(sender, event, esp_name, **kwargs) -> None:
+    sending.record_tracking_event(
+        event_type=event.event_type, recipient=event.recipient or "", message_id=event.message_id
+    )
