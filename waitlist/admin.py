@@ -256,11 +256,10 @@ class CampaignAdmin(admin.ModelAdmin):
             )
         return super().change_view(request, object_id, form_url, extra_context=extra)
 
-    def preview(self, request: HttpRequest, pk: int) -> HttpResponse:
+    def preview(self, request: HttpRequest, pk: int, kind: str) -> HttpResponse:
         if not self.has_view_permission(request):
             raise PermissionDenied
         campaign = get_object_or_404(Campaign, pk=pk)
-        kind = request.resolver_match.kwargs["kind"]
         template = emails.render_campaign(campaign)
         if kind == "html":
             response = HttpResponse(template.html)

@@ -1,0 +1,215 @@
+"""Operators in admin: preview, test send, audience size, controls; and the email service's
+bounce and complaint webhook."""
+
+import base64
+import json
+
+import pytest
+from django.contrib.auth.models import Permission
+from django.test import Client
+
+from tests.factories import StaffFactory, SubscriberFactory
+from waitlist import sending
+from waitlist.models import Campaign, Delivery
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def operator() -> Client:
+    user = StaffFactory(email="operator@example.com")
+    user.user_permissions.set(
+        Permission.objects.filter(
+            codename__in=["view_campaign", "add_campaign", "change_campaign", "send_campaign",
+                          "view_delivery"]
+        )
+    )  # fmt: skip
+    client = Client(HTTP_HOST="localhost")
+    client.force_login(user)
+    return client
+
+
+def campaign(**fields) -> Campaign:
+    defaults = {"name": "Live in Texas", "subject": "We're live", "body": "## Hello\n\nNews."}
+    return Campaign.objects.create(**{**defaults, **fields})
+
+
+def test_operator_writes_a_campaign_for_a_segment(operator):
+    response = operator.post(
+        "/admin/waitlist/campaign/add/",
+        {
+            "name": "Texas launch",
+            "subject": "We're live in Texas",
+            "preheader": "Book now",
+            "body": "## Live\n\nBook a visit.",
+            "audience_interests": ["testosterone", "sleep"],
+            "audience_states": ["TX"],
+            "send_at_0": "",
+            "send_at_1": "",
+        },
+    )
+    assert response.status_code == 302
+    saved = Campaign.objects.get()
+    assert saved.audience_interests == ["testosterone", "sleep"]
+    assert saved.audience_states == ["TX"]
+    assert '<h2 id="live">Live</h2>' in saved.body_html
+
+
+def test_the_change_page_shows_the_audience_size_and_previews(operator):
+    SubscriberFactory.create_batch(2, state="TX")
+    SubscriberFactory(state="CA")
+    item = campaign(audience_states=["TX"])
+    page = operator.get(f"/admin/waitlist/campaign/{item.pk}/change/").content.decode()
+    assert "<strong>Audience:</strong> 2 confirmed people in this segment." in page
+    html = operator.get(f"/admin/waitlist/campaign/{item.pk}/preview/html/")
+    assert "<h2" in html.content.decode() and "sandbox" in html["Content-Security-Policy"]
+    text = operator.get(f"/admin/waitlist/campaign/{item.pk}/preview/text/").content.decode()
+    assert "News." in text and "Unsubscribe:" in text
+
+
+def test_send_me_a_test_goes_to_the_operator(operator, mail):
+    item = campaign()
+    response = operator.post(f"/admin/waitlist/campaign/{item.pk}/do/send_test/", follow=True)
+    assert "Test sent to operator@example.com." in response.content.decode()
+    (received,) = mail.to("operator@example.com")
+    assert received.message["Subject"] == "[Test] We're live"
+
+
+def test_scheduling_without_a_test_is_refused_with_the_reason(operator, settings):
+    settings.SITE_URL = "http://127.0.0.1:1"
+    SubscriberFactory()
+    item = campaign()
+    response = operator.post(f"/admin/waitlist/campaign/{item.pk}/do/send_now/", follow=True)
+    page = response.content.decode()
+    assert "Send yourself a test of this version first." in page
+    item.refresh_from_db()
+    assert item.status == "draft"
+
+
+def test_pause_resume_and_cancel_from_admin(operator):
+    SubscriberFactory.create_batch(2)
+    item = campaign(status=Campaign.Status.SENDING)
+    sending.create_deliveries(item)
+    operator.post(f"/admin/waitlist/campaign/{item.pk}/do/pause/")
+    item.refresh_from_db()
+    assert item.status == "paused"
+    operator.post(f"/admin/waitlist/campaign/{item.pk}/do/resume/")
+    item.refresh_from_db()
+    assert item.status == "sending"
+    response = operator.post(f"/admin/waitlist/campaign/{item.pk}/do/cancel/", follow=True)
+    assert "Cancelled; 2 unsent message(s) skipped." in response.content.decode()
+    assert set(Delivery.objects.values_list("status", flat=True)) == {"skipped"}
+
+
+def test_progress_and_the_delivery_log(operator):
+    SubscriberFactory.create_batch(4)
+    item = campaign(status=Campaign.Status.SENDING)
+    sending.create_deliveries(item)
+    first, second = Delivery.objects.order_by("pk")[:2]
+    Delivery.objects.filter(pk=first.pk).update(status="sent")
+    Delivery.objects.filter(pk=second.pk).update(status="failed", answer="550 no such user")
+    page = operator.get(f"/admin/waitlist/campaign/{item.pk}/change/").content.decode()
+    assert '<progress max="100" value="50"' in page
+    assert "1 sent · 1 failed · 0 skipped · 2 queued · 0 sending — of 4." in page
+    log = operator.get(f"/admin/waitlist/delivery/?campaign__id__exact={item.pk}").content.decode()
+    assert "550 no such user" in log
+
+
+def test_controls_need_the_send_permission():
+    viewer = StaffFactory()
+    viewer.user_permissions.set(Permission.objects.filter(codename="view_campaign"))
+    client = Client(HTTP_HOST="localhost")
+    client.force_login(viewer)
+    item = campaign()
+    assert client.post(f"/admin/waitlist/campaign/{item.pk}/do/send_now/").status_code == 403
+    assert (
+        "Send me a test"
+        not in client.get(f"/admin/waitlist/campaign/{item.pk}/change/").content.decode()
+    )
+
+
+def test_a_campaign_that_has_started_cannot_be_edited(operator):
+    item = campaign(status=Campaign.Status.SENDING)
+    response = operator.post(
+        f"/admin/waitlist/campaign/{item.pk}/change/",
+        {"name": "x", "subject": "changed", "body": "x", "send_at_0": "", "send_at_1": ""},
+    )
+    assert response.status_code == 403
+    item.refresh_from_db()
+    assert item.subject == "We're live"
+
+
+# --- the email service's webhook ---------------------------------------------------------------
+
+
+def postmark(client: Client, payload: dict, secret="hook:s3cret"):
+    auth = base64.b64encode(secret.encode()).decode()
+    return client.post(
+        "/anymail/postmark/tracking/",
+        json.dumps(payload),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Basic {auth}",
+    )
+
+
+@pytest.fixture
+def webhook_secret(settings):
+    settings.ANYMAIL = {**settings.ANYMAIL, "WEBHOOK_SECRET": "hook:s3cret"}
+
+
+def test_a_hard_bounce_from_the_email_service_suppresses_the_address(client, webhook_secret):
+    person = SubscriberFactory(email="bouncy@example.com")
+    item = campaign(status=Campaign.Status.SENDING)
+    sending.create_deliveries(item)
+    Delivery.objects.update(status="sent", esp_message_id="883953f4-6105-42a2-a16a-77a8eac79483")
+    response = postmark(
+        client,
+        {
+            "RecordType": "Bounce",
+            "ID": 4323372036854775807,
+            "Type": "HardBounce",
+            "TypeCode": 1,
+            "Name": "Hard bounce",
+            "MessageID": "883953f4-6105-42a2-a16a-77a8eac79483",
+            "Description": "The server was unable to deliver your message",
+            "Email": "Bouncy@example.com",
+            "BouncedAt": "2026-11-21T16:31:43Z",
+            "Inactive": True,
+            "CanActivate": True,
+        },
+    )
+    assert response.status_code == 200
+    person.refresh_from_db()
+    assert person.suppressed_at and person.suppression_reason == "hard bounce"
+    assert Delivery.objects.get().status == "failed"
+    assert person not in sending.audience(campaign())
+
+
+def test_a_spam_complaint_suppresses_the_address(client, webhook_secret):
+    person = SubscriberFactory(email="annoyed@example.com")
+    response = postmark(
+        client,
+        {
+            "RecordType": "SpamComplaint",
+            "ID": 42,
+            "Type": "SpamComplaint",
+            "MessageID": "00000000-0000-0000-0000-000000000000",
+            "Email": "annoyed@example.com",
+            "BouncedAt": "2026-11-21T16:31:43Z",
+        },
+    )
+    assert response.status_code == 200
+    person.refresh_from_db()
+    assert person.suppression_reason == "spam complaint"
+
+
+def test_the_webhook_refuses_calls_without_the_secret(client, webhook_secret):
+    person = SubscriberFactory(email="target@example.com")
+    response = postmark(
+        client,
+        {"RecordType": "SpamComplaint", "Type": "SpamComplaint", "Email": "target@example.com"},
+        secret="wrong:guess",
+    )
+    assert response.status_code == 400
+    person.refresh_from_db()
+    assert person.suppressed_at is None
