@@ -255,6 +255,8 @@ CAMPAIGN_RATE_PER_SECOND = env.int("CAMPAIGN_RATE_PER_SECOND", default=50)
 CAMPAIGN_RATE_PER_HOUR = env.int("CAMPAIGN_RATE_PER_HOUR", default=100_000)
 CAMPAIGN_ERROR_THRESHOLD = env.float("CAMPAIGN_ERROR_THRESHOLD", default=0.10)
 CAMPAIGN_ERROR_MIN_SAMPLE = env.int("CAMPAIGN_ERROR_MIN_SAMPLE", default=50)
+# A row claimed by a worker that died is sent again after this long (Message-ID unchanged).
+CAMPAIGN_LEASE_SECONDS = env.int("CAMPAIGN_LEASE_SECONDS", default=300)
 
 # Benchmarks only: adds /bench/insert, the bare one-INSERT baseline of bench/signup.py.
 BENCH_VIEWS = env.bool("BENCH_VIEWS", default=False)

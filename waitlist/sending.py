@@ -21,7 +21,13 @@ from .models import Campaign, Delivery, Subscriber
 logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 500
-LEASE = dt.timedelta(minutes=5)
+
+
+def lease() -> dt.timedelta:
+    """How long a claimed row may stay unmarked before another worker may take it."""
+    return dt.timedelta(seconds=settings.CAMPAIGN_LEASE_SECONDS)
+
+
 MAX_ATTEMPTS = 5
 MARK_EVERY = 25
 HARD_BOUNCE_CODES = {550, 551, 553}
@@ -84,7 +90,7 @@ def dispatch(*, enqueue) -> dict:
     handed_out = 0
     for campaign in Campaign.objects.filter(status=Campaign.Status.SENDING):
         released = Delivery.objects.filter(
-            campaign=campaign, status=Delivery.Status.SENDING, claimed_at__lt=now - LEASE
+            campaign=campaign, status=Delivery.Status.SENDING, claimed_at__lt=now - lease()
         ).update(status=Delivery.Status.QUEUED)
         # Batches handed out less than a lease ago are still queued or running: wait for them.
         if campaign.pk in started or released or not recently_dispatched(campaign.pk):
@@ -102,7 +108,7 @@ def _dispatched_key(campaign_id: int) -> str:
 def recently_dispatched(campaign_id: int) -> bool:
     """True if batches went out within the lease; marks them as going out now if not."""
     try:
-        return not cache.add(_dispatched_key(campaign_id), 1, int(LEASE.total_seconds()))
+        return not cache.add(_dispatched_key(campaign_id), 1, int(lease().total_seconds()))
     except Exception:
         return False
 
@@ -181,7 +187,21 @@ def _claim(campaign_id: int, low: int, high: int) -> list[tuple[int, int]]:
         return sorted(cursor.fetchall())
 
 
+def _reachable(subscriber_ids: list[int]) -> dict[int, dict]:
+    return {
+        s["pk"]: s
+        for s in Subscriber.objects.filter(
+            pk__in=subscriber_ids,
+            status=Subscriber.Status.CONFIRMED,
+            suppressed_at__isnull=True,
+            email__isnull=False,
+        ).values("pk", "email", "token_key")
+    }
+
+
 def send_batch(campaign_id: int, low: int, high: int) -> BatchResult:
+    """Send one claimed range, MARK_EVERY rows at a time: before each group the campaign must
+    still be sending and each person still subscribed; after it, the group is marked sent."""
     result = BatchResult()
     campaign = Campaign.objects.filter(pk=campaign_id, status=Campaign.Status.SENDING).first()
     if campaign is None:
@@ -189,70 +209,66 @@ def send_batch(campaign_id: int, low: int, high: int) -> BatchResult:
     claimed = _claim(campaign_id, low, high)
     if not claimed:
         return result
-    people = {
-        s["pk"]: s
-        for s in Subscriber.objects.filter(
-            pk__in=[subscriber_id for _, subscriber_id in claimed],
-            status=Subscriber.Status.CONFIRMED,
-            suppressed_at__isnull=True,
-            email__isnull=False,
-        ).values("pk", "email", "token_key")
-    }
-    gone = [delivery_id for delivery_id, subscriber_id in claimed if subscriber_id not in people]
-    if gone:
-        Delivery.objects.filter(pk__in=gone).update(
-            status=Delivery.Status.SKIPPED, answer="no longer subscribed"
-        )
-        result.skipped = len(gone)
-    todo = [(d, s) for d, s in claimed if s in people]
     template = emails.render_campaign(campaign)
     limiter = RateLimiter(
         per_second=settings.CAMPAIGN_RATE_PER_SECOND, per_hour=settings.CAMPAIGN_RATE_PER_HOUR
     )
-    sent: list[tuple[int, str, str]] = []
     mail = get_connection()
     try:
         mail.open()
     except (smtplib.SMTPException, OSError) as exc:
-        result.retry_in = _retry_later([d for d, _ in todo], repr(exc)[:500])
-        result.released = len(todo)
+        result.retry_in = _retry_later([d for d, _ in claimed], repr(exc)[:500])
+        result.released = len(claimed)
         return result
+    sent: list[tuple[int, str, str]] = []
     try:
-        for index, (delivery_id, subscriber_id) in enumerate(todo):
-            if index and index % MARK_EVERY == 0:
-                _mark_sent(sent)
-                if not _still_sending(campaign_id):
-                    result.released += _release([d for d, _ in todo[index:]])
-                    return result
-            person = people[subscriber_id]
-            message = emails.campaign_email(
-                template,
-                campaign_id=campaign_id,
-                subscriber_id=subscriber_id,
-                email=person["email"],
-                token_key=person["token_key"],
-                connection=mail,
-            )
-            limiter.take()
-            try:
-                mail.send_messages([message])
-            except smtplib.SMTPRecipientsRefused as exc:
-                code, answer = next(iter(exc.recipients.values()))
-                if code >= 500:
-                    _fail(delivery_id, subscriber_id, code, answer)
-                    result.failed += 1
-                else:
-                    result.retry_in = _retry_later([delivery_id], f"{code} {answer!r}")
-                    result.released += 1
-                continue
-            except (smtplib.SMTPException, OSError) as exc:
-                # The server is gone or refused the session: put back all that is left.
-                left = [d for d, _ in todo[index:]]
-                result.retry_in = _retry_later(left, repr(exc)[:500])
-                result.released += len(left)
+        for start in range(0, len(claimed), MARK_EVERY):
+            group = claimed[start : start + MARK_EVERY]
+            if start and not _still_sending(campaign_id):
+                result.released += _release([d for d, _ in claimed[start:]])
                 return result
-            sent.append((delivery_id, message.extra_headers["Message-ID"], _esp_id(message)))
-            result.sent += 1
+            people = _reachable([s for _, s in group])
+            gone = [d for d, s in group if s not in people]
+            if gone:
+                Delivery.objects.filter(pk__in=gone).update(
+                    status=Delivery.Status.SKIPPED, answer="no longer subscribed"
+                )
+                result.skipped += len(gone)
+            for position, (delivery_id, subscriber_id) in enumerate(group):
+                if subscriber_id not in people:
+                    continue
+                person = people[subscriber_id]
+                message = emails.campaign_email(
+                    template,
+                    campaign_id=campaign_id,
+                    subscriber_id=subscriber_id,
+                    email=person["email"],
+                    token_key=person["token_key"],
+                    connection=mail,
+                )
+                limiter.take()
+                try:
+                    mail.send_messages([message])
+                except smtplib.SMTPRecipientsRefused as exc:
+                    code, answer = next(iter(exc.recipients.values()))
+                    if code >= 500:
+                        _fail(delivery_id, subscriber_id, code, answer)
+                        result.failed += 1
+                    else:
+                        result.retry_in = _retry_later([delivery_id], f"{code} {answer!r}")
+                        result.released += 1
+                    continue
+                except (smtplib.SMTPException, OSError) as exc:
+                    # The server is gone or refused the session: put back all that is left.
+                    left = [d for d, _ in group[position:]] + [
+                        d for d, _ in claimed[start + len(group) :]
+                    ]
+                    result.retry_in = _retry_later(left, repr(exc)[:500])
+                    result.released += len(left)
+                    return result
+                sent.append((delivery_id, message.extra_headers["Message-ID"], _esp_id(message)))
+                result.sent += 1
+            _mark_sent(sent)
     finally:
         _mark_sent(sent)
         mail.close()

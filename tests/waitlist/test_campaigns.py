@@ -252,7 +252,7 @@ def test_the_dispatcher_takes_back_rows_whose_worker_died(mail):
     SubscriberFactory.create_batch(2)
     campaign = make_campaign()
     sending.create_deliveries(campaign)
-    stale = timezone.now() - sending.LEASE - timezone.timedelta(seconds=1)
+    stale = timezone.now() - sending.lease() - timezone.timedelta(seconds=1)
     Delivery.objects.update(status="sending", claimed_at=stale)
     enqueued = []
     sending.dispatch(enqueue=lambda *args: enqueued.append(args))
