@@ -12,7 +12,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.mail import get_connection
 from django.db import connection, transaction
-from django.db.models import Count, F, Q
+from django.db.models import Case, Count, F, Q, Value, When
 from django.utils import timezone
 
 from . import emails
@@ -282,18 +282,21 @@ def _esp_id(message) -> str:
 
 
 def _mark_sent(sent: list) -> None:
+    """One UPDATE for the group; only an email service's own ids need a row each."""
     if not sent:
         return
     now = timezone.now()
     with transaction.atomic():
-        for delivery_id, message_id, esp_message_id in sent:
-            Delivery.objects.filter(pk=delivery_id).update(
-                status=Delivery.Status.SENT,
-                sent_at=now,
-                message_id=message_id,
-                esp_message_id=esp_message_id,
-                answer="accepted",
-            )
+        by_id = {delivery_id: message_id for delivery_id, message_id, _ in sent}
+        for delivery_id, _, esp_message_id in sent:
+            if esp_message_id:
+                Delivery.objects.filter(pk=delivery_id).update(esp_message_id=esp_message_id)
+        Delivery.objects.filter(pk__in=list(by_id)).update(
+            status=Delivery.Status.SENT,
+            sent_at=now,
+            answer="accepted",
+            message_id=Case(*(When(pk=pk, then=Value(mid)) for pk, mid in by_id.items())),
+        )
     sent.clear()
 
 
