@@ -33,6 +33,9 @@ class JoinForm(InterestsStateFields):
         widget=forms.EmailInput(attrs={"autocomplete": "email", "inputmode": "email"}),
         error_messages={"required": "Enter your email address."},
     )
+    # Checked against the choices by hand: a ChoiceField copies its 52 choices for every form,
+    # and this form is on every page and every signup. The template writes the options.
+    state = forms.CharField(required=False, max_length=2, label="Your US state (optional)")
     # A field people never see; bots that fill every field fill this one too.
     website = forms.CharField(required=False, max_length=200)
     article = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
@@ -40,14 +43,13 @@ class JoinForm(InterestsStateFields):
     ref = forms.CharField(required=False, max_length=16, widget=forms.HiddenInput)
     referrer = forms.CharField(required=False, max_length=500, widget=forms.HiddenInput)
 
-    field_order = ["email", "interests", "state"]
+    utm_source = forms.CharField(required=False, max_length=100, widget=forms.HiddenInput)
+    utm_medium = forms.CharField(required=False, max_length=100, widget=forms.HiddenInput)
+    utm_campaign = forms.CharField(required=False, max_length=100, widget=forms.HiddenInput)
+    utm_term = forms.CharField(required=False, max_length=100, widget=forms.HiddenInput)
+    utm_content = forms.CharField(required=False, max_length=100, widget=forms.HiddenInput)
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        for key in UTM_KEYS:
-            self.fields[f"utm_{key}"] = forms.CharField(
-                required=False, max_length=100, widget=forms.HiddenInput
-            )
+    field_order = ["email", "interests", "state"]
 
     def clean_email(self) -> str:
         raw = self.cleaned_data["email"].strip()
@@ -65,6 +67,15 @@ class JoinForm(InterestsStateFields):
                 code="disposable",
             )
         return result.normalized
+
+    def clean_state(self) -> str:
+        state = self.cleaned_data["state"]
+        if state and state not in USState.values:
+            raise forms.ValidationError(
+                "Select a valid choice. That choice is not one of the available choices.",
+                code="invalid_choice",
+            )
+        return state
 
     def clean_placement(self) -> str:
         placement = self.cleaned_data["placement"]

@@ -15,6 +15,8 @@ def allow(bucket: str, key: str, *, limit: int, window: int) -> bool:
     slot = int(time.time() // window)
     name = f"rl:{bucket}:{digest}:{slot}"
     try:
+        if hasattr(cache, "incr_with_expiry"):
+            return cache.incr_with_expiry(name, timeout=window + 1) <= limit
         if cache.add(name, 1, timeout=window + 1):
             return True
         return cache.incr(name) <= limit

@@ -101,6 +101,7 @@ def _create(email, interests, state, source: SignupSource, ip) -> Subscriber:
         referrer_url=source.referrer_url[:500],
         referred_by=referrer,
         signup_ip=ip,
+        last_confirmation_at=timezone.now(),
         **utm,
     )
 
@@ -121,6 +122,7 @@ def _resubscribe(subscriber, email, interests, state, ip, user_agent, now) -> No
         return
     if subscriber.status == status.PENDING:
         subscriber.interests, subscriber.state = interests, state
+    subscriber.last_confirmation_at = now
     subscriber.save()
     _queue_confirmation(subscriber, ip=ip, user_agent=user_agent, now=now)
 
@@ -133,7 +135,6 @@ def _queue_confirmation(subscriber: Subscriber, *, ip, user_agent: str, now) -> 
         signup_ip=ip,
         signup_user_agent=user_agent[:400],
     )
-    Subscriber.objects.filter(pk=subscriber.pk).update(last_confirmation_at=now)
     outbound = OutboundEmail.objects.create(
         subscriber=subscriber, consent=record, kind=OutboundEmail.Kind.CONFIRMATION
     )
