@@ -153,11 +153,8 @@ class SubscriberAdmin(admin.ModelAdmin):
         return [path("dashboard/", dashboard, name="waitlist_dashboard"), *super().get_urls()]
 
 
-@admin.register(ConsentRecord)
-class ConsentRecordAdmin(admin.ModelAdmin):
-    list_display = ["subscriber", "consent_version", "signed_up_at", "confirmed_at", "withdrawn_at"]
-    list_filter = ["consent_version"]
-    search_fields = ["subscriber__email"]
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Records of what happened: to look at, never to edit or delete by hand."""
 
     def has_add_permission(self, request):
         return False
@@ -169,17 +166,17 @@ class ConsentRecordAdmin(admin.ModelAdmin):
         return False
 
 
+@admin.register(ConsentRecord)
+class ConsentRecordAdmin(ReadOnlyAdmin):
+    list_display = ["subscriber", "consent_version", "signed_up_at", "confirmed_at", "withdrawn_at"]
+    list_filter = ["consent_version"]
+    search_fields = ["subscriber__email"]
+
+
 @admin.register(OutboundEmail)
-class OutboundEmailAdmin(admin.ModelAdmin):
+class OutboundEmailAdmin(ReadOnlyAdmin):
     list_display = ["pk", "kind", "subscriber", "status", "attempts", "created_at", "sent_at"]
     list_filter = ["kind", "status"]
-    readonly_fields = [f.name for f in OutboundEmail._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 class CampaignForm(forms.ModelForm):
@@ -316,18 +313,8 @@ class CampaignAdmin(admin.ModelAdmin):
 
 
 @admin.register(Delivery)
-class DeliveryAdmin(admin.ModelAdmin):
+class DeliveryAdmin(ReadOnlyAdmin):
     list_display = ["subscriber", "campaign", "status", "attempts", "sent_at", "answer"]
     list_filter = ["status", "campaign"]
     search_fields = ["subscriber__email", "message_id"]
     list_select_related = ["subscriber", "campaign"]
-    readonly_fields = [f.name for f in Delivery._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

@@ -68,6 +68,16 @@ class USState(models.TextChoices):
     WY = "WY", "Wyoming"
 
 
+class SendStatus(models.TextChoices):
+    """Where one email stands: the outbox and campaign deliveries share these."""
+
+    QUEUED = "queued", "Queued"
+    SENDING = "sending", "Sending"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
+    SKIPPED = "skipped", "Skipped"
+
+
 def email_hash(email: str) -> str:
     """What stays of an address after erasure: enough to keep it suppressed, not to read it."""
     return hashlib.sha256(email.strip().lower().encode()).hexdigest()
@@ -187,12 +197,7 @@ class OutboundEmail(models.Model):
     class Kind(models.TextChoices):
         CONFIRMATION = "confirmation", "Confirmation"
 
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        SENDING = "sending", "Sending"
-        SENT = "sent", "Sent"
-        FAILED = "failed", "Failed"
-        SKIPPED = "skipped", "Skipped"
+    Status = SendStatus
 
     subscriber = models.ForeignKey(Subscriber, on_delete=models.CASCADE, related_name="emails")
     consent = models.ForeignKey(
@@ -262,12 +267,7 @@ class Campaign(models.Model):
 class Delivery(models.Model):
     """One campaign to one person: created once, sent at most once, its outcome recorded."""
 
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        SENDING = "sending", "Sending"
-        SENT = "sent", "Sent"
-        FAILED = "failed", "Failed"
-        SKIPPED = "skipped", "Skipped"
+    Status = SendStatus
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="deliveries")
     subscriber = models.ForeignKey(Subscriber, on_delete=models.CASCADE, related_name="deliveries")
