@@ -36,28 +36,36 @@ WRK_MISSING = (
 )
 
 # wrk runs this script. response() counts statuses outside 2xx per thread (wrk's own `status`
-# error counts only >= 400); done() prints one line of JSON that `run_wrk` parses.
+# error counts only >= 400) and the 2xx answers; done() prints one line of JSON that `run_wrk`
+# parses. Each thread gets its number (1, 2, ...) in the global `tid`, for scripts that `run_wrk`
+# appends (a `request()` that makes every request different, say).
 WRK_LUA = r"""
 local threads = {}
 
 function setup(thread)
   table.insert(threads, thread)
+  thread:set("tid", #threads)
 end
 
 function init(args)
   non2xx = 0
+  ok2xx = 0
 end
 
 function response(status, headers, body)
   if status < 200 or status > 299 then
     non2xx = non2xx + 1
+  else
+    ok2xx = ok2xx + 1
   end
 end
 
 function done(summary, latency, requests)
   local non2xx_total = 0
+  local ok2xx_total = 0
   for _, thread in ipairs(threads) do
     non2xx_total = non2xx_total + (thread:get("non2xx") or 0)
+    ok2xx_total = ok2xx_total + (thread:get("ok2xx") or 0)
   end
   local e = summary.errors
   local seconds = summary.duration / 1e6
@@ -65,11 +73,11 @@ function done(summary, latency, requests)
     'WRK_JSON {"requests": %d, "duration_s": %.6f, "bytes": %d, "rps": %.3f, '
     .. '"p50_ms": %.3f, "p90_ms": %.3f, "p99_ms": %.3f, "max_ms": %.3f, "mean_ms": %.3f, '
     .. '"errors": {"connect": %d, "read": %d, "write": %d, "status": %d, "timeout": %d, '
-    .. '"non2xx": %d}}\n',
+    .. '"non2xx": %d}, "ok2xx": %d}\n',
     summary.requests, seconds, summary.bytes, summary.requests / seconds,
     latency:percentile(50) / 1000, latency:percentile(90) / 1000,
     latency:percentile(99) / 1000, latency.max / 1000, latency.mean / 1000,
-    e.connect, e.read, e.write, e.status, e.timeout, non2xx_total))
+    e.connect, e.read, e.write, e.status, e.timeout, non2xx_total, ok2xx_total))
 end
 """
 
@@ -303,10 +311,16 @@ class Load:
     timeout: int = 5
 
 
-def run_wrk(processes: Processes, wrk: str, url: str, seconds: int, load: Load) -> dict:
-    """Run wrk against one URL for `seconds`; return the JSON its Lua `done()` printed."""
+def run_wrk(
+    processes: Processes, wrk: str, url: str, seconds: int, load: Load, lua: str = ""
+) -> dict:
+    """Run wrk against one URL for `seconds`; return the JSON its Lua `done()` printed.
+
+    `lua` is appended to the script: e.g. a `request()` that builds each request (method, body,
+    headers) with `wrk.format`. It must not redefine setup, init or response; it may wrap done()
+    and print `WRK_EXTRA {...}` lines, whose keys are merged into the result."""
     with tempfile.NamedTemporaryFile("w", suffix=".lua", prefix="bench-") as script:
-        script.write(WRK_LUA)
+        script.write(WRK_LUA + lua)
         script.flush()
         args = [
             wrk, f"--threads={load.threads}", f"--connections={load.connections}",
@@ -314,9 +328,13 @@ def run_wrk(processes: Processes, wrk: str, url: str, seconds: int, load: Load) 
         ]  # fmt: skip
         result = processes.run(args, timeout=seconds + load.timeout + 30)
     stdout = result.stdout.decode(errors="replace")
+    extra = {}
+    for line in stdout.splitlines():
+        if line.startswith("WRK_EXTRA "):
+            extra.update(json.loads(line.removeprefix("WRK_EXTRA ")))
     for line in stdout.splitlines():
         if line.startswith("WRK_JSON "):
-            return json.loads(line.removeprefix("WRK_JSON "))
+            return {**json.loads(line.removeprefix("WRK_JSON ")), **extra}
     raise BenchError(
         f"wrk printed no result ({result.returncode}):\n{stdout}\n"
         + result.stderr.decode(errors="replace")
