@@ -33,3 +33,16 @@ def test_a_database_outage_is_a_503_page_not_a_500():
         [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True
     )
     assert result.stdout.strip().splitlines()[-1] == "503 5 True", result.stderr[-2000:]
+
+
+@pytest.mark.django_db
+def test_every_page_carries_the_security_headers(client):
+    response = client.get("/learn/")
+    policy = response["Content-Security-Policy"]
+    assert "default-src 'self'" in policy and "script-src 'self'" in policy
+    assert "style-src 'self'" in policy and "'unsafe-inline'" not in policy
+    assert "frame-ancestors 'none'" in policy
+    assert response["X-Frame-Options"] == "DENY"
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert response["Referrer-Policy"] == "strict-origin-when-cross-origin"
+    assert response["Cross-Origin-Opener-Policy"] == "same-origin"
