@@ -109,7 +109,7 @@ def test_progress_and_the_delivery_log(operator):
     Delivery.objects.filter(pk=first.pk).update(status="sent")
     Delivery.objects.filter(pk=second.pk).update(status="failed", answer="550 no such user")
     page = operator.get(f"/admin/waitlist/campaign/{item.pk}/change/").content.decode()
-    assert '<progress max="100" value="50"' in page
+    assert '<progress class="campaign-progress" max="100" value="50"' in page
     assert "1 sent · 1 failed · 0 skipped · 2 queued · 0 sending — of 4." in page
     log = operator.get(f"/admin/waitlist/delivery/?campaign__id__exact={item.pk}").content.decode()
     assert "550 no such user" in log
