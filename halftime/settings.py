@@ -31,7 +31,7 @@ ALLOWED_HOSTS = env.list(
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[SITE_URL])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "halftime.adminsite.HalftimeAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -261,6 +261,12 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# --- Admin ------------------------------------------------------------------------------------
+
+# Where admin lives; set something not guessable in production, e.g. "staff-7f3a/".
+ADMIN_PATH = env("ADMIN_PATH", default="admin/").strip("/") + "/"
+ADMIN_LOGIN_ATTEMPTS = env.int("ADMIN_LOGIN_ATTEMPTS", default=10)
 
 # --- Waitlist ---------------------------------------------------------------------------------
 

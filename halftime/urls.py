@@ -14,13 +14,9 @@ urlpatterns = [
     path("sitemap.xml", sitemap, {"sitemaps": sitemaps}, name="sitemap"),
     path("learn/", include("articles.urls")),
     path("", include("waitlist.urls")),
-    path("admin/", admin.site.urls),
+    path(settings.ADMIN_PATH, admin.site.urls),
     path("anymail/", include("anymail.urls")),
 ]
 
 if settings.BENCH_VIEWS:
     urlpatterns.append(path("bench/insert", views.bench_insert))
-
-admin.site.site_header = "Halftime Health"
-admin.site.site_title = "Halftime Health admin"
-admin.site.index_title = "Site administration"

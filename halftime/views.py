@@ -74,7 +74,6 @@ def bench_insert(request: HttpRequest) -> HttpResponse:
 def robots_txt(request: HttpRequest) -> HttpResponse:
     lines = [
         "User-agent: *",
-        "Disallow: /admin/",
         "Disallow: /learn/search/",
         f"Sitemap: {settings.SITE_URL}{reverse('sitemap')}",
     ]

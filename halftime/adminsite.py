@@ -1,0 +1,37 @@
+from django.conf import settings
+from django.contrib import admin
+from django.contrib.admin.apps import AdminConfig
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+
+from waitlist.ratelimit import allow
+
+
+class HalftimeAdminSite(admin.AdminSite):
+    site_header = "Halftime Health"
+    site_title = "Halftime Health admin"
+    index_title = "Site administration"
+
+    def login(self, request: HttpRequest, extra_context=None) -> HttpResponse:
+        """At most ADMIN_LOGIN_ATTEMPTS tries per IP address and per username in 15 minutes."""
+        if request.method == "POST":
+            ip = request.META.get("REMOTE_ADDR") or "unknown"
+            username = request.POST.get("username", "")[:150]
+            limit = settings.ADMIN_LOGIN_ATTEMPTS
+            if not (
+                allow("admin-login-ip", ip, limit=limit, window=900)
+                and allow("admin-login-user", username, limit=limit, window=900)
+            ):
+                response = TemplateResponse(
+                    request,
+                    "admin/login_limited.html",
+                    {**self.each_context(request), "title": "Too many attempts"},
+                    status=429,
+                )
+                response["Retry-After"] = "900"
+                return response
+        return super().login(request, extra_context)
+
+
+class HalftimeAdminConfig(AdminConfig):
+    default_site = "halftime.adminsite.HalftimeAdminSite"
