@@ -92,6 +92,9 @@ def cmd_run() -> None:
     VAR.mkdir(exist_ok=True)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    port = env.setdefault("PORT", "8000")
+    # Links in the emails in var/outbox point at this local site.
+    env.setdefault("SITE_URL", f"http://localhost:{port}")
     say("migrating the database")
     manage("migrate", "--no-input", "-v", "0", env=env)
     manage("collectstatic", "--no-input", "-v", "0", env=env)
@@ -100,7 +103,6 @@ def cmd_run() -> None:
     manage("import_articles", "content/articles", env=env)
     password = admin_password()
     manage("ensure_admin", "--username", "admin", "--password", password, env=env)
-    port = env.get("PORT", "8000")
     print(
         f"\n  Site:  http://localhost:{port}/   Learning Center: http://localhost:{port}/learn/\n"
         f"  Admin: http://localhost:{port}/admin/   user: admin   password: {password}\n"
