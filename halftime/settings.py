@@ -256,6 +256,8 @@ WHITENOISE_USE_FINDERS = not _collected
 
 # --- Logging -----------------------------------------------------------------------------------
 
+# /metrics answers only requests with `Authorization: Bearer <METRICS_TOKEN>`; unset, it is a 404.
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
 LOG_FORMAT = env("LOG_FORMAT", default="json" if HTTPS else "plain")
 LOGGING = {
     "version": 1,
