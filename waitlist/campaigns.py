@@ -73,9 +73,10 @@ def preflight(campaign: Campaign) -> Preflight:
 def send_test(campaign: Campaign, *, to: str) -> str:
     """Send the campaign as a recipient would get it (with dead personal links) to `to`."""
     template = emails.render_campaign(campaign)
-    message = emails.campaign_email(
+    copy = emails.personal_copy(
         template, campaign_id=campaign.pk, subscriber_id=0, email=to, token_key="test"
     )
+    message = emails.campaign_email(template, copy)
     message.extra_headers["Message-ID"] = emails.message_id(
         f"test.{campaign.pk}", int(timezone.now().timestamp())
     )

@@ -1,7 +1,10 @@
 """Build email messages. Nothing here writes to the database or sends."""
 
+import base64
+import secrets
 from dataclasses import dataclass
-from email.utils import parseaddr
+from email.header import Header
+from email.utils import formatdate, parseaddr
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -90,6 +93,12 @@ class CampaignTemplate:
     text: str
     html: str
     list_id: str
+    from_email: str
+    mailto: str
+    encoded_subject: str
+    boundary: str
+    unsubscribe_url: str
+    preferences_url: str
 
 
 def render_campaign(campaign: Campaign) -> CampaignTemplate:
@@ -104,11 +113,23 @@ def render_campaign(campaign: Campaign) -> CampaignTemplate:
         "preferences_url": PREFERENCES_SLOT,
     }
     domain = urlsplit(settings.SITE_URL).hostname or "localhost"
+    subject = " ".join(campaign.subject.split())
     return CampaignTemplate(
-        subject=" ".join(campaign.subject.split()),
+        subject=subject,
         text=render_to_string("waitlist/email/campaign.txt", context),
         html=render_to_string("waitlist/email/campaign.html", context),
         list_id=f"{settings.SITE_NAME} launch updates <launch.{domain}>",
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        mailto=parseaddr(settings.DEFAULT_FROM_EMAIL)[1],
+        encoded_subject=Header(subject, "utf-8").encode() if not subject.isascii() else subject,
+        boundary=f"==halftime-{campaign.pk}-{secrets.token_hex(8)}==",
+        # Reversed once per campaign; each person's token goes in place of the "{}".
+        unsubscribe_url=absolute(reverse("waitlist:unsubscribe", args=["TOKEN"])).replace(
+            "TOKEN", "{}"
+        ),
+        preferences_url=absolute(reverse("waitlist:preferences", args=["TOKEN"])).replace(
+            "TOKEN", "{}"
+        ),
     )
 
 
@@ -116,38 +137,79 @@ def campaign_message_id(campaign_id: int, subscriber_id: int) -> str:
     return message_id(f"campaign.{campaign_id}", subscriber_id)
 
 
-def campaign_email(
-    template: CampaignTemplate,
-    *,
-    campaign_id: int,
-    subscriber_id: int,
-    email: str,
-    token_key: str,
-    connection=None,
-) -> EmailMultiAlternatives:
+@dataclass(frozen=True)
+class CampaignCopy:
+    """One person's copy: their address, their links, the headers every campaign carries."""
+
+    to: str
+    headers: dict[str, str]
+    text: str
+    html: str
+
+
+def personal_copy(
+    template: CampaignTemplate, *, campaign_id: int, subscriber_id: int, email: str, token_key: str
+) -> CampaignCopy:
     ids = {"subscriber_id": subscriber_id, "key": token_key}
-    unsubscribe_token = tokens.make_token(tokens.UNSUBSCRIBE, **ids)
-    unsubscribe = absolute(reverse("waitlist:unsubscribe", args=[unsubscribe_token]))
-    preferences = absolute(
-        reverse("waitlist:preferences", args=[tokens.make_token(tokens.PREFERENCES, **ids)])
-    )
-    mailto = parseaddr(settings.DEFAULT_FROM_EMAIL)[1]
+    unsubscribe = template.unsubscribe_url.format(tokens.make_token(tokens.UNSUBSCRIBE, **ids))
+    preferences = template.preferences_url.format(tokens.make_token(tokens.PREFERENCES, **ids))
 
     def personal(body: str) -> str:
         return body.replace(UNSUBSCRIBE_SLOT, unsubscribe).replace(PREFERENCES_SLOT, preferences)
 
-    message = EmailMultiAlternatives(
-        subject=template.subject,
-        body=personal(template.text),
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        to=[email],
-        connection=connection,
+    return CampaignCopy(
+        to=email,
         headers={
             "Message-ID": campaign_message_id(campaign_id, subscriber_id),
-            "List-Unsubscribe": f"<{unsubscribe}>, <mailto:{mailto}?subject=unsubscribe>",
+            "List-Unsubscribe": f"<{unsubscribe}>, <mailto:{template.mailto}?subject=unsubscribe>",
             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
             "List-Id": template.list_id,
         },
+        text=personal(template.text),
+        html=personal(template.html),
     )
-    message.attach_alternative(personal(template.html), "text/html")
+
+
+def campaign_email(
+    template: CampaignTemplate, copy: CampaignCopy, *, connection=None
+) -> EmailMultiAlternatives:
+    """The copy as a Django email, for any backend (SMTP or an email service's API)."""
+    message = EmailMultiAlternatives(
+        subject=template.subject,
+        body=copy.text,
+        from_email=template.from_email,
+        to=[copy.to],
+        connection=connection,
+        headers=dict(copy.headers),
+    )
+    message.attach_alternative(copy.html, "text/html")
     return message
+
+
+def _base64_part(content_type: str, body: str) -> str:
+    encoded = base64.encodebytes(body.encode()).decode("ascii").replace("\n", "\r\n")
+    return (
+        f'Content-Type: {content_type}; charset="utf-8"\r\n'
+        "Content-Transfer-Encoding: base64\r\n\r\n" + encoded
+    )
+
+
+def campaign_mime(template: CampaignTemplate, copy: CampaignCopy) -> bytes:
+    """The same message as `campaign_email` builds, written directly: Python's email package
+    spends most of a send folding headers it need not fold. Only for plain-ASCII addresses."""
+    headers = {
+        "From": template.from_email,
+        "To": copy.to,
+        "Subject": template.encoded_subject,
+        "Date": formatdate(localtime=False),
+        "MIME-Version": "1.0",
+        **copy.headers,
+        "Content-Type": f'multipart/alternative; boundary="{template.boundary}"',
+    }
+    head = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+    parts = (
+        f"--{template.boundary}\r\n{_base64_part('text/plain', copy.text)}"
+        f"--{template.boundary}\r\n{_base64_part('text/html', copy.html)}"
+        f"--{template.boundary}--\r\n"
+    )
+    return (head + "\r\n" + parts).encode("ascii")

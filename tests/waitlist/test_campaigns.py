@@ -337,3 +337,44 @@ def test_a_test_send_looks_like_the_real_thing(mail):
     assert received.message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert "You can now book a visit." in received.text
     assert not Subscriber.objects.exists()
+
+
+def test_the_fast_smtp_path_writes_the_same_message_as_django_would():
+    import email
+    import email.policy
+
+    from waitlist import emails
+
+    campaign = make_campaign(subject="We’re live in Texas — book now")
+    template = emails.render_campaign(campaign)
+    copy = emails.personal_copy(
+        template, campaign_id=campaign.pk, subscriber_id=7, email="pat@example.com", token_key="k"
+    )
+    parse = lambda data: email.message_from_bytes(data, policy=email.policy.default)  # noqa: E731
+    fast = parse(emails.campaign_mime(template, copy))
+    django = parse(emails.campaign_email(template, copy).message().as_bytes())
+    for header in ["From", "To", "Subject", "Message-ID", "List-Unsubscribe",
+                   "List-Unsubscribe-Post", "List-Id"]:  # fmt: skip
+        assert str(fast[header]).strip() == str(django[header]).strip(), header
+    for kind in ("plain", "html"):
+        assert (
+            fast.get_body(preferencelist=(kind,)).get_content()
+            == django.get_body(preferencelist=(kind,)).get_content()
+        )
+
+
+def test_an_email_service_backend_gets_django_messages_and_its_ids_are_kept(settings):
+    from django.core import mail as django_mail
+
+    settings.EMAIL_BACKEND = "anymail.backends.test.EmailBackend"
+    people = SubscriberFactory.create_batch(2)
+    campaign = make_campaign()
+    sending.create_deliveries(campaign)
+    django_mail.outbox = []
+    (result,) = run_batches(campaign)
+    assert result.sent == 2
+    assert sorted(m.to[0] for m in django_mail.outbox) == sorted(p.email for p in people)
+    assert django_mail.outbox[0].extra_headers["List-Unsubscribe-Post"] == (
+        "List-Unsubscribe=One-Click"
+    )
+    assert sorted(Delivery.objects.values_list("esp_message_id", flat=True)) == ["0", "1"]
