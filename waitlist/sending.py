@@ -30,7 +30,7 @@ def lease() -> dt.timedelta:
 
 
 MAX_ATTEMPTS = 5
-MARK_EVERY = 25
+MARK_EVERY = 100
 HARD_BOUNCE_CODES = {550, 551, 553}
 
 
@@ -138,7 +138,7 @@ class RateLimiter:
     """Messages per second and per hour across every worker, counted in Redis. Permits are
     taken a few at a time so a fast sender does not ask Redis for each message."""
 
-    def __init__(self, *, per_second: int, per_hour: int, chunk: int = 25):
+    def __init__(self, *, per_second: int, per_hour: int, chunk: int = 100):
         self.per_second, self.per_hour = per_second, per_hour
         self.chunk = max(1, min(chunk, per_second))
         self.permits = 0
