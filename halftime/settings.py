@@ -151,7 +151,8 @@ CELERY_TIMEZONE = "UTC"
 CELERY_TASK_ROUTES = {
     "waitlist.tasks.send_outbound_email": {"queue": "mail"},
     "waitlist.tasks.sweep_outbox": {"queue": "mail"},
-    "waitlist.tasks.dispatch_campaigns": {"queue": "campaigns"},
+    # Not behind the batches it hands out: a dispatch waiting in that queue would be late.
+    "waitlist.tasks.dispatch_campaigns": {"queue": "default"},
     "waitlist.tasks.send_campaign_batch": {"queue": "campaigns"},
 }
 CELERY_BEAT_SCHEDULE = {
@@ -162,6 +163,8 @@ CELERY_BEAT_SCHEDULE = {
     "dispatch-campaigns": {
         "task": "waitlist.tasks.dispatch_campaigns",
         "schedule": env.float("CAMPAIGN_DISPATCH_SECONDS", default=30.0),
+        # A dispatch that could not run before the next one is due is dropped, not piled up.
+        "options": {"expires": env.float("CAMPAIGN_DISPATCH_SECONDS", default=30.0)},
     },
 }
 

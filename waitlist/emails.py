@@ -21,10 +21,13 @@ def absolute(path: str) -> str:
     return settings.SITE_URL + path
 
 
+def message_id_domain() -> str:
+    return urlsplit(settings.SITE_URL).hostname or "localhost"
+
+
 def message_id(kind: str, number: int) -> str:
     """Deterministic, so a message sent twice after a crash carries the same id both times."""
-    domain = urlsplit(settings.SITE_URL).hostname or "localhost"
-    return f"<{kind}.{number}@{domain}>"
+    return f"<{kind}.{number}@{message_id_domain()}>"
 
 
 def links(subscriber: Subscriber) -> dict[str, str]:

@@ -51,7 +51,7 @@ def engine(smtp_sink, django_db_setup):
             OUTBOX_SWEEP_SECONDS="3600",
             **{"CAMPAIGN_RATE_PER_SECOND": "5000", **extra},
         )
-        process = celery_worker(env, queues="campaigns")
+        process = celery_worker(env, queues="campaigns,default")
         started.append(process)
         if beat:
             started.append(celery_beat(env))

@@ -378,3 +378,45 @@ def test_an_email_service_backend_gets_django_messages_and_its_ids_are_kept(sett
         "List-Unsubscribe=One-Click"
     )
     assert sorted(Delivery.objects.values_list("esp_message_id", flat=True)) == ["0", "1"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_dispatcher_running_while_another_makes_the_rows_does_not_close_the_campaign(
+    monkeypatch,
+):
+    SubscriberFactory.create_batch(30)
+    campaign = make_campaign(status=Campaign.Status.SCHEDULED, send_at=timezone.now())
+    inside, go = threading.Event(), threading.Event()
+    real_create = sending.create_deliveries
+
+    def slow_create(campaign):
+        inside.set()
+        assert go.wait(10)
+        return real_create(campaign)
+
+    monkeypatch.setattr(sending, "create_deliveries", slow_create)
+
+    def first():
+        try:
+            sending.dispatch(enqueue=lambda *args: None)
+        finally:
+            connection.close()
+
+    def second():
+        try:
+            sending.dispatch(enqueue=lambda *args: None)
+        finally:
+            connection.close()
+
+    one = threading.Thread(target=first)
+    one.start()
+    assert inside.wait(10)
+    two = threading.Thread(target=second)
+    two.start()
+    two.join(0.5)
+    go.set()
+    one.join()
+    two.join()
+    campaign.refresh_from_db()
+    assert campaign.status == "sending"
+    assert Delivery.objects.filter(campaign=campaign, status="queued").count() == 30
