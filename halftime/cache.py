@@ -2,7 +2,7 @@
 
 Django builds a new ``redis.Redis`` for every cache call, and redis-py spends longer setting one
 up than a local Redis takes to answer: this backend builds each once. It also offers
-``incr_with_expiry`` in one round trip, for the rate limits.
+``incr_many_with_expiry``: several counters in one round trip, for the rate limits.
 """
 
 from django.core.cache.backends.redis import RedisCache, RedisCacheClient
@@ -26,11 +26,13 @@ class ReusingRedisCache(RedisCache):
         super().__init__(server, params)
         self._class = _ReusingClient
 
-    def incr_with_expiry(self, key: str, *, timeout: int) -> int:
-        """Count a hit on `key` and (re)set it to expire `timeout` seconds from now."""
-        key = self.make_and_validate_key(key)
-        client = self._cache.get_client(key, write=True)
+    def incr_many_with_expiry(self, timeouts: dict[str, int]) -> list[int]:
+        """Count a hit on each key and (re)set it to expire that many seconds from now, all in
+        one round trip. Returns the counts in the order of the keys."""
+        keys = [self.make_and_validate_key(key) for key in timeouts]
+        client = self._cache.get_client(keys[0], write=True)
         pipe = client.pipeline(transaction=False)
-        pipe.incr(key)
-        pipe.expire(key, timeout)
-        return pipe.execute()[0]
+        for key, timeout in zip(keys, timeouts.values(), strict=True):
+            pipe.incr(key)
+            pipe.expire(key, timeout)
+        return pipe.execute()[::2]

@@ -150,6 +150,7 @@ CELERY_TIMEZONE = "UTC"
 # Transactional mail has a queue of its own, so it never waits behind a campaign.
 CELERY_TASK_ROUTES = {
     "waitlist.tasks.send_outbound_email": {"queue": "mail"},
+    "waitlist.tasks.send_outbound_emails": {"queue": "mail"},
     "waitlist.tasks.sweep_outbox": {"queue": "mail"},
     # Not behind the batches it hands out: a dispatch waiting in that queue would be late.
     "waitlist.tasks.dispatch_campaigns": {"queue": "default"},

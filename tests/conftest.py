@@ -9,6 +9,7 @@ from articles.pagecache import bump_content_version
 from tests.factories import StaffFactory
 from tests.mailsink import MailSink
 from tests.processes import celery_worker
+from waitlist.publisher import publisher
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -25,6 +26,13 @@ def _empty_cache():
     bump_content_version()
     yield
     cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _outbox_handed_over():
+    # What a test queued reaches the broker before the next test empties it.
+    yield
+    assert publisher.flush(), "the outbox publisher did not hand its ids over in time"
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import logging
 import smtplib
 from dataclasses import dataclass, field
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -65,14 +65,17 @@ def subscribe(
     """Join the waitlist, or ask again. Whatever the address's history, the caller answers the
     same; what changes is only whether a confirmation email is queued."""
     now = timezone.now()
+    new = _new_subscriber(email, interests, state, source, ip, now)
+    if connection.vendor == "postgresql" and _insert_new(new, ip=ip, user_agent=user_agent):
+        return new
     try:
         with transaction.atomic():
             subscriber = _locked_subscriber(email)
             if subscriber is None:
-                subscriber = _create(email, interests, state, source, ip)
-                _queue_confirmation(subscriber, ip=ip, user_agent=user_agent, now=now)
-            else:
-                _resubscribe(subscriber, email, interests, state, ip, user_agent, now)
+                new.save(force_insert=True)
+                _queue_confirmation(new, ip=ip, user_agent=user_agent, now=now)
+                return new
+            _resubscribe(subscriber, email, interests, state, ip, user_agent, now)
     except IntegrityError:
         # Two requests for the same new address at once: the other one created it.
         with transaction.atomic():
@@ -85,12 +88,16 @@ def _locked_subscriber(email: str) -> Subscriber | None:
     return Subscriber.objects.select_for_update().filter(email_hash=email_hash(email)).first()
 
 
-def _create(email, interests, state, source: SignupSource, ip) -> Subscriber:
-    referrer = None
+def _new_subscriber(email, interests, state, source: SignupSource, ip, now) -> Subscriber:
+    referrer_id = None
     if source.referral_code:
-        referrer = Subscriber.objects.filter(referral_code=source.referral_code).first()
+        referrer_id = (
+            Subscriber.objects.filter(referral_code=source.referral_code)
+            .values_list("pk", flat=True)
+            .first()
+        )
     utm = {f"utm_{k}": v[:100] for k, v in source.utm.items()}
-    return Subscriber.objects.create(
+    return Subscriber(
         email=email,
         email_hash=email_hash(email),
         canonical_email_hash=email_hash(canonical_email(email)),
@@ -99,11 +106,70 @@ def _create(email, interests, state, source: SignupSource, ip) -> Subscriber:
         source_article_id=source.article_id,
         placement=source.placement[:20],
         referrer_url=source.referrer_url[:500],
-        referred_by=referrer,
+        referred_by_id=referrer_id,
         signup_ip=ip,
-        last_confirmation_at=timezone.now(),
+        last_confirmation_at=now,
         **utm,
     )
+
+
+def _insert_new(subscriber: Subscriber, *, ip, user_agent: str) -> bool:
+    """A new address in one statement: the subscriber, their consent record and the confirmation
+    email, or nothing at all when the address (or, by a one-in-billions chance, the referral
+    code) is already taken. One round trip and no explicit transaction, as a single statement is
+    atomic on its own. The values are the ones Django itself would insert for each model."""
+    record = _consent_record(subscriber, ip=ip, user_agent=user_agent)
+    outbound = OutboundEmail(
+        subscriber=subscriber, consent=record, kind=OutboundEmail.Kind.CONFIRMATION
+    )
+    s_columns, s_values, s_params = _insert_parts(subscriber, {})
+    c_columns, c_values, c_params = _insert_parts(record, {"subscriber": "s.id"})
+    o_columns, o_values, o_params = _insert_parts(
+        outbound, {"subscriber": "c.subscriber_id", "consent": "c.id"}
+    )
+    statement = (
+        f"WITH s AS (INSERT INTO {_table(Subscriber)} ({s_columns}) VALUES ({s_values}) "
+        "ON CONFLICT DO NOTHING RETURNING id), "
+        f"c AS (INSERT INTO {_table(ConsentRecord)} ({c_columns}) SELECT {c_values} FROM s "
+        "RETURNING id, subscriber_id) "
+        f"INSERT INTO {_table(OutboundEmail)} ({o_columns}) SELECT {o_values} FROM c "
+        "RETURNING id, subscriber_id, consent_id"
+    )
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(statement, [*s_params, *c_params, *o_params])
+            row = cursor.fetchone()
+    except IntegrityError:
+        # A constraint ON CONFLICT does not cover (the referrer was erased a moment ago): the
+        # locked path will say what to do.
+        return False
+    if row is None:
+        return False
+    outbound.pk, subscriber.pk, record.pk = row
+    for instance in (subscriber, record, outbound):
+        instance._state.adding, instance._state.db = False, connection.alias
+    transaction.on_commit(lambda: enqueue_outbound(outbound.pk))
+    return True
+
+
+def _table(model) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+def _insert_parts(instance, from_query: dict[str, str]) -> tuple[str, str, list]:
+    """Columns, value expressions and parameters for inserting `instance`, prepared as the ORM
+    prepares them (defaults, auto_now_add, JSON); `from_query` gives SQL for some fields."""
+    columns, values, params = [], [], []
+    for column in instance._meta.concrete_fields:
+        if column.primary_key:
+            continue
+        columns.append(connection.ops.quote_name(column.column))
+        if column.name in from_query:
+            values.append(from_query[column.name])
+            continue
+        values.append("%s")
+        params.append(column.get_db_prep_save(column.pre_save(instance, True), connection))
+    return ", ".join(columns), ", ".join(values), params
 
 
 def _resubscribe(subscriber, email, interests, state, ip, user_agent, now) -> None:
@@ -127,14 +193,19 @@ def _resubscribe(subscriber, email, interests, state, ip, user_agent, now) -> No
     _queue_confirmation(subscriber, ip=ip, user_agent=user_agent, now=now)
 
 
-def _queue_confirmation(subscriber: Subscriber, *, ip, user_agent: str, now) -> OutboundEmail:
-    record = ConsentRecord.objects.create(
+def _consent_record(subscriber: Subscriber, *, ip, user_agent: str) -> ConsentRecord:
+    return ConsentRecord(
         subscriber=subscriber,
         consent_version=consent.CURRENT,
         consent_text=consent.current_text(),
         signup_ip=ip,
         signup_user_agent=user_agent[:400],
     )
+
+
+def _queue_confirmation(subscriber: Subscriber, *, ip, user_agent: str, now) -> OutboundEmail:
+    record = _consent_record(subscriber, ip=ip, user_agent=user_agent)
+    record.save(force_insert=True)
     outbound = OutboundEmail.objects.create(
         subscriber=subscriber, consent=record, kind=OutboundEmail.Kind.CONFIRMATION
     )
@@ -143,14 +214,12 @@ def _queue_confirmation(subscriber: Subscriber, *, ip, user_agent: str, now) -> 
 
 
 def enqueue_outbound(outbound_id: int) -> None:
-    """Hand a queued email to the workers. If the broker is down the row waits in the outbox
-    and the sweep sends it later; the visitor never sees an error for it."""
-    from .tasks import send_outbound_email
+    """Hand a queued email to the workers, from a background thread (see `publisher`): the
+    request never waits on the broker, and if the broker is down the row waits in the outbox and
+    the sweep sends it later."""
+    from .publisher import publisher
 
-    try:
-        send_outbound_email.apply_async(args=[outbound_id], retry=False)
-    except Exception:
-        logger.warning("outbox: could not enqueue email %s; the sweep will", outbound_id)
+    publisher.submit(outbound_id)
 
 
 def subscriber_for(purpose: str, token: str) -> tokens.TokenData:

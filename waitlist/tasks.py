@@ -1,10 +1,15 @@
 import logging
+from collections import Counter
 
 from celery import shared_task
 
 from . import sending, services
 
 logger = logging.getLogger(__name__)
+
+# Seconds before an email the server deferred is tried again (then send_outbound_email backs off).
+RETRY_AFTER = 5
+SWEEP_BATCH = 100
 
 
 @shared_task(
@@ -20,11 +25,30 @@ def send_outbound_email(outbound_id: int) -> str:
     return outcome
 
 
+@shared_task(acks_late=True)
+def send_outbound_emails(outbound_ids: list[int]) -> dict[str, int]:
+    """Several queued emails in one task (what the web processes publish). One that the server
+    asks to try later goes back on the queue alone, with `send_outbound_email`'s backoff."""
+    outcomes: Counter[str] = Counter()
+    for outbound_id in outbound_ids:
+        try:
+            outcome = services.send_outbound(outbound_id)
+        except services.TransientSendError:
+            outcome = "retrying"
+            try:
+                send_outbound_email.apply_async(args=[outbound_id], countdown=RETRY_AFTER)
+            except Exception:
+                logger.warning("outbox: could not requeue email %s; the sweep will", outbound_id)
+        outcomes[outcome] += 1
+    logger.info("outbox: %s", ", ".join(f"{n} {o}" for o, n in sorted(outcomes.items())))
+    return dict(outcomes)
+
+
 @shared_task
 def sweep_outbox() -> int:
     ids = services.due_outbound_ids()
-    for outbound_id in ids:
-        services.enqueue_outbound(outbound_id)
+    for start in range(0, len(ids), SWEEP_BATCH):
+        send_outbound_emails.apply_async(args=[ids[start : start + SWEEP_BATCH]], retry=False)
     if ids:
         logger.info("outbox: re-enqueued %s email(s)", len(ids))
     return len(ids)

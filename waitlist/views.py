@@ -14,7 +14,7 @@ from articles.models import Article
 from . import services, tokens
 from .forms import JoinForm, PreferencesForm
 from .models import Subscriber
-from .ratelimit import allow
+from .ratelimit import Limit, allow_all
 
 CHECK_INBOX = (
     "Thanks! Check your inbox: we've sent a link to confirm your address. "
@@ -71,17 +71,19 @@ class JoinView(View):
         else:
             form = JoinForm(request.POST)
         ip = client_ip(request)
-        if not allow("join-ip", ip or "unknown", limit=settings.WAITLIST_IP_LIMIT, window=600):
-            return self.too_many(request, form, as_json)
+        per_ip = Limit("join-ip", ip or "unknown", settings.WAITLIST_IP_LIMIT, 600)
         if not form.is_valid():
+            if not allow_all(per_ip):
+                return self.too_many(request, form, as_json)
             if as_json:
                 return JsonResponse({"errors": form.errors.get_json_data()}, status=400)
             return render(request, "waitlist/join.html", {"form": form}, status=400)
+        email = form.cleaned_data["email"]
+        per_address = Limit("join-email", email, settings.WAITLIST_EMAIL_LIMIT, 3600)
+        if not allow_all(per_ip, *([] if form.is_bot else [per_address])):
+            return self.too_many(request, form, as_json)
         if form.is_bot:
             return self.accepted(as_json)
-        email = form.cleaned_data["email"]
-        if not allow("join-email", email, limit=settings.WAITLIST_EMAIL_LIMIT, window=3600):
-            return self.too_many(request, form, as_json)
         article_id = form.cleaned_data["article"]
         if article_id and not Article.objects.filter(pk=article_id).exists():
             article_id = None

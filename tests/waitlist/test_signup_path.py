@@ -1,0 +1,157 @@
+"""The signup's fast path: a new address in one statement, the confirmation handed to the
+workers from a background thread, several emails per task."""
+
+import datetime as dt
+import logging
+import threading
+
+import pytest
+from django.db import connection, connections
+from django.test.utils import CaptureQueriesContext
+
+from waitlist import services
+from waitlist.models import ConsentRecord, OutboundEmail, Subscriber
+from waitlist.publisher import Publisher
+from waitlist.tasks import send_outbound_emails
+
+SOURCE = services.SignupSource(
+    placement="inline",
+    utm={"source": "newsletter", "campaign": "launch"},
+    referrer_url="https://example.org/post",
+)
+
+
+def join(email: str, **overrides) -> Subscriber:
+    arguments = {
+        "email": email,
+        "interests": ["sleep", "weight"],
+        "state": "TX",
+        "source": SOURCE,
+        "ip": "203.0.113.9",
+        "user_agent": "Mozilla/5.0 (test)",
+        **overrides,
+    }
+    return services.subscribe(**arguments)
+
+
+def row(instance, *, leave_out: set[str]) -> dict:
+    instance.refresh_from_db()
+    return {
+        field.name: getattr(instance, field.attname)
+        for field in instance._meta.concrete_fields
+        if field.name not in leave_out
+    }
+
+
+@pytest.mark.django_db
+def test_a_new_address_takes_one_statement():
+    with CaptureQueriesContext(connection) as queries:
+        subscriber = join("one@example.com")
+    assert len(queries) == 1, [q["sql"] for q in queries]
+    assert subscriber.pk == Subscriber.objects.get(email="one@example.com").pk
+    (outbound,) = subscriber.emails.all()
+    assert outbound.consent == subscriber.consents.get()
+    assert (outbound.kind, outbound.status) == ("confirmation", "queued")
+
+
+@pytest.mark.django_db
+def test_the_one_statement_writes_what_the_orm_writes(monkeypatch):
+    referrer = join("referrer@example.com")
+    fast = join("fast@example.com", source=SOURCE.__class__(referral_code=referrer.referral_code))
+    monkeypatch.setattr(services, "_insert_new", lambda *args, **kwargs: False)
+    slow = join("slow@example.com", source=SOURCE.__class__(referral_code=referrer.referral_code))
+
+    differs = {"id", "email", "email_hash", "canonical_email_hash", "referral_code", "token_key"}
+    timestamps = {"created_at", "last_confirmation_at"}
+    assert row(fast, leave_out=differs | timestamps) == row(slow, leave_out=differs | timestamps)
+    assert fast.referred_by_id == referrer.pk
+    assert fast.created_at and fast.last_confirmation_at and fast.referral_code
+
+    fast_consent, slow_consent = fast.consents.get(), slow.consents.get()
+    assert row(fast_consent, leave_out={"id", "subscriber", "signed_up_at"}) == row(
+        slow_consent, leave_out={"id", "subscriber", "signed_up_at"}
+    )
+    fast_email, slow_email = fast.emails.get(), slow.emails.get()
+    leave_out = {"id", "subscriber", "consent", "created_at"}
+    assert row(fast_email, leave_out=leave_out) == row(slow_email, leave_out=leave_out)
+    assert fast_email.consent_id == fast_consent.pk
+
+
+@pytest.mark.django_db
+def test_an_address_already_on_the_list_goes_the_careful_way():
+    first = join("again@example.com")
+    an_hour_ago = first.last_confirmation_at - dt.timedelta(hours=1)
+    Subscriber.objects.filter(pk=first.pk).update(
+        status="unsubscribed", last_confirmation_at=an_hour_ago
+    )
+    again = join("Again@Example.com")
+    assert again.pk == first.pk
+    assert Subscriber.objects.count() == 1
+    assert first.consents.count() == 2 and first.emails.count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_signups_for_one_new_address_at_once_make_one_subscriber_and_one_email():
+    barrier = threading.Barrier(2)
+    results, errors = [], []
+
+    def signup():
+        try:
+            barrier.wait(5)
+            results.append(join("twice@example.com").pk)
+        except Exception as exc:  # pragma: no cover - shown by the assertion below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=signup) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert errors == []
+    subscriber = Subscriber.objects.get(email="twice@example.com")
+    assert results == [subscriber.pk, subscriber.pk]
+    assert ConsentRecord.objects.count() == 1 and OutboundEmail.objects.count() == 1
+
+
+def test_the_publisher_sends_a_burst_in_few_messages_and_loses_none():
+    batches = []
+    publisher = Publisher(batches.append, linger=0.05, batch=40)
+    for outbound_id in range(100):
+        publisher.submit(outbound_id)
+    assert publisher.flush(5)
+    assert [i for batch in batches for i in batch] == list(range(100))
+    assert len(batches) <= 4 and max(len(batch) for batch in batches) <= 40
+
+
+def test_a_publisher_that_cannot_reach_the_broker_says_so_and_carries_on(caplog):
+    published = []
+
+    def publish(ids):
+        if not published:
+            published.append(None)
+            raise ConnectionError("broker down")
+        published.append(ids)
+
+    publisher = Publisher(publish, linger=0)
+    with caplog.at_level(logging.WARNING, logger="waitlist.publisher"):
+        publisher.submit(1)
+        assert publisher.flush(5)
+        publisher.submit(2)
+        assert publisher.flush(5)
+    assert published == [None, [2]]
+    assert "could not enqueue 1 email(s); the sweep will" in caplog.text
+
+
+@pytest.mark.django_db
+def test_a_batch_sends_each_email_and_puts_a_deferred_one_back(mail):
+    ids = [
+        join(address).emails.get().pk
+        for address in ("a@example.com", "later+tempfail@example.com", "b@example.com")
+    ]
+    assert send_outbound_emails(ids) == {"sent": 2, "retrying": 1}
+    assert sorted(m.envelope_to[0] for m in mail.messages) == ["a@example.com", "b@example.com"]
+    deferred = OutboundEmail.objects.get(pk=ids[1])
+    assert (deferred.status, deferred.attempts) == ("queued", 1)
+    assert "451" in deferred.last_error
