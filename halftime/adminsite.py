@@ -12,6 +12,24 @@ class HalftimeAdminSite(admin.AdminSite):
     site_title = "Halftime Health admin"
     index_title = "Site administration"
 
+    # With ADMIN_OTP_REQUIRED, signing in takes a code from the person's authenticator app, and
+    # a session signed in by password alone counts as not signed in to admin.
+    @property
+    def login_form(self):
+        if not settings.ADMIN_OTP_REQUIRED:
+            return None
+        from .twofactor import TwoFactorLoginForm  # needs the app registry
+
+        return TwoFactorLoginForm
+
+    @property
+    def login_template(self):
+        return "admin/login_otp.html" if settings.ADMIN_OTP_REQUIRED else None
+
+    def has_permission(self, request: HttpRequest) -> bool:
+        verified = not settings.ADMIN_OTP_REQUIRED or request.user.is_verified()
+        return super().has_permission(request) and verified
+
     def login(self, request: HttpRequest, extra_context=None) -> HttpResponse:
         """At most ADMIN_LOGIN_ATTEMPTS tries per IP address and per username in 15 minutes."""
         if request.method == "POST":

@@ -42,6 +42,8 @@ INSTALLED_APPS = [
     "django.contrib.postgres",
     "anymail",
     "csp",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "halftime",
     "articles",
     "waitlist",
@@ -56,6 +58,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "halftime.middleware.DatabaseUnavailableMiddleware",
@@ -287,6 +290,10 @@ LOGGING = {
 # Where admin lives; set something not guessable in production, e.g. "staff-7f3a/".
 ADMIN_PATH = env("ADMIN_PATH", default="admin/").strip("/") + "/"
 ADMIN_LOGIN_ATTEMPTS = env.int("ADMIN_LOGIN_ATTEMPTS", default=10)
+# Two-factor sign-in for staff: a code from an authenticator app (TOTP) on top of the password.
+# Enrol each person first (`manage.py totp_device USERNAME`), then turn it on.
+ADMIN_OTP_REQUIRED = env.bool("ADMIN_OTP_REQUIRED", default=False)
+OTP_TOTP_ISSUER = "Halftime Health"
 
 # --- Waitlist ---------------------------------------------------------------------------------
 

@@ -445,6 +445,6 @@ def due_outbound_ids(*, limit: int = 1000) -> list[int]:
             Q(status=OutboundEmail.Status.QUEUED, created_at__lt=now - dt.timedelta(seconds=15))
             | Q(status=OutboundEmail.Status.SENDING, claimed_at__lt=now - SEND_LEASE)
         )
-        .order_by("created_at")
+        .order_by("created_at", "pk")
         .values_list("pk", flat=True)[:limit]
     )
