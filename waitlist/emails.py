@@ -2,6 +2,7 @@
 
 import base64
 import secrets
+import smtplib
 from dataclasses import dataclass
 from email.header import Header
 from email.utils import formatdate, parseaddr
@@ -86,6 +87,18 @@ def confirmation_email(outbound: OutboundEmail) -> EmailMultiAlternatives:
 
 UNSUBSCRIBE_SLOT = "\ue000unsubscribe\ue000"
 PREFERENCES_SLOT = "\ue000preferences\ue000"
+
+
+def server_unavailable(exc: BaseException) -> bool:
+    """The mail server could not be reached or dropped the session: nothing about the message or
+    the address. Such a failure waits for the server and never uses up a message's attempts; any
+    other refusal does, so a message the server keeps refusing ends failed, not retried forever."""
+    if isinstance(exc, smtplib.SMTPServerDisconnected | smtplib.SMTPConnectError):
+        return True
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return exc.smtp_code == 421  # "service not available, closing channel"
+    # The socket's own errors (refused, reset, timed out); smtplib's are OSErrors too.
+    return isinstance(exc, OSError) and not isinstance(exc, smtplib.SMTPException)
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,8 @@ def lease() -> dt.timedelta:
 
 
 MAX_ATTEMPTS = 5
+# How soon a batch tries again when the mail server could not be reached.
+SERVER_RETRY_SECONDS = 30
 MARK_EVERY = 100
 HARD_BOUNCE_CODES = {550, 551, 553}
 
@@ -223,7 +225,7 @@ def send_batch(campaign_id: int, low: int, high: int) -> BatchResult:
     try:
         mail.open()
     except (smtplib.SMTPException, OSError) as exc:
-        result.retry_in = _retry_later([d for d, _ in claimed], repr(exc)[:500])
+        result.retry_in = _put_back([d for d, _ in claimed], exc)
         result.released = len(claimed)
         return result
     sent: list[tuple[int, str, str]] = []
@@ -268,7 +270,7 @@ def send_batch(campaign_id: int, low: int, high: int) -> BatchResult:
                     left = [d for d, _ in group[position:]] + [
                         d for d, _ in claimed[start + len(group) :]
                     ]
-                    result.retry_in = _retry_later(left, repr(exc)[:500])
+                    result.retry_in = _put_back(left, exc)
                     result.released += len(left)
                     return result
                 sent.append((delivery_id, copy.headers["Message-ID"], esp_id))
@@ -327,6 +329,27 @@ def _release(delivery_ids: list[int]) -> int:
     return Delivery.objects.filter(pk__in=delivery_ids, status=Delivery.Status.SENDING).update(
         status=Delivery.Status.QUEUED, attempts=F("attempts") - 1
     )
+
+
+def _put_back(delivery_ids: list[int], exc: Exception) -> int:
+    """After the session failed: wait for the server if it is unreachable, else retry later."""
+    answer = repr(exc)[:500]
+    if not emails.server_unavailable(exc):
+        return _retry_later(delivery_ids, answer)
+    # Not the message's fault: the attempt does not count, however long the outage lasts.
+    Delivery.objects.filter(pk__in=delivery_ids, status=Delivery.Status.SENDING).update(
+        status=Delivery.Status.QUEUED,
+        attempts=F("attempts") - 1,
+        not_before=timezone.now() + dt.timedelta(seconds=SERVER_RETRY_SECONDS),
+        answer=answer,
+    )
+    logger.warning(
+        "campaign: mail server unavailable (%s); %s deliveries wait %ss",
+        answer,
+        len(delivery_ids),
+        SERVER_RETRY_SECONDS,
+    )
+    return SERVER_RETRY_SECONDS
 
 
 def _retry_later(delivery_ids: list[int], answer: str) -> int:

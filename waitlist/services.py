@@ -11,7 +11,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from . import consent, tokens
-from .emails import confirmation_email
+from .emails import confirmation_email, server_unavailable
 from .models import (
     ConsentRecord,
     OutboundEmail,
@@ -404,6 +404,9 @@ def send_outbound(outbound_id: int) -> str:
         _release(outbound, str(exc))
         raise TransientSendError(str(exc)) from exc
     except smtplib.SMTPResponseException as exc:
+        if server_unavailable(exc):
+            _wait_for_server(outbound, f"{exc.smtp_code} {exc.smtp_error}")
+            raise TransientSendError(str(exc)) from exc
         if exc.smtp_code >= 500:
             _finish(
                 outbound, OutboundEmail.Status.FAILED, error=f"{exc.smtp_code} {exc.smtp_error}"
@@ -411,8 +414,11 @@ def send_outbound(outbound_id: int) -> str:
             return "failed"
         _release(outbound, f"{exc.smtp_code} {exc.smtp_error}")
         raise TransientSendError(str(exc)) from exc
-    except (TimeoutError, smtplib.SMTPException, OSError) as exc:
-        _release(outbound, repr(exc))
+    except (smtplib.SMTPException, OSError) as exc:
+        if server_unavailable(exc):
+            _wait_for_server(outbound, repr(exc))
+        else:
+            _release(outbound, repr(exc))
         raise TransientSendError(repr(exc)) from exc
     _finish(outbound, OutboundEmail.Status.SENT, message_id=message.extra_headers["Message-ID"])
     return "sent"
@@ -434,6 +440,14 @@ def _release(outbound: OutboundEmail, error: str) -> None:
         status=OutboundEmail.Status.FAILED if gave_up else OutboundEmail.Status.QUEUED,
         last_error=error[:500],
     )
+
+
+def _wait_for_server(outbound: OutboundEmail, error: str) -> None:
+    """Back to the queue without using up an attempt: the server, not the message, failed."""
+    OutboundEmail.objects.filter(pk=outbound.pk, status=OutboundEmail.Status.SENDING).update(
+        status=OutboundEmail.Status.QUEUED, attempts=F("attempts") - 1, last_error=error[:500]
+    )
+    logger.warning("outbox: mail server unavailable (%s); email %s waits", error, outbound.pk)
 
 
 def due_outbound_ids(*, limit: int = 1000) -> list[int]:

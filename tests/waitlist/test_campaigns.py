@@ -162,6 +162,26 @@ def test_an_unreachable_server_puts_every_claimed_row_back(mail, settings):
     assert set(Delivery.objects.values_list("status", flat=True)) == {"queued"}
 
 
+def test_a_long_outage_of_the_mail_server_never_uses_up_a_row_s_attempts(mail, settings):
+    # A row one try from its last: the server being down must not be what fails it.
+    SubscriberFactory.create_batch(3)
+    campaign = make_campaign()
+    sending.create_deliveries(campaign)
+    Delivery.objects.update(attempts=sending.MAX_ATTEMPTS - 1)
+    settings.EMAIL_PORT = 1
+    for _ in range(3):
+        (result,) = run_batches(campaign)
+        assert result.released == 3 and result.retry_in == sending.SERVER_RETRY_SECONDS
+        assert set(Delivery.objects.values_list("status", "attempts")) == {
+            ("queued", sending.MAX_ATTEMPTS - 1)
+        }
+        Delivery.objects.update(not_before=None)
+    settings.EMAIL_PORT = mail.port
+    run_batches(campaign)
+    assert set(Delivery.objects.values_list("status", flat=True)) == {"sent"}
+    assert len(mail.messages) == 3
+
+
 def test_a_campaign_pauses_itself_past_the_error_threshold(mail, settings):
     settings.CAMPAIGN_ERROR_MIN_SAMPLE = 4
     for i in range(3):

@@ -2,10 +2,12 @@
 and an SMTP server."""
 
 import re
+import smtplib
 
 import pytest
 
 from waitlist import services
+from waitlist.emails import server_unavailable
 from waitlist.models import OutboundEmail, Subscriber
 from waitlist.tasks import send_outbound_email
 
@@ -80,6 +82,38 @@ def test_an_unreachable_server_is_a_transient_failure(client, mail, settings):
         services.send_outbound(outbound.pk)
     outbound.refresh_from_db()
     assert outbound.status == "queued"
+
+
+@pytest.mark.django_db
+def test_a_long_outage_of_the_mail_server_never_gives_a_confirmation_up(client, mail, settings):
+    outbound = signup(client).emails.get()
+    OutboundEmail.objects.filter(pk=outbound.pk).update(attempts=services.MAX_ATTEMPTS)
+    settings.EMAIL_PORT = 1
+    for _ in range(3):
+        with pytest.raises(services.TransientSendError):
+            services.send_outbound(outbound.pk)
+        outbound.refresh_from_db()
+        assert (outbound.status, outbound.attempts) == ("queued", services.MAX_ATTEMPTS)
+    settings.EMAIL_PORT = mail.port
+    assert services.send_outbound(outbound.pk) == "sent"
+    assert len(mail.to("pat@example.com")) == 1
+
+
+@pytest.mark.parametrize(
+    ("error", "server_down"),
+    [
+        (ConnectionRefusedError(111, "Connection refused"), True),
+        (TimeoutError("timed out"), True),
+        (smtplib.SMTPServerDisconnected("Connection unexpectedly closed"), True),
+        (smtplib.SMTPConnectError(554, b"no service"), True),
+        (smtplib.SMTPResponseException(421, b"closing channel"), True),
+        (smtplib.SMTPResponseException(451, b"try later"), False),
+        (smtplib.SMTPDataError(554, b"message refused"), False),
+        (smtplib.SMTPRecipientsRefused({"a@example.com": (450, b"busy")}), False),
+    ],
+)
+def test_only_an_unreachable_server_is_waited_for_without_counting(error, server_down):
+    assert server_unavailable(error) is server_down
 
 
 @pytest.mark.django_db
