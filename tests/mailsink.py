@@ -49,6 +49,8 @@ class _Handler:
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         with self.sink.lock:
             self.sink.messages.append(Received(list(envelope.rcpt_tos), message))
+        if self.sink.on_accept is not None:
+            self.sink.on_accept()
         return "250 Message accepted"
 
 
@@ -62,6 +64,9 @@ class MailSink:
     def __init__(self):
         self.messages: list[Received] = []
         self.lock = threading.Lock()
+        # Called as each message is accepted, before the sender hears "250": what a test wants
+        # to happen between a server accepting a message and the sender recording it.
+        self.on_accept = None
         self.port = free_port()
         self._controller = Controller(_Handler(self), hostname="127.0.0.1", port=self.port)
 
@@ -75,6 +80,7 @@ class MailSink:
     def clear(self) -> None:
         with self.lock:
             self.messages.clear()
+        self.on_accept = None
 
     def to(self, address: str) -> list[Received]:
         with self.lock:

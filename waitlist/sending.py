@@ -17,6 +17,8 @@ from django.db.models import CharField, F, Q, Value
 from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 
+from halftime.dbretry import until_written
+
 from . import emails
 from .models import Campaign, Delivery, Subscriber
 
@@ -296,9 +298,15 @@ def _send(mail, template: emails.CampaignTemplate, copy: emails.CampaignCopy) ->
 
 
 def _mark_sent(sent: list) -> None:
-    """One UPDATE for the group; only an email service's own ids need a row each."""
-    if not sent:
-        return
+    """One UPDATE for the group; only an email service's own ids need a row each. The messages
+    are already sent: a short database outage is waited out rather than leaving them to be sent
+    again."""
+    if sent:
+        until_written(lambda: _write_sent(sent))
+        sent.clear()
+
+
+def _write_sent(sent: list) -> None:
     now = timezone.now()
     domain = emails.message_id_domain()
     with transaction.atomic():
@@ -318,7 +326,6 @@ def _mark_sent(sent: list) -> None:
                 Value(f"@{domain}>"),
             ),
         )
-    sent.clear()
 
 
 def _still_sending(campaign_id: int) -> bool:

@@ -10,6 +10,8 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from halftime.dbretry import until_written
+
 from . import consent, tokens
 from .emails import confirmation_email, server_unavailable
 from .models import (
@@ -420,7 +422,8 @@ def send_outbound(outbound_id: int) -> str:
         else:
             _release(outbound, repr(exc))
         raise TransientSendError(repr(exc)) from exc
-    _finish(outbound, OutboundEmail.Status.SENT, message_id=message.extra_headers["Message-ID"])
+    message_id = message.extra_headers["Message-ID"]
+    until_written(lambda: _finish(outbound, OutboundEmail.Status.SENT, message_id=message_id))
     return "sent"
 
 

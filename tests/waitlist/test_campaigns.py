@@ -8,6 +8,7 @@ from django.db import connection
 from django.utils import timezone
 
 from tests.factories import SubscriberFactory
+from tests.faults import cut_database_connection_on_accept
 from waitlist import campaigns, sending, services
 from waitlist.models import Campaign, Delivery, Subscriber
 
@@ -178,6 +179,18 @@ def test_a_long_outage_of_the_mail_server_never_uses_up_a_row_s_attempts(mail, s
         Delivery.objects.update(not_before=None)
     settings.EMAIL_PORT = mail.port
     run_batches(campaign)
+    assert set(Delivery.objects.values_list("status", flat=True)) == {"sent"}
+    assert len(mail.messages) == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sent_messages_are_recorded_even_if_the_database_drops_the_connection_meanwhile(mail):
+    SubscriberFactory.create_batch(3)
+    campaign = make_campaign()
+    sending.create_deliveries(campaign)
+    cut_database_connection_on_accept(mail)
+    (result,) = run_batches(campaign)
+    assert result.sent == 3
     assert set(Delivery.objects.values_list("status", flat=True)) == {"sent"}
     assert len(mail.messages) == 3
 

@@ -6,6 +6,7 @@ import smtplib
 
 import pytest
 
+from tests.faults import cut_database_connection_on_accept
 from waitlist import services
 from waitlist.emails import server_unavailable
 from waitlist.models import OutboundEmail, Subscriber
@@ -97,6 +98,17 @@ def test_a_long_outage_of_the_mail_server_never_gives_a_confirmation_up(client, 
     settings.EMAIL_PORT = mail.port
     assert services.send_outbound(outbound.pk) == "sent"
     assert len(mail.to("pat@example.com")) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_sent_email_is_recorded_even_if_the_database_drops_the_connection_meanwhile(client, mail):
+    outbound = signup(client).emails.get()
+    cut_database_connection_on_accept(mail)
+    assert services.send_outbound(outbound.pk) == "sent"
+    outbound.refresh_from_db()
+    assert outbound.status == "sent" and outbound.message_id
+    assert len(mail.to("pat@example.com")) == 1
+    assert services.due_outbound_ids() == []
 
 
 @pytest.mark.parametrize(
