@@ -14,6 +14,7 @@ bench/results/signup.json. See bench/README.md.
 """
 
 import argparse
+import base64
 import datetime as dt
 import json
 import math
@@ -233,15 +234,26 @@ def flush_broker(broker_url: str) -> None:
     broker_client(broker_url).flushdb()
 
 
-def queued_tasks(broker_url: str) -> int:
-    """Messages waiting in the `mail` queue (kombu keeps one Redis list per priority step)."""
+def queued_emails(broker_url: str) -> int:
+    """Confirmation emails waiting in the `mail` queue (kombu keeps one Redis list per priority
+    step). A web process publishes several emails in one task, so this counts the ids in each."""
     client = broker_client(broker_url)
     total = 0
     for key in client.scan_iter(match=MAIL_QUEUE + "*", count=1000):
         name = key.decode(errors="replace")
         if name == MAIL_QUEUE or name.startswith(MAIL_QUEUE + "\x06\x16"):
-            total += client.llen(key)
+            total += sum(emails_in(raw) for raw in client.lrange(key, 0, -1))
     return total
+
+
+def emails_in(raw: bytes) -> int:
+    message = json.loads(raw)
+    body = message["body"]
+    if message["properties"].get("body_encoding") == "base64":
+        body = base64.b64decode(body)
+    (args, _kwargs, _embed) = json.loads(body)
+    task = message["headers"]["task"]
+    return len(args[0]) if task.endswith(".send_outbound_emails") else 1
 
 
 def http_post(url: str, body: bytes, content_type: str, timeout: float = 10) -> int:
@@ -353,7 +365,7 @@ def verify_rows(database_url: str, broker_url: str, runs: list[dict]) -> dict:
     """Every 2xx answer must have its row, counted per wrk run by the run's token: answered <=
     rows <= requests sent (the server also finishes requests that wrk stopped waiting for at
     the end of a run). Each subscriber must have its consent record, its outbox row and its
-    task in the broker. Rows of no run of ours mean something else wrote to halftime_bench
+    email queued in the broker. Rows of no run of ours mean something else wrote to halftime_bench
     meanwhile: reported, not counted."""
     counts = count_rows(database_url)
     checks = {}
@@ -379,11 +391,11 @@ def verify_rows(database_url: str, broker_url: str, runs: list[dict]) -> dict:
         }
     signup = checks["signup"]
     total = counts["waitlist_subscriber"]
-    queued = queued_tasks(broker_url)
+    queued = queued_emails(broker_url)
     signup.update(
         consent_rows=counts["waitlist_consentrecord"],
         outbox_rows=counts["waitlist_outboundemail"],
-        tasks_in_broker=queued,
+        emails_in_broker=queued,
     )
     signup["ok"] = (
         signup["missing"] == 0
@@ -499,7 +511,7 @@ def report(summary: dict, rows: dict, delivery: dict | None) -> list[dict]:
         f"rows: {s['rows']} subscribers for {s['answered_2xx']} signups answered 2xx "
         f"({s['requests_sent']} sent): {s['missing']} missing, {s['beyond_answered']} written "
         f"for requests wrk stopped waiting for; {s['consent_rows']} consent records, "
-        f"{s['outbox_rows']} outbox rows, {s['tasks_in_broker']} tasks in the broker"
+        f"{s['outbox_rows']} outbox rows, {s['emails_in_broker']} emails queued in the broker"
     )
     b = rows["bare"]
     print(
