@@ -4,6 +4,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from django.core.exceptions import PermissionDenied
+from django.test import Client
+from django.urls import include, path
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -46,3 +49,57 @@ def test_every_page_carries_the_security_headers(client):
     assert response["X-Content-Type-Options"] == "nosniff"
     assert response["Referrer-Policy"] == "strict-origin-when-cross-origin"
     assert response["Cross-Origin-Opener-Policy"] == "same-origin"
+
+
+def fails(request):
+    raise RuntimeError("SECRET_KEY=leaked stack detail")
+
+
+def forbidden(request):
+    raise PermissionDenied
+
+
+urlpatterns = [
+    path("boom/", fails),
+    path("forbidden/", forbidden),
+    path("", include("halftime.urls")),
+]
+
+
+def assert_branded(response, status: int, heading: str) -> None:
+    page = response.content.decode()
+    assert response.status_code == status
+    assert heading in page and "Halftime Health" in page
+    for leak in ("Traceback", "SECRET_KEY", "leaked", "settings.py", "DEBUG"):
+        assert leak not in page
+
+
+@pytest.mark.django_db
+@pytest.mark.urls(__name__)
+def test_a_crash_is_a_branded_500_that_leaks_nothing():
+    client = Client(HTTP_HOST="localhost", raise_request_exception=False)
+    assert_branded(client.get("/boom/"), 500, "Something went wrong")
+
+
+@pytest.mark.django_db
+@pytest.mark.urls(__name__)
+def test_a_refusal_is_a_branded_403(client):
+    assert_branded(client.get("/forbidden/"), 403, "You can’t open this page")
+
+
+@pytest.mark.django_db
+def test_an_oversized_body_is_a_branded_400(client, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    response = client.post("/waitlist/", {"email": "a@example.com", "website": "x" * 5000})
+    assert_branded(response, 400, "That request didn’t make sense")
+
+
+@pytest.mark.django_db
+def test_too_many_signups_get_a_branded_429_with_retry_after(client, settings):
+    settings.WAITLIST_IP_LIMIT = 1
+    client.post("/waitlist/", {"email": "first@example.com"})
+    response = client.post("/waitlist/", {"email": "second@example.com"})
+    assert response.status_code == 429 and response["Retry-After"] == "600"
+    page = response.content.decode()
+    assert "Halftime Health" in page and "Traceback" not in page
+    assert 'name="email"' in page  # the form again, to try later
