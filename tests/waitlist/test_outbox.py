@@ -7,6 +7,7 @@ import smtplib
 import pytest
 
 from tests.faults import cut_database_connection_on_accept
+from tests.processes import wait_until
 from waitlist import services
 from waitlist.emails import server_unavailable
 from waitlist.models import OutboundEmail, Subscriber
@@ -32,8 +33,11 @@ def test_a_signup_reaches_the_inbox_through_a_real_worker(client, worker, smtp_s
     link = LINK.search(received.text).group(0)
     assert link in received.html
     assert "inbox@example.com" not in received.text + received.html
-    outbound = OutboundEmail.objects.get()
-    assert outbound.status == "sent" and outbound.message_id == message["Message-ID"]
+    # The worker marks the row once the server has answered, a moment after the sink has it.
+    wait_until(
+        lambda: OutboundEmail.objects.get().status == "sent", timeout=10, message="not marked"
+    )
+    assert OutboundEmail.objects.get().message_id == message["Message-ID"]
     path = link.split("localhost:8000", 1)[1]
     assert client.post(path).status_code == 302
     assert Subscriber.objects.get().status == "confirmed"
