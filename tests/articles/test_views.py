@@ -232,7 +232,7 @@ def test_sitemap_lists_public_articles_topics_and_pages_only(client):
     lastmod = ET.fromstring(response.content).find(
         ".//s:url[s:loc='http://localhost/learn/live-one/']/s:lastmod", ns
     )
-    assert lastmod.text == live.updated_at.date().isoformat()
+    assert lastmod.text == timezone.localtime(live.updated_at).date().isoformat()
 
 
 def test_feed_has_the_latest_public_articles_newest_first(client):
