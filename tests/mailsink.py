@@ -20,6 +20,7 @@ from aiosmtpd.controller import Controller
 class Received:
     envelope_to: list[str]
     message: EmailMessage
+    session: tuple = ()  # the sender's address and port: one per SMTP connection
 
     @property
     def text(self) -> str:
@@ -48,7 +49,7 @@ class _Handler:
     async def handle_DATA(self, server, session, envelope):  # noqa: N802
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         with self.sink.lock:
-            self.sink.messages.append(Received(list(envelope.rcpt_tos), message))
+            self.sink.messages.append(Received(list(envelope.rcpt_tos), message, session.peer))
         if self.sink.on_accept is not None:
             self.sink.on_accept()
         return "250 Message accepted"

@@ -372,8 +372,9 @@ def erase(*, subscriber_id: int) -> None:
 # --- the transactional outbox --------------------------------------------------------------------
 
 
-def send_outbound(outbound_id: int) -> str:
-    """Claim one queued email, send it outside any transaction, record the server's answer."""
+def send_outbound(outbound_id: int, *, mail=None) -> str:
+    """Claim one queued email, send it outside any transaction, record the server's answer.
+    `mail`: an open mail connection to reuse (a batch sends over one SMTP session)."""
     now = timezone.now()
     claimed = (
         OutboundEmail.objects.filter(pk=outbound_id)
@@ -396,6 +397,7 @@ def send_outbound(outbound_id: int) -> str:
         _finish(outbound, OutboundEmail.Status.SKIPPED)
         return "skipped"
     message = confirmation_email(outbound)
+    message.connection = mail
     try:
         message.send()
     except smtplib.SMTPRecipientsRefused as exc:

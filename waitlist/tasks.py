@@ -2,6 +2,7 @@ import logging
 from collections import Counter
 
 from celery import shared_task
+from django.core.mail import get_connection
 
 from . import sending, services
 
@@ -30,18 +31,36 @@ def send_outbound_emails(outbound_ids: list[int]) -> dict[str, int]:
     """Several queued emails in one task (what the web processes publish). One that the server
     asks to try later goes back on the queue alone, with `send_outbound_email`'s backoff."""
     outcomes: Counter[str] = Counter()
-    for outbound_id in outbound_ids:
-        try:
-            outcome = services.send_outbound(outbound_id)
-        except services.TransientSendError:
-            outcome = "retrying"
+    mail = get_connection()
+    _open(mail)  # one session for the batch
+    try:
+        for outbound_id in outbound_ids:
             try:
-                send_outbound_email.apply_async(args=[outbound_id], countdown=RETRY_AFTER)
-            except Exception:
-                logger.warning("outbox: could not requeue email %s; the sweep will", outbound_id)
-        outcomes[outcome] += 1
+                outcome = services.send_outbound(outbound_id, mail=mail)
+            except services.TransientSendError:
+                outcome = "retrying"
+                mail.close()  # the session may be broken: start a new one for the next
+                _open(mail)
+                try:
+                    send_outbound_email.apply_async(args=[outbound_id], countdown=RETRY_AFTER)
+                except Exception:
+                    logger.warning(
+                        "outbox: could not requeue email %s; the sweep will", outbound_id
+                    )
+            outcomes[outcome] += 1
+    finally:
+        mail.close()
     logger.info("outbox: %s", ", ".join(f"{n} {o}" for o, n in sorted(outcomes.items())))
     return dict(outcomes)
+
+
+def _open(mail) -> None:
+    """Open the session if the server answers; if not, each send tries (and fails) on its own,
+    which puts its email back without using up an attempt."""
+    try:
+        mail.open()
+    except OSError:  # smtplib's errors included
+        mail.close()
 
 
 @shared_task

@@ -145,6 +145,24 @@ def test_a_publisher_that_cannot_reach_the_broker_says_so_and_carries_on(caplog)
 
 
 @pytest.mark.django_db
+def test_a_batch_goes_over_one_smtp_session(mail):
+    ids = [join(f"person{i}@example.com").emails.get().pk for i in range(5)]
+    assert send_outbound_emails(ids) == {"sent": 5}
+    assert len(mail.messages) == 5
+    assert len({received.session for received in mail.messages}) == 1
+
+
+@pytest.mark.django_db
+def test_a_batch_whose_server_is_down_puts_every_email_back_without_using_attempts(mail, settings):
+    ids = [join(f"person{i}@example.com").emails.get().pk for i in range(3)]
+    settings.EMAIL_PORT = 1
+    assert send_outbound_emails(ids) == {"retrying": 3}
+    assert set(OutboundEmail.objects.values_list("status", "attempts")) == {("queued", 0)}
+    settings.EMAIL_PORT = mail.port
+    assert send_outbound_emails(ids) == {"sent": 3}
+
+
+@pytest.mark.django_db
 def test_a_batch_sends_each_email_and_puts_a_deferred_one_back(mail):
     ids = [
         join(address).emails.get().pk
