@@ -2,6 +2,7 @@
 transactional outbox. Views and tasks call these; nothing else writes subscribers."""
 
 import datetime as dt
+import functools
 import logging
 import smtplib
 from dataclasses import dataclass, field
@@ -124,26 +125,18 @@ def _insert_new(subscriber: Subscriber, *, ip, user_agent: str) -> bool:
     outbound = OutboundEmail(
         subscriber=subscriber, consent=record, kind=OutboundEmail.Kind.CONFIRMATION
     )
-    s_columns, s_values, s_params = _insert_parts(subscriber, {})
-    c_columns, c_values, c_params = _insert_parts(record, {"subscriber": "s.id"})
-    o_columns, o_values, o_params = _insert_parts(
-        outbound, {"subscriber": "c.subscriber_id", "consent": "c.id"}
-    )
-    statement = (
-        f"WITH s AS (INSERT INTO {_table(Subscriber)} ({s_columns}) VALUES ({s_values}) "
-        "ON CONFLICT DO NOTHING RETURNING id), "
-        f"c AS (INSERT INTO {_table(ConsentRecord)} ({c_columns}) SELECT {c_values} FROM s "
-        "RETURNING id, subscriber_id) "
-        f"INSERT INTO {_table(OutboundEmail)} ({o_columns}) SELECT {o_values} FROM c "
-        "RETURNING id, subscriber_id, consent_id"
-    )
+    params = [
+        *_insert_params(subscriber, ()),
+        *_insert_params(record, ("subscriber",)),
+        *_insert_params(outbound, ("subscriber", "consent")),
+    ]
     try:
         with connection.cursor() as cursor:
-            cursor.execute(statement, [*s_params, *c_params, *o_params])
+            cursor.execute(_new_address_statement(), params)
             row = cursor.fetchone()
     except IntegrityError:
-        # A constraint ON CONFLICT does not cover (the referrer was erased a moment ago): the
-        # locked path will say what to do.
+        # The referrer was erased a moment ago: foreign keys are checked at commit, which in
+        # autocommit ends this statement. The locked path will say what to do.
         return False
     if row is None:
         return False
@@ -154,24 +147,41 @@ def _insert_new(subscriber: Subscriber, *, ip, user_agent: str) -> bool:
     return True
 
 
-def _table(model) -> str:
-    return connection.ops.quote_name(model._meta.db_table)
+@functools.cache
+def _new_address_statement() -> str:
+    def table(model) -> str:
+        return connection.ops.quote_name(model._meta.db_table)
+
+    def columns(model) -> str:
+        return ", ".join(connection.ops.quote_name(f.column) for f in _insert_fields(model))
+
+    def values(model, from_query: dict[str, str]) -> str:
+        return ", ".join(from_query.get(f.name, "%s") for f in _insert_fields(model))
+
+    consent_values = values(ConsentRecord, {"subscriber": "s.id"})
+    email_values = values(OutboundEmail, {"subscriber": "c.subscriber_id", "consent": "c.id"})
+    return (
+        f"WITH s AS (INSERT INTO {table(Subscriber)} ({columns(Subscriber)}) "
+        f"VALUES ({values(Subscriber, {})}) ON CONFLICT DO NOTHING RETURNING id), "
+        f"c AS (INSERT INTO {table(ConsentRecord)} ({columns(ConsentRecord)}) "
+        f"SELECT {consent_values} FROM s RETURNING id, subscriber_id) "
+        f"INSERT INTO {table(OutboundEmail)} ({columns(OutboundEmail)}) "
+        f"SELECT {email_values} FROM c RETURNING id, subscriber_id, consent_id"
+    )
 
 
-def _insert_parts(instance, from_query: dict[str, str]) -> tuple[str, str, list]:
-    """Columns, value expressions and parameters for inserting `instance`, prepared as the ORM
-    prepares them (defaults, auto_now_add, JSON); `from_query` gives SQL for some fields."""
-    columns, values, params = [], [], []
-    for column in instance._meta.concrete_fields:
-        if column.primary_key:
-            continue
-        columns.append(connection.ops.quote_name(column.column))
-        if column.name in from_query:
-            values.append(from_query[column.name])
-            continue
-        values.append("%s")
-        params.append(column.get_db_prep_save(column.pre_save(instance, True), connection))
-    return ", ".join(columns), ", ".join(values), params
+def _insert_fields(model) -> list:
+    return [f for f in model._meta.concrete_fields if not f.primary_key]
+
+
+def _insert_params(instance, from_query: tuple[str, ...]) -> list:
+    """The parameters for inserting `instance`, prepared as the ORM prepares them (defaults,
+    auto_now_add, JSON), but for the fields the statement takes from the rows before it."""
+    return [
+        f.get_db_prep_save(f.pre_save(instance, True), connection)
+        for f in _insert_fields(type(instance))
+        if f.name not in from_query
+    ]
 
 
 def _resubscribe(subscriber, email, interests, state, ip, user_agent, now) -> None:

@@ -43,7 +43,7 @@ def row(instance, *, leave_out: set[str]) -> dict:
     }
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)  # autocommit, as a web request runs
 def test_a_new_address_takes_one_statement():
     with CaptureQueriesContext(connection) as queries:
         subscriber = join("one@example.com")
