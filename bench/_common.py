@@ -373,6 +373,15 @@ def machine() -> dict:
     }
 
 
+def goal(text: str, measured, met: bool | None) -> dict:
+    """One goal as every benchmark writes it to its results (and `run_all.py` reads it)."""
+    return {"goal": text, "measured": measured, "met": None if met is None else bool(met)}
+
+
+def verdict(met: bool | None) -> str:
+    return {True: "MET", False: "NOT MET", None: "not measured"}[met]
+
+
 def write_results(name: str, data: dict) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"

@@ -48,6 +48,7 @@ from _common import (  # noqa: E402
     machine,
     manage,
     say,
+    verdict,
     write_results,
 )
 
@@ -1036,10 +1037,6 @@ def audience_dependent_check(campaign_id: int) -> dict | None:
 
 
 # --- Report -------------------------------------------------------------------------------------
-
-
-def verdict(met: bool | None) -> str:
-    return "n/a" if met is None else ("MET" if met else "NOT MET")
 
 
 def report(args, raw: list[dict], creation: dict, send: dict) -> list[dict]:

@@ -64,6 +64,7 @@ from _common import (  # noqa: E402
     ensure_redis,
     fail,
     free_port,
+    goal,
     machine,
     manage,
     say,
@@ -1012,10 +1013,6 @@ def production_setting(name: str):
 
 
 # --- Report -------------------------------------------------------------------------------------
-
-
-def goal(text: str, measured, met: bool) -> dict:
-    return {"goal": text, "measured": measured, "met": bool(met)}
 
 
 def fmt_s(seconds: float | None) -> str:

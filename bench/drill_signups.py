@@ -73,6 +73,7 @@ from _common import (  # noqa: E402
     ensure_database,
     fail,
     free_port,
+    goal,
     http_get,
     machine,
     manage,
@@ -1282,10 +1283,6 @@ def recovery_figures(attempts: list[Attempt], marks: dict[str, float]) -> dict:
 
 def fmt_s(seconds: float | None) -> str:
     return "none" if seconds is None else f"{seconds:g} s"
-
-
-def goal(name: str, measured: str, met: bool) -> dict:
-    return {"goal": name, "measured": measured, "met": bool(met)}
 
 
 def report(rows: list[dict], goals: list[dict], settings: dict) -> None:

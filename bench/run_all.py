@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import PYTHON, RESULTS, ROOT, machine, say, write_results  # noqa: E402
+from _common import PYTHON, RESULTS, ROOT, machine, say, verdict, write_results  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -112,10 +112,6 @@ def run_step(step: Step, quick: bool) -> dict:
         "results": None if results is None else results.get("date"),
         "goals": [] if results is None else goals_of(results),
     }
-
-
-def verdict(met: bool | None) -> str:
-    return {True: "MET", False: "NOT MET", None: "not measured"}[met]
 
 
 def print_table(runs: list[dict]) -> None:
