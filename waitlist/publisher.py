@@ -2,11 +2,12 @@
 the broker.
 
 A signup's request only appends the new outbox row's id to a list in memory. A thread of the web
-process takes whatever has gathered and publishes one task for all of it: under load that is one
-broker message for several signups instead of one each, and with the broker down the visitor
-notices nothing. The id is only a hint; the row is the truth. If the process dies before its
-thread publishes, or the broker refuses, the periodic sweep finds the row still queued and sends
-it (see ``services.due_outbound_ids``).
+process takes whatever has gathered and publishes one task for all of it, at most once per
+`interval`: after a quiet spell an id goes out at once, and under load each message carries every
+signup of the last interval instead of one (a publish costs a web process more CPU than the rest
+of a signup's request). With the broker down the visitor notices nothing. The id is only a hint;
+the row is the truth. If the process dies before its thread publishes, or the broker refuses,
+the periodic sweep finds the row still queued and sends it (see ``services.due_outbound_ids``).
 """
 
 import atexit
@@ -23,11 +24,18 @@ class Publisher:
     """Collects ids and publishes them in batches from one daemon thread per process."""
 
     def __init__(
-        self, publish: Callable[[list[int]], None], *, linger: float = 0.005, batch: int = 100
+        self,
+        publish: Callable[[list[int]], None],
+        *,
+        interval: float = 0.1,
+        linger: float = 0.002,
+        batch: int = 100,
     ):
         self._publish = publish
+        self._interval = interval
         self._linger = linger
         self._batch = batch
+        self._last_publish = -interval
         self._pending: list[int] = []
         self._in_flight = 0
         self._condition = threading.Condition()
@@ -67,8 +75,10 @@ class Publisher:
             with self._condition:
                 while not self._pending:
                     self._condition.wait()
-            # Let a burst gather, so it goes out as one message.
-            time.sleep(self._linger)
+            # Publish at most once per interval; after a quiet spell, only let the ids of a
+            # burst that is arriving gather for a moment.
+            time.sleep(max(self._linger, self._last_publish + self._interval - time.monotonic()))
+            self._last_publish = time.monotonic()
             with self._condition:
                 ids, self._pending = self._pending[: self._batch], self._pending[self._batch :]
                 self._in_flight = len(ids)

@@ -2,8 +2,10 @@
 workers from a background thread, several emails per task."""
 
 import datetime as dt
+import itertools
 import logging
 import threading
+import time
 
 import pytest
 from django.db import connection, connections
@@ -117,12 +119,39 @@ def test_two_signups_for_one_new_address_at_once_make_one_subscriber_and_one_ema
 
 def test_the_publisher_sends_a_burst_in_few_messages_and_loses_none():
     batches = []
-    publisher = Publisher(batches.append, linger=0.05, batch=40)
+    publisher = Publisher(batches.append, interval=0.05, linger=0.05, batch=40)
     for outbound_id in range(100):
         publisher.submit(outbound_id)
     assert publisher.flush(5)
     assert [i for batch in batches for i in batch] == list(range(100))
     assert len(batches) <= 4 and max(len(batch) for batch in batches) <= 40
+
+
+def test_under_a_steady_stream_the_publisher_sends_once_per_interval():
+    published = []  # (when, ids)
+    publisher = Publisher(lambda ids: published.append((time.monotonic(), ids)), interval=0.2)
+    started = time.monotonic()
+    for outbound_id in range(100):  # one id every 10 ms for about a second
+        publisher.submit(outbound_id)
+        time.sleep(0.01)
+    assert publisher.flush(5)
+    assert [i for _, batch in published for i in batch] == list(range(100))
+    times = [when for when, _ in published]
+    assert all(b - a >= 0.2 for a, b in itertools.pairwise(times)), times
+    assert len(published) <= (times[-1] - started) / 0.2 + 1
+
+
+def test_after_a_quiet_spell_the_publisher_sends_at_once():
+    published = []
+    publisher = Publisher(lambda ids: published.append((time.monotonic(), ids)), interval=3)
+    publisher.submit(1)
+    assert publisher.flush(5)
+    time.sleep(3)  # quiet for an interval
+    submitted = time.monotonic()
+    publisher.submit(2)
+    assert publisher.flush(5)
+    assert published[-1][1] == [2]
+    assert published[-1][0] - submitted < 1.5  # not held back for the 3 s interval
 
 
 def test_a_publisher_that_cannot_reach_the_broker_says_so_and_carries_on(caplog):
