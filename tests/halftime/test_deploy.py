@@ -16,9 +16,9 @@ PRODUCTION = {
 }
 
 
-def check(env: dict) -> subprocess.CompletedProcess:
+def manage(env: dict, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        [sys.executable, "manage.py", *args],
         cwd=ROOT,
         # A production environment: nothing the test session itself set (the browser tests
         # allow Django's async-unsafe calls, which the deploy check rightly rejects).
@@ -26,6 +26,10 @@ def check(env: dict) -> subprocess.CompletedProcess:
         capture_output=True,
         text=True,
     )
+
+
+def check(env: dict) -> subprocess.CompletedProcess:
+    return manage(env, "check", "--deploy", "--fail-level", "WARNING")
 
 
 def test_deploy_check_passes_with_production_values():
@@ -37,3 +41,16 @@ def test_deploy_check_fails_with_the_embedded_development_key():
     result = check({**PRODUCTION, "SECRET_KEY": ""} | {"SECRET_KEY": "django-insecure-x"})
     assert result.returncode != 0
     assert "security.W009" in result.stdout + result.stderr
+
+
+def database_options(env: dict) -> str:
+    code = "from django.conf import settings; print(settings.DATABASES['default']['OPTIONS'])"
+    result = manage(env, "shell", "-c", code)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_prepared_statements_can_be_turned_off_for_a_pooler():
+    assert "'prepare_threshold': 5" in database_options(PRODUCTION)
+    off = database_options({**PRODUCTION, "DATABASE_PREPARED_STATEMENTS": "false"})
+    assert "prepare_threshold" not in off

@@ -8,7 +8,7 @@ import threading
 import time
 
 import pytest
-from django.db import connection, connections
+from django.db import IntegrityError, connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
 
 from waitlist import services
@@ -54,6 +54,35 @@ def test_a_new_address_takes_one_statement():
     (outbound,) = subscriber.emails.all()
     assert outbound.consent == subscriber.consents.get()
     assert (outbound.kind, outbound.status) == ("confirmation", "queued")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_postgresql_plans_the_statement_once_per_connection_not_per_signup():
+    for number in range(8):
+        join(f"person{number}@example.com")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s",
+            ['WITH s AS (INSERT INTO "waitlist_subscriber"%'],
+        )
+        assert cursor.fetchone() == (1,)
+    assert Subscriber.objects.count() == 8 and OutboundEmail.objects.count() == 8
+
+
+@pytest.mark.django_db
+def test_a_signup_updates_no_index_that_no_query_uses():
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexname FROM pg_indexes WHERE tablename = 'waitlist_subscriber' "
+            "AND indexdef LIKE '%%pattern_ops%%'"
+        )
+        assert cursor.fetchall() == []
+    first = join("once@example.com")
+    for taken in ({"email_hash": first.email_hash}, {"referral_code": first.referral_code}):
+        with pytest.raises(IntegrityError), transaction.atomic():
+            Subscriber.objects.create(
+                **{"email": "other@example.com", "email_hash": "x" * 64} | taken
+            )
 
 
 @pytest.mark.django_db
