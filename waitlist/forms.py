@@ -2,9 +2,8 @@ from disposable_email_domains import blocklist as DISPOSABLE_DOMAINS
 from django import forms
 from email_validator import EmailNotValidError, validate_email
 
-from .models import Interest, USState
+from .models import UTM_KEYS, Interest, USState
 
-UTM_KEYS = ("source", "medium", "campaign", "term", "content")
 PLACEMENTS = {"inline", "footer", "home", "page"}
 
 

@@ -91,6 +91,10 @@ def new_token_key() -> str:
     return secrets.token_hex(8)
 
 
+# The campaign parameters a signup records (as utm_source, utm_medium and so on).
+UTM_KEYS = ("source", "medium", "campaign", "term", "content")
+
+
 class Subscriber(models.Model):
     class Status(models.TextChoices):
         PENDING = "pending", "Pending confirmation"

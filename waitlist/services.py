@@ -2,7 +2,6 @@
 transactional outbox. Views and tasks call these; nothing else writes subscribers."""
 
 import datetime as dt
-import functools
 import logging
 import smtplib
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ from halftime.dbretry import until_written
 from . import consent, tokens
 from .emails import confirmation_email, server_unavailable
 from .models import (
+    UTM_KEYS,
     ConsentRecord,
     OutboundEmail,
     Subscriber,
@@ -68,13 +68,15 @@ def subscribe(
     """Join the waitlist, or ask again. Whatever the address's history, the caller answers the
     same; what changes is only whether a confirmation email is queued."""
     now = timezone.now()
-    new = _new_subscriber(email, interests, state, source, ip, now)
-    if connection.vendor == "postgresql" and _insert_new(new, ip=ip, user_agent=user_agent):
-        return new
+    if connection.vendor == "postgresql":
+        new = _insert_new(email, interests, state, source, ip, user_agent, now)
+        if new is not None:
+            return new
     try:
         with transaction.atomic():
             subscriber = _locked_subscriber(email)
             if subscriber is None:
+                new = _new_subscriber(email, interests, state, source, ip, now)
                 new.save(force_insert=True)
                 _queue_confirmation(new, ip=ip, user_agent=user_agent, now=now)
                 return new
@@ -92,6 +94,12 @@ def _locked_subscriber(email: str) -> Subscriber | None:
 
 
 def _new_subscriber(email, interests, state, source: SignupSource, ip, now) -> Subscriber:
+    return Subscriber(**_subscriber_values(email, interests, state, source, ip, now))
+
+
+def _subscriber_values(email, interests, state, source: SignupSource, ip, now) -> dict:
+    """What a signup sets on a new subscriber; every other field takes its default. The same
+    keys every time (the new-address statement is built from them)."""
     referrer_id = None
     if source.referral_code:
         referrer_id = (
@@ -99,52 +107,58 @@ def _new_subscriber(email, interests, state, source: SignupSource, ip, now) -> S
             .values_list("pk", flat=True)
             .first()
         )
-    utm = {f"utm_{k}": v[:100] for k, v in source.utm.items()}
-    return Subscriber(
-        email=email,
-        email_hash=email_hash(email),
-        canonical_email_hash=email_hash(canonical_email(email)),
-        interests=interests,
-        state=state,
-        source_article_id=source.article_id,
-        placement=source.placement[:20],
-        referrer_url=source.referrer_url[:500],
-        referred_by_id=referrer_id,
-        signup_ip=ip,
-        last_confirmation_at=now,
-        **utm,
-    )
+    return {
+        "email": email,
+        "email_hash": email_hash(email),
+        "canonical_email_hash": email_hash(canonical_email(email)),
+        "interests": interests,
+        "state": state,
+        "source_article_id": source.article_id,
+        "placement": source.placement[:20],
+        **{f"utm_{key}": source.utm.get(key, "")[:100] for key in UTM_KEYS},
+        "referrer_url": source.referrer_url[:500],
+        "referred_by_id": referrer_id,
+        "signup_ip": ip,
+        "last_confirmation_at": now,
+    }
 
 
-def _insert_new(subscriber: Subscriber, *, ip, user_agent: str) -> bool:
+def _consent_values(*, ip, user_agent: str) -> dict:
+    return {
+        "consent_version": consent.CURRENT,
+        "consent_text": consent.current_text(),
+        "signup_ip": ip,
+        "signup_user_agent": user_agent[:400],
+    }
+
+
+CONFIRMATION_VALUES = {"kind": OutboundEmail.Kind.CONFIRMATION}
+
+
+def _insert_new(email, interests, state, source: SignupSource, ip, user_agent, now):
     """A new address in one statement: the subscriber, their consent record and the confirmation
-    email, or nothing at all when the address (or, by a one-in-billions chance, the referral
-    code) is already taken. One round trip and no explicit transaction, as a single statement is
-    atomic on its own. The values are the ones Django itself would insert for each model."""
-    record = _consent_record(subscriber, ip=ip, user_agent=user_agent)
-    outbound = OutboundEmail(
-        subscriber=subscriber, consent=record, kind=OutboundEmail.Kind.CONFIRMATION
-    )
-    params = [
-        *_insert_params(subscriber, ()),
-        *_insert_params(record, ("subscriber",)),
-        *_insert_params(outbound, ("subscriber", "consent")),
-    ]
+    email, or nothing at all (None) when the address (or, by a one-in-billions chance, the
+    referral code) is already taken. One round trip and no explicit transaction, as a single
+    statement is atomic on its own. The values are the ones Django itself would insert."""
+    values = _subscriber_values(email, interests, state, source, ip, now)
+    subscriber = Subscriber(**values)
+    consent_values = _consent_values(ip=ip, user_agent=user_agent)
+    statement = _NewAddressStatement.get(tuple(values), tuple(consent_values))
+    params = statement.params(subscriber, consent_values, CONFIRMATION_VALUES, now)
     try:
         with _server_binding_cursor() as cursor:
-            cursor.execute(_new_address_statement(), params)
+            cursor.execute(statement.sql, params)
             row = cursor.fetchone()
     except IntegrityError:
         # The referrer was erased a moment ago: foreign keys are checked at commit, which in
         # autocommit ends this statement. The locked path will say what to do.
-        return False
+        return None
     if row is None:
-        return False
-    outbound.pk, subscriber.pk, record.pk = row
-    for instance in (subscriber, record, outbound):
-        instance._state.adding, instance._state.db = False, connection.alias
-    transaction.on_commit(lambda: enqueue_outbound(outbound.pk))
-    return True
+        return None
+    outbound_id, subscriber.pk, _ = row
+    subscriber._state.adding, subscriber._state.db = False, connection.alias
+    transaction.on_commit(lambda: enqueue_outbound(outbound_id))
+    return subscriber
 
 
 def _server_binding_cursor():
@@ -165,34 +179,100 @@ def _server_binding_cursor():
     return connection.make_cursor(cursor)
 
 
-@functools.cache
-def _new_address_statement() -> str:
-    def table(model) -> str:
-        return connection.ops.quote_name(model._meta.db_table)
+class _Part:
+    """One model's row in the new-address statement. A column the signup sets, or whose default
+    is made anew each time (a callable, `auto_now_add`), is a parameter; every other column's
+    default is written into the statement as a constant, so that a request prepares only what
+    changes."""
 
-    def columns(model) -> str:
-        return ", ".join(connection.ops.quote_name(f.column) for f in _insert_fields(model))
+    def __init__(self, model, given: tuple[str, ...], from_query: dict[str, str]):
+        self.table = connection.ops.quote_name(model._meta.db_table)
+        self.fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+        self.from_query = from_query
+        self.varying = [
+            f
+            for f in self.fields
+            if f.name not in from_query
+            and (
+                {f.name, f.attname} & set(given)
+                or (f.has_default() and callable(f.default))
+                or getattr(f, "auto_now_add", False)
+            )
+        ]
 
-    def values(model, from_query: dict[str, str]) -> str:
-        return ", ".join(from_query.get(f.name, "%s") for f in _insert_fields(model))
+    def columns(self) -> str:
+        return ", ".join(connection.ops.quote_name(f.column) for f in self.fields)
 
-    def selected(model, from_query: dict[str, str]) -> str:
-        # VALUES take their types from the columns; a SELECT list must name them, or a
-        # parameter sent apart from the statement (a None, say) would be text.
-        return ", ".join(
-            from_query.get(f.name, f"%s::{_parameter_type(f)}") for f in _insert_fields(model)
+    def values(self, *, typed: bool) -> str:
+        """VALUES take their types from the columns; a SELECT list must name them, or a
+        parameter sent apart from the statement (a None, say) would be text."""
+        varying = set(self.varying)
+
+        def value(field) -> str:
+            if field.name in self.from_query:
+                return self.from_query[field.name]
+            if field in varying:
+                sql = "%s"
+            else:
+                prepared = field.get_db_prep_save(field.get_default(), connection)
+                sql = connection.ops.compose_sql("%s", [prepared])
+            return f"{sql}::{_parameter_type(field)}" if typed else sql
+
+        return ", ".join(value(f) for f in self.fields)
+
+    def params(self, source, now) -> list:
+        """The parameters, prepared as the ORM prepares them, from a model instance or a dict."""
+        params = []
+        for model_field in self.varying:
+            if isinstance(source, dict):
+                if model_field.attname in source:
+                    value = source[model_field.attname]
+                elif model_field.name in source:
+                    value = source[model_field.name]
+                elif getattr(model_field, "auto_now_add", False):
+                    value = now
+                else:
+                    value = model_field.get_default()
+            else:
+                value = model_field.pre_save(source, True)
+            params.append(model_field.get_db_prep_save(value, connection))
+        return params
+
+
+class _NewAddressStatement:
+    _built: dict[tuple, "_NewAddressStatement"] = {}
+
+    @classmethod
+    def get(cls, subscriber_keys: tuple[str, ...], consent_keys: tuple[str, ...]):
+        key = (connection.alias, subscriber_keys, consent_keys)
+        if key not in cls._built:
+            cls._built[key] = cls(subscriber_keys, consent_keys)
+        return cls._built[key]
+
+    def __init__(self, subscriber_keys, consent_keys):
+        self.subscriber = _Part(Subscriber, subscriber_keys, {})
+        self.consent = _Part(ConsentRecord, consent_keys, {"subscriber": "s.id"})
+        self.email = _Part(
+            OutboundEmail,
+            tuple(CONFIRMATION_VALUES),
+            {"subscriber": "c.subscriber_id", "consent": "c.id"},
+        )
+        s, c, e = self.subscriber, self.consent, self.email
+        self.sql = (
+            f"WITH s AS (INSERT INTO {s.table} ({s.columns()}) "
+            f"VALUES ({s.values(typed=False)}) ON CONFLICT DO NOTHING RETURNING id), "
+            f"c AS (INSERT INTO {c.table} ({c.columns()}) "
+            f"SELECT {c.values(typed=True)} FROM s RETURNING id, subscriber_id) "
+            f"INSERT INTO {e.table} ({e.columns()}) "
+            f"SELECT {e.values(typed=True)} FROM c RETURNING id, subscriber_id, consent_id"
         )
 
-    consent_values = selected(ConsentRecord, {"subscriber": "s.id"})
-    email_values = selected(OutboundEmail, {"subscriber": "c.subscriber_id", "consent": "c.id"})
-    return (
-        f"WITH s AS (INSERT INTO {table(Subscriber)} ({columns(Subscriber)}) "
-        f"VALUES ({values(Subscriber, {})}) ON CONFLICT DO NOTHING RETURNING id), "
-        f"c AS (INSERT INTO {table(ConsentRecord)} ({columns(ConsentRecord)}) "
-        f"SELECT {consent_values} FROM s RETURNING id, subscriber_id) "
-        f"INSERT INTO {table(OutboundEmail)} ({columns(OutboundEmail)}) "
-        f"SELECT {email_values} FROM c RETURNING id, subscriber_id, consent_id"
-    )
+    def params(self, subscriber, consent_values, email_values, now) -> list:
+        return [
+            *self.subscriber.params(subscriber, now),
+            *self.consent.params(consent_values, now),
+            *self.email.params(email_values, now),
+        ]
 
 
 def _parameter_type(field) -> str:
@@ -201,20 +281,6 @@ def _parameter_type(field) -> str:
     if field.get_internal_type() in {"CharField", "TextField", "EmailField", "SlugField"}:
         return "text"
     return field.db_type(connection)
-
-
-def _insert_fields(model) -> list:
-    return [f for f in model._meta.concrete_fields if not f.primary_key]
-
-
-def _insert_params(instance, from_query: tuple[str, ...]) -> list:
-    """The parameters for inserting `instance`, prepared as the ORM prepares them (defaults,
-    auto_now_add, JSON), but for the fields the statement takes from the rows before it."""
-    return [
-        f.get_db_prep_save(f.pre_save(instance, True), connection)
-        for f in _insert_fields(type(instance))
-        if f.name not in from_query
-    ]
 
 
 def _resubscribe(subscriber, email, interests, state, ip, user_agent, now) -> None:
@@ -238,21 +304,12 @@ def _resubscribe(subscriber, email, interests, state, ip, user_agent, now) -> No
     _queue_confirmation(subscriber, ip=ip, user_agent=user_agent, now=now)
 
 
-def _consent_record(subscriber: Subscriber, *, ip, user_agent: str) -> ConsentRecord:
-    return ConsentRecord(
-        subscriber=subscriber,
-        consent_version=consent.CURRENT,
-        consent_text=consent.current_text(),
-        signup_ip=ip,
-        signup_user_agent=user_agent[:400],
-    )
-
-
 def _queue_confirmation(subscriber: Subscriber, *, ip, user_agent: str, now) -> OutboundEmail:
-    record = _consent_record(subscriber, ip=ip, user_agent=user_agent)
-    record.save(force_insert=True)
+    record = ConsentRecord.objects.create(
+        subscriber=subscriber, **_consent_values(ip=ip, user_agent=user_agent)
+    )
     outbound = OutboundEmail.objects.create(
-        subscriber=subscriber, consent=record, kind=OutboundEmail.Kind.CONFIRMATION
+        subscriber=subscriber, consent=record, **CONFIRMATION_VALUES
     )
     transaction.on_commit(lambda: enqueue_outbound(outbound.pk))
     return outbound

@@ -89,7 +89,7 @@ def test_a_signup_updates_no_index_that_no_query_uses():
 def test_the_one_statement_writes_what_the_orm_writes(monkeypatch):
     referrer = join("referrer@example.com")
     fast = join("fast@example.com", source=SOURCE.__class__(referral_code=referrer.referral_code))
-    monkeypatch.setattr(services, "_insert_new", lambda *args, **kwargs: False)
+    monkeypatch.setattr(services, "_insert_new", lambda *args, **kwargs: None)
     slow = join("slow@example.com", source=SOURCE.__class__(referral_code=referrer.referral_code))
 
     differs = {"id", "email", "email_hash", "canonical_email_hash", "referral_code", "token_key"}
