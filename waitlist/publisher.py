@@ -27,7 +27,7 @@ class Publisher:
         self,
         publish: Callable[[list[int]], None],
         *,
-        interval: float = 0.1,
+        interval: float = 0.05,
         linger: float = 0.002,
         batch: int = 100,
     ):
