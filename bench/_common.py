@@ -312,13 +312,28 @@ class Load:
 
 
 def run_wrk(
-    processes: Processes, wrk: str, url: str, seconds: int, load: Load, lua: str = ""
+    processes: Processes,
+    wrk: str,
+    url: str,
+    seconds: int,
+    load: Load,
+    lua: str = "",
+    cpu: "CpuMeter | None" = None,
 ) -> dict:
     """Run wrk against one URL for `seconds`; return the JSON its Lua `done()` printed.
 
     `lua` is appended to the script: e.g. a `request()` that builds each request (method, body,
     headers) with `wrk.format`. It must not redefine setup, init or response; it may wrap done()
-    and print `WRK_EXTRA {...}` lines, whose keys are merged into the result."""
+    and print `WRK_EXTRA {...}` lines, whose keys are merged into the result. With `cpu`, the
+    result also has `cpu_ms_per_request`: what each part of the machine spent per request."""
+    before = cpu.read() if cpu else None
+    result = _run_wrk(processes, wrk, url, seconds, load, lua)
+    if cpu:
+        result["cpu_ms_per_request"] = CpuMeter.per_request(before, cpu.read(), result["requests"])
+    return result
+
+
+def _run_wrk(processes, wrk, url, seconds, load, lua) -> dict:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", prefix="bench-") as script:
         script.write(WRK_LUA + lua)
         script.flush()
@@ -341,6 +356,105 @@ def run_wrk(
     )
 
 
+# --- Where the CPU goes ------------------------------------------------------------------------
+
+
+def _stat(pid: int) -> list[str] | None:
+    """Fields of /proc/<pid>/stat after the command name (field 3 onwards), or None if gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return text[text.rindex(")") + 2 :].split()
+
+
+def _command(pid: int) -> str:
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    return text[text.index("(") + 1 : text.rindex(")")]
+
+
+def _cpu_ticks(pid: int, *, reaped_children: bool = False) -> int:
+    fields = _stat(pid)
+    if fields is None:
+        return 0
+    ticks = int(fields[11]) + int(fields[12])  # utime, stime (every thread)
+    if reaped_children:
+        ticks += int(fields[13]) + int(fields[14])  # cutime, cstime: children that have exited
+    return ticks
+
+
+def _pids() -> list[int]:
+    return [int(name) for name in os.listdir("/proc") if name.isdigit()]
+
+
+def process_tree(root: int) -> list[int]:
+    parents = {pid: int(fields[1]) for pid in _pids() if (fields := _stat(pid))}
+    tree, frontier = {root}, [root]
+    while frontier:
+        parent = frontier.pop()
+        children = [pid for pid, ppid in parents.items() if ppid == parent and pid not in tree]
+        tree.update(children)
+        frontier.extend(children)
+    return sorted(tree)
+
+
+class CpuMeter:
+    """CPU seconds spent, between two readings of /proc, by the web server's processes,
+    PostgreSQL (every backend, and through the postmaster's count those that exited), Redis and
+    the load generator (this process's reaped children, wrk among them), and by the whole
+    machine: busy, and stolen by the hypervisor (time this VM wanted the CPU and did not get
+    it, which makes a run slower without any of our processes doing more)."""
+
+    def __init__(self, web_root: int):
+        self.web_root = web_root
+
+    def read(self) -> dict[str, float]:
+        tick = os.sysconf("SC_CLK_TCK")
+        by_command: dict[str, int] = {"postgres": 0, "redis": 0}
+        for pid in _pids():
+            command = _command(pid)
+            if command.startswith("postgres"):
+                # The postmaster's parent is not PostgreSQL: count its reaped backends there.
+                by_command["postgres"] += _cpu_ticks(pid, reaped_children=_is_postmaster(pid))
+            elif command.startswith("redis-server"):
+                by_command["redis"] += _cpu_ticks(pid)
+        web = sum(_cpu_ticks(pid) for pid in process_tree(self.web_root))
+        children = os.times()
+        with open("/proc/stat") as stat:
+            cpu = [int(x) for x in stat.readline().split()[1:]]
+        user, nice, system, idle, iowait, irq, softirq, steal = (cpu + [0] * 8)[:8]
+        return {
+            "web": web / tick,
+            "postgres": by_command["postgres"] / tick,
+            "redis": by_command["redis"] / tick,
+            "load_generator": children.children_user + children.children_system,
+            "machine_busy": (user + nice + system + irq + softirq) / tick,
+            "machine_steal": steal / tick,
+            "machine_total": sum(cpu[:8]) / tick,
+        }
+
+    @staticmethod
+    def per_request(before: dict, after: dict, requests: int) -> dict[str, float]:
+        """Milliseconds of CPU per request for each part, and the machine's busy and stolen
+        shares of its time."""
+        delta = {key: after[key] - before[key] for key in before}
+        total = delta.pop("machine_total") or 1
+        shares = {
+            "machine_busy_share": round(delta.pop("machine_busy") / total, 3),
+            "machine_steal_share": round(delta.pop("machine_steal") / total, 3),
+        }
+        per = {key: round(1000 * value / max(requests, 1), 3) for key, value in delta.items()}
+        return {**per, **shares}
+
+
+def _is_postmaster(pid: int) -> bool:
+    fields = _stat(pid)
+    return fields is not None and not _command(int(fields[1])).startswith("postgres")
+
+
 def total_errors(result: dict) -> int:
     """Failed requests: socket errors, timeouts and answers outside 2xx (which include wrk's
     own `status` count of answers >= 400)."""
@@ -359,6 +473,16 @@ def summarize(runs: list[dict]) -> dict:
         "errors": sum(total_errors(r) for r in runs),
         "requests": sum(r["requests"] for r in runs),
         "rps_all": [round(r["rps"], 1) for r in runs],
+        **(
+            {
+                "cpu_ms_per_request": {
+                    key: statistics.median(r["cpu_ms_per_request"][key] for r in runs)
+                    for key in runs[0]["cpu_ms_per_request"]
+                }
+            }
+            if all("cpu_ms_per_request" in r for r in runs)
+            else {}
+        ),
     }
 
 

@@ -39,6 +39,7 @@ from _common import (  # noqa: E402
     RESULTS,
     ROOT,
     BenchError,
+    CpuMeter,
     Gunicorn,
     Load,
     Processes,
@@ -301,12 +302,13 @@ def finite(value: float) -> float | None:
 # --- Throughput --------------------------------------------------------------------------------
 
 
-def wrk_once(processes, wrk, url, seconds, load, target) -> dict:
+def wrk_once(processes, wrk, url, seconds, load, target, cpu=None) -> dict:
     """One wrk run; every run has a token of its own, so no address is ever posted twice and
     the rows each run wrote can be counted."""
     token = secrets.token_hex(4)
     lua = REQUEST_LUA[target].replace("@RUN@", token) + SENT_LUA
-    return {**run_wrk(processes, wrk, url, seconds, load, lua), "token": token, "target": target}
+    result = run_wrk(processes, wrk, url, seconds, load, lua, cpu=cpu)
+    return {**result, "token": token, "target": target}
 
 
 def check_endpoints(server: Gunicorn) -> list[dict]:
@@ -343,11 +345,12 @@ def measure_throughput(processes, wrk, env, args, load: Load) -> tuple[list[dict
             f"{load.connections} connections"
         )
         runs = []
+        cpu = CpuMeter(server.process.pid)
         for number, target in enumerate(schedule, start=1):
             url = server.base_url + PATHS[target]
             if load.warmup:
                 warmups.append(wrk_once(processes, wrk, url, load.warmup, load, target))
-            result = wrk_once(processes, wrk, url, load.duration, load, target)
+            result = wrk_once(processes, wrk, url, load.duration, load, target, cpu=cpu)
             runs.append(result)
             say(
                 f"[{number}/{len(schedule)}] {target:<6} {result['rps']:8.1f} req/s  "
@@ -505,6 +508,20 @@ def report(summary: dict, rows: dict, delivery: dict | None) -> list[dict]:
             f"| {LABELS[target]} | {row['rps']:.0f} | {row['p50_ms']:.1f} | {row['p99_ms']:.1f} "
             f"| {row['errors']} | {row['rps'] / bare['rps']:.0%} |"
         )
+    print()
+    print("CPU per request, ms (median of the runs; the machine's busy and stolen shares):")
+    print("| target | gunicorn | PostgreSQL | Redis | wrk | all | busy | stolen |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for target in TARGETS:
+        cpu = summary[target].get("cpu_ms_per_request")
+        if cpu:
+            parts = ("web", "postgres", "redis", "load_generator")
+            print(
+                f"| {target} | "
+                + " | ".join(f"{cpu[part]:.2f}" for part in parts)
+                + f" | {sum(cpu[part] for part in parts):.2f} | {cpu['machine_busy_share']:.0%} "
+                f"| {cpu['machine_steal_share']:.0%} |"
+            )
     print()
     s = rows["signup"]
     print(
