@@ -7,7 +7,7 @@ import smtplib
 from dataclasses import dataclass, field
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Q
+from django.db.models import F, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from halftime.dbretry import until_written
@@ -486,13 +486,20 @@ def send_outbound(outbound_id: int, *, mail=None) -> str:
     )
     if not claimed:
         return "not claimed"
-    outbound = OutboundEmail.objects.select_related("subscriber").get(pk=outbound_id)
+    # The email, its subscriber and the subscriber's latest consent, in one query.
+    latest_consent = ConsentRecord.objects.filter(subscriber=OuterRef("subscriber_id")).order_by(
+        *ConsentRecord._meta.ordering
+    )
+    outbound = (
+        OutboundEmail.objects.select_related("subscriber")
+        .annotate(latest_consent_id=Subquery(latest_consent.values("pk")[:1]))
+        .get(pk=outbound_id)
+    )
     subscriber = outbound.subscriber
-    latest = subscriber.consents.values_list("pk", flat=True).first()
     if (
         subscriber.status in (Subscriber.Status.CONFIRMED, Subscriber.Status.ERASED)
         or not subscriber.email
-        or outbound.consent_id != latest
+        or outbound.consent_id != outbound.latest_consent_id
     ):
         _finish(outbound, OutboundEmail.Status.SKIPPED)
         return "skipped"

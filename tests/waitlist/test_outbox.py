@@ -1,10 +1,12 @@
 """The transactional outbox, against the real things: a Celery worker process, Redis, PostgreSQL
 and an SMTP server."""
 
+import datetime as dt
 import re
 import smtplib
 
 import pytest
+from django.utils import timezone
 
 from tests.faults import cut_database_connection_on_accept
 from tests.processes import wait_until
@@ -152,8 +154,30 @@ def test_a_confirmation_for_someone_already_confirmed_is_skipped(client, mail):
 
 
 @pytest.mark.django_db
+def test_a_confirmation_for_an_older_consent_is_skipped_and_the_newest_is_sent(client, mail):
+    subscriber = signup(client)
+    older = subscriber.emails.get()
+    an_hour_ago = timezone.now() - dt.timedelta(hours=1)
+    Subscriber.objects.filter(pk=subscriber.pk).update(
+        status="unsubscribed", last_confirmation_at=an_hour_ago
+    )
+    signup(client)  # asks again: a new consent record and a new confirmation
+    newer = subscriber.emails.exclude(pk=older.pk).get()
+    assert services.send_outbound(older.pk) == "skipped"
+    assert services.send_outbound(newer.pk) == "sent"
+    (received,) = mail.messages
+    assert received.message["Message-ID"] == f"<confirmation.{newer.pk}@localhost>"
+
+
+@pytest.mark.django_db
+def test_sending_a_confirmation_takes_three_queries(client, mail, django_assert_num_queries):
+    outbound = signup(client).emails.get()
+    with django_assert_num_queries(3):  # claim it, read it with its subscriber, record the send
+        assert services.send_outbound(outbound.pk) == "sent"
+
+
+@pytest.mark.django_db
 def test_the_sweep_finds_old_queued_rows_and_rows_whose_worker_died(client):
-    import datetime as dt
 
     from django.utils import timezone
 
@@ -171,7 +195,6 @@ def test_the_sweep_finds_old_queued_rows_and_rows_whose_worker_died(client):
 
 @pytest.mark.django_db
 def test_a_row_left_sending_by_a_dead_worker_is_claimed_again_after_the_lease(client, mail):
-    import datetime as dt
 
     from django.utils import timezone
 
