@@ -28,7 +28,7 @@ class InterestsStateFields(forms.Form):
 class _SharedFields(dict):
     """Form fields that every instance of a form shares. Django deep-copies a form's fields for
     each instance, so that one instance may change its own; a form that never does can skip the
-    copy (for the join form, fourteen fields and their widgets on every page and every signup)."""
+    copy (for the join form, thirteen fields and their widgets on every page and every signup)."""
 
     def __deepcopy__(self, memo) -> dict:
         return dict(self)

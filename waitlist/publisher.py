@@ -75,9 +75,13 @@ class Publisher:
             with self._condition:
                 while not self._pending:
                     self._condition.wait()
-            # Publish at most once per interval; after a quiet spell, only let the ids of a
-            # burst that is arriving gather for a moment.
-            time.sleep(max(self._linger, self._last_publish + self._interval - time.monotonic()))
+            # Publish at most once per interval, but at once when a whole batch is waiting;
+            # after a quiet spell, only let the ids of a burst that is arriving gather a moment.
+            with self._condition:
+                full = len(self._pending) >= self._batch
+            if not full:
+                wait = self._last_publish + self._interval - time.monotonic()
+                time.sleep(max(self._linger, wait))
             self._last_publish = time.monotonic()
             with self._condition:
                 ids, self._pending = self._pending[: self._batch], self._pending[self._batch :]

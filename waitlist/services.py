@@ -7,8 +7,9 @@ import smtplib
 from dataclasses import dataclass, field
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, OuterRef, Q, Subquery
+from django.db.models import NOT_PROVIDED, F, OuterRef, Q, Subquery
 from django.utils import timezone
+from django.utils.asyncio import async_unsafe
 
 from halftime.dbretry import until_written
 
@@ -141,10 +142,11 @@ def _insert_new(email, interests, state, source: SignupSource, ip, user_agent, n
     referral code) is already taken. One round trip and no explicit transaction, as a single
     statement is atomic on its own. The values are the ones Django itself would insert."""
     values = _subscriber_values(email, interests, state, source, ip, now)
-    subscriber = Subscriber(**values)
+    subscriber = Subscriber(**values)  # makes the defaults that are made anew: code, token key
+    subscriber.created_at = now  # as the statement writes every auto_now_add column
     consent_values = _consent_values(ip=ip, user_agent=user_agent)
     statement = _NewAddressStatement.get(tuple(values), tuple(consent_values))
-    params = statement.params(subscriber, consent_values, CONFIRMATION_VALUES, now)
+    params = statement.params(vars(subscriber), consent_values, CONFIRMATION_VALUES, now)
     try:
         with _server_binding_cursor() as cursor:
             cursor.execute(statement.sql, params)
@@ -161,17 +163,21 @@ def _insert_new(email, interests, state, source: SignupSource, ip, user_agent, n
     return subscriber
 
 
+@async_unsafe
 def _server_binding_cursor():
     """A cursor like `connection.cursor()` (the same health check, error translation and query
     logging) that sends parameters apart from the statement. Django's own cursor writes them
     into the SQL text, so PostgreSQL parses and plans the signup's statement anew on every
     request, which is half of what the statement costs it; with the parameters apart, psycopg
-    prepares a statement once a connection has run it a few times (its `prepare_threshold`; set
-    it to None in the database OPTIONS behind a pooler that cannot keep prepared statements)."""
+    prepares a statement once a connection has run it a few times with the same kinds of values
+    (a None or a number for the article, say: a few variants at most). Off with
+    DATABASE_PREPARED_STATEMENTS=false, behind a pooler that cannot keep prepared statements."""
     from django.db.backends.postgresql.base import ServerBindingCursor
 
+    # What `connection.cursor()` does (BaseDatabaseWrapper._cursor), with another cursor class.
     connection.close_if_health_check_failed()
     connection.ensure_connection()
+    connection.validate_thread_sharing()
     with connection.wrap_database_errors:
         cursor = ServerBindingCursor(connection.connection)
     if connection.queries_logged:
@@ -189,6 +195,13 @@ class _Part:
         self.table = connection.ops.quote_name(model._meta.db_table)
         self.fields = [f for f in model._meta.concrete_fields if not f.primary_key]
         self.from_query = from_query
+        unknown = [
+            f.name
+            for f in self.fields
+            if getattr(f, "auto_now", False) or f.db_default is not NOT_PROVIDED
+        ]
+        if unknown:  # a value this statement would not write as the ORM does
+            raise TypeError(f"{model.__name__}: teach _Part about {', '.join(unknown)}")
         self.varying = [
             f
             for f in self.fields
@@ -220,21 +233,20 @@ class _Part:
 
         return ", ".join(value(f) for f in self.fields)
 
-    def params(self, source, now) -> list:
-        """The parameters, prepared as the ORM prepares them, from a model instance or a dict."""
+    def params(self, values: dict, now) -> list:
+        """The parameters, prepared as the ORM prepares them. `values` by field name or
+        attname; an auto_now_add column is `now` (one time for the three rows), and any other
+        column missing from `values` takes its default."""
         params = []
         for model_field in self.varying:
-            if isinstance(source, dict):
-                if model_field.attname in source:
-                    value = source[model_field.attname]
-                elif model_field.name in source:
-                    value = source[model_field.name]
-                elif getattr(model_field, "auto_now_add", False):
-                    value = now
-                else:
-                    value = model_field.get_default()
+            if getattr(model_field, "auto_now_add", False):
+                value = now
+            elif model_field.attname in values:
+                value = values[model_field.attname]
+            elif model_field.name in values:
+                value = values[model_field.name]
             else:
-                value = model_field.pre_save(source, True)
+                value = model_field.get_default()
             params.append(model_field.get_db_prep_save(value, connection))
         return params
 
@@ -244,7 +256,7 @@ class _NewAddressStatement:
 
     @classmethod
     def get(cls, subscriber_keys: tuple[str, ...], consent_keys: tuple[str, ...]):
-        key = (connection.alias, subscriber_keys, consent_keys)
+        key = (subscriber_keys, consent_keys)
         if key not in cls._built:
             cls._built[key] = cls(subscriber_keys, consent_keys)
         return cls._built[key]

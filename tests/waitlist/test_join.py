@@ -1,3 +1,4 @@
+import copy
 import datetime as dt
 import json
 
@@ -248,6 +249,24 @@ def test_a_filled_honeypot_looks_like_success_but_stores_nothing(client):
     response = join(client, email="bot@example.com", website="https://spam.example")
     assert response.status_code == 302 and response["Location"] == CHECK_INBOX
     assert not Subscriber.objects.exists()
+
+
+def test_rendering_and_validating_forms_never_changes_the_fields_every_form_shares(client):
+    from waitlist.forms import JoinForm
+
+    def snapshot():
+        return {
+            name: (dict(field.widget.attrs), dict(field.error_messages), field.initial)
+            for name, field in JoinForm.base_fields.items()
+        }
+
+    before = copy.deepcopy(snapshot())
+    article = ArticleFactory()
+    for path in ("/", article.get_absolute_url(), "/waitlist/?ref=abc&utm_source=x"):
+        assert client.get(path).status_code == 200
+    assert join(client, email="not an address", state="ZZ").status_code == 400
+    assert join_json(client, {"email": "", "interests": ["nope"]}).status_code == 400
+    assert snapshot() == before
 
 
 # --- rate limits -----------------------------------------------------------------------------

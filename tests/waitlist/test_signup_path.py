@@ -16,7 +16,8 @@ from waitlist.models import ConsentRecord, OutboundEmail, Subscriber
 from waitlist.publisher import Publisher
 from waitlist.tasks import send_outbound_emails
 
-SOURCE = services.SignupSource(
+SignupSource = services.SignupSource
+SOURCE = SignupSource(
     placement="inline",
     utm={"source": "newsletter", "campaign": "launch"},
     referrer_url="https://example.org/post",
@@ -83,6 +84,43 @@ def test_a_signup_updates_no_index_that_no_query_uses():
             Subscriber.objects.create(
                 **{"email": "other@example.com", "email_hash": "x" * 64} | taken
             )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_without_prepared_statements_the_statement_still_works_and_nothing_is_prepared():
+    join("first@example.com")  # connects
+    raw = connection.connection
+    threshold, raw.prepare_threshold = raw.prepare_threshold, None  # DATABASE_PREPARED_...=false
+    try:
+        for number in range(8):
+            join(f"person{number}@example.com")
+    finally:
+        raw.prepare_threshold = threshold
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_prepared_statements")
+        assert cursor.fetchone() == (0,)
+    assert Subscriber.objects.count() == 9 and OutboundEmail.objects.count() == 9
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_referrer_deleted_between_lookup_and_insert_falls_back_to_the_careful_way(monkeypatch):
+    referrer = join("referrer@example.com")
+    lookups = []
+    real_values = services._subscriber_values
+
+    def values_with_a_vanished_referrer(*args):
+        values = real_values(*args)
+        lookups.append(values["referred_by_id"])
+        if len(lookups) == 1:
+            Subscriber.objects.filter(pk=referrer.pk).delete()  # found, then gone
+        return values if len(lookups) == 1 else {**values, "referred_by_id": None}
+
+    monkeypatch.setattr(services, "_subscriber_values", values_with_a_vanished_referrer)
+    joined = join("new@example.com", source=SignupSource(referral_code=referrer.referral_code))
+    assert lookups[0] == referrer.pk  # the fast path tried the referrer, and its insert failed
+    joined.refresh_from_db()
+    assert joined.referred_by_id is None
+    assert joined.consents.count() == 1 and joined.emails.count() == 1
 
 
 @pytest.mark.django_db
@@ -168,7 +206,7 @@ def test_under_a_steady_stream_the_publisher_sends_once_per_interval():
     times = [when for when, _ in published]
     # Measured here, as each publish starts: a little after the thread's own clock reading, by
     # however long the thread waited for the GIL, so allow it a few milliseconds.
-    assert all(b - a >= 0.2 - 0.02 for a, b in itertools.pairwise(times)), times
+    assert all(b - a >= 0.2 - 0.05 for a, b in itertools.pairwise(times)), times
     assert len(published) <= (times[-1] - started) / 0.2 + 2
 
 
@@ -183,6 +221,19 @@ def test_after_a_quiet_spell_the_publisher_sends_at_once():
     assert publisher.flush(5)
     assert published[-1][1] == [2]
     assert published[-1][0] - submitted < 1.5  # not held back for the 3 s interval
+
+
+def test_a_full_batch_goes_out_without_waiting_for_the_interval():
+    published = []
+    publisher = Publisher(published.append, interval=30, batch=10)
+    for outbound_id in range(25):
+        publisher.submit(outbound_id)
+    deadline = time.monotonic() + 5
+    while sum(map(len, published)) < 20 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.2)
+    # Two full batches did not wait their 30 s; the last five do, as nothing more is coming.
+    assert published == [list(range(10)), list(range(10, 20))]
 
 
 def test_a_publisher_that_cannot_reach_the_broker_says_so_and_carries_on(caplog):
