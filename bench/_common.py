@@ -506,6 +506,18 @@ def verdict(met: bool | None) -> str:
     return {True: "MET", False: "NOT MET", None: "not measured"}[met]
 
 
+def run_record(name: str, started, machine_before: dict) -> dict:
+    """What every results file starts with: which script, when, the command, the machine before
+    the run and its load after."""
+    return {
+        "benchmark": name,
+        "date": started.isoformat(timespec="seconds"),
+        "command": " ".join([".venv/bin/python", f"bench/{name}.py", *sys.argv[1:]]),
+        "machine": machine_before,
+        "load_average_after": machine()["load_average_1_5_15"],
+    }
+
+
 def write_results(name: str, data: dict) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"

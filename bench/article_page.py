@@ -34,6 +34,7 @@ from _common import (  # noqa: E402
     machine,
     manage,
     require_wrk,
+    run_record,
     run_wrk,
     say,
     summarize,
@@ -384,11 +385,7 @@ def main() -> None:
     path = write_results(
         "article_page",
         {
-            "benchmark": "article_page",
-            "date": started.isoformat(timespec="seconds"),
-            "command": " ".join([".venv/bin/python", "bench/article_page.py", *sys.argv[1:]]),
-            "machine": machine_before,
-            "load_average_after": machine()["load_average_1_5_15"],
+            **run_record("article_page", started, machine_before),
             "load": {**vars(load), "rounds": args.rounds, "gunicorn_workers": args.workers},
             "content": content,
             "article": {**article, "page_bytes": page_bytes},

@@ -47,6 +47,7 @@ from _common import (  # noqa: E402
     free_port,
     machine,
     manage,
+    run_record,
     say,
     verdict,
     write_results,
@@ -1212,13 +1213,9 @@ def main() -> None:
     path = write_results(
         name,
         {
-            "benchmark": "campaign",
-            "date": started.isoformat(timespec="seconds"),
-            "command": " ".join([".venv/bin/python", "bench/campaign.py", *sys.argv[1:]]),
-            "machine": machine_before,
+            **run_record("campaign", started, machine_before),
             "code": code_before,
             "code_changed_during_run": code_fingerprint() != code_before,
-            "load_average_after": machine()["load_average_1_5_15"],
             "settings": {
                 "subscribers": args.subscribers,
                 "workers": args.workers,

@@ -67,6 +67,7 @@ from _common import (  # noqa: E402
     goal,
     machine,
     manage,
+    run_record,
     say,
     write_results,
 )
@@ -1163,10 +1164,7 @@ def main() -> None:
     path = write_results(
         "drill_campaign",
         {
-            "benchmark": "drill_campaign",
-            "date": started.isoformat(timespec="seconds"),
-            "command": " ".join([".venv/bin/python", "bench/drill_campaign.py", *sys.argv[1:]]),
-            "machine": machine_before,
+            **run_record("drill_campaign", started, machine_before),
             "code": code,
             "code_changed_during_run": code_fingerprint() != code,
             "seconds": round(time.monotonic() - clock, 1),

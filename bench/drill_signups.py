@@ -77,6 +77,7 @@ from _common import (  # noqa: E402
     http_get,
     machine,
     manage,
+    run_record,
     say,
     write_results,
 )
@@ -1412,11 +1413,7 @@ def main() -> None:
     path = write_results(
         "drill_signups",
         {
-            "benchmark": "drill_signups",
-            "date": started.isoformat(timespec="seconds"),
-            "command": " ".join([".venv/bin/python", "bench/drill_signups.py", *sys.argv[1:]]),
-            "machine": machine_before,
-            "load_average_after": machine()["load_average_1_5_15"],
+            **run_record("drill_signups", started, machine_before),
             "settings": settings,
             "options": {k: v for k, v in vars(args).items() if k != "drills"},
             "drills": rows,

@@ -22,7 +22,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import PYTHON, RESULTS, ROOT, machine, say, verdict, write_results  # noqa: E402
+from _common import (  # noqa: E402
+    PYTHON,
+    RESULTS,
+    ROOT,
+    machine,
+    run_record,
+    say,
+    verdict,
+    write_results,
+)
 
 
 @dataclass(frozen=True)
@@ -151,11 +160,8 @@ def main() -> None:
     path = write_results(
         "run_all",
         {
-            "benchmark": "run_all",
-            "date": started.isoformat(timespec="seconds"),
-            "command": " ".join([".venv/bin/python", "bench/run_all.py", *sys.argv[1:]]),
+            **run_record("run_all", started, machine()),
             "commit": commit,
-            "machine": machine(),
             "quick": args.quick,
             "runs": runs,
         },

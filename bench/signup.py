@@ -51,6 +51,7 @@ from _common import (  # noqa: E402
     machine,
     manage,
     require_wrk,
+    run_record,
     run_wrk,
     say,
     summarize,
@@ -681,11 +682,7 @@ def main() -> None:
     path = write_results(
         "signup",
         {
-            "benchmark": "signup",
-            "date": started.isoformat(timespec="seconds"),
-            "command": " ".join([".venv/bin/python", "bench/signup.py", *sys.argv[1:]]),
-            "machine": machine_before,
-            "load_average_after": machine()["load_average_1_5_15"],
+            **run_record("signup", started, machine_before),
             "load": {**vars(load), "rounds": args.rounds, "gunicorn_workers": args.workers},
             "delivery_load": None
             if args.skip_delivery
