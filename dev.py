@@ -2,15 +2,15 @@
 """The two set-up commands. Needs only Python 3.11+; everything else it installs itself.
 
 python3 dev.py run    # the site on embedded defaults: web, Celery worker and beat
-python3 dev.py test   # the whole test suite, on PostgreSQL and Redis
+python3 dev.py test   # the whole test suite, on PostgreSQL and again on SQLite
 """
 
 import hashlib
 import os
-import secrets
 import shutil
 import subprocess
 import sys
+import tempfile
 import venv
 from pathlib import Path
 
@@ -18,7 +18,6 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PYTHON = BIN / "python"
-VAR = ROOT / "var"
 
 TEST_ENV = {
     "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/halftime",
@@ -80,35 +79,29 @@ def manage(*args: str, env: dict | None = None) -> None:
     run(PYTHON, "manage.py", *args, env=env)
 
 
-def admin_password() -> str:
-    path = VAR / "admin-password.txt"
-    if not path.exists():
-        path.write_text(secrets.token_urlsafe(12))
-    return path.read_text().strip()
-
-
-def cmd_run() -> None:
-    ensure_virtualenv("")
-    VAR.mkdir(exist_ok=True)
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
-    port = env.setdefault("PORT", "8000")
-    # Links in the emails in var/outbox point at this local site.
-    env.setdefault("SITE_URL", f"http://localhost:{port}")
+def prepare(env: dict) -> None:
+    """Everything `run` does before the processes start; safe to run again, and it never undoes
+    what was done in admin since (the admin's password stays as it is)."""
     say("migrating the database")
+    manage("create_local_dirs", env=env)
     manage("migrate", "--no-input", "-v", "0", env=env)
     manage("collectstatic", "--no-input", "-v", "0", env=env)
     say("loading the sample content")
     manage("import_glossary", "content/glossary.yaml", env=env)
     manage("import_articles", "content/articles", env=env)
-    password = admin_password()
-    manage("ensure_admin", "--username", "admin", "--password", password, env=env)
-    print(
-        f"\n  Site:  http://localhost:{port}/   Learning Center: http://localhost:{port}/learn/\n"
-        f"  Admin: http://localhost:{port}/admin/   user: admin   password: {password}\n"
-        f"  Mail is written to {VAR / 'outbox'}. Stop with Ctrl-C.\n",
-        flush=True,
-    )
+    print(f"\n  Site:  {env['SITE_URL']}/   Learning Center: {env['SITE_URL']}/learn/", flush=True)
+    manage("ensure_admin", "--username", "admin", "--email", "admin@localhost", env=env)
+
+
+def cmd_run() -> None:
+    ensure_virtualenv("")
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    port = env.setdefault("PORT", "8000")
+    # Links in the emails in the outbox point at this local site.
+    env.setdefault("SITE_URL", f"http://localhost:{port}")
+    prepare(env)
+    print("  Stop with Ctrl-C.\n", flush=True)
     honcho = str(BIN / "honcho")
     os.execve(honcho, [honcho, "start", "-f", "Procfile", "-p", port], env)
 
@@ -122,9 +115,14 @@ def cmd_test(pytest_args: list[str]) -> None:
     say("ruff")
     run(BIN / "ruff", "check", ".", env=env)
     run(BIN / "ruff", "format", "--check", ".", env=env)
-    say("pytest")
-    result = subprocess.run([str(PYTHON), "-m", "pytest", *pytest_args], cwd=ROOT, env=env)
-    sys.exit(result.returncode)
+    say("pytest on PostgreSQL")
+    pytest = [str(PYTHON), "-m", "pytest", *pytest_args]
+    on_postgresql = subprocess.run(pytest, cwd=ROOT, env=env).returncode
+    say("pytest on SQLite, the embedded default (what only PostgreSQL does is left out)")
+    with tempfile.TemporaryDirectory(prefix="halftime-sqlite-") as folder:
+        sqlite = {**env, "DATABASE_URL": f"sqlite:///{folder}/halftime.sqlite3"}
+        on_sqlite = subprocess.run(pytest, cwd=ROOT, env=sqlite).returncode
+    sys.exit(on_postgresql or on_sqlite)
 
 
 def main() -> None:

@@ -1,5 +1,5 @@
 from django.conf import settings
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.apps import AdminConfig
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
@@ -29,6 +29,15 @@ class HalftimeAdminSite(admin.AdminSite):
     def has_permission(self, request: HttpRequest) -> bool:
         verified = not settings.ADMIN_OTP_REQUIRED or request.user.is_verified()
         return super().has_permission(request) and verified
+
+    def index(self, request: HttpRequest, extra_context=None) -> HttpResponse:
+        # Operators learn here, not from a campaign stuck on "Scheduled", that nothing sends.
+        from waitlist import heartbeats  # needs the app registry
+
+        if request.user.has_perm("waitlist.view_campaign"):
+            for warning in heartbeats.warnings():
+                messages.warning(request, warning)
+        return super().index(request, extra_context)
 
     def login(self, request: HttpRequest, extra_context=None) -> HttpResponse:
         """At most ADMIN_LOGIN_ATTEMPTS tries per IP address and per username in 15 minutes."""

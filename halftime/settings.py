@@ -13,11 +13,15 @@ import environ
 from csp.constants import NONE, SELF
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(environ.Env().str("VAR_DIR", default=str(BASE_DIR / "var")))
 
 env = environ.Env()
+# Variables already in the environment win over the file's.
 if (BASE_DIR / ".env").is_file():
     environ.Env.read_env(BASE_DIR / ".env")
+
+# The embedded default's files (SQLite, broker, outbox, cache). Nothing here creates them:
+# `manage.py create_local_dirs` does, and `dev.py run` calls it.
+VAR_DIR = BASE_DIR / (env("VAR_DIR", default="") or "var")
 
 # --- Core --------------------------------------------------------------------------------------
 
@@ -101,11 +105,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-    # Only statements run with their parameters sent apart are ever prepared: the signup's
-    # (waitlist/services.py). Off behind a pooler that cannot keep prepared statements
-    # (PgBouncer in transaction mode before 1.21, or without max_prepared_statements).
-    if env.bool("DATABASE_PREPARED_STATEMENTS", default=True):
-        DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 5
 
 # --- Redis: cache and Celery broker ------------------------------------------------------------
 
@@ -129,15 +128,13 @@ else:
 
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL or "filesystem://")
 if CELERY_BROKER_URL == "filesystem://":
-    _broker_dir = VAR_DIR / "broker"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "data_folder_in": str(_broker_dir / "queue"),
-        "data_folder_out": str(_broker_dir / "queue"),
-        "processed_folder": str(_broker_dir / "processed"),
+        "data_folder_in": str(VAR_DIR / "broker" / "queue"),
+        "data_folder_out": str(VAR_DIR / "broker" / "queue"),
+        "processed_folder": str(VAR_DIR / "broker" / "processed"),
+        "control_folder": str(VAR_DIR / "broker" / "control"),
         "store_processed": False,
     }
-    for _folder in ("queue", "processed"):
-        (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
 else:
     # Longer than any countdown a task uses, so Redis never re-delivers a task still waiting.
     CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -164,16 +161,15 @@ CELERY_TASK_ROUTES = {
     "waitlist.tasks.dispatch_campaigns": {"queue": "default"},
     "waitlist.tasks.send_campaign_batch": {"queue": "campaigns"},
 }
+OUTBOX_SWEEP_SECONDS = env.float("OUTBOX_SWEEP_SECONDS", default=30.0)
+CAMPAIGN_DISPATCH_SECONDS = env.float("CAMPAIGN_DISPATCH_SECONDS", default=30.0)
 CELERY_BEAT_SCHEDULE = {
-    "sweep-outbox": {
-        "task": "waitlist.tasks.sweep_outbox",
-        "schedule": env.float("OUTBOX_SWEEP_SECONDS", default=30.0),
-    },
+    "sweep-outbox": {"task": "waitlist.tasks.sweep_outbox", "schedule": OUTBOX_SWEEP_SECONDS},
     "dispatch-campaigns": {
         "task": "waitlist.tasks.dispatch_campaigns",
-        "schedule": env.float("CAMPAIGN_DISPATCH_SECONDS", default=30.0),
+        "schedule": CAMPAIGN_DISPATCH_SECONDS,
         # A dispatch that could not run before the next one is due is dropped, not piled up.
-        "options": {"expires": env.float("CAMPAIGN_DISPATCH_SECONDS", default=30.0)},
+        "options": {"expires": CAMPAIGN_DISPATCH_SECONDS},
     },
 }
 

@@ -64,7 +64,7 @@ def bench_insert(request: HttpRequest) -> HttpResponse:
     Routed only when BENCH_VIEWS is on."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "INSERT INTO bench_insert (email, created_at) VALUES (%s, now())",
+            "INSERT INTO bench_insert (email, created_at) VALUES (%s, CURRENT_TIMESTAMP)",
             [request.POST.get("email", "")[:254]],
         )
     return HttpResponse("ok", content_type="text/plain", status=201)

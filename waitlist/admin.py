@@ -15,7 +15,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from . import campaigns, emails, services
+from . import campaigns, emails, heartbeats, services
 from .dashboard import dashboard_view
 from .models import (
     Campaign,
@@ -241,7 +241,12 @@ class CampaignAdmin(admin.ModelAdmin):
             *super().get_urls(),
         ]
 
+    def changelist_view(self, request, extra_context=None):
+        self._warn_if_nothing_dispatches(request)
+        return super().changelist_view(request, extra_context)
+
     def change_view(self, request, object_id, form_url="", extra_context=None):
+        self._warn_if_nothing_dispatches(request)
         campaign = self.get_object(request, object_id)
         extra = dict(extra_context or {})
         if campaign is not None:
@@ -252,6 +257,11 @@ class CampaignAdmin(admin.ModelAdmin):
                 can_steer=request.user.has_perm("waitlist.send_campaign"),
             )
         return super().change_view(request, object_id, form_url, extra_context=extra)
+
+    def _warn_if_nothing_dispatches(self, request: HttpRequest) -> None:
+        if request.method == "GET":
+            for warning in heartbeats.warnings(tasks=["dispatch_campaigns"]):
+                messages.warning(request, warning)
 
     def preview(self, request: HttpRequest, pk: int, kind: str) -> HttpResponse:
         if not self.has_view_permission(request):

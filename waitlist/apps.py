@@ -5,4 +5,4 @@ class WaitlistConfig(AppConfig):
     name = "waitlist"
 
     def ready(self) -> None:
-        from . import signals  # noqa: F401
+        from . import checks, signals  # noqa: F401

@@ -313,3 +313,13 @@ class Delivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.campaign} → {self.subscriber}"
+
+
+class Heartbeat(models.Model):
+    """When a periodic task last finished: proof that beat and a worker on its queue run."""
+
+    task = models.CharField(max_length=50, primary_key=True)
+    finished_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.task} at {self.finished_at:%Y-%m-%d %H:%M:%S}"

@@ -55,13 +55,15 @@ def audience(campaign: Campaign):
 
 
 def create_deliveries(campaign: Campaign) -> int:
-    """One row per recipient in one statement; running it twice adds nobody twice."""
+    """One row per recipient in one statement; running it twice adds nobody twice. SQLite
+    needs the `WHERE` to tell the upsert's `ON CONFLICT` from a join's `ON`; PostgreSQL
+    takes the same text."""
     select, params = audience(campaign).values_list("id").query.sql_with_params()
     table = Delivery._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {table} (campaign_id, subscriber_id)"
-            f" SELECT %s, audience.id FROM ({select}) AS audience"
+            f" SELECT %s, audience.id FROM ({select}) AS audience WHERE true"
             " ON CONFLICT (campaign_id, subscriber_id) DO NOTHING",
             [campaign.pk, *params],
         )

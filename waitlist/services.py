@@ -2,14 +2,14 @@
 transactional outbox. Views and tasks call these; nothing else writes subscribers."""
 
 import datetime as dt
+import itertools
 import logging
 import smtplib
 from dataclasses import dataclass, field
 
-from django.db import IntegrityError, connection, transaction
-from django.db.models import NOT_PROVIDED, F, OuterRef, Q, Subquery
+from django.db import IntegrityError, transaction
+from django.db.models import F, OuterRef, Q, Subquery
 from django.utils import timezone
-from django.utils.asyncio import async_unsafe
 
 from halftime.dbretry import until_written
 
@@ -69,230 +69,47 @@ def subscribe(
     """Join the waitlist, or ask again. Whatever the address's history, the caller answers the
     same; what changes is only whether a confirmation email is queued."""
     now = timezone.now()
-    if connection.vendor == "postgresql":
-        new = _insert_new(email, interests, state, source, ip, user_agent, now)
-        if new is not None:
-            return new
-    try:
+    for attempt in itertools.count(1):
+        try:
+            # Most signups are new addresses: insert first, and let the unique index say if not.
+            with transaction.atomic():
+                return _join_new(email, interests, state, source, ip, user_agent, now)
+        except IntegrityError:
+            if attempt == 3:
+                raise
         with transaction.atomic():
             subscriber = _locked_subscriber(email)
-            if subscriber is None:
-                new = _new_subscriber(email, interests, state, source, ip, now)
-                new.save(force_insert=True)
-                _queue_confirmation(new, ip=ip, user_agent=user_agent, now=now)
-                return new
-            _resubscribe(subscriber, email, interests, state, ip, user_agent, now)
-    except IntegrityError:
-        # Two requests for the same new address at once: the other one created it.
-        with transaction.atomic():
-            subscriber = _locked_subscriber(email)
-            _resubscribe(subscriber, email, interests, state, ip, user_agent, now)
-    return subscriber
+            if subscriber is not None:
+                _resubscribe(subscriber, email, interests, state, ip, user_agent, now)
+                return subscriber
+        # Nobody has the address: the insert failed on a referrer erased meanwhile (it is
+        # looked up again) or on a referral code already taken (a new one is made).
 
 
 def _locked_subscriber(email: str) -> Subscriber | None:
     return Subscriber.objects.select_for_update().filter(email_hash=email_hash(email)).first()
 
 
-def _new_subscriber(email, interests, state, source: SignupSource, ip, now) -> Subscriber:
-    return Subscriber(**_subscriber_values(email, interests, state, source, ip, now))
-
-
-def _subscriber_values(email, interests, state, source: SignupSource, ip, now) -> dict:
-    """What a signup sets on a new subscriber; every other field takes its default. The same
-    keys every time (the new-address statement is built from them)."""
-    referrer_id = None
+def _join_new(email, interests, state, source: SignupSource, ip, user_agent, now) -> Subscriber:
+    referred_by = None
     if source.referral_code:
-        referrer_id = (
-            Subscriber.objects.filter(referral_code=source.referral_code)
-            .values_list("pk", flat=True)
-            .first()
-        )
-    return {
-        "email": email,
-        "email_hash": email_hash(email),
-        "canonical_email_hash": email_hash(canonical_email(email)),
-        "interests": interests,
-        "state": state,
-        "source_article_id": source.article_id,
-        "placement": source.placement[:20],
+        referred_by = Subscriber.objects.filter(referral_code=source.referral_code).first()
+    subscriber = Subscriber.objects.create(
+        email=email,
+        email_hash=email_hash(email),
+        canonical_email_hash=email_hash(canonical_email(email)),
+        interests=interests,
+        state=state,
+        source_article_id=source.article_id,
+        placement=source.placement[:20],
         **{f"utm_{key}": source.utm.get(key, "")[:100] for key in UTM_KEYS},
-        "referrer_url": source.referrer_url[:500],
-        "referred_by_id": referrer_id,
-        "signup_ip": ip,
-        "last_confirmation_at": now,
-    }
-
-
-def _consent_values(*, ip, user_agent: str) -> dict:
-    return {
-        "consent_version": consent.CURRENT,
-        "consent_text": consent.current_text(),
-        "signup_ip": ip,
-        "signup_user_agent": user_agent[:400],
-    }
-
-
-CONFIRMATION_VALUES = {"kind": OutboundEmail.Kind.CONFIRMATION}
-
-
-def _insert_new(email, interests, state, source: SignupSource, ip, user_agent, now):
-    """A new address in one statement: the subscriber, their consent record and the confirmation
-    email, or nothing at all (None) when the address (or, by a one-in-billions chance, the
-    referral code) is already taken. One round trip and no explicit transaction, as a single
-    statement is atomic on its own. The values are the ones Django itself would insert."""
-    values = _subscriber_values(email, interests, state, source, ip, now)
-    subscriber = Subscriber(**values)  # makes the defaults that are made anew: code, token key
-    subscriber.created_at = now  # as the statement writes every auto_now_add column
-    consent_values = _consent_values(ip=ip, user_agent=user_agent)
-    statement = _NewAddressStatement.get(tuple(values), tuple(consent_values))
-    params = statement.params(vars(subscriber), consent_values, CONFIRMATION_VALUES, now)
-    try:
-        with _server_binding_cursor() as cursor:
-            cursor.execute(statement.sql, params)
-            row = cursor.fetchone()
-    except IntegrityError:
-        # The referrer was erased a moment ago: foreign keys are checked at commit, which in
-        # autocommit ends this statement. The locked path will say what to do.
-        return None
-    if row is None:
-        return None
-    outbound_id, subscriber.pk, _ = row
-    subscriber._state.adding, subscriber._state.db = False, connection.alias
-    transaction.on_commit(lambda: enqueue_outbound(outbound_id))
+        referrer_url=source.referrer_url[:500],
+        referred_by=referred_by,
+        signup_ip=ip,
+        last_confirmation_at=now,
+    )
+    _queue_confirmation(subscriber, ip=ip, user_agent=user_agent)
     return subscriber
-
-
-@async_unsafe
-def _server_binding_cursor():
-    """A cursor like `connection.cursor()` (the same health check, error translation and query
-    logging) that sends parameters apart from the statement. Django's own cursor writes them
-    into the SQL text, so PostgreSQL parses and plans the signup's statement anew on every
-    request, which is half of what the statement costs it; with the parameters apart, psycopg
-    prepares a statement once a connection has run it a few times with the same kinds of values
-    (a None or a number for the article, say: a few variants at most). Off with
-    DATABASE_PREPARED_STATEMENTS=false, behind a pooler that cannot keep prepared statements."""
-    from django.db.backends.postgresql.base import ServerBindingCursor
-
-    # What `connection.cursor()` does (BaseDatabaseWrapper._cursor), with another cursor class.
-    connection.close_if_health_check_failed()
-    connection.ensure_connection()
-    connection.validate_thread_sharing()
-    with connection.wrap_database_errors:
-        cursor = ServerBindingCursor(connection.connection)
-    if connection.queries_logged:
-        return connection.make_debug_cursor(cursor)
-    return connection.make_cursor(cursor)
-
-
-class _Part:
-    """One model's row in the new-address statement. A column the signup sets, or whose default
-    is made anew each time (a callable, `auto_now_add`), is a parameter; every other column's
-    default is written into the statement as a constant, so that a request prepares only what
-    changes."""
-
-    def __init__(self, model, given: tuple[str, ...], from_query: dict[str, str]):
-        self.table = connection.ops.quote_name(model._meta.db_table)
-        self.fields = [f for f in model._meta.concrete_fields if not f.primary_key]
-        self.from_query = from_query
-        unknown = [
-            f.name
-            for f in self.fields
-            if getattr(f, "auto_now", False) or f.db_default is not NOT_PROVIDED
-        ]
-        if unknown:  # a value this statement would not write as the ORM does
-            raise TypeError(f"{model.__name__}: teach _Part about {', '.join(unknown)}")
-        self.varying = [
-            f
-            for f in self.fields
-            if f.name not in from_query
-            and (
-                {f.name, f.attname} & set(given)
-                or (f.has_default() and callable(f.default))
-                or getattr(f, "auto_now_add", False)
-            )
-        ]
-
-    def columns(self) -> str:
-        return ", ".join(connection.ops.quote_name(f.column) for f in self.fields)
-
-    def values(self, *, typed: bool) -> str:
-        """VALUES take their types from the columns; a SELECT list must name them, or a
-        parameter sent apart from the statement (a None, say) would be text."""
-        varying = set(self.varying)
-
-        def value(field) -> str:
-            if field.name in self.from_query:
-                return self.from_query[field.name]
-            if field in varying:
-                sql = "%s"
-            else:
-                prepared = field.get_db_prep_save(field.get_default(), connection)
-                sql = connection.ops.compose_sql("%s", [prepared])
-            return f"{sql}::{_parameter_type(field)}" if typed else sql
-
-        return ", ".join(value(f) for f in self.fields)
-
-    def params(self, values: dict, now) -> list:
-        """The parameters, prepared as the ORM prepares them. `values` by field name or
-        attname; an auto_now_add column is `now` (one time for the three rows), and any other
-        column missing from `values` takes its default."""
-        params = []
-        for model_field in self.varying:
-            if getattr(model_field, "auto_now_add", False):
-                value = now
-            elif model_field.attname in values:
-                value = values[model_field.attname]
-            elif model_field.name in values:
-                value = values[model_field.name]
-            else:
-                value = model_field.get_default()
-            params.append(model_field.get_db_prep_save(value, connection))
-        return params
-
-
-class _NewAddressStatement:
-    _built: dict[tuple, "_NewAddressStatement"] = {}
-
-    @classmethod
-    def get(cls, subscriber_keys: tuple[str, ...], consent_keys: tuple[str, ...]):
-        key = (subscriber_keys, consent_keys)
-        if key not in cls._built:
-            cls._built[key] = cls(subscriber_keys, consent_keys)
-        return cls._built[key]
-
-    def __init__(self, subscriber_keys, consent_keys):
-        self.subscriber = _Part(Subscriber, subscriber_keys, {})
-        self.consent = _Part(ConsentRecord, consent_keys, {"subscriber": "s.id"})
-        self.email = _Part(
-            OutboundEmail,
-            tuple(CONFIRMATION_VALUES),
-            {"subscriber": "c.subscriber_id", "consent": "c.id"},
-        )
-        s, c, e = self.subscriber, self.consent, self.email
-        self.sql = (
-            f"WITH s AS (INSERT INTO {s.table} ({s.columns()}) "
-            f"VALUES ({s.values(typed=False)}) ON CONFLICT DO NOTHING RETURNING id), "
-            f"c AS (INSERT INTO {c.table} ({c.columns()}) "
-            f"SELECT {c.values(typed=True)} FROM s RETURNING id, subscriber_id) "
-            f"INSERT INTO {e.table} ({e.columns()}) "
-            f"SELECT {e.values(typed=True)} FROM c RETURNING id, subscriber_id, consent_id"
-        )
-
-    def params(self, subscriber, consent_values, email_values, now) -> list:
-        return [
-            *self.subscriber.params(subscriber, now),
-            *self.consent.params(consent_values, now),
-            *self.email.params(email_values, now),
-        ]
-
-
-def _parameter_type(field) -> str:
-    # Text without a length, so that a value too long for its column is an error, as in VALUES,
-    # rather than cut short by the cast.
-    if field.get_internal_type() in {"CharField", "TextField", "EmailField", "SlugField"}:
-        return "text"
-    return field.db_type(connection)
 
 
 def _resubscribe(subscriber, email, interests, state, ip, user_agent, now) -> None:
@@ -313,15 +130,19 @@ def _resubscribe(subscriber, email, interests, state, ip, user_agent, now) -> No
         subscriber.interests, subscriber.state = interests, state
     subscriber.last_confirmation_at = now
     subscriber.save()
-    _queue_confirmation(subscriber, ip=ip, user_agent=user_agent, now=now)
+    _queue_confirmation(subscriber, ip=ip, user_agent=user_agent)
 
 
-def _queue_confirmation(subscriber: Subscriber, *, ip, user_agent: str, now) -> OutboundEmail:
+def _queue_confirmation(subscriber: Subscriber, *, ip, user_agent: str) -> OutboundEmail:
     record = ConsentRecord.objects.create(
-        subscriber=subscriber, **_consent_values(ip=ip, user_agent=user_agent)
+        subscriber=subscriber,
+        consent_version=consent.CURRENT,
+        consent_text=consent.current_text(),
+        signup_ip=ip,
+        signup_user_agent=user_agent[:400],
     )
     outbound = OutboundEmail.objects.create(
-        subscriber=subscriber, consent=record, **CONFIRMATION_VALUES
+        subscriber=subscriber, consent=record, kind=OutboundEmail.Kind.CONFIRMATION
     )
     transaction.on_commit(lambda: enqueue_outbound(outbound.pk))
     return outbound

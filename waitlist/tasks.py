@@ -4,7 +4,7 @@ from collections import Counter
 from celery import shared_task
 from django.core.mail import get_connection
 
-from . import sending, services
+from . import heartbeats, sending, services
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +70,7 @@ def sweep_outbox() -> int:
         send_outbound_emails.apply_async(args=[ids[start : start + SWEEP_BATCH]], retry=False)
     if ids:
         logger.info("outbox: re-enqueued %s email(s)", len(ids))
+    heartbeats.record("sweep_outbox")
     return len(ids)
 
 
@@ -78,6 +79,7 @@ def dispatch_campaigns() -> dict:
     outcome = sending.dispatch(enqueue=enqueue_batch)
     if outcome["started"] or outcome["batches"]:
         logger.info("campaigns: started %s, handed out %s batch(es)", *outcome.values())
+    heartbeats.record("dispatch_campaigns")
     return outcome
 
 

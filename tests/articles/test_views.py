@@ -259,6 +259,7 @@ def test_robots_txt_points_at_the_sitemap_and_does_not_name_the_admin_path(clien
 # --- search ---------------------------------------------------------------------------------------
 
 
+@pytest.mark.postgresql  # full-text ranking and stemming
 def test_search_ranks_title_matches_above_body_matches_and_highlights_them(client):
     body_only = ArticleFactory(
         title="Sleep basics", body="A note that mentions hematocrit once in passing."
@@ -278,6 +279,7 @@ def test_search_ranks_title_matches_above_body_matches_and_highlights_them(clien
     assert "2 results for “hematocrit”." in page
 
 
+@pytest.mark.postgresql  # full-text ranking and stemming
 def test_search_understands_stems_and_phrases(client):
     article = ArticleFactory(title="Monitoring", body="Clinicians monitored the patients closely.")
     assert list(client.get("/learn/search/", {"q": "monitor"}).context["results"]) == [article]
@@ -286,6 +288,7 @@ def test_search_understands_stems_and_phrases(client):
     ]
 
 
+@pytest.mark.postgresql  # full-text ranking and stemming
 def test_search_snippet_escapes_what_the_article_says(client):
     ArticleFactory(body="Typing <script>alert(1)</script> about hematocrit")
     page = client.get("/learn/search/", {"q": "hematocrit"}).content.decode()

@@ -41,16 +41,3 @@ def test_deploy_check_fails_with_the_embedded_development_key():
     result = check({**PRODUCTION, "SECRET_KEY": ""} | {"SECRET_KEY": "django-insecure-x"})
     assert result.returncode != 0
     assert "security.W009" in result.stdout + result.stderr
-
-
-def database_options(env: dict) -> str:
-    code = "from django.conf import settings; print(settings.DATABASES['default']['OPTIONS'])"
-    result = manage(env, "shell", "-c", code)
-    assert result.returncode == 0, result.stderr
-    return result.stdout
-
-
-def test_prepared_statements_can_be_turned_off_for_a_pooler():
-    assert "'prepare_threshold': 5" in database_options(PRODUCTION)
-    off = database_options({**PRODUCTION, "DATABASE_PREPARED_STATEMENTS": "false"})
-    assert "prepare_threshold" not in off

@@ -183,6 +183,7 @@ def test_a_long_outage_of_the_mail_server_never_uses_up_a_row_s_attempts(mail, s
     assert len(mail.messages) == 3
 
 
+@pytest.mark.postgresql  # a database server's restart; SQLite has none
 @pytest.mark.django_db(transaction=True)
 def test_sent_messages_are_recorded_even_if_the_database_drops_the_connection_meanwhile(mail):
     SubscriberFactory.create_batch(3)

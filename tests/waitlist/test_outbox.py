@@ -106,6 +106,7 @@ def test_a_long_outage_of_the_mail_server_never_gives_a_confirmation_up(client, 
     assert len(mail.to("pat@example.com")) == 1
 
 
+@pytest.mark.postgresql  # a database server's restart; SQLite has none
 @pytest.mark.django_db(transaction=True)
 def test_a_sent_email_is_recorded_even_if_the_database_drops_the_connection_meanwhile(client, mail):
     outbound = signup(client).emails.get()

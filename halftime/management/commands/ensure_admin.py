@@ -1,19 +1,41 @@
+import secrets
+from pathlib import Path
+
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
 
 class Command(BaseCommand):
-    help = "Create a superuser for local use, or reset its password; used by `dev.py run`."
+    help = (
+        "Create the local superuser that `dev.py run` prints, with an email address for test "
+        "sends. Its password is made once and kept in VAR_DIR/admin-password.txt; running again "
+        "never changes a password."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--username", default="admin")
-        parser.add_argument("--password", required=True)
+        parser.add_argument("--email", default="admin@localhost")
 
-    def handle(self, *args, username: str, password: str, **options):
-        user, created = get_user_model().objects.get_or_create(
-            username=username, defaults={"is_staff": True, "is_superuser": True}
+    def handle(self, *args, username: str, email: str, **options):
+        saved = Path(settings.VAR_DIR) / "admin-password.txt"
+        user = get_user_model().objects.filter(username=username).first()
+        if user is None:
+            password = saved.read_text().strip() if saved.is_file() else secrets.token_urlsafe(12)
+            user = get_user_model().objects.create_superuser(username, email, password)
+            saved.parent.mkdir(parents=True, exist_ok=True)
+            saved.write_text(password)
+            saved.chmod(0o600)
+        elif not user.email:
+            user.email = email
+            user.save(update_fields=["email"])
+        known = saved.is_file() and user.check_password(saved.read_text().strip())
+        shown = saved.read_text().strip() if known else "(the one you set)"
+        self.stdout.write(
+            f"  Admin: {settings.SITE_URL}/{settings.ADMIN_PATH}   user: {username}   "
+            f"password: {shown}   email: {user.email}"
         )
-        user.is_staff = user.is_superuser = user.is_active = True
-        user.set_password(password)
-        user.save()
-        self.stdout.write(f"{'Created' if created else 'Updated'} the admin user '{username}'.")
+        if settings.EMAIL_BACKEND == "django.core.mail.backends.filebased.EmailBackend":
+            self.stdout.write(
+                f"  Mail, tests to {user.email} included, goes to {settings.EMAIL_FILE_PATH}"
+            )

@@ -1,0 +1,130 @@
+"""Every SQL statement the project writes by hand, run on the database of this run. The suite
+runs on PostgreSQL and again on SQLite (`dev.py test`), so each of these runs on both."""
+
+import ast
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from django.db import connection
+from django.test import RequestFactory
+from django.utils import timezone
+
+from articles.baking import baked_page, keep_page
+from halftime import views
+from tests.factories import ArticleFactory, SubscriberFactory
+from waitlist import sending
+from waitlist.models import Campaign, Delivery
+
+ROOT = Path(__file__).resolve().parents[1]
+APPS = ("halftime", "articles", "waitlist")
+
+# (file, function) of every `cursor.execute` in the apps; each has a test below.
+RAW_STATEMENTS = {
+    ("halftime/views.py", "_database_ok"),
+    ("halftime/views.py", "bench_insert"),
+    ("articles/baking.py", "baked_page"),
+    ("waitlist/sending.py", "create_deliveries"),
+    ("waitlist/sending.py", "batch_ranges"),
+    ("waitlist/sending.py", "_claim"),
+}
+
+pytestmark = pytest.mark.django_db
+
+
+def raw_statements_in_the_code() -> set[tuple[str, str]]:
+    found = set()
+    for path in sorted(p for app in APPS for p in (ROOT / app).rglob("*.py")):
+        if "migrations" in path.parts:
+            continue
+        for function in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            for node in ast.walk(function):
+                if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "execute":
+                    found.add((str(path.relative_to(ROOT)), function.name))
+    return found
+
+
+def test_every_hand_written_statement_is_one_this_module_runs():
+    assert raw_statements_in_the_code() == RAW_STATEMENTS
+
+
+def test_readiness_asks_the_database(client):
+    assert client.get("/readyz").json()["checks"]["database"] is True
+
+
+def test_the_benchmark_baseline_inserts_one_row():
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE bench_insert (email varchar(254), created_at timestamp)")
+    request = RequestFactory().post("/bench/insert", {"email": "bench@example.com"})
+    assert views.bench_insert(request).status_code == 201
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT email, created_at FROM bench_insert")
+        (email, created_at), *others = cursor.fetchall()
+    assert (email, others) == ("bench@example.com", [])
+    assert created_at is not None
+
+
+def test_a_stored_page_is_read_back_only_while_it_is_current():
+    article = ArticleFactory()
+    article.refresh_from_db()  # the revision its sources' saves left it at
+    keep_page(article, "<html>stored</html>")
+    assert baked_page(article.slug) == "<html>stored</html>"
+    assert baked_page("no-such-article") is None
+    article.__class__.objects.filter(pk=article.pk).update(status="draft")
+    assert baked_page(article.slug) is None
+
+
+def campaign_to(**audience) -> Campaign:
+    return Campaign.objects.create(
+        name="Live", subject="Live", body="Hello", status=Campaign.Status.SENDING, **audience
+    )
+
+
+def test_delivery_rows_are_made_for_the_segment_once():
+    texas_sleep = SubscriberFactory(state="TX", interests=["sleep"])
+    SubscriberFactory(state="TX", interests=["weight"])
+    SubscriberFactory(state="CA", interests=["sleep"])
+    SubscriberFactory(state="TX", interests=["sleep"], status="pending", confirmed_at=None)
+    campaign = campaign_to(audience_states=["TX"], audience_interests=["sleep"])
+
+    assert sending.create_deliveries(campaign) == 1
+    assert sending.create_deliveries(campaign) == 0
+    assert list(Delivery.objects.values_list("campaign", "subscriber", "status")) == [
+        (campaign.pk, texas_sleep.pk, "queued")
+    ]
+
+
+def test_batch_ranges_split_the_queued_rows_in_order():
+    SubscriberFactory.create_batch(5)
+    campaign = campaign_to()
+    sending.create_deliveries(campaign)
+    ids = sorted(Delivery.objects.values_list("pk", flat=True))
+    Delivery.objects.filter(pk=ids[2]).update(status="sent")
+    queued = [i for i in ids if i != ids[2]]
+    assert sending.batch_ranges(campaign.pk, size=2) == [
+        (queued[0], queued[1]),
+        (queued[2], queued[3]),
+    ]
+
+
+def test_a_claim_takes_only_queued_rows_that_are_due_and_counts_the_attempt():
+    people = SubscriberFactory.create_batch(4)
+    campaign = campaign_to()
+    sending.create_deliveries(campaign)
+    rows = {d.subscriber_id: d for d in Delivery.objects.all()}
+    Delivery.objects.filter(pk=rows[people[1].pk].pk).update(status="sent")
+    later = timezone.now() + dt.timedelta(minutes=5)
+    Delivery.objects.filter(pk=rows[people[2].pk].pk).update(not_before=later)
+    low, high = min(d.pk for d in rows.values()), max(d.pk for d in rows.values())
+
+    claimed = sending._claim(campaign.pk, low, high)
+
+    assert claimed == sorted((rows[p.pk].pk, p.pk) for p in (people[0], people[3])), (
+        "only queued rows that are due"
+    )
+    assert sending._claim(campaign.pk, low, high) == [], "a row is claimed once"
+    mine = Delivery.objects.filter(pk__in=[d for d, _ in claimed])
+    assert set(mine.values_list("status", "attempts")) == {("sending", 1)}
+    assert all(d.claimed_at is not None for d in mine)
