@@ -80,8 +80,8 @@ def manage(*args: str, env: dict | None = None) -> None:
 
 
 def prepare(env: dict) -> None:
-    """Everything `run` does before the processes start; safe to run again, and it never undoes
-    what was done in admin since (the admin's password stays as it is)."""
+    """Everything `run` does before the processes start; safe to run again. The sample content
+    is imported again over its own slugs; the admin's password is never changed."""
     say("migrating the database")
     manage("create_local_dirs", env=env)
     manage("migrate", "--no-input", "-v", "0", env=env)

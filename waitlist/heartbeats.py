@@ -3,12 +3,13 @@ when it last finished, and a stale time means nothing sends. The campaign page a
 index show what that means and how to start the missing process."""
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.utils import timezone
 
-from .models import Heartbeat
+from .models import Campaign, Heartbeat, OutboundEmail
 
 # How long a periodic task may be silent, as a multiple of its interval (never under 3 minutes).
 MISSED_RUNS = 5
@@ -21,6 +22,17 @@ class Periodic:
     queue: str
     interval: float
     stops: str  # what stops while it is silent
+    waiting: Callable[[dt.datetime], bool]  # is work older than this time waiting for it?
+
+
+def _campaign_due(before: dt.datetime) -> bool:
+    return Campaign.objects.filter(status=Campaign.Status.SCHEDULED, send_at__lt=before).exists()
+
+
+def _email_queued(before: dt.datetime) -> bool:
+    return OutboundEmail.objects.filter(
+        status=OutboundEmail.Status.QUEUED, created_at__lt=before
+    ).exists()
 
 
 def periodic_tasks() -> list[Periodic]:
@@ -29,13 +41,15 @@ def periodic_tasks() -> list[Periodic]:
             "dispatch_campaigns",
             "default",
             settings.CAMPAIGN_DISPATCH_SECONDS,
-            "campaigns are not sent",
+            "Campaigns are not being sent",
+            _campaign_due,
         ),
         Periodic(
             "sweep_outbox",
             "mail",
             settings.OUTBOX_SWEEP_SECONDS,
-            "confirmation emails that missed the workers wait in the outbox",
+            "Confirmation emails that missed the workers wait in the outbox",
+            _email_queued,
         ),
     ]
 
@@ -49,26 +63,29 @@ def silence(periodic: Periodic) -> dt.timedelta:
 
 
 def warnings(*, tasks: list[str] | None = None) -> list[str]:
-    """One sentence per periodic task that has not finished within its silence allowance."""
+    """One sentence per periodic task silent for longer than its allowance. One that never ran
+    is told only once work has waited that long for it: a site that has just started is not
+    stalled."""
     seen = dict(Heartbeat.objects.values_list("task", "finished_at"))
     now = timezone.now()
     found = []
     for periodic in periodic_tasks():
         if tasks is not None and periodic.task not in tasks:
             continue
-        last = seen.get(periodic.task)
-        if last is not None and now - last <= silence(periodic):
+        last, allowed = seen.get(periodic.task), silence(periodic)
+        if last is None:
+            if not periodic.waiting(now - allowed):
+                continue
+            when = "has never run"
+        elif now - last <= allowed:
             continue
-        when = (
-            "has never run"
-            if last is None
-            else f"last ran {timezone.localtime(last):%b %d, %H:%M} "
-            f"({int((now - last).total_seconds() // 60)} minutes ago)"
-        )
+        else:
+            minutes = int((now - last).total_seconds() // 60)
+            when = f"last ran {timezone.localtime(last):%b %d, %H:%M} ({minutes} minutes ago)"
         found.append(
-            f"Celery beat or a worker serving the “{periodic.queue}” queue is not running: "
-            f"{periodic.task} {when}, so {periodic.stops}. Start both: `python3 dev.py run` "
-            f"locally, or the Procfile's processes (`celery -A halftime beat` and "
-            f"`celery -A halftime worker --queues mail,campaigns,default`)."
+            f"{periodic.stops}: {periodic.task} {when}. Celery beat or a worker serving the "
+            f"“{periodic.queue}” queue is not running. Start them with python3 dev.py run "
+            f"locally, or with the Procfile's beat and worker processes (celery -A halftime "
+            f"beat, celery -A halftime worker --queues mail,campaigns,default)."
         )
     return found

@@ -2,13 +2,13 @@
 transactional outbox. Views and tasks call these; nothing else writes subscribers."""
 
 import datetime as dt
-import itertools
 import logging
 import smtplib
 from dataclasses import dataclass, field
 
 from django.db import IntegrityError, transaction
-from django.db.models import F, OuterRef, Q, Subquery
+from django.db.models import F, OuterRef, Q, Subquery, Value
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from halftime.dbretry import until_written
@@ -69,25 +69,34 @@ def subscribe(
     """Join the waitlist, or ask again. Whatever the address's history, the caller answers the
     same; what changes is only whether a confirmation email is queued."""
     now = timezone.now()
-    for attempt in itertools.count(1):
+    for attempt in range(1, 4):
         try:
             # Most signups are new addresses: insert first, and let the unique index say if not.
             with transaction.atomic():
                 return _join_new(email, interests, state, source, ip, user_agent, now)
         except IntegrityError:
-            if attempt == 3:
-                raise
+            pass
         with transaction.atomic():
             subscriber = _locked_subscriber(email)
             if subscriber is not None:
                 _resubscribe(subscriber, email, interests, state, ip, user_agent, now)
                 return subscriber
-        # Nobody has the address: the insert failed on a referrer erased meanwhile (it is
-        # looked up again) or on a referral code already taken (a new one is made).
+        # Nobody has the address: the insert failed on a referrer deleted meanwhile (looked up
+        # again; the foreign key is checked at commit, so only when no outer transaction holds
+        # this one) or on a referral code already taken (a new one is made).
+        if attempt == 3:
+            raise IntegrityError(f"could not add a subscriber after {attempt} attempts")
 
 
 def _locked_subscriber(email: str) -> Subscriber | None:
-    return Subscriber.objects.select_for_update().filter(email_hash=email_hash(email)).first()
+    # By the hash, and by the database's own lower() that the unique index uses: the two differ
+    # for a few non-ASCII letters (Python lowers a final sigma as ς, PostgreSQL as σ).
+    return (
+        Subscriber.objects.select_for_update()
+        .alias(lower_email=Lower("email"))
+        .filter(Q(email_hash=email_hash(email)) | Q(lower_email=Lower(Value(email))))
+        .first()
+    )
 
 
 def _join_new(email, interests, state, source: SignupSource, ip, user_agent, now) -> Subscriber:

@@ -93,6 +93,8 @@ def send_campaign_batch(campaign_id: int, low: int, high: int) -> dict:
     if result.retry_in:
         # Rows put back after a transient failure: try this range again after the backoff.
         enqueue_batch(campaign_id, low, high, countdown=result.retry_in)
+    else:
+        sending.finish_if_done(campaign_id)  # the last batch closes it, not the next dispatch
     logger.info(
         "campaign %s batch %s-%s: sent %s, failed %s, skipped %s, released %s",
         campaign_id, low, high, result.sent, result.failed, result.skipped, result.released,

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from tests.factories import SubscriberFactory
 from tests.faults import cut_database_connection_on_accept
-from waitlist import campaigns, sending, services
+from waitlist import campaigns, sending, services, tasks
 from waitlist.models import Campaign, Delivery, Subscriber
 
 
@@ -270,6 +270,18 @@ def test_the_dispatcher_starts_a_due_campaign_and_closes_it_when_all_is_sent(mai
     for args in enqueued:
         sending.send_batch(*args)
     sending.dispatch(enqueue=lambda *args: None)
+    campaign.refresh_from_db()
+    assert campaign.status == "sent" and campaign.finished_at is not None
+
+
+def test_the_last_batch_closes_its_campaign_and_an_earlier_one_does_not(mail):
+    SubscriberFactory.create_batch(4)
+    campaign = make_campaign()
+    sending.create_deliveries(campaign)
+    first, second = sending.batch_ranges(campaign.pk, size=2)
+    tasks.send_campaign_batch(campaign.pk, *first)
+    assert Campaign.objects.get(pk=campaign.pk).status == "sending"
+    tasks.send_campaign_batch(campaign.pk, *second)
     campaign.refresh_from_db()
     assert campaign.status == "sent" and campaign.finished_at is not None
 

@@ -95,6 +95,38 @@ def test_an_address_and_a_referral_code_each_belong_to_one_subscriber():
             )
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_referral_code_already_taken_is_made_anew_and_the_person_joins(monkeypatch):
+    first = join("first@example.com")
+    field = Subscriber._meta.get_field("referral_code")
+    codes = iter([first.referral_code, "fresh-code"])
+    monkeypatch.setattr(field, "_get_default", lambda: next(codes))  # what get_default() calls
+    second = join("second@example.com")
+    second.refresh_from_db()
+    assert second.referral_code == "fresh-code"
+    assert second.consents.count() == 1 and second.emails.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_signup_that_cannot_be_written_fails_after_three_attempts(monkeypatch):
+    first = join("first@example.com")
+    field = Subscriber._meta.get_field("referral_code")
+    monkeypatch.setattr(field, "_get_default", lambda: first.referral_code)  # always taken
+    with pytest.raises(IntegrityError, match="after 3 attempts"):
+        join("second@example.com")
+    assert list(Subscriber.objects.values_list("email", flat=True)) == ["first@example.com"]
+    assert ConsentRecord.objects.count() == 1 and OutboundEmail.objects.count() == 1
+
+
+@pytest.mark.postgresql  # SQLite's lower() and its unique index leave non-ASCII letters alone
+@pytest.mark.django_db
+def test_an_address_the_database_lowers_otherwise_than_python_finds_its_subscriber():
+    first = join("ΟΔΥΣΣΕΑΣ@example.com")
+    again = join("οδυσσεασ@example.com")  # the database's lower() of the first, not Python's
+    assert again.pk == first.pk
+    assert Subscriber.objects.count() == 1
+
+
 # On SQLite the signup holds the write lock from its first query: nobody can delete meanwhile.
 @pytest.mark.postgresql
 @pytest.mark.django_db(transaction=True)

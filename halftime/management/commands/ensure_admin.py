@@ -1,3 +1,4 @@
+import os
 import secrets
 from pathlib import Path
 
@@ -22,10 +23,11 @@ class Command(BaseCommand):
         user = get_user_model().objects.filter(username=username).first()
         if user is None:
             password = saved.read_text().strip() if saved.is_file() else secrets.token_urlsafe(12)
-            user = get_user_model().objects.create_superuser(username, email, password)
             saved.parent.mkdir(parents=True, exist_ok=True)
-            saved.write_text(password)
-            saved.chmod(0o600)
+            # Written before the user exists, readable by its owner alone from the start.
+            with os.fdopen(os.open(saved, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+                f.write(password)
+            user = get_user_model().objects.create_superuser(username, email, password)
         elif not user.email:
             user.email = email
             user.save(update_fields=["email"])
