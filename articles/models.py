@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.contrib.postgres.search import SearchVector
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import Min, Q
 from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils import timezone
@@ -46,24 +46,22 @@ class ArticleQuerySet(models.QuerySet):
     def review_overdue(self) -> "ArticleQuerySet":
         return self.filter(next_review_due__lt=timezone.localdate())
 
+    def next_publication(self):
+        """When the next article scheduled for later goes public, if one is."""
+        upcoming = self.filter(status=Article.Status.PUBLISHED, publish_at__gt=timezone.now())
+        return upcoming.aggregate(first=Min("publish_at"))["first"]
+
     def rerender(self) -> int:
-        """Render each article again, e.g. after the glossary changed. Returns how many."""
+        """Render each article again, e.g. after the glossary changed; run it in the transaction
+        that changed the glossary, whose commit moves the page cache on. Returns how many."""
         count = 0
         for article in self.iterator(chunk_size=200):
             article.render()
             type(article).objects.filter(pk=article.pk).update(
-                body_html=article.body_html,
-                body_text=article.body_text,
-                toc=article.toc,
-                page_html="",
-                page_rev=F("page_rev") + 1,
+                body_html=article.body_html, body_text=article.body_text, toc=article.toc
             )
             count += 1
         return count
-
-    def forget_pages(self) -> int:
-        """Drop the pre-rendered pages; each is rendered again on its next view."""
-        return self.update(page_html="", page_rev=F("page_rev") + 1)
 
 
 class Article(models.Model):
@@ -95,11 +93,6 @@ class Article(models.Model):
     body_text = models.TextField(editable=False, default="")
     toc = models.JSONField(editable=False, default=list)
     reading_minutes = models.PositiveSmallIntegerField(editable=False, default=1)
-    # The public page as last rendered (see baking.py); page_rev changes whenever it goes stale.
-    page_html = models.TextField(editable=False, default="")
-    page_build = models.CharField(max_length=16, editable=False, blank=True)
-    page_rev = models.PositiveIntegerField(editable=False, default=0)
-    page_stale_at = models.DateTimeField(editable=False, null=True)
     related = models.ManyToManyField("self", symmetrical=False, blank=True)
     disclaimer = models.TextField(
         blank=True, help_text="Leave empty to show the site's standard medical disclaimer."

@@ -1,120 +1,128 @@
-"""A whole-page cache for anonymous visitors of the Learning Center.
+"""The one page cache of the Learning Center: whole pages for anonymous visitors, in Django's
+cache (Redis in production).
 
-Two levels: each process keeps recent pages in memory, and Redis shares them between processes.
-Every entry carries the content version it was rendered for; any edit to an article, category,
-FAQ, source or glossary term makes a new version. The process that made the edit sees it at
-once, every other process within VERSION_CHECK_SECONDS, so a visitor never sees an edit late by
-more than that. PAGE_CACHE_SECONDS bounds how late a scheduled article appears in listings. A
-cache that is down is skipped, never an error page.
+An entry is keyed by the page's path (and only the query parameters the view reads, such as a
+listing's `page`), and carries the version it was rendered for. The version has two parts: a
+content counter that any committed change to what the pages show moves on (signals.py), and the
+site's own part, which the project composes (`settings.PAGE_CACHE_VERSION` names the function:
+the deploy, the join form's consent wording). A page is served only while its version is
+current, and never past the next scheduled article's publish time, so no visitor sees a stale
+page. Visitors with a session (staff, previews) always get a fresh page. A cache that is down is
+skipped, never an error page.
 """
 
 import functools
 import hashlib
 import logging
-import threading
+import math
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
+from django.utils.cache import patch_cache_control
+from django.utils.module_loading import import_string
+
+from .models import Article
 
 logger = logging.getLogger(__name__)
 
-VERSION_KEY = "learn:content-version"
-VERSION_CHECK_SECONDS = 1.0
-LOCAL_ENTRIES = 256
-
-_lock = threading.Lock()
-_local: OrderedDict[str, tuple[int, bytes, str, float]] = OrderedDict()
-_version: tuple[int, float] | None = None
+CONTENT_VERSION_KEY = "learn:content-version"
 
 
-def bump_content_version() -> None:
-    global _version
-    version = time.time_ns()
-    with _lock:
-        _version = (version, time.monotonic())
-        _local.clear()
+def content_changed() -> None:
+    """Pages made from the content as it stands are stale once the change commits; moving the
+    counter before then would let a page rendered from the old rows be kept as new."""
+    transaction.on_commit(_new_content_version)
+
+
+def _new_content_version() -> None:
     try:
-        cache.set(VERSION_KEY, version, timeout=None)
+        cache.set(CONTENT_VERSION_KEY, time.time_ns(), timeout=None)
     except Exception:
-        logger.warning("page cache: could not bump the content version", exc_info=True)
+        logger.warning("page cache: could not move the content version on", exc_info=True)
 
 
-def content_version() -> int:
-    global _version
-    now = time.monotonic()
-    known = _version
-    if known and now - known[1] < VERSION_CHECK_SECONDS:
-        return known[0]
-    version = cache.get(VERSION_KEY)
-    if version is None:
-        version = time.time_ns()
-        if not cache.add(VERSION_KEY, version, timeout=None):
-            version = cache.get(VERSION_KEY, version)
-    _version = (version, now)
-    return version
+@functools.cache
+def _site_version_function() -> Callable[[], str]:
+    return import_string(settings.PAGE_CACHE_VERSION)
 
 
-def _key(request: HttpRequest) -> str:
-    digest = hashlib.sha256(request.get_full_path().encode()).hexdigest()[:32]
-    return f"learn:page:{request.method == 'HEAD'}:{digest}"
+def _key(request: HttpRequest, query: tuple[str, ...]) -> str:
+    kept = "&".join(f"{name}={request.GET.get(name, '')}" for name in query)
+    digest = hashlib.sha256(f"{request.path}?{kept}".encode()).hexdigest()[:32]
+    return f"learn:page:{digest}"
 
 
-def _lookup(key: str, version: int) -> tuple[bytes, str] | None:
-    now = time.monotonic()
-    with _lock:
-        entry = _local.get(key)
-        if entry and entry[0] == version and entry[3] > now:
-            _local.move_to_end(key)
-            return entry[1], entry[2]
-    shared = cache.get(key)
-    if shared and shared[0] == version:
-        _remember(key, shared)
-        return shared[1], shared[2]
-    return None
+def _lifetime() -> int:
+    """How long a page may be kept: PAGE_CACHE_SECONDS, but not past the moment a scheduled
+    article goes public (it changes listings and related reading with no save)."""
+    seconds = settings.PAGE_CACHE_SECONDS
+    upcoming = Article.objects.next_publication()
+    if upcoming is not None:
+        seconds = min(seconds, math.floor((upcoming - timezone.now()).total_seconds()))
+    return max(seconds, 0)
 
 
-def _remember(key: str, entry: tuple[int, bytes, str]) -> None:
-    with _lock:
-        _local[key] = (*entry, time.monotonic() + settings.PAGE_CACHE_SECONDS)
-        _local.move_to_end(key)
-        while len(_local) > LOCAL_ENTRIES:
-            _local.popitem(last=False)
+def _public(response: HttpResponse, lifetime: int) -> HttpResponse:
+    patch_cache_control(response, public=True, max_age=min(settings.PAGE_MAX_AGE, lifetime))
+    return response
 
 
-def cache_public_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    @functools.wraps(view)
-    def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        cacheable = (
-            settings.PAGE_CACHE_SECONDS > 0
-            and request.method in ("GET", "HEAD")
-            and settings.SESSION_COOKIE_NAME not in request.COOKIES
-        )
-        if not cacheable:
-            return view(request, *args, **kwargs)
-        key = _key(request)
-        try:
-            version = content_version()
-            hit = _lookup(key, version)
-        except Exception:
-            logger.warning("page cache: unavailable, rendering", exc_info=True)
-            return view(request, *args, **kwargs)
-        if hit is not None:
-            return HttpResponse(hit[0], content_type=hit[1])
-        response = view(request, *args, **kwargs)
-        if response.status_code == 200 and not response.streaming:
+def cache_public_page(*, query: tuple[str, ...] = ()):
+    """Decorate a view whose page is the same for every anonymous visitor. `query`: the query
+    parameters it reads; any other parameter (utm_*, a cache-buster) makes no new entry."""
+
+    def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        @functools.wraps(view)
+        def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+            if request.method not in ("GET", "HEAD") or settings.PAGE_CACHE_SECONDS <= 0:
+                return view(request, *args, **kwargs)
+            if settings.SESSION_COOKIE_NAME in request.COOKIES:
+                response = view(request, *args, **kwargs)
+                patch_cache_control(response, private=True, no_store=True)
+                return response
+            key = _key(request, query)
+            try:
+                found = cache.get_many([CONTENT_VERSION_KEY, key])
+                content = found.get(CONTENT_VERSION_KEY)
+                if content is None:
+                    content = time.time_ns()
+                    if not cache.add(CONTENT_VERSION_KEY, content, timeout=None):
+                        content = cache.get(CONTENT_VERSION_KEY, content)
+                version = f"{content}:{_site_version_function()()}"
+            except Exception:
+                logger.warning("page cache: unavailable, rendering", exc_info=True)
+                return view(request, *args, **kwargs)
+            entry = found.get(key)
+            if entry is not None and entry[0] == version:
+                _, body, content_type, expires = entry
+                response = HttpResponse(body, content_type=content_type)
+                return _public(response, max(0, math.floor(expires - time.time())))
+            response = view(request, *args, **kwargs)
+            if response.status_code != 200 or response.streaming:
+                return response
             if hasattr(response, "render") and not response.is_rendered:
                 response.render()
-            if not response.cookies:
-                entry = (version, response.content, response["Content-Type"])
-                _remember(key, entry)
+            if response.cookies:
+                return response
+            lifetime = _lifetime()
+            if lifetime > 0:
+                entry = (
+                    version,
+                    response.content,
+                    response["Content-Type"],
+                    time.time() + lifetime,
+                )
                 try:
-                    cache.set(key, entry, settings.PAGE_CACHE_SECONDS)
+                    cache.set(key, entry, lifetime)
                 except Exception:
-                    logger.warning("page cache: could not store a page", exc_info=True)
-        return response
+                    logger.warning("page cache: could not keep a page", exc_info=True)
+            return _public(response, lifetime)
 
-    return wrapped
+        return wrapped
+
+    return decorator

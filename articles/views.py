@@ -1,16 +1,14 @@
 import html
 import re
 
-from django.conf import settings
 from django.contrib.postgres.search import SearchHeadline, SearchQuery, SearchRank
 from django.db import connection
 from django.db.models import Count, F, Prefetch, Q
-from django.http import Http404, HttpResponse, HttpResponsePermanentRedirect
+from django.http import Http404, HttpResponsePermanentRedirect
 from django.shortcuts import get_object_or_404
 from django.utils.decorators import method_decorator
 from django.views.generic import DetailView, ListView, TemplateView
 
-from .baking import baked_page, keep_page
 from .models import Article, Category, GlossaryTerm, SlugRedirect, Source, search_document
 from .pagecache import cache_public_page
 from .seo import article_structured_data
@@ -24,7 +22,7 @@ def can_preview(user) -> bool:
     return user.is_active and user.is_staff and user.has_perm("articles.view_article")
 
 
-@method_decorator(cache_public_page, name="dispatch")
+@method_decorator(cache_public_page(), name="dispatch")
 class LearningCenterView(TemplateView):
     template_name = "articles/index.html"
 
@@ -39,7 +37,7 @@ class LearningCenterView(TemplateView):
         return context
 
 
-@method_decorator(cache_public_page, name="dispatch")
+@method_decorator(cache_public_page(query=("page",)), name="dispatch")
 class TopicView(ListView):
     template_name = "articles/topic.html"
     context_object_name = "articles"
@@ -53,7 +51,7 @@ class TopicView(ListView):
         return super().get_context_data(category=self.category, **kwargs)
 
 
-@method_decorator(cache_public_page, name="dispatch")
+@method_decorator(cache_public_page(), name="dispatch")
 class ArticleDetailView(DetailView):
     template_name = "articles/article.html"
     context_object_name = "article"
@@ -72,9 +70,6 @@ class ArticleDetailView(DetailView):
         return queryset if can_preview(self.request.user) else queryset.published()
 
     def get(self, request, *args, **kwargs):
-        anonymous = settings.SESSION_COOKIE_NAME not in request.COOKIES
-        if anonymous and (page := baked_page(kwargs["slug"])) is not None:
-            return HttpResponse(page)
         try:
             self.object = self.get_object()
         except Http404:
@@ -86,11 +81,7 @@ class ArticleDetailView(DetailView):
             if redirect and self.get_queryset().filter(pk=redirect.article_id).exists():
                 return HttpResponsePermanentRedirect(redirect.article.get_absolute_url())
             raise
-        context = self.get_context_data(object=self.object)
-        response = self.render_to_response(context)
-        if anonymous and self.object.is_public:
-            keep_page(self.object, response.render().content.decode())
-        return response
+        return self.render_to_response(self.get_context_data(object=self.object))
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
@@ -154,7 +145,7 @@ def highlight(snippet: str) -> str:
     return escaped.replace(_MARK_START, "<mark>").replace(_MARK_END, "</mark>")
 
 
-@method_decorator(cache_public_page, name="dispatch")
+@method_decorator(cache_public_page(), name="dispatch")
 class GlossaryView(ListView):
     template_name = "articles/glossary.html"
     context_object_name = "terms"

@@ -42,8 +42,9 @@ from _common import (  # noqa: E402
 )
 
 TARGETS = ("bare", "cached", "uncached")
-# req/s of each target as a share of the bare view's req/s.
-GOALS = {"cached": 0.80, "uncached": 0.40}
+# req/s of each target as a share of the bare view's req/s. Uncached (every request renders the
+# page) is measured and reported, with no goal of its own.
+GOALS = {"cached": 0.70}
 FALLBACK_SLUG = "bench-long-article"
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "long_article.md"
 

@@ -316,8 +316,14 @@ BENCH_VIEWS = env.bool("BENCH_VIEWS", default=False)
 
 # --- Learning Center ---------------------------------------------------------------------------
 
-# Seconds an anonymous visitor's copy of a public page is reused; an edit invalidates it at once.
+# Seconds the page cache keeps a Learning Center page for anonymous visitors; an edit, a deploy
+# or a new consent wording makes it stale at once (articles/pagecache.py). 0 turns it off.
 PAGE_CACHE_SECONDS = env.int("PAGE_CACHE_SECONDS", default=300)
+# The site's part of a cached page's version: the deploy and the consent wording.
+PAGE_CACHE_VERSION = "halftime.pages.page_version"
+# Cache-Control max-age of those pages, for browsers and a CDN in front; an edit reaches readers
+# behind a CDN within this many seconds.
+PAGE_MAX_AGE = env.int("PAGE_MAX_AGE", default=60)
 ARTICLE_DISCLAIMER = env(
     "ARTICLE_DISCLAIMER",
     default=(

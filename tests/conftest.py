@@ -5,7 +5,6 @@ from django.core.cache import cache
 from django.db import connection
 from django.test import Client
 
-from articles.pagecache import bump_content_version
 from tests.factories import StaffFactory
 from tests.mailsink import MailSink
 from tests.processes import celery_worker
@@ -37,8 +36,6 @@ def django_db_modify_db_settings(tmp_path_factory):
 @pytest.fixture(autouse=True)
 def _empty_cache():
     cache.clear()
-    # Each process also keeps pages in memory; a new content version empties that too.
-    bump_content_version()
     yield
     cache.clear()
 

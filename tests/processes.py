@@ -24,14 +24,22 @@ def wait_until(predicate, *, timeout: float, message: str) -> None:
 
 
 class Process:
-    def __init__(self, name: str, args: list[str], env: dict[str, str], *, inherit: bool = True):
+    def __init__(
+        self,
+        name: str,
+        args: list[str],
+        env: dict[str, str],
+        *,
+        inherit: bool = True,
+        cwd: Path = ROOT,
+    ):
         """`env` on top of this process's environment, or (`inherit=False`) alone."""
         self.name = name
         self.log = Path(tempfile.mkstemp(prefix=f"{name}-", suffix=".log")[1])
         with self.log.open("w") as out:
             self.popen = subprocess.Popen(
                 args,
-                cwd=ROOT,
+                cwd=cwd,
                 env={**os.environ, **env} if inherit else env,
                 stdout=out,
                 stderr=subprocess.STDOUT,

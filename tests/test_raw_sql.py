@@ -10,9 +10,8 @@ from django.db import connection
 from django.test import RequestFactory
 from django.utils import timezone
 
-from articles.baking import baked_page, keep_page
 from halftime import views
-from tests.factories import ArticleFactory, SubscriberFactory
+from tests.factories import SubscriberFactory
 from waitlist import sending
 from waitlist.models import Campaign, Delivery
 
@@ -23,7 +22,6 @@ APPS = ("halftime", "articles", "waitlist")
 RAW_STATEMENTS = {
     ("halftime/views.py", "_database_ok"),
     ("halftime/views.py", "bench_insert"),
-    ("articles/baking.py", "baked_page"),
     ("waitlist/sending.py", "create_deliveries"),
     ("waitlist/sending.py", "batch_ranges"),
     ("waitlist/sending.py", "_claim"),
@@ -64,16 +62,6 @@ def test_the_benchmark_baseline_inserts_one_row():
         (email, created_at), *others = cursor.fetchall()
     assert (email, others) == ("bench@example.com", [])
     assert created_at is not None
-
-
-def test_a_stored_page_is_read_back_only_while_it_is_current():
-    article = ArticleFactory()
-    article.refresh_from_db()  # the revision its sources' saves left it at
-    keep_page(article, "<html>stored</html>")
-    assert baked_page(article.slug) == "<html>stored</html>"
-    assert baked_page("no-such-article") is None
-    article.__class__.objects.filter(pk=article.pk).update(status="draft")
-    assert baked_page(article.slug) is None
 
 
 def campaign_to(**audience) -> Campaign:

@@ -113,6 +113,7 @@ def test_editors_preview_a_draft_on_the_real_page_with_a_banner_and_noindex():
     assert '<meta name="robots" content="noindex">' in page
 
 
+@pytest.mark.django_db(transaction=True)  # the cache moves on when an edit commits
 def test_scheduled_article_is_404_until_its_publish_time_then_public(client):
     article = ArticleFactory(publish_at=timezone.now() + dt.timedelta(hours=1))
     assert client.get(article.get_absolute_url()).status_code == 404
@@ -341,6 +342,7 @@ def test_glossary_lists_every_term_with_an_anchor(client):
 # --- the page cache ------------------------------------------------------------------------------
 
 
+@pytest.mark.django_db(transaction=True)  # the cache moves on when an edit commits
 def test_an_edit_shows_at_once_even_though_pages_are_cached(client):
     article = ArticleFactory(title="First title")
     assert "First title" in client.get(article.get_absolute_url()).content.decode()
@@ -349,6 +351,7 @@ def test_an_edit_shows_at_once_even_though_pages_are_cached(client):
     assert "Second title" in client.get(article.get_absolute_url()).content.decode()
 
 
+@pytest.mark.django_db(transaction=True)  # the cache moves on when an edit commits
 def test_a_new_source_shows_at_once(client):
     article = ArticleFactory()
     client.get(article.get_absolute_url())

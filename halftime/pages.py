@@ -1,0 +1,47 @@
+"""The site's part of the Learning Center's page-cache version (articles/pagecache.py): what a
+cached page shows beyond the articles themselves. Composed here, in the project, where the
+deploy and the waitlist's consent wording are both in view."""
+
+import hashlib
+from pathlib import Path
+
+from django.conf import settings
+
+from waitlist import consent
+
+# Settings a page shows; a new value is a new page.
+SHOWN_SETTINGS = ("SITE_NAME", "SITE_URL", "ARTICLE_DISCLAIMER", "STATIC_URL", "TIME_ZONE")
+CODE = ("halftime", "articles", "waitlist")
+
+
+def _files() -> list[Path]:
+    base = Path(settings.BASE_DIR)
+    folders = [Path(d) for engine in settings.TEMPLATES for d in engine["DIRS"]]
+    folders += [Path(d) for d in settings.STATICFILES_DIRS]
+    folders += [base / package for package in CODE]  # template tags, views, rendering
+    files = [path for folder in folders for path in folder.rglob("*") if path.is_file()]
+    manifest = Path(settings.STATIC_ROOT) / "staticfiles.json"
+    if manifest.is_file():
+        files.append(manifest)
+    return sorted(f for f in files if "__pycache__" not in f.parts)
+
+
+def build_id() -> str:
+    """The same on every host of one deploy, new with any change to a template, a static
+    file, the code or a setting the pages show; by content, not by file times."""
+    digest = hashlib.sha256()
+    for path in _files():
+        digest.update(str(path.relative_to(settings.BASE_DIR)).encode() + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    for name in SHOWN_SETTINGS:
+        digest.update(f"{name}={getattr(settings, name)!r}\0".encode())
+    return digest.hexdigest()[:16]
+
+
+BUILD_ID = build_id()
+
+
+def page_version() -> str:
+    """The deploy, and the consent wording the join form on every page shows."""
+    wording = hashlib.sha256(consent.current_text().encode()).hexdigest()[:12]
+    return f"{BUILD_ID}.{consent.CURRENT}.{wording}"
