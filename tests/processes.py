@@ -89,6 +89,27 @@ def celery_worker(env: dict[str, str], *, queues: str = "mail,campaigns,default"
     return worker
 
 
+def gunicorn(env: dict[str, str], *, port: int, workers: int = 1, cwd: Path = ROOT) -> Process:
+    """The web process on 127.0.0.1:`port`; without gunicorn 27's control socket, whose one
+    path per user two test servers would share."""
+    return Process(
+        "gunicorn",
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "halftime.wsgi",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(workers),
+            "--no-control-socket",
+        ],  # fmt: skip
+        env,
+        cwd=cwd,
+    )
+
+
 def celery_beat(env: dict[str, str]) -> Process:
     schedule = tempfile.mkdtemp(prefix="beat-")
     return Process(

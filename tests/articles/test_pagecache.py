@@ -2,8 +2,6 @@
 
 import datetime as dt
 import shutil
-import socket
-import sys
 import threading
 import time
 import urllib.request
@@ -18,7 +16,8 @@ from django.utils.html import escape
 
 from tests.conftest import database_url
 from tests.factories import ArticleFactory, GlossaryTermFactory
-from tests.processes import ROOT, Process, wait_until
+from tests.mailsink import free_port
+from tests.processes import ROOT, Process, gunicorn, wait_until
 from waitlist import consent
 from waitlist.models import ConsentRecord
 
@@ -30,12 +29,6 @@ def page(client: Client, url: str) -> str:
     response = client.get(url)
     assert response.status_code == 200, url
     return response.content.decode()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def fetch(url: str) -> str | None:
@@ -167,22 +160,7 @@ def test_a_template_change_reaches_an_anonymous_reader_after_a_restart(tmp_path)
 
     def serve() -> Process:
         port = url.split(":")[2].split("/")[0]
-        server = Process(
-            "gunicorn",
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "halftime.wsgi",
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--workers",
-                "1",
-                "--no-control-socket",
-            ],  # fmt: skip
-            {"DATABASE_URL": database_url()},
-            cwd=site,
-        )
+        server = gunicorn({"DATABASE_URL": database_url()}, port=int(port), cwd=site)
         wait_until(lambda: fetch(url) is not None, timeout=30, message=server.output())
         return server
 

@@ -11,7 +11,6 @@ import email
 import email.policy
 import os
 import re
-import socket
 import sys
 import urllib.error
 import urllib.request
@@ -27,6 +26,7 @@ from playwright.sync_api import Browser, Page, expect
 
 import dev
 from tests.conftest import on_sqlite
+from tests.mailsink import free_port
 from tests.processes import Process, wait_until
 
 pytestmark = pytest.mark.browser
@@ -36,12 +36,6 @@ PASSWORD = "-mHcVo1okUZ1bTh3"
 CONFIRM_PATH = re.compile(r"/waitlist/confirm/[^/\s]+/")
 E2E_DATABASE = "halftime_e2e"
 E2E_REDIS = "redis://127.0.0.1:6379/12"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass

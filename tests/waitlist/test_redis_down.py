@@ -1,7 +1,6 @@
 """No signup is lost while Redis is down: a real gunicorn, Celery worker and beat use a Redis
 server of the test's own, which the test really stops and starts."""
 
-import sys
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -10,7 +9,7 @@ import pytest
 
 from tests.conftest import worker_env
 from tests.mailsink import free_port
-from tests.processes import Process, RedisServer, celery_beat, celery_worker, wait_until
+from tests.processes import RedisServer, celery_beat, celery_worker, gunicorn, wait_until
 from waitlist.models import OutboundEmail, Subscriber
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -43,20 +42,7 @@ def site_on_private_redis(smtp_sink, django_db_setup):
         OUTBOX_SWEEP_SECONDS="1",
         ALLOWED_HOSTS="127.0.0.1",
     )
-    web = Process(
-        "gunicorn",
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "halftime.wsgi",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "2",
-        ],
-        env,
-    )
+    web = gunicorn(env, port=port, workers=2)
     processes = [web]
     try:
         wait_until(
