@@ -1,18 +1,13 @@
-"""The signup's write path, the confirmation handed to the workers from a background thread,
-several emails per task."""
+"""The signup's write path, and its confirmation sent with others over one SMTP session."""
 
 import datetime as dt
-import itertools
-import logging
 import threading
-import time
 
 import pytest
 from django.db import IntegrityError, connection, connections, transaction
 
 from waitlist import services
 from waitlist.models import ConsentRecord, OutboundEmail, Subscriber
-from waitlist.publisher import Publisher
 from waitlist.tasks import send_outbound_emails
 
 SignupSource = services.SignupSource
@@ -193,77 +188,6 @@ def test_two_signups_for_one_new_address_at_once_make_one_subscriber_and_one_ema
     subscriber = Subscriber.objects.get(email="twice@example.com")
     assert results == [subscriber.pk, subscriber.pk]
     assert ConsentRecord.objects.count() == 1 and OutboundEmail.objects.count() == 1
-
-
-def test_the_publisher_sends_a_burst_in_few_messages_and_loses_none():
-    batches = []
-    publisher = Publisher(batches.append, interval=0.05, linger=0.05, batch=40)
-    for outbound_id in range(100):
-        publisher.submit(outbound_id)
-    assert publisher.flush(5)
-    assert [i for batch in batches for i in batch] == list(range(100))
-    assert len(batches) <= 4 and max(len(batch) for batch in batches) <= 40
-
-
-def test_under_a_steady_stream_the_publisher_sends_once_per_interval():
-    published = []  # (when, ids)
-    publisher = Publisher(lambda ids: published.append((time.monotonic(), ids)), interval=0.2)
-    started = time.monotonic()
-    for outbound_id in range(100):  # one id every 10 ms for about a second
-        publisher.submit(outbound_id)
-        time.sleep(0.01)
-    assert publisher.flush(5)
-    assert [i for _, batch in published for i in batch] == list(range(100))
-    times = [when for when, _ in published]
-    # Measured here, as each publish starts: a little after the thread's own clock reading, by
-    # however long the thread waited for the GIL, so allow it a few milliseconds.
-    assert all(b - a >= 0.2 - 0.05 for a, b in itertools.pairwise(times)), times
-    assert len(published) <= (times[-1] - started) / 0.2 + 2
-
-
-def test_after_a_quiet_spell_the_publisher_sends_at_once():
-    published = []
-    publisher = Publisher(lambda ids: published.append((time.monotonic(), ids)), interval=3)
-    publisher.submit(1)
-    assert publisher.flush(5)
-    time.sleep(3)  # quiet for an interval
-    submitted = time.monotonic()
-    publisher.submit(2)
-    assert publisher.flush(5)
-    assert published[-1][1] == [2]
-    assert published[-1][0] - submitted < 1.5  # not held back for the 3 s interval
-
-
-def test_a_full_batch_goes_out_without_waiting_for_the_interval():
-    published = []
-    publisher = Publisher(published.append, interval=30, batch=10)
-    for outbound_id in range(25):
-        publisher.submit(outbound_id)
-    deadline = time.monotonic() + 5
-    while sum(map(len, published)) < 20 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    time.sleep(0.2)
-    # Two full batches did not wait their 30 s; the last five do, as nothing more is coming.
-    assert published == [list(range(10)), list(range(10, 20))]
-
-
-def test_a_publisher_that_cannot_reach_the_broker_says_so_and_carries_on(caplog):
-    published = []
-
-    def publish(ids):
-        if not published:
-            published.append(None)
-            raise ConnectionError("broker down")
-        published.append(ids)
-
-    publisher = Publisher(publish, linger=0)
-    with caplog.at_level(logging.WARNING, logger="waitlist.publisher"):
-        publisher.submit(1)
-        assert publisher.flush(5)
-        publisher.submit(2)
-        assert publisher.flush(5)
-    assert published == [None, [2]]
-    assert "could not enqueue 1 email(s); the sweep will" in caplog.text
 
 
 @pytest.mark.django_db
