@@ -4,7 +4,7 @@ from django.contrib.admin.apps import AdminConfig
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
-from waitlist.ratelimit import allow
+from waitlist.ratelimit import Limit, LimiterUnavailable, hit
 
 
 class HalftimeAdminSite(admin.AdminSite):
@@ -45,19 +45,27 @@ class HalftimeAdminSite(admin.AdminSite):
             ip = request.META.get("REMOTE_ADDR") or "unknown"
             username = request.POST.get("username", "")[:150]
             limit = settings.ADMIN_LOGIN_ATTEMPTS
-            if not (
-                allow("admin-login-ip", ip, limit=limit, window=900)
-                and allow("admin-login-user", username, limit=limit, window=900)
-            ):
-                response = TemplateResponse(
-                    request,
-                    "admin/login_limited.html",
-                    {**self.each_context(request), "title": "Too many attempts"},
-                    status=429,
+            try:
+                allowed = hit(
+                    Limit("admin-login-ip", ip, limit, 900),
+                    Limit("admin-login-user", username, limit, 900),
                 )
-                response["Retry-After"] = "900"
-                return response
+            except LimiterUnavailable:
+                # Closed while attempts cannot be counted: no unlimited password guessing.
+                return self._refuse(request, "Sign-in is unavailable for a moment", 503, 60)
+            if not allowed:
+                return self._refuse(request, "Too many attempts", 429, 900)
         return super().login(request, extra_context)
+
+    def _refuse(self, request: HttpRequest, title: str, status: int, retry: int) -> HttpResponse:
+        response = TemplateResponse(
+            request,
+            "admin/login_limited.html",
+            {**self.each_context(request), "title": title, "unavailable": status == 503},
+            status=status,
+        )
+        response["Retry-After"] = str(retry)
+        return response
 
 
 class HalftimeAdminConfig(AdminConfig):

@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from . import emails, sending
-from .models import Campaign, Delivery, Subscriber
+from .models import Campaign, Delivery
 
 logger = logging.getLogger(__name__)
 
@@ -55,12 +55,6 @@ def preflight(campaign: Campaign) -> Preflight:
     size = people.count()
     if size == 0:
         problems.append("The audience is empty.")
-    wrong = (
-        people.exclude(status=Subscriber.Status.CONFIRMED).count()
-        + people.filter(suppressed_at__isnull=False).count()
-    )
-    if wrong:
-        problems.append(f"{wrong} people in the audience are not confirmed or are suppressed.")
     if not campaign.test_sent_at or campaign.test_sent_at < campaign.updated_at:
         problems.append("Send yourself a test of this version first.")
     if not unsubscribe_endpoint_answers():

@@ -95,6 +95,28 @@ def new_token_key() -> str:
 UTM_KEYS = ("source", "medium", "campaign", "term", "content")
 
 
+class SubscriberQuerySet(models.QuerySet):
+    def mailable(self) -> "SubscriberQuerySet":
+        """Who may get launch updates: confirmed, with an address, never suppressed."""
+        return self.filter(
+            status=Subscriber.Status.CONFIRMED, suppressed_at__isnull=True, email__isnull=False
+        )
+
+    def in_segment(self, *, interests: list[str], states: list[str]) -> "SubscriberQuerySet":
+        """Anyone with any of `interests` (none: everyone), in any of `states` (none: all)."""
+        people = self
+        if interests:
+            any_interest = models.Q()
+            for interest in interests:
+                # The JSON list's text holds each interest in quotes: "sleep" never matches
+                # "sleeping".
+                any_interest |= models.Q(interests__icontains=f'"{interest}"')
+            people = people.filter(any_interest)
+        if states:
+            people = people.filter(state__in=states)
+        return people
+
+
 class Subscriber(models.Model):
     class Status(models.TextChoices):
         PENDING = "pending", "Pending confirmation"
@@ -146,6 +168,8 @@ class Subscriber(models.Model):
     # A hard bounce or a spam complaint: never mailed again, whatever the status says.
     suppressed_at = models.DateTimeField(null=True, blank=True)
     suppression_reason = models.CharField(max_length=40, blank=True)
+
+    objects = SubscriberQuerySet.as_manager()
 
     class Meta:
         constraints = [

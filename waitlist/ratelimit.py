@@ -1,14 +1,22 @@
-"""Fixed-window counters in the shared cache (Redis in production), so every web process counts
-together. When the cache is down the limit is not enforced: a signup matters more."""
+"""The one rate limiter: fixed-window counters through Django's cache API, in the `ratelimit`
+cache (Redis in production), so every web process counts together.
+
+What happens while the counters' store is down is the caller's choice: a signup is let through
+(no signup is lost to a limiter), an admin sign-in is refused (a password guesser must not get
+unlimited tries)."""
 
 import hashlib
 import logging
 import time
 from dataclasses import dataclass
 
-from django.core.cache import cache
+from django.core.cache import caches
 
 logger = logging.getLogger(__name__)
+
+
+class LimiterUnavailable(Exception):
+    """The counters' store could not be reached."""
 
 
 @dataclass(frozen=True)
@@ -21,34 +29,29 @@ class Limit:
     window: int
 
     def cache_key(self) -> str:
-        digest = hashlib.sha256(self.key.lower().encode()).hexdigest()[:24]
+        # " Root", "root\n" and "ROOT" count as one key: spacing and case never buy more tries.
+        normal = " ".join(self.key.split()).lower()
+        digest = hashlib.sha256(normal.encode()).hexdigest()[:24]
         return f"rl:{self.bucket}:{digest}:{int(time.time() // self.window)}"
 
 
-def allow(bucket: str, key: str, *, limit: int, window: int) -> bool:
-    return allow_all(Limit(bucket, key, limit, window))
-
-
-def allow_all(*limits: Limit) -> bool:
-    """Count a hit in every bucket (one round trip on Redis); True if none is over its limit."""
+def hit(*limits: Limit) -> bool:
+    """Count a hit in every bucket; True if none is over its limit. Raises LimiterUnavailable
+    when the counters cannot be read."""
     try:
-        if hasattr(cache, "incr_many_with_expiry"):
-            counts = cache.incr_many_with_expiry(
-                {limit.cache_key(): limit.window + 1 for limit in limits}
-            )
-        else:
-            counts = [_incr(limit.cache_key(), limit.window + 1) for limit in limits]
-    except Exception:
-        logger.warning("rate limit %s: cache unavailable, allowing", limits[0].bucket)
-        return True
-    return all(count <= limit.limit for count, limit in zip(counts, limits, strict=True))
+        return all(_count(limit) <= limit.limit for limit in [*limits])
+    except Exception as exc:
+        logger.warning("rate limit %s: the counters' store is unavailable", limits[0].bucket)
+        raise LimiterUnavailable from exc
 
 
-def _incr(name: str, timeout: int) -> int:
-    if cache.add(name, 1, timeout=timeout):
-        return 1
+def _count(limit: Limit) -> int:
+    counters = caches["ratelimit"]
+    name = limit.cache_key()
     try:
-        return cache.incr(name)
+        return counters.incr(name)
     except ValueError:
-        # The key expired between add and incr: this is the first hit of a new window.
-        return 1
+        # The window's first hit. Two at once: one adds the counter, the other counts on it.
+        if counters.add(name, 1, timeout=limit.window + 1):
+            return 1
+        return counters.incr(name)

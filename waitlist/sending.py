@@ -40,18 +40,10 @@ HARD_BOUNCE_CODES = {550, 551, 553}
 
 
 def audience(campaign: Campaign):
-    """Who a campaign goes to: confirmed, never suppressed, in the chosen segment."""
-    people = Subscriber.objects.filter(
-        status=Subscriber.Status.CONFIRMED, suppressed_at__isnull=True, email__isnull=False
+    """Who a campaign goes to: the mailable people of its segment."""
+    return Subscriber.objects.mailable().in_segment(
+        interests=campaign.audience_interests, states=campaign.audience_states
     )
-    if campaign.audience_interests:
-        any_interest = Q()
-        for interest in campaign.audience_interests:
-            any_interest |= Q(interests__icontains=f'"{interest}"')
-        people = people.filter(any_interest)
-    if campaign.audience_states:
-        people = people.filter(state__in=campaign.audience_states)
-    return people
 
 
 def create_deliveries(campaign: Campaign) -> int:
@@ -202,12 +194,9 @@ def _claim(campaign_id: int, low: int, high: int) -> list[tuple[int, int]]:
 def _reachable(subscriber_ids: list[int]) -> dict[int, dict]:
     return {
         s["pk"]: s
-        for s in Subscriber.objects.filter(
-            pk__in=subscriber_ids,
-            status=Subscriber.Status.CONFIRMED,
-            suppressed_at__isnull=True,
-            email__isnull=False,
-        ).values("pk", "email", "token_key")
+        for s in Subscriber.objects.mailable()
+        .filter(pk__in=subscriber_ids)
+        .values("pk", "email", "token_key")
     }
 
 

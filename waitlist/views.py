@@ -14,7 +14,7 @@ from articles.models import Article
 from . import services, tokens
 from .forms import JoinForm, PreferencesForm
 from .models import Subscriber
-from .ratelimit import Limit, allow_all
+from .ratelimit import Limit, LimiterUnavailable, hit
 
 CHECK_INBOX = (
     "Thanks! Check your inbox: we've sent a link to confirm your address. "
@@ -27,6 +27,14 @@ MAX_JSON_BYTES = 8 * 1024
 def client_ip(request: HttpRequest) -> str | None:
     # Behind a proxy, gunicorn's --forwarded-allow-ips makes REMOTE_ADDR the client's address.
     return request.META.get("REMOTE_ADDR") or None
+
+
+def within(*limits: Limit) -> bool:
+    """A signup is let through when the counters' store is down: no signup is lost to it."""
+    try:
+        return hit(*limits)
+    except LimiterUnavailable:
+        return True
 
 
 def wants_json(request: HttpRequest) -> bool:
@@ -73,14 +81,14 @@ class JoinView(View):
         ip = client_ip(request)
         per_ip = Limit("join-ip", ip or "unknown", settings.WAITLIST_IP_LIMIT, 600)
         if not form.is_valid():
-            if not allow_all(per_ip):
+            if not within(per_ip):
                 return self.too_many(request, form, as_json)
             if as_json:
                 return JsonResponse({"errors": form.errors.get_json_data()}, status=400)
             return render(request, "waitlist/join.html", {"form": form}, status=400)
         email = form.cleaned_data["email"]
         per_address = Limit("join-email", email, settings.WAITLIST_EMAIL_LIMIT, 3600)
-        if not allow_all(per_ip, *([] if form.is_bot else [per_address])):
+        if not within(per_ip, *([] if form.is_bot else [per_address])):
             return self.too_many(request, form, as_json)
         if form.is_bot:
             return self.accepted(as_json)

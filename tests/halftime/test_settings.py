@@ -92,4 +92,5 @@ def test_create_local_dirs_makes_every_folder_the_embedded_default_writes_to(tmp
         "broker/control",
         "outbox",
         "cache",
+        "ratelimit",
     }

@@ -17,9 +17,9 @@ def local_dirs() -> list[Path]:
         dirs.append(Path(options["control_folder"]))
     if settings.EMAIL_BACKEND == "django.core.mail.backends.filebased.EmailBackend":
         dirs.append(Path(settings.EMAIL_FILE_PATH))
-    cache = settings.CACHES["default"]
-    if cache["BACKEND"] == "django.core.cache.backends.filebased.FileBasedCache":
-        dirs.append(Path(cache["LOCATION"]))
+    for cache in settings.CACHES.values():
+        if cache["BACKEND"] == "django.core.cache.backends.filebased.FileBasedCache":
+            dirs.append(Path(cache["LOCATION"]))
     return dirs
 
 
