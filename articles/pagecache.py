@@ -40,10 +40,17 @@ def content_changed() -> None:
 
 
 def _new_content_version() -> None:
-    try:
-        cache.set(CONTENT_VERSION_KEY, time.time_ns(), timeout=None)
-    except Exception:
-        logger.warning("page cache: could not move the content version on", exc_info=True)
+    for attempt in range(3):  # a blip must not leave every page stale for PAGE_CACHE_SECONDS
+        try:
+            cache.set(CONTENT_VERSION_KEY, time.time_ns(), timeout=None)
+            return
+        except Exception:
+            time.sleep(0.05 * (attempt + 1))
+    logger.error(
+        "page cache: could not move the content version on; pages may be up to "
+        "PAGE_CACHE_SECONDS old",
+        exc_info=True,
+    )
 
 
 @functools.cache
@@ -102,6 +109,9 @@ def cache_public_page(*, query: tuple[str, ...] = ()):
                 _, body, content_type, expires = entry
                 response = HttpResponse(body, content_type=content_type)
                 return _public(response, max(0, math.floor(expires - time.time())))
+            # Before rendering: an article whose time comes during the render is in the next
+            # page, and must end this one's life.
+            lifetime = _lifetime()
             response = view(request, *args, **kwargs)
             if response.status_code != 200 or response.streaming:
                 return response
@@ -109,7 +119,6 @@ def cache_public_page(*, query: tuple[str, ...] = ()):
                 response.render()
             if response.cookies:
                 return response
-            lifetime = _lifetime()
             if lifetime > 0:
                 entry = (
                     version,

@@ -43,7 +43,7 @@ class HalftimeAdminSite(admin.AdminSite):
         """At most ADMIN_LOGIN_ATTEMPTS tries per IP address and per username in 15 minutes."""
         if request.method == "POST":
             ip = request.META.get("REMOTE_ADDR") or "unknown"
-            username = request.POST.get("username", "")[:150]
+            username = request.POST.get("username", "")[:1000]
             limit = settings.ADMIN_LOGIN_ATTEMPTS
             try:
                 allowed = hit(

@@ -9,9 +9,11 @@ from django.db import InterfaceError, OperationalError, connection
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
+# Seconds a write is tried again through an outage before giving up.
+RECORD_WITHIN = 60
 
 
-def until_written(write: Callable[[], T], *, within: float = 60, pause: float = 1) -> T:
+def until_written(write: Callable[[], T], *, within: float = RECORD_WITHIN, pause: float = 1) -> T:
     """Run `write` (one transaction), again and again while the database cannot be reached, for
     up to `within` seconds. For recording that a mail server accepted a message: giving up would
     leave the row claimed, and the message would be sent a second time once its lease expires.

@@ -14,24 +14,31 @@ SHOWN_SETTINGS = ("SITE_NAME", "SITE_URL", "ARTICLE_DISCLAIMER", "STATIC_URL", "
 CODE = ("halftime", "articles", "waitlist")
 
 
-def _files() -> list[Path]:
+def _files() -> list[tuple[str, Path]]:
+    """Each file with its name inside its folder (the same on every host, wherever the
+    folder is)."""
     base = Path(settings.BASE_DIR)
     folders = [Path(d) for engine in settings.TEMPLATES for d in engine["DIRS"]]
     folders += [Path(d) for d in settings.STATICFILES_DIRS]
     folders += [base / package for package in CODE]  # template tags, views, rendering
-    files = [path for folder in folders for path in folder.rglob("*") if path.is_file()]
+    files = [
+        (f"{index}/{path.relative_to(folder)}", path)
+        for index, folder in enumerate(folders)
+        for path in folder.rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts
+    ]
     manifest = Path(settings.STATIC_ROOT) / "staticfiles.json"
     if manifest.is_file():
-        files.append(manifest)
-    return sorted(f for f in files if "__pycache__" not in f.parts)
+        files.append(("manifest", manifest))
+    return sorted(files)
 
 
 def build_id() -> str:
     """The same on every host of one deploy, new with any change to a template, a static
     file, the code or a setting the pages show; by content, not by file times."""
     digest = hashlib.sha256()
-    for path in _files():
-        digest.update(str(path.relative_to(settings.BASE_DIR)).encode() + b"\0")
+    for name, path in _files():
+        digest.update(name.encode() + b"\0")
         digest.update(hashlib.sha256(path.read_bytes()).digest())
     for name in SHOWN_SETTINGS:
         digest.update(f"{name}={getattr(settings, name)!r}\0".encode())

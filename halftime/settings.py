@@ -132,9 +132,12 @@ else:
             "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
             "LOCATION": str(VAR_DIR / "cache"),
         },
+        # Counters never expire here (each window has a key of its own): the file cache's incr
+        # would give every counter the default 5 minutes again.
         "ratelimit": {
             "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
             "LOCATION": str(VAR_DIR / "ratelimit"),
+            "TIMEOUT": None,
         },
     }
 
@@ -192,6 +195,8 @@ if env("EMAIL_URL", default=""):
 else:
     EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
     EMAIL_FILE_PATH = str(VAR_DIR / "outbox")
+# Seconds an SMTP connection may wait on the server; a send never blocks without end.
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=20)
 # An email service instead of SMTP, through django-anymail: EMAIL_ESP=postmark (or amazon_ses,
 # mailgun, sendgrid, …) and its settings as ANYMAIL_* variables, e.g. ANYMAIL_POSTMARK_SERVER_TOKEN.
 # ANYMAIL_WEBHOOK_SECRET ("user:password") guards the bounce and complaint webhook at
@@ -310,6 +315,11 @@ OTP_TOTP_ISSUER = "Halftime Health"
 
 # --- Waitlist ---------------------------------------------------------------------------------
 
+# A confirmation claimed by a worker that died is sent again after this long (Message-ID
+# unchanged); campaigns have their own, CAMPAIGN_LEASE_SECONDS. It must outlast one send
+# (EMAIL_TIMEOUT) and the minute a sent email may take to be recorded through a database
+# outage, or a live worker's email could go out twice: `check` refuses a shorter one.
+OUTBOX_LEASE_SECONDS = env.int("OUTBOX_LEASE_SECONDS", default=120)
 # Signup attempts allowed per IP address per 10 minutes, and per email address per hour.
 WAITLIST_IP_LIMIT = env.int("WAITLIST_IP_LIMIT", default=20)
 WAITLIST_EMAIL_LIMIT = env.int("WAITLIST_EMAIL_LIMIT", default=5)

@@ -1,7 +1,7 @@
 import pytest
 import redis
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import caches
 from django.db import connection
 from django.test import Client
 
@@ -34,9 +34,11 @@ def django_db_modify_db_settings(tmp_path_factory):
 
 @pytest.fixture(autouse=True)
 def _empty_cache():
-    cache.clear()
+    for alias in ("default", "ratelimit"):
+        caches[alias].clear()
     yield
-    cache.clear()
+    for alias in ("default", "ratelimit"):
+        caches[alias].clear()
 
 
 @pytest.fixture

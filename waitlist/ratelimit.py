@@ -8,6 +8,7 @@ unlimited tries)."""
 import hashlib
 import logging
 import time
+import unicodedata
 from dataclasses import dataclass
 
 from django.core.cache import caches
@@ -29,8 +30,9 @@ class Limit:
     window: int
 
     def cache_key(self) -> str:
-        # " Root", "root\n" and "ROOT" count as one key: spacing and case never buy more tries.
-        normal = " ".join(self.key.split()).lower()
+        # " Root", "root\n", "ROOT" and a full-width "ｒｏｏｔ" count as one key, as Django's
+        # username field reads them alike: spacing, case and look-alikes never buy more tries.
+        normal = " ".join(unicodedata.normalize("NFKC", self.key).split()).casefold()
         digest = hashlib.sha256(normal.encode()).hexdigest()[:24]
         return f"rl:{self.bucket}:{digest}:{int(time.time() // self.window)}"
 
@@ -39,7 +41,8 @@ def hit(*limits: Limit) -> bool:
     """Count a hit in every bucket; True if none is over its limit. Raises LimiterUnavailable
     when the counters cannot be read."""
     try:
-        return all(_count(limit) <= limit.limit for limit in [*limits])
+        counts = [_count(limit) for limit in limits]
+        return all(count <= limit.limit for count, limit in zip(counts, limits, strict=True))
     except Exception as exc:
         logger.warning("rate limit %s: the counters' store is unavailable", limits[0].bucket)
         raise LimiterUnavailable from exc

@@ -7,6 +7,7 @@ import smtplib
 from dataclasses import dataclass, field
 
 from celery import current_app
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Lower
@@ -30,7 +31,14 @@ logger = logging.getLogger(__name__)
 
 SEND_OUTBOUND_TASK = "waitlist.tasks.send_outbound_emails"
 RESEND_AFTER = dt.timedelta(minutes=10)
-SEND_LEASE = dt.timedelta(minutes=5)
+
+
+def send_lease() -> dt.timedelta:
+    """How long a claimed email may stay unsent before another worker may take it (its worker
+    died): short, as a confirmation should not wait long."""
+    return dt.timedelta(seconds=settings.OUTBOX_LEASE_SECONDS)
+
+
 MAX_ATTEMPTS = 10
 # More credited referrals than this from one IP address in a day look like one person.
 REFERRAL_BURST_PER_IP = 2
@@ -326,7 +334,7 @@ def send_outbound(outbound_id: int, *, mail=None) -> str:
         OutboundEmail.objects.filter(pk=outbound_id)
         .filter(
             Q(status=OutboundEmail.Status.QUEUED)
-            | Q(status=OutboundEmail.Status.SENDING, claimed_at__lt=now - SEND_LEASE)
+            | Q(status=OutboundEmail.Status.SENDING, claimed_at__lt=now - send_lease())
         )
         .update(status=OutboundEmail.Status.SENDING, claimed_at=now, attempts=F("attempts") + 1)
     )
@@ -415,7 +423,7 @@ def due_outbound_ids(*, limit: int = 1000) -> list[int]:
     return list(
         OutboundEmail.objects.filter(
             Q(status=OutboundEmail.Status.QUEUED, created_at__lt=now - dt.timedelta(seconds=15))
-            | Q(status=OutboundEmail.Status.SENDING, claimed_at__lt=now - SEND_LEASE)
+            | Q(status=OutboundEmail.Status.SENDING, claimed_at__lt=now - send_lease())
         )
         .order_by("created_at", "pk")
         .values_list("pk", flat=True)[:limit]

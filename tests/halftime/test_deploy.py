@@ -41,3 +41,16 @@ def test_deploy_check_fails_with_the_embedded_development_key():
     result = check({**PRODUCTION, "SECRET_KEY": ""} | {"SECRET_KEY": "django-insecure-x"})
     assert result.returncode != 0
     assert "security.W009" in result.stdout + result.stderr
+
+
+def test_a_confirmation_lease_shorter_than_a_send_is_refused():
+    result = manage({**PRODUCTION, "OUTBOX_LEASE_SECONDS": "60", "EMAIL_TIMEOUT": "20"}, "check")
+    assert result.returncode != 0
+    assert "waitlist.E002" in result.stderr and "above 80" in result.stderr
+    assert manage({**PRODUCTION, "OUTBOX_LEASE_SECONDS": "81"}, "check").returncode == 0
+
+
+def test_collected_static_files_outside_the_project_start_fine(tmp_path):
+    (tmp_path / "staticfiles.json").write_text('{"paths": {}, "version": "1.1"}')
+    result = manage({**PRODUCTION, "STATIC_ROOT": str(tmp_path)}, "check")
+    assert result.returncode == 0, result.stderr

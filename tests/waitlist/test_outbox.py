@@ -201,6 +201,7 @@ def test_a_row_left_sending_by_a_dead_worker_is_claimed_again_after_the_lease(cl
 
     outbound = signup(client).emails.get()
     OutboundEmail.objects.filter(pk=outbound.pk).update(
-        status="sending", claimed_at=timezone.now() - services.SEND_LEASE - dt.timedelta(seconds=1)
+        status="sending",
+        claimed_at=timezone.now() - services.send_lease() - dt.timedelta(seconds=1),
     )
     assert services.send_outbound(outbound.pk) == "sent"
