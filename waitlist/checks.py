@@ -3,7 +3,7 @@ import sqlite3
 from django.conf import settings
 from django.core import checks
 
-from halftime.dbretry import RECORD_WITHIN
+from .dbretry import RECORD_WITHIN
 
 # The campaign engine claims rows with UPDATE … RETURNING, which SQLite has since 3.35.
 SQLITE_NEEDED = (3, 35)

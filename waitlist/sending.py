@@ -17,9 +17,8 @@ from django.db.models import CharField, F, Q, Value
 from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 
-from halftime.dbretry import until_written
-
 from . import emails
+from .dbretry import until_written
 from .models import Campaign, Delivery, Subscriber
 
 logger = logging.getLogger(__name__)

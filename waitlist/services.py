@@ -13,9 +13,8 @@ from django.db.models import F, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from halftime.dbretry import until_written
-
 from . import consent, tokens
+from .dbretry import until_written
 from .emails import confirmation_email, server_unavailable
 from .models import (
     UTM_KEYS,
