@@ -6,7 +6,7 @@ sink's capacity for a bare smtplib loop.
 Needs PostgreSQL and Redis on 127.0.0.1. Uses its own database (halftime_campaign_bench, whose
 waitlist tables it empties), Redis database 6 as the cache and 5 as the Celery broker (both
 flushed), and an SMTP sink (aiosmtpd) in a process of its own. It creates N confirmed
-subscribers in SQL, times `waitlist.sending.create_deliveries` for all of them, measures the
+subscribers in SQL, times `waitlist.deliveries.create_deliveries` for all of them, measures the
 sink with raw smtplib senders (1 and 2 processes, before and after the send), then starts Celery
 workers and beat, schedules a campaign to all N and measures, at the sink, the first to the last
 message; every subscriber must get exactly one message and every delivery row must be 'sent'.
@@ -633,7 +633,12 @@ def note_contention(phase: str, log: list[dict]) -> None:
         say(f"warning: another benchmark started during {phase}; its figures are suspect")
 
 
-CAMPAIGN_CODE = ("waitlist/sending.py", "waitlist/emails.py", "waitlist/tasks.py")
+CAMPAIGN_CODE = (
+    "waitlist/sending.py",
+    "waitlist/deliveries.py",
+    "waitlist/emails.py",
+    "waitlist/tasks.py",
+)
 
 
 def code_fingerprint() -> dict:
@@ -703,16 +708,16 @@ def time_create_deliveries(count: int, rounds: int, sink: Sink, message_path: Pa
     """create_deliveries for all subscribers, `rounds` times on an empty table. Then the app
     sends one message of the last campaign (the worker's task, run in this process) and the
     bytes that reach the sink become the raw senders' message."""
-    from waitlist import sending, tasks
+    from waitlist import deliveries, tasks
 
     timings = []
     for _ in range(rounds):
         sql(EMPTY_CAMPAIGNS)
         campaign = new_campaign("sending")
         started = time.perf_counter()
-        rows = sending.create_deliveries(campaign)
+        rows = deliveries.create_deliveries(campaign)
         created = time.perf_counter()
-        ranges = sending.batch_ranges(campaign.pk)
+        ranges = deliveries.batch_ranges(campaign.pk)
         ranged = time.perf_counter()
         if rows != count:
             raise BenchError(f"create_deliveries made {rows} rows for {count} subscribers")
@@ -841,7 +846,7 @@ def wait_for_send(args, celery: Celery, sink: Sink, campaign_id: int, groups: di
                     f"{args.subscribers:,} messages arrived; deliveries "
                     f"{delivery_counts(campaign_id)}; campaign {campaign_times(campaign_id)}.\n"
                     "A dispatcher that ran while another was still creating the delivery rows "
-                    "closes the campaign (waitlist/sending.py: dispatch, finish_if_done): use "
+                    "closes the campaign (waitlist/deliveries.py: dispatch, finish_if_done): use "
                     "--dispatch-seconds longer than create_deliveries takes."
                 )
         if time.monotonic() - last_move > 60:
@@ -953,13 +958,13 @@ def profile_send(messages: int, sink: Sink) -> dict:
     import io
     import pstats
 
-    from waitlist import sending, tasks
+    from waitlist import deliveries, tasks
 
     sql(EMPTY_CAMPAIGNS)
     campaign = new_campaign("sending")
-    sending.create_deliveries(campaign)
-    ranges = sending.batch_ranges(campaign.pk)
-    take = max(1, messages // sending.BATCH_SIZE)
+    deliveries.create_deliveries(campaign)
+    ranges = deliveries.batch_ranges(campaign.pk)
+    take = max(1, messages // deliveries.BATCH_SIZE)
     plain, profiled = ranges[:take], ranges[take : 2 * take]
     sink.reset()
     started = time.perf_counter()
@@ -1018,9 +1023,9 @@ def profile_send(messages: int, sink: Sink) -> dict:
 def audience_dependent_check(campaign_id: int) -> dict | None:
     """The error-threshold check runs once per batch and counts the whole campaign's rows:
     its cost grows with the audience."""
-    from waitlist import sending
+    from waitlist import deliveries
 
-    check = getattr(sending, "_pause_past_error_threshold", None)
+    check = getattr(deliveries, "pause_past_error_threshold", None)
     if check is None:
         return None
     started = time.perf_counter()
@@ -1033,7 +1038,7 @@ def audience_dependent_check(campaign_id: int) -> dict | None:
     return {
         "rows": rows,
         "ms_per_call": round(1000 * per_call, 3),
-        "ms_per_email": round(1000 * per_call / sending.BATCH_SIZE, 4),
+        "ms_per_email": round(1000 * per_call / deliveries.BATCH_SIZE, 4),
     }
 
 

@@ -784,13 +784,13 @@ def undelivered_detail(database_url: str, emails: list[str], limit: int = 5) -> 
     rows = db_rows(
         database_url,
         """
-        SELECT lower(s.email), o.id, o.status, o.attempts, o.created_at, o.claimed_at, o.last_error
+        SELECT lower(s.email), o.id, o.status, o.attempts, o.created_at, o.claimed_at, o.answer
         FROM waitlist_subscriber s JOIN waitlist_outboundemail o ON o.subscriber_id = s.id
         WHERE lower(s.email) = ANY(%s) ORDER BY o.id LIMIT %s
         """,
         [emails[:limit], limit],
     )
-    keys = ("email", "outbox_id", "status", "attempts", "created_at", "claimed_at", "last_error")
+    keys = ("email", "outbox_id", "status", "attempts", "created_at", "claimed_at", "answer")
     return [dict(zip(keys, map(jsonable, row), strict=True)) for row in rows]
 
 

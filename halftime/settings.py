@@ -169,8 +169,7 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TIMEZONE = "UTC"
 # Transactional mail has a queue of its own, so it never waits behind a campaign.
 CELERY_TASK_ROUTES = {
-    "waitlist.tasks.send_outbound_email": {"queue": "mail"},
-    "waitlist.tasks.send_outbound_emails": {"queue": "mail"},
+    "waitlist.tasks.send_outbox": {"queue": "mail"},
     "waitlist.tasks.sweep_outbox": {"queue": "mail"},
     # Not behind the batches it hands out: a dispatch waiting in that queue would be late.
     "waitlist.tasks.dispatch_campaigns": {"queue": "default"},
@@ -316,9 +315,9 @@ OTP_TOTP_ISSUER = "Halftime Health"
 # --- Waitlist ---------------------------------------------------------------------------------
 
 # A confirmation claimed by a worker that died is sent again after this long (Message-ID
-# unchanged); campaigns have their own, CAMPAIGN_LEASE_SECONDS. It must outlast one send
-# (EMAIL_TIMEOUT) and the minute a sent email may take to be recorded through a database
-# outage, or a live worker's email could go out twice: `check` refuses a shorter one.
+# unchanged); campaigns have their own, CAMPAIGN_LEASE_SECONDS. A live sender renews its claim
+# every quarter lease, so a lease must outlast one send (EMAIL_TIMEOUT) plus the minute a sent
+# email may take to be recorded through a database outage, by a third: `check` refuses less.
 OUTBOX_LEASE_SECONDS = env.int("OUTBOX_LEASE_SECONDS", default=120)
 # Signup attempts allowed per IP address per 10 minutes, and per email address per hour.
 WAITLIST_IP_LIMIT = env.int("WAITLIST_IP_LIMIT", default=20)

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from halftime import views
 from tests.factories import SubscriberFactory
-from waitlist import sending
+from waitlist import deliveries, sending
 from waitlist.models import Campaign, Delivery
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -22,9 +22,9 @@ APPS = ("halftime", "articles", "waitlist")
 RAW_STATEMENTS = {
     ("halftime/views.py", "_database_ok"),
     ("halftime/views.py", "bench_insert"),
-    ("waitlist/sending.py", "create_deliveries"),
-    ("waitlist/sending.py", "batch_ranges"),
-    ("waitlist/sending.py", "_claim"),
+    ("waitlist/deliveries.py", "create_deliveries"),
+    ("waitlist/deliveries.py", "batch_ranges"),
+    ("waitlist/sending.py", "claim"),
 }
 
 pytestmark = pytest.mark.django_db
@@ -77,8 +77,8 @@ def test_delivery_rows_are_made_for_the_segment_once():
     SubscriberFactory(state="TX", interests=["sleep"], status="pending", confirmed_at=None)
     campaign = campaign_to(audience_states=["TX"], audience_interests=["sleep"])
 
-    assert sending.create_deliveries(campaign) == 1
-    assert sending.create_deliveries(campaign) == 0
+    assert deliveries.create_deliveries(campaign) == 1
+    assert deliveries.create_deliveries(campaign) == 0
     assert list(Delivery.objects.values_list("campaign", "subscriber", "status")) == [
         (campaign.pk, texas_sleep.pk, "queued")
     ]
@@ -87,11 +87,11 @@ def test_delivery_rows_are_made_for_the_segment_once():
 def test_batch_ranges_split_the_queued_rows_in_order():
     SubscriberFactory.create_batch(5)
     campaign = campaign_to()
-    sending.create_deliveries(campaign)
+    deliveries.create_deliveries(campaign)
     ids = sorted(Delivery.objects.values_list("pk", flat=True))
     Delivery.objects.filter(pk=ids[2]).update(status="sent")
     queued = [i for i in ids if i != ids[2]]
-    assert sending.batch_ranges(campaign.pk, size=2) == [
+    assert deliveries.batch_ranges(campaign.pk, size=2) == [
         (queued[0], queued[1]),
         (queued[2], queued[3]),
     ]
@@ -100,19 +100,30 @@ def test_batch_ranges_split_the_queued_rows_in_order():
 def test_a_claim_takes_only_queued_rows_that_are_due_and_counts_the_attempt():
     people = SubscriberFactory.create_batch(4)
     campaign = campaign_to()
-    sending.create_deliveries(campaign)
+    deliveries.create_deliveries(campaign)
     rows = {d.subscriber_id: d for d in Delivery.objects.all()}
     Delivery.objects.filter(pk=rows[people[1].pk].pk).update(status="sent")
     later = timezone.now() + dt.timedelta(minutes=5)
     Delivery.objects.filter(pk=rows[people[2].pk].pk).update(not_before=later)
     low, high = min(d.pk for d in rows.values()), max(d.pk for d in rows.values())
 
-    claimed = sending._claim(campaign.pk, low, high)
+    in_range = Delivery.objects.filter(campaign=campaign, pk__range=(low, high))
+    claimed = sending.claim(in_range)
 
     assert claimed == sorted((rows[p.pk].pk, p.pk) for p in (people[0], people[3])), (
         "only queued rows that are due"
     )
-    assert sending._claim(campaign.pk, low, high) == [], "a row is claimed once"
+    assert sending.claim(in_range) == [], "a row is claimed once"
     mine = Delivery.objects.filter(pk__in=[d for d, _ in claimed])
     assert set(mine.values_list("status", "attempts")) == {("sending", 1)}
     assert all(d.claimed_at is not None for d in mine)
+
+
+def test_a_claim_takes_at_most_its_limit_in_the_order_asked():
+    people = SubscriberFactory.create_batch(5)
+    campaign = campaign_to()
+    deliveries.create_deliveries(campaign)
+    newest_first = Delivery.objects.order_by("-pk")
+    claimed = sending.claim(newest_first, limit=2)
+    assert [subscriber for _, subscriber in claimed] == [people[3].pk, people[4].pk]
+    assert len(sending.claim(newest_first, limit=10)) == 3

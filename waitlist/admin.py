@@ -267,7 +267,7 @@ class CampaignAdmin(admin.ModelAdmin):
         if not self.has_view_permission(request):
             raise PermissionDenied
         campaign = get_object_or_404(Campaign, pk=pk)
-        template = emails.render_campaign(campaign)
+        template = emails.campaign_template(campaign)
         if kind == "html":
             response = HttpResponse(template.html)
             # The preview is an email: show it in a sandbox where nothing in it can run.

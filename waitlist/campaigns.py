@@ -11,7 +11,7 @@ from django.db.models import Count, Q
 from django.urls import reverse
 from django.utils import timezone
 
-from . import emails, sending
+from . import deliveries, emails
 from .models import Campaign, Delivery
 
 logger = logging.getLogger(__name__)
@@ -33,7 +33,7 @@ class Preflight:
 
 
 def audience_size(campaign: Campaign) -> int:
-    return sending.audience(campaign).count()
+    return deliveries.audience(campaign).count()
 
 
 def unsubscribe_endpoint_answers(*, timeout: float = 5) -> bool:
@@ -51,7 +51,7 @@ def unsubscribe_endpoint_answers(*, timeout: float = 5) -> bool:
 
 def preflight(campaign: Campaign) -> Preflight:
     problems = []
-    people = sending.audience(campaign)
+    people = deliveries.audience(campaign)
     size = people.count()
     if size == 0:
         problems.append("The audience is empty.")
@@ -66,11 +66,11 @@ def preflight(campaign: Campaign) -> Preflight:
 
 def send_test(campaign: Campaign, *, to: str) -> str:
     """Send the campaign as a recipient would get it (with dead personal links) to `to`."""
-    template = emails.render_campaign(campaign)
-    copy = emails.personal_copy(
+    template = emails.campaign_template(campaign)
+    copy = emails.campaign_copy(
         template, campaign_id=campaign.pk, subscriber_id=0, email=to, token_key="test"
     )
-    message = emails.campaign_email(template, copy)
+    message = emails.message(copy)
     message.extra_headers["Message-ID"] = emails.message_id(
         f"test.{campaign.pk}", int(timezone.now().timestamp())
     )
@@ -114,7 +114,7 @@ def resume(campaign: Campaign) -> bool:
     resumed = Campaign.objects.filter(pk=campaign.pk, status=Campaign.Status.PAUSED).update(
         status=Campaign.Status.SENDING
     )
-    sending.forget_dispatch(campaign.pk)
+    deliveries.forget_dispatch(campaign.pk)
     return bool(resumed)
 
 
@@ -142,7 +142,7 @@ def retry_failed(campaign: Campaign) -> int:
         Campaign.objects.filter(
             pk=campaign.pk, status__in=[Campaign.Status.SENT, Campaign.Status.PAUSED]
         ).update(status=Campaign.Status.SENDING, finished_at=None)
-        sending.forget_dispatch(campaign.pk)
+        deliveries.forget_dispatch(campaign.pk)
     return retried
 
 

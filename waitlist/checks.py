@@ -1,3 +1,4 @@
+import math
 import sqlite3
 
 from django.conf import settings
@@ -25,16 +26,20 @@ def sqlite_is_new_enough(app_configs, **kwargs) -> list[checks.CheckMessage]:
 
 
 @checks.register()
-def outbox_lease_outlasts_a_send(app_configs, **kwargs) -> list[checks.CheckMessage]:
-    needed = settings.EMAIL_TIMEOUT + RECORD_WITHIN
-    if needed < settings.OUTBOX_LEASE_SECONDS:
-        return []
+def leases_outlast_a_send(app_configs, **kwargs) -> list[checks.CheckMessage]:
+    """A sender renews its claim every quarter lease; between two renewals it may wait for one
+    send (EMAIL_TIMEOUT) and one recording through a database outage (RECORD_WITHIN). A lease
+    shorter than that lets another worker send a live worker's email again."""
+    between_renewals = settings.EMAIL_TIMEOUT + RECORD_WITHIN
+    needed = math.floor(between_renewals * 4 / 3) + 1
     return [
         checks.Error(
-            f"OUTBOX_LEASE_SECONDS={settings.OUTBOX_LEASE_SECONDS} is too short: a live worker "
-            f"may take EMAIL_TIMEOUT ({settings.EMAIL_TIMEOUT}) + {RECORD_WITHIN} seconds to send "
-            "and record an email, and another would send it again.",
-            hint=f"Set OUTBOX_LEASE_SECONDS above {needed}, or lower EMAIL_TIMEOUT.",
+            f"{name}={seconds} is too short: a live worker may take EMAIL_TIMEOUT "
+            f"({settings.EMAIL_TIMEOUT}) + {RECORD_WITHIN} seconds to send and record an email "
+            "between two renewals of its claim, and another would send it again.",
+            hint=f"Set {name} to {needed} or more, or lower EMAIL_TIMEOUT.",
             id="waitlist.E002",
         )
+        for name in ("OUTBOX_LEASE_SECONDS", "CAMPAIGN_LEASE_SECONDS")
+        if (seconds := getattr(settings, name)) < needed
     ]

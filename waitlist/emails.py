@@ -2,10 +2,10 @@
 
 import base64
 import secrets
-import smtplib
 from dataclasses import dataclass
 from email.header import Header
 from email.utils import formatdate, parseaddr
+from functools import cached_property
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils.safestring import mark_safe
 
 from . import tokens
-from .models import Campaign, OutboundEmail, Subscriber
+from .models import Campaign, OutboundEmail
 
 
 def absolute(path: str) -> str:
@@ -31,175 +31,103 @@ def message_id(kind: str, number: int) -> str:
     return f"<{kind}.{number}@{message_id_domain()}>"
 
 
-def links(subscriber: Subscriber) -> dict[str, str]:
-    ids = {"subscriber_id": subscriber.pk, "key": subscriber.token_key}
-    return {
-        "unsubscribe_url": absolute(
-            reverse("waitlist:unsubscribe", args=[tokens.make_token(tokens.UNSUBSCRIBE, **ids)])
-        ),
-        "preferences_url": absolute(
-            reverse("waitlist:preferences", args=[tokens.make_token(tokens.PREFERENCES, **ids)])
-        ),
-    }
+# --- rendered once, filled in for each person ---------------------------------------------------
 
 
-def render_email(
-    template: str, context: dict, *, to: str, headers: dict[str, str]
-) -> EmailMultiAlternatives:
-    context = {
-        "SITE_NAME": settings.SITE_NAME,
-        "POSTAL_ADDRESS": settings.POSTAL_ADDRESS,
-        **context,
-    }
-    subject = " ".join(render_to_string(f"{template}_subject.txt", context).split())
-    message = EmailMultiAlternatives(
-        subject=subject,
-        body=render_to_string(f"{template}.txt", context),
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        to=[to],
-        headers=headers,
-    )
-    message.attach_alternative(render_to_string(f"{template}.html", context), "text/html")
-    return message
+def slot(name: str) -> str:
+    """A mark in a rendered template where each person's own link goes."""
+    return f"\ue000{name}\ue000"
 
 
-def confirmation_email(outbound: OutboundEmail) -> EmailMultiAlternatives:
-    subscriber = outbound.subscriber
-    token = tokens.make_token(
-        tokens.CONFIRM,
-        subscriber_id=subscriber.pk,
-        key=subscriber.token_key,
-        consent_id=outbound.consent_id,
-    )
-    context = {
-        "confirm_url": absolute(reverse("waitlist:confirm", args=[token])),
-        "valid_days": tokens.CONFIRM_MAX_AGE.days,
-    }
-    return render_email(
-        "waitlist/email/confirm",
-        context,
-        to=subscriber.email,
-        headers={"Message-ID": message_id("confirmation", outbound.pk)},
-    )
-
-
-# --- campaigns ---------------------------------------------------------------------------------
-
-UNSUBSCRIBE_SLOT = "\ue000unsubscribe\ue000"
-PREFERENCES_SLOT = "\ue000preferences\ue000"
-
-
-def server_unavailable(exc: BaseException) -> bool:
-    """The mail server could not be reached or dropped the session: nothing about the message or
-    the address. Such a failure waits for the server and never uses up a message's attempts; any
-    other refusal does, so a message the server keeps refusing ends failed, not retried forever."""
-    if isinstance(exc, smtplib.SMTPServerDisconnected | smtplib.SMTPConnectError):
-        return True
-    if isinstance(exc, smtplib.SMTPResponseException):
-        return exc.smtp_code == 421  # "service not available, closing channel"
-    # The socket's own errors (refused, reset, timed out); smtplib's are OSErrors too.
-    return isinstance(exc, OSError) and not isinstance(exc, smtplib.SMTPException)
+def link_pattern(view_name: str) -> str:
+    """A view's absolute URL with "{}" where its token goes: reversed once per batch."""
+    return absolute(reverse(view_name, args=["TOKEN"])).replace("TOKEN", "{}")
 
 
 @dataclass(frozen=True)
-class CampaignTemplate:
-    """A campaign rendered once, with a slot for each person's own links."""
+class Template:
+    """An email rendered once for everyone it goes to, with a slot for each person's links."""
 
     subject: str
     text: str
     html: str
-    list_id: str
     from_email: str
-    mailto: str
-    encoded_subject: str
     boundary: str
-    unsubscribe_url: str
-    preferences_url: str
+    links: dict[str, str]  # slot name → link_pattern
+    headers: dict[str, str]  # the same for every copy
 
+    @cached_property
+    def mailto(self) -> str:
+        return parseaddr(self.from_email)[1]
 
-def render_campaign(campaign: Campaign) -> CampaignTemplate:
-    context = {
-        "SITE_NAME": settings.SITE_NAME,
-        "SITE_URL": settings.SITE_URL,
-        "POSTAL_ADDRESS": settings.POSTAL_ADDRESS,
-        "campaign": campaign,
-        "body_html": mark_safe(campaign.body_html),
-        "body_text": campaign.body.strip(),
-        "unsubscribe_url": UNSUBSCRIBE_SLOT,
-        "preferences_url": PREFERENCES_SLOT,
-    }
-    domain = urlsplit(settings.SITE_URL).hostname or "localhost"
-    subject = " ".join(campaign.subject.split())
-    return CampaignTemplate(
-        subject=subject,
-        text=render_to_string("waitlist/email/campaign.txt", context),
-        html=render_to_string("waitlist/email/campaign.html", context),
-        list_id=f"{settings.SITE_NAME} launch updates <launch.{domain}>",
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        mailto=parseaddr(settings.DEFAULT_FROM_EMAIL)[1],
-        encoded_subject=Header(subject, "utf-8").encode() if not subject.isascii() else subject,
-        boundary=f"==halftime-{campaign.pk}-{secrets.token_hex(8)}==",
-        # Reversed once per campaign; each person's token goes in place of the "{}".
-        unsubscribe_url=absolute(reverse("waitlist:unsubscribe", args=["TOKEN"])).replace(
-            "TOKEN", "{}"
-        ),
-        preferences_url=absolute(reverse("waitlist:preferences", args=["TOKEN"])).replace(
-            "TOKEN", "{}"
-        ),
-    )
+    @cached_property
+    def encoded_subject(self) -> str:
+        return self.subject if self.subject.isascii() else Header(self.subject, "utf-8").encode()
 
+    def link(self, name: str, token: str) -> str:
+        return self.links[name].format(token)
 
-def campaign_message_id(campaign_id: int, subscriber_id: int) -> str:
-    return message_id(f"campaign.{campaign_id}", subscriber_id)
+    def fill(self, *, to: str, headers: dict[str, str], links: dict[str, str]) -> "Copy":
+        text, html = self.text, self.html
+        for name, url in links.items():
+            text, html = text.replace(slot(name), url), html.replace(slot(name), url)
+        return Copy(self, to=to, headers={**headers, **self.headers}, text=text, html=html)
 
 
 @dataclass(frozen=True)
-class CampaignCopy:
-    """One person's copy: their address, their links, the headers every campaign carries."""
+class Copy:
+    """One person's copy of a template: their address, their links, their headers."""
 
+    template: Template
     to: str
     headers: dict[str, str]
     text: str
     html: str
 
 
-def personal_copy(
-    template: CampaignTemplate, *, campaign_id: int, subscriber_id: int, email: str, token_key: str
-) -> CampaignCopy:
-    ids = {"subscriber_id": subscriber_id, "key": token_key}
-    unsubscribe = template.unsubscribe_url.format(tokens.make_token(tokens.UNSUBSCRIBE, **ids))
-    preferences = template.preferences_url.format(tokens.make_token(tokens.PREFERENCES, **ids))
-
-    def personal(body: str) -> str:
-        return body.replace(UNSUBSCRIBE_SLOT, unsubscribe).replace(PREFERENCES_SLOT, preferences)
-
-    return CampaignCopy(
-        to=email,
-        headers={
-            "Message-ID": campaign_message_id(campaign_id, subscriber_id),
-            "List-Unsubscribe": f"<{unsubscribe}>, <mailto:{template.mailto}?subject=unsubscribe>",
-            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-            "List-Id": template.list_id,
-        },
-        text=personal(template.text),
-        html=personal(template.html),
+def render(
+    template: str,
+    context: dict,
+    *,
+    key: str,
+    links: dict[str, str],
+    subject: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> Template:
+    """Render `template`.txt, .html and (unless `subject` is given) _subject.txt once, with a
+    slot for each of `links`: {slot name: view name}."""
+    context = {
+        "SITE_NAME": settings.SITE_NAME,
+        "SITE_URL": settings.SITE_URL,
+        "POSTAL_ADDRESS": settings.POSTAL_ADDRESS,
+        **{f"{name}_url": slot(name) for name in links},
+        **context,
+    }
+    if subject is None:
+        subject = render_to_string(f"{template}_subject.txt", context)
+    return Template(
+        subject=" ".join(subject.split()),
+        text=render_to_string(f"{template}.txt", context),
+        html=render_to_string(f"{template}.html", context),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        boundary=f"==halftime-{key}-{secrets.token_hex(8)}==",
+        links={name: link_pattern(view_name) for name, view_name in links.items()},
+        headers=headers or {},
     )
 
 
-def campaign_email(
-    template: CampaignTemplate, copy: CampaignCopy, *, connection=None
-) -> EmailMultiAlternatives:
+def message(copy: Copy, *, connection=None) -> EmailMultiAlternatives:
     """The copy as a Django email, for any backend (SMTP or an email service's API)."""
-    message = EmailMultiAlternatives(
-        subject=template.subject,
+    email = EmailMultiAlternatives(
+        subject=copy.template.subject,
         body=copy.text,
-        from_email=template.from_email,
+        from_email=copy.template.from_email,
         to=[copy.to],
         connection=connection,
         headers=dict(copy.headers),
     )
-    message.attach_alternative(copy.html, "text/html")
-    return message
+    email.attach_alternative(copy.html, "text/html")
+    return email
 
 
 def _base64_part(content_type: str, body: str) -> str:
@@ -210,9 +138,10 @@ def _base64_part(content_type: str, body: str) -> str:
     )
 
 
-def campaign_mime(template: CampaignTemplate, copy: CampaignCopy) -> bytes:
-    """The same message as `campaign_email` builds, written directly: Python's email package
-    spends most of a send folding headers it need not fold. Only for plain-ASCII addresses."""
+def mime(copy: Copy) -> bytes:
+    """The same message as `message` builds, written directly: Python's email package spends
+    most of a send folding headers it need not fold. Only for plain-ASCII addresses."""
+    template = copy.template
     headers = {
         "From": template.from_email,
         "To": copy.to,
@@ -229,3 +158,76 @@ def campaign_mime(template: CampaignTemplate, copy: CampaignCopy) -> bytes:
         f"--{template.boundary}--\r\n"
     )
     return (head + "\r\n" + parts).encode("ascii")
+
+
+# --- transactional mail --------------------------------------------------------------------------
+
+
+def confirmation_template() -> Template:
+    return render(
+        "waitlist/email/confirm",
+        {"valid_days": tokens.CONFIRM_MAX_AGE.days},
+        key="confirmation",
+        links={"confirm": "waitlist:confirm"},
+    )
+
+
+def confirmation_copy(
+    template: Template,
+    *,
+    outbound_id: int,
+    subscriber_id: int,
+    token_key: str,
+    consent_id: int,
+    email: str,
+) -> Copy:
+    token = tokens.make_token(
+        tokens.CONFIRM, subscriber_id=subscriber_id, key=token_key, consent_id=consent_id
+    )
+    return template.fill(
+        to=email,
+        headers={"Message-ID": message_id(OutboundEmail.Kind.CONFIRMATION.value, outbound_id)},
+        links={"confirm": template.link("confirm", token)},
+    )
+
+
+# --- campaigns -----------------------------------------------------------------------------------
+
+
+def campaign_template(campaign: Campaign) -> Template:
+    domain = message_id_domain()
+    return render(
+        "waitlist/email/campaign",
+        {
+            "campaign": campaign,
+            "body_html": mark_safe(campaign.body_html),
+            "body_text": campaign.body.strip(),
+        },
+        key=f"campaign-{campaign.pk}",
+        subject=campaign.subject,
+        links={"unsubscribe": "waitlist:unsubscribe", "preferences": "waitlist:preferences"},
+        headers={
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+            "List-Id": f"{settings.SITE_NAME} launch updates <launch.{domain}>",
+        },
+    )
+
+
+def campaign_message_id(campaign_id: int, subscriber_id: int) -> str:
+    return message_id(f"campaign.{campaign_id}", subscriber_id)
+
+
+def campaign_copy(
+    template: Template, *, campaign_id: int, subscriber_id: int, email: str, token_key: str
+) -> Copy:
+    ids = {"subscriber_id": subscriber_id, "key": token_key}
+    unsubscribe = template.link("unsubscribe", tokens.make_token(tokens.UNSUBSCRIBE, **ids))
+    preferences = template.link("preferences", tokens.make_token(tokens.PREFERENCES, **ids))
+    return template.fill(
+        to=email,
+        headers={
+            "Message-ID": campaign_message_id(campaign_id, subscriber_id),
+            "List-Unsubscribe": f"<{unsubscribe}>, <mailto:{template.mailto}?subject=unsubscribe>",
+        },
+        links={"unsubscribe": unsubscribe, "preferences": preferences},
+    )

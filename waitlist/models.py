@@ -228,26 +228,46 @@ class ConsentRecord(models.Model):
         return f"consent v{self.consent_version} of {self.subscriber}"
 
 
-class OutboundEmail(models.Model):
+class Sendable(models.Model):
+    """One email to one person, as the sender sees it: claimed, sent at most once, its outcome
+    recorded. Database defaults, so rows can be made by one INSERT … SELECT naming few columns."""
+
+    Status = SendStatus
+
+    status = models.CharField(max_length=10, choices=Status, db_default=Status.QUEUED)
+    attempts = models.PositiveSmallIntegerField(db_default=0)
+    # Not to be tried again before this (after the server asked to try later, or was down).
+    not_before = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    message_id = models.CharField(max_length=200, blank=True, db_default="")
+    esp_message_id = models.CharField(
+        "email service's id",
+        max_length=200,
+        blank=True,
+        db_default="",
+        help_text="When sent through an ESP.",
+    )
+    answer = models.CharField(
+        max_length=500, blank=True, db_default="", help_text="The mail server's answer."
+    )
+
+    class Meta:
+        abstract = True
+
+
+class OutboundEmail(Sendable):
     """The outbox: a transactional email is a row before any task is enqueued."""
 
     class Kind(models.TextChoices):
         CONFIRMATION = "confirmation", "Confirmation"
-
-    Status = SendStatus
 
     subscriber = models.ForeignKey(Subscriber, on_delete=models.CASCADE, related_name="emails")
     consent = models.ForeignKey(
         ConsentRecord, on_delete=models.SET_NULL, null=True, blank=True, related_name="emails"
     )
     kind = models.CharField(max_length=20, choices=Kind)
-    status = models.CharField(max_length=10, choices=Status, default=Status.QUEUED)
-    attempts = models.PositiveSmallIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
-    claimed_at = models.DateTimeField(null=True, blank=True)
-    sent_at = models.DateTimeField(null=True, blank=True)
-    message_id = models.CharField(max_length=200, blank=True)
-    last_error = models.CharField(max_length=500, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["status", "created_at"])]
@@ -301,30 +321,11 @@ class Campaign(models.Model):
         super().save(*args, **kwargs)
 
 
-class Delivery(models.Model):
+class Delivery(Sendable):
     """One campaign to one person: created once, sent at most once, its outcome recorded."""
-
-    Status = SendStatus
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="deliveries")
     subscriber = models.ForeignKey(Subscriber, on_delete=models.CASCADE, related_name="deliveries")
-    # Database defaults, so the one INSERT … SELECT that makes a campaign's rows names two columns.
-    status = models.CharField(max_length=10, choices=Status, db_default=Status.QUEUED)
-    attempts = models.PositiveSmallIntegerField(db_default=0)
-    not_before = models.DateTimeField(null=True, blank=True)
-    claimed_at = models.DateTimeField(null=True, blank=True)
-    sent_at = models.DateTimeField(null=True, blank=True)
-    message_id = models.CharField(max_length=200, blank=True, db_default="")
-    esp_message_id = models.CharField(
-        "email service's id",
-        max_length=200,
-        blank=True,
-        db_default="",
-        help_text="When sent through an ESP.",
-    )
-    answer = models.CharField(
-        max_length=500, blank=True, db_default="", help_text="The mail server's answer."
-    )
 
     class Meta:
         verbose_name_plural = "deliveries"

@@ -1,144 +1,329 @@
-"""The campaign engine: the dispatcher that starts campaigns and hands out batches, and the
-batch sender. Claim, send, mark: a row is claimed with a conditional UPDATE, sent outside any
-transaction over one reused connection, then marked with the server's answer."""
+"""The one sender for all mail. Claim, send, mark: rows are claimed with one conditional UPDATE,
+sent outside any transaction over one mail connection, then marked with the server's answer.
+Transactional mail (`outbox`) and campaign deliveries (`deliveries`) are each a `Batch`: what
+to claim, who still wants it, and each person's copy of a message rendered once per batch."""
 
 import datetime as dt
 import logging
 import smtplib
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from django.conf import settings
+from anymail.exceptions import AnymailAPIError, AnymailError, AnymailRecipientsRefused
 from django.core.cache import cache
 from django.core.mail import get_connection
 from django.core.mail.backends.smtp import EmailBackend as SMTPBackend
 from django.db import connection, transaction
-from django.db.models import CharField, F, Q, Value
-from django.db.models.functions import Cast, Concat
+from django.db.models import Expression, F, Q, QuerySet
 from django.utils import timezone
 
 from . import emails
 from .dbretry import until_written
-from .models import Campaign, Delivery, Subscriber
+from .models import Delivery, OutboundEmail, Sendable, SendStatus, Subscriber
 
 logger = logging.getLogger(__name__)
 
-BATCH_SIZE = 500
-
-
-def lease() -> dt.timedelta:
-    """How long a claimed row may stay unmarked before another worker may take it."""
-    return dt.timedelta(seconds=settings.CAMPAIGN_LEASE_SECONDS)
-
-
-MAX_ATTEMPTS = 5
-# How soon a batch tries again when the mail server could not be reached.
-SERVER_RETRY_SECONDS = 30
+# Rows are marked sent this many at a time; a batch checks it is still wanted between groups.
 MARK_EVERY = 100
 HARD_BOUNCE_CODES = {550, 551, 553}
+MAX_BACKOFF_SECONDS = 300
 
 
-def audience(campaign: Campaign):
-    """Who a campaign goes to: the mailable people of its segment."""
-    return Subscriber.objects.mailable().in_segment(
-        interests=campaign.audience_interests, states=campaign.audience_states
-    )
+class Batch:
+    """What one kind of mail tells the sender. Subclasses set the class attributes and write
+    `rows`, `copies` and `message_id`."""
+
+    model: type[Sendable]
+    # After this many tries the server refused for the message's sake, the row fails.
+    max_attempts: int
+    # Seconds to wait when the mail server cannot be reached; such a wait uses no attempt.
+    unreachable_wait: int
+    # At most this many rows per claim; None: every row `rows` names.
+    limit: int | None = None
+    skipped_answer = "no longer wanted"
+
+    def rows(self) -> QuerySet:
+        """The rows this batch may claim, in the order to send them."""
+        raise NotImplementedError
+
+    def lease(self) -> dt.timedelta:
+        """How long a claim holds: the sender renews it every quarter of this while it sends, so
+        only rows whose worker died are taken back (`take_back`)."""
+        raise NotImplementedError
+
+    def still_wanted(self) -> bool:
+        """Asked before each group of MARK_EVERY: False puts the rest back unsent."""
+        return True
+
+    def copies(self, claimed: list[tuple[int, int]]) -> dict[int, emails.Copy]:
+        """Each claimed (row, subscriber) still to be sent, by row id; a row left out is
+        skipped. One query for the group; templates rendered once per batch."""
+        raise NotImplementedError
+
+    def message_id(self) -> Expression:
+        """The Message-ID each copy carries, as an expression over its row."""
+        raise NotImplementedError
+
+    def take_permit(self) -> None:
+        """Called before each message; blocks to keep a sending rate."""
+
+    def finished(self, result: "Result") -> None:
+        """Called once the batch is sent."""
 
 
-def create_deliveries(campaign: Campaign) -> int:
-    """One row per recipient in one statement; running it twice adds nobody twice. SQLite
-    needs the `WHERE` to tell the upsert's `ON CONFLICT` from a join's `ON`; PostgreSQL
-    takes the same text."""
-    select, params = audience(campaign).values_list("id").query.sql_with_params()
-    table = Delivery._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} (campaign_id, subscriber_id)"
-            f" SELECT %s, audience.id FROM ({select}) AS audience WHERE true"
-            " ON CONFLICT (campaign_id, subscriber_id) DO NOTHING",
-            [campaign.pk, *params],
-        )
-        return cursor.rowcount
+@dataclass
+class Result:
+    claimed: int = 0
+    sent: int = 0
+    failed: int = 0
+    skipped: int = 0
+    released: int = 0
+    # Seconds until rows put back by this batch may be tried again; None: none were.
+    retry_in: int | None = None
+    # The mail server could not be reached.
+    unreachable: bool = False
+
+    def retry_after(self, seconds: int) -> None:
+        self.retry_in = seconds if self.retry_in is None else min(self.retry_in, seconds)
+
+    def add(self, other: "Result") -> None:
+        for name in ("claimed", "sent", "failed", "skipped", "released"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        if other.retry_in is not None:
+            self.retry_after(other.retry_in)
+        self.unreachable |= other.unreachable
+
+    def counts(self) -> dict[str, int]:
+        return {
+            name: getattr(self, name)
+            for name in ("claimed", "sent", "failed", "skipped", "released")
+            if getattr(self, name)
+        }
 
 
-def batch_ranges(campaign_id: int, *, size: int = BATCH_SIZE) -> list[tuple[int, int]]:
-    """Id ranges of at most `size` queued rows each, computed in the database."""
-    table = Delivery._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT MIN(id), MAX(id) FROM (SELECT id, (ROW_NUMBER() OVER (ORDER BY id) - 1) / %s"
-            f" AS bucket FROM {table} WHERE campaign_id = %s AND status = 'queued') AS numbered"
-            " GROUP BY bucket ORDER BY 1",
-            [size, campaign_id],
-        )
-        return [(low, high) for low, high in cursor.fetchall()]
+def send(batch: Batch) -> Result:
+    result = Result()
+    if not batch.still_wanted():
+        return result
+    claimed = claim(batch.rows(), limit=batch.limit)
+    result.claimed = len(claimed)
+    if not claimed:
+        return result
+    mail = get_connection()
+    try:
+        mail.open()
+    except Exception as exc:
+        _put_back(batch, [row for row, _ in claimed], exc, result)
+        return result
+    sent: list[tuple[int, str]] = []
+    renew_every = batch.lease().total_seconds() / 4
+    renewed = time.monotonic()
+    try:
+        for start in range(0, len(claimed), MARK_EVERY):
+            group = claimed[start : start + MARK_EVERY]
+            if start and not batch.still_wanted():
+                result.released += _release(batch.model, [row for row, _ in claimed[start:]])
+                return result
+            copies = batch.copies(group)
+            gone = [row for row, _ in group if row not in copies]
+            if gone:
+                batch.model.objects.filter(pk__in=gone).update(
+                    status=SendStatus.SKIPPED, answer=batch.skipped_answer
+                )
+                result.skipped += len(gone)
+            for position, (row, subscriber_id) in enumerate(group):
+                if row not in copies:
+                    continue
+                if time.monotonic() - renewed > renew_every:
+                    # Sent but not yet marked, or still to send.
+                    _renew(batch.model, [r for r, _ in claimed[start:]])
+                    renewed = time.monotonic()
+                batch.take_permit()
+                try:
+                    esp_message_id = _deliver(mail, copies[row])
+                except Exception as exc:
+                    if not server_unavailable(exc):
+                        _refused(batch, row, subscriber_id, exc, result)
+                        continue
+                    # The server is gone: put back all that is left.
+                    left = [r for r, _ in claimed[start + position :]]
+                    _put_back(batch, left, exc, result)
+                    return result
+                sent.append((row, esp_message_id))
+                result.sent += 1
+            _mark_sent(batch, sent)
+    finally:
+        _mark_sent(batch, sent)
+        mail.close()
+    batch.finished(result)
+    return result
 
 
-def dispatch(*, enqueue) -> dict:
-    """Run by beat every 30 s; safe when two run at once. Starts due campaigns, takes back rows
-    whose worker died, hands out batches, and closes campaigns with nothing left to send."""
+def claim(rows: QuerySet, *, limit: int | None = None) -> list[tuple[int, int]]:
+    """Take the due, queued rows of `rows` (at most `limit`): (id, subscriber id) of each,
+    by id. One statement; two workers never get the same row, and on PostgreSQL a worker
+    passes over rows another is claiming instead of waiting for them."""
     now = timezone.now()
-    started = []
-    for campaign in Campaign.objects.filter(status=Campaign.Status.SCHEDULED, send_at__lte=now):
-        # One transaction: no other dispatcher may see the campaign sending before all of its
-        # rows exist, or it would find nothing left to send and close it.
-        with transaction.atomic():
-            won = Campaign.objects.filter(pk=campaign.pk, status=Campaign.Status.SCHEDULED).update(
-                status=Campaign.Status.SENDING, started_at=now
+    with transaction.atomic():
+        picked = due(rows, now=now).select_for_update(skip_locked=True).values("pk")
+        select, params = (picked[:limit] if limit else picked).query.sql_with_params()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {rows.model._meta.db_table}"
+                " SET status = 'sending', claimed_at = %s, attempts = attempts + 1"
+                f" WHERE status = 'queued' AND id IN ({select}) RETURNING id, subscriber_id",
+                [now, *params],
             )
-            if won:
-                create_deliveries(campaign)
-                started.append(campaign.pk)
-    handed_out = 0
-    for campaign in Campaign.objects.filter(status=Campaign.Status.SENDING):
-        released = Delivery.objects.filter(
-            campaign=campaign, status=Delivery.Status.SENDING, claimed_at__lt=now - lease()
-        ).update(status=Delivery.Status.QUEUED)
-        # Batches handed out less than a lease ago are still queued or running: wait for them.
-        due = not recently_dispatched(campaign.pk)
-        if campaign.pk in started or released or due:
-            for low, high in batch_ranges(campaign.pk):
-                enqueue(campaign.pk, low, high)
-                handed_out += 1
-        finish_if_done(campaign.pk)
-    return {"started": started, "batches": handed_out}
+            return sorted(cursor.fetchall())
 
 
-def _dispatched_key(campaign_id: int) -> str:
-    return f"campaign:{campaign_id}:dispatched"
-
-
-def recently_dispatched(campaign_id: int) -> bool:
-    """True if batches went out within the lease; marks them as going out now if not."""
-    try:
-        return not cache.add(_dispatched_key(campaign_id), 1, int(lease().total_seconds()))
-    except Exception:
-        return False
-
-
-def forget_dispatch(campaign_id: int) -> None:
-    try:
-        cache.delete(_dispatched_key(campaign_id))
-    except Exception:
-        logger.warning("campaign %s: could not reset its dispatch marker", campaign_id)
-
-
-def finish_if_done(campaign_id: int) -> bool:
-    left = Delivery.objects.filter(
-        campaign_id=campaign_id, status__in=[Delivery.Status.QUEUED, Delivery.Status.SENDING]
-    ).exists()
-    if left:
-        return False
-    return bool(
-        Campaign.objects.filter(pk=campaign_id, status=Campaign.Status.SENDING).update(
-            status=Campaign.Status.SENT, finished_at=timezone.now()
-        )
+def due(rows: QuerySet, *, now: dt.datetime | None = None) -> QuerySet:
+    """The queued rows of `rows` that may be tried now."""
+    now = now or timezone.now()
+    return rows.filter(status=SendStatus.QUEUED).filter(
+        Q(not_before__isnull=True) | Q(not_before__lte=now)
     )
+
+
+def take_back(rows: QuerySet, *, lease: dt.timedelta) -> int:
+    """Rows claimed longer than `lease` ago by a worker that never marked them (it died) go
+    back to the queue. They are sent again with the same Message-ID."""
+    return rows.filter(status=SendStatus.SENDING, claimed_at__lt=timezone.now() - lease).update(
+        status=SendStatus.QUEUED
+    )
+
+
+def server_unavailable(exc: BaseException) -> bool:
+    """The mail server or email service could not be reached, or dropped the session: nothing
+    about the message or the address. Such a failure waits for the server and never uses up a
+    message's attempts; any other refusal does, so a message the server keeps refusing ends
+    failed, not retried forever."""
+    if isinstance(exc, AnymailAPIError):
+        status = getattr(exc, "status_code", None)
+        return status is None or status == 429 or status >= 500
+    if isinstance(exc, smtplib.SMTPServerDisconnected | smtplib.SMTPConnectError):
+        return True
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return exc.smtp_code == 421  # "service not available, closing channel"
+    # The socket's own errors (refused, reset, timed out); smtplib's are OSErrors too.
+    return isinstance(exc, OSError) and not isinstance(exc, smtplib.SMTPException)
+
+
+def _deliver(mail, copy: emails.Copy) -> str:
+    """Send one copy over the open connection; returns the email service's id, if any."""
+    if isinstance(mail, SMTPBackend) and copy.to.isascii():
+        # Straight to the SMTP session: the same bytes, without the email package's cost.
+        mail.connection.sendmail(copy.template.mailto, [copy.to], emails.mime(copy))
+        return ""
+    message = emails.message(copy, connection=mail)
+    mail.send_messages([message])
+    status = getattr(message, "anymail_status", None)
+    return "" if status is None or status.message_id is None else str(status.message_id)
+
+
+def _refused(batch: Batch, row: int, subscriber_id: int, exc: Exception, result: Result) -> None:
+    """The server answered for this one message: fail it for good (5xx) or try it later."""
+    code, answer = None, repr(exc)
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        code, text = next(iter(exc.recipients.values()))
+        answer = f"{code} {text.decode(errors='replace') if isinstance(text, bytes) else text}"
+    elif isinstance(exc, smtplib.SMTPResponseException):
+        code = exc.smtp_code
+        text = exc.smtp_error
+        answer = f"{code} {text.decode(errors='replace') if isinstance(text, bytes) else text}"
+    elif isinstance(exc, AnymailRecipientsRefused):
+        code = 550
+    elif not isinstance(exc, AnymailError):
+        logger.exception("mail: sending %s %s failed", batch.model._meta.model_name, row)
+    if code is not None and code >= 500:
+        batch.model.objects.filter(pk=row).update(status=SendStatus.FAILED, answer=answer[:500])
+        if code in HARD_BOUNCE_CODES:
+            suppress(subscriber_id=subscriber_id, reason="hard bounce")
+        result.failed += 1
+        return
+    result.retry_after(_retry_later(batch, [row], answer))
+    result.released += 1
+
+
+def _mark_sent(batch: Batch, sent: list[tuple[int, str]]) -> None:
+    """One UPDATE for the group; only an email service's own ids need a row each. The messages
+    are already sent: a short database outage is waited out rather than leaving them to be sent
+    again."""
+    if sent:
+        until_written(lambda: _write_sent(batch, sent))
+        sent.clear()
+
+
+def _write_sent(batch: Batch, sent: list[tuple[int, str]]) -> None:
+    objects = batch.model.objects
+    with transaction.atomic():
+        for row, esp_message_id in sent:
+            if esp_message_id:
+                objects.filter(pk=row).update(esp_message_id=esp_message_id)
+        objects.filter(pk__in=[row for row, _ in sent]).update(
+            status=SendStatus.SENT,
+            sent_at=timezone.now(),
+            answer="accepted",
+            message_id=batch.message_id(),
+        )
+
+
+def _renew(model: type[Sendable], rows: list[int]) -> None:
+    model.objects.filter(pk__in=rows, status=SendStatus.SENDING).update(claimed_at=timezone.now())
+
+
+def _release(model: type[Sendable], rows: list[int]) -> int:
+    """Back to the queue unsent, as if never claimed."""
+    return model.objects.filter(pk__in=rows, status=SendStatus.SENDING).update(
+        status=SendStatus.QUEUED, attempts=F("attempts") - 1
+    )
+
+
+def _put_back(batch: Batch, rows: list[int], exc: Exception, result: Result) -> None:
+    """After the connection failed: wait for the server if it is unreachable, else retry
+    later."""
+    answer = repr(exc)[:500]
+    result.released += len(rows)
+    if not server_unavailable(exc):
+        result.retry_after(_retry_later(batch, rows, answer))
+        return
+    # Not the message's fault: the attempt does not count, however long the outage lasts.
+    result.unreachable = True
+    batch.model.objects.filter(pk__in=rows, status=SendStatus.SENDING).update(
+        status=SendStatus.QUEUED,
+        attempts=F("attempts") - 1,
+        not_before=timezone.now() + dt.timedelta(seconds=batch.unreachable_wait),
+        answer=answer,
+    )
+    logger.warning(
+        "mail: server unavailable (%s); %s %s(s) wait %ss",
+        answer,
+        len(rows),
+        batch.model._meta.verbose_name,
+        batch.unreachable_wait,
+    )
+    result.retry_after(batch.unreachable_wait)
+
+
+def _retry_later(batch: Batch, rows: list[int], answer: str) -> int:
+    """Back to the queue after a backoff; a row out of attempts fails instead."""
+    claimed = batch.model.objects.filter(pk__in=rows, status=SendStatus.SENDING)
+    attempts = max(claimed.values_list("attempts", flat=True), default=1)
+    delay = min(MAX_BACKOFF_SECONDS, 10 * 2 ** (attempts - 1))
+    claimed.filter(attempts__gte=batch.max_attempts).update(
+        status=SendStatus.FAILED, answer=answer[:500]
+    )
+    claimed.filter(attempts__lt=batch.max_attempts).update(
+        status=SendStatus.QUEUED,
+        not_before=timezone.now() + dt.timedelta(seconds=delay),
+        answer=answer[:500],
+    )
+    return delay
 
 
 class RateLimiter:
-    """Messages per second and per hour across every worker, counted in Redis. Permits are
-    taken a few at a time so a fast sender does not ask Redis for each message."""
+    """Messages per second and per hour across every worker, counted in the cache. Permits are
+    taken a few at a time so a fast sender does not ask the cache for each message."""
 
     def __init__(self, *, per_second: int, per_hour: int, chunk: int = 100):
         self.per_second, self.per_hour = per_second, per_hour
@@ -168,233 +353,10 @@ class RateLimiter:
         return max(0, allowed)
 
 
-@dataclass
-class BatchResult:
-    sent: int = 0
-    failed: int = 0
-    skipped: int = 0
-    released: int = 0
-    retry_in: int | None = None
-    outcomes: dict = field(default_factory=dict)
-
-
-def _claim(campaign_id: int, low: int, high: int) -> list[tuple[int, int]]:
-    table = Delivery._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} SET status = 'sending', claimed_at = %s, attempts = attempts + 1"
-            " WHERE campaign_id = %s AND id BETWEEN %s AND %s AND status = 'queued'"
-            " AND (not_before IS NULL OR not_before <= %s) RETURNING id, subscriber_id",
-            [timezone.now(), campaign_id, low, high, timezone.now()],
-        )
-        return sorted(cursor.fetchall())
-
-
-def _reachable(subscriber_ids: list[int]) -> dict[int, dict]:
-    return {
-        s["pk"]: s
-        for s in Subscriber.objects.mailable()
-        .filter(pk__in=subscriber_ids)
-        .values("pk", "email", "token_key")
-    }
-
-
-def send_batch(campaign_id: int, low: int, high: int) -> BatchResult:
-    """Send one claimed range, MARK_EVERY rows at a time: before each group the campaign must
-    still be sending and each person still subscribed; after it, the group is marked sent."""
-    result = BatchResult()
-    campaign = Campaign.objects.filter(pk=campaign_id, status=Campaign.Status.SENDING).first()
-    if campaign is None:
-        return result
-    claimed = _claim(campaign_id, low, high)
-    if not claimed:
-        return result
-    template = emails.render_campaign(campaign)
-    limiter = RateLimiter(
-        per_second=settings.CAMPAIGN_RATE_PER_SECOND, per_hour=settings.CAMPAIGN_RATE_PER_HOUR
-    )
-    mail = get_connection()
-    try:
-        mail.open()
-    except (smtplib.SMTPException, OSError) as exc:
-        result.retry_in = _put_back([d for d, _ in claimed], exc)
-        result.released = len(claimed)
-        return result
-    sent: list[tuple[int, str, str]] = []
-    try:
-        for start in range(0, len(claimed), MARK_EVERY):
-            group = claimed[start : start + MARK_EVERY]
-            if start and not _still_sending(campaign_id):
-                result.released += _release([d for d, _ in claimed[start:]])
-                return result
-            people = _reachable([s for _, s in group])
-            gone = [d for d, s in group if s not in people]
-            if gone:
-                Delivery.objects.filter(pk__in=gone).update(
-                    status=Delivery.Status.SKIPPED, answer="no longer subscribed"
-                )
-                result.skipped += len(gone)
-            for position, (delivery_id, subscriber_id) in enumerate(group):
-                if subscriber_id not in people:
-                    continue
-                person = people[subscriber_id]
-                copy = emails.personal_copy(
-                    template,
-                    campaign_id=campaign_id,
-                    subscriber_id=subscriber_id,
-                    email=person["email"],
-                    token_key=person["token_key"],
-                )
-                limiter.take()
-                try:
-                    esp_id = _send(mail, template, copy)
-                except smtplib.SMTPRecipientsRefused as exc:
-                    code, answer = next(iter(exc.recipients.values()))
-                    if code >= 500:
-                        _fail(delivery_id, subscriber_id, code, answer)
-                        result.failed += 1
-                    else:
-                        result.retry_in = _retry_later([delivery_id], f"{code} {answer!r}")
-                        result.released += 1
-                    continue
-                except (smtplib.SMTPException, OSError) as exc:
-                    # The server is gone or refused the session: put back all that is left.
-                    left = [d for d, _ in group[position:]] + [
-                        d for d, _ in claimed[start + len(group) :]
-                    ]
-                    result.retry_in = _put_back(left, exc)
-                    result.released += len(left)
-                    return result
-                sent.append((delivery_id, copy.headers["Message-ID"], esp_id))
-                result.sent += 1
-            _mark_sent(sent)
-    finally:
-        _mark_sent(sent)
-        mail.close()
-    _pause_past_error_threshold(campaign_id)
-    return result
-
-
-def _send(mail, template: emails.CampaignTemplate, copy: emails.CampaignCopy) -> str:
-    """Send one copy over the open connection; returns the email service's id, if any."""
-    if isinstance(mail, SMTPBackend) and copy.to.isascii():
-        # Straight to the SMTP session: the same bytes, without the email package's cost.
-        mail.connection.sendmail(template.mailto, [copy.to], emails.campaign_mime(template, copy))
-        return ""
-    message = emails.campaign_email(template, copy, connection=mail)
-    mail.send_messages([message])
-    status = getattr(message, "anymail_status", None)
-    return "" if status is None or status.message_id is None else str(status.message_id)
-
-
-def _mark_sent(sent: list) -> None:
-    """One UPDATE for the group; only an email service's own ids need a row each. The messages
-    are already sent: a short database outage is waited out rather than leaving them to be sent
-    again."""
-    if sent:
-        until_written(lambda: _write_sent(sent))
-        sent.clear()
-
-
-def _write_sent(sent: list) -> None:
-    now = timezone.now()
-    domain = emails.message_id_domain()
-    with transaction.atomic():
-        for delivery_id, _, esp_message_id in sent:
-            if esp_message_id:
-                Delivery.objects.filter(pk=delivery_id).update(esp_message_id=esp_message_id)
-        # The Message-ID is made from the row itself (see emails.campaign_message_id).
-        Delivery.objects.filter(pk__in=[delivery_id for delivery_id, _, _ in sent]).update(
-            status=Delivery.Status.SENT,
-            sent_at=now,
-            answer="accepted",
-            message_id=Concat(
-                Value("<campaign."),
-                Cast("campaign_id", CharField()),
-                Value("."),
-                Cast("subscriber_id", CharField()),
-                Value(f"@{domain}>"),
-            ),
-        )
-
-
-def _still_sending(campaign_id: int) -> bool:
-    return Campaign.objects.filter(pk=campaign_id, status=Campaign.Status.SENDING).exists()
-
-
-def _release(delivery_ids: list[int]) -> int:
-    return Delivery.objects.filter(pk__in=delivery_ids, status=Delivery.Status.SENDING).update(
-        status=Delivery.Status.QUEUED, attempts=F("attempts") - 1
-    )
-
-
-def _put_back(delivery_ids: list[int], exc: Exception) -> int:
-    """After the session failed: wait for the server if it is unreachable, else retry later."""
-    answer = repr(exc)[:500]
-    if not emails.server_unavailable(exc):
-        return _retry_later(delivery_ids, answer)
-    # Not the message's fault: the attempt does not count, however long the outage lasts.
-    Delivery.objects.filter(pk__in=delivery_ids, status=Delivery.Status.SENDING).update(
-        status=Delivery.Status.QUEUED,
-        attempts=F("attempts") - 1,
-        not_before=timezone.now() + dt.timedelta(seconds=SERVER_RETRY_SECONDS),
-        answer=answer,
-    )
-    logger.warning(
-        "campaign: mail server unavailable (%s); %s deliveries wait %ss",
-        answer,
-        len(delivery_ids),
-        SERVER_RETRY_SECONDS,
-    )
-    return SERVER_RETRY_SECONDS
-
-
-def _retry_later(delivery_ids: list[int], answer: str) -> int:
-    """Back to the queue after a backoff; a row out of attempts fails instead."""
-    rows = Delivery.objects.filter(pk__in=delivery_ids, status=Delivery.Status.SENDING)
-    attempts = max(rows.values_list("attempts", flat=True), default=1)
-    delay = min(300, 10 * 2 ** (attempts - 1))
-    rows.filter(attempts__gte=MAX_ATTEMPTS).update(status=Delivery.Status.FAILED, answer=answer)
-    rows.filter(attempts__lt=MAX_ATTEMPTS).update(
-        status=Delivery.Status.QUEUED,
-        not_before=timezone.now() + dt.timedelta(seconds=delay),
-        answer=answer,
-    )
-    return delay
-
-
-def _fail(delivery_id: int, subscriber_id: int, code: int, answer: bytes) -> None:
-    text = f"{code} {answer.decode(errors='replace') if isinstance(answer, bytes) else answer}"
-    Delivery.objects.filter(pk=delivery_id).update(status=Delivery.Status.FAILED, answer=text[:500])
-    if code in HARD_BOUNCE_CODES:
-        suppress(subscriber_id=subscriber_id, reason="hard bounce")
-
-
 def suppress(*, subscriber_id: int, reason: str) -> None:
     Subscriber.objects.filter(pk=subscriber_id, suppressed_at__isnull=True).update(
         suppressed_at=timezone.now(), suppression_reason=reason
     )
-
-
-def _pause_past_error_threshold(campaign_id: int) -> bool:
-    rows = Delivery.objects.filter(campaign_id=campaign_id)
-    # Failures are few, and counted through the (campaign, status) index: a campaign that has
-    # none costs no count of everything it sent.
-    failed = rows.filter(status=Delivery.Status.FAILED).count()
-    if not failed:
-        return False
-    counts = {"failed": failed, "sent": rows.filter(status=Delivery.Status.SENT).count()}
-    tried = counts["sent"] + counts["failed"]
-    if tried < settings.CAMPAIGN_ERROR_MIN_SAMPLE:
-        return False
-    if counts["failed"] / tried <= settings.CAMPAIGN_ERROR_THRESHOLD:
-        return False
-    paused = Campaign.objects.filter(pk=campaign_id, status=Campaign.Status.SENDING).update(
-        status=Campaign.Status.PAUSED
-    )
-    if paused:
-        logger.warning("campaign %s paused: %s of %s failed", campaign_id, counts["failed"], tried)
-    return bool(paused)
 
 
 SUPPRESSING_EVENTS = {"bounced": "hard bounce", "complained": "spam complaint"}
@@ -402,7 +364,7 @@ SUPPRESSING_EVENTS = {"bounced": "hard bounce", "complained": "spam complaint"}
 
 def record_tracking_event(*, event_type: str, recipient: str, message_id: str | None) -> bool:
     """A bounce or complaint reported by the email service suppresses the address for good and
-    marks the delivery failed. Other events (delivered, opened…) are not recorded."""
+    marks the email it was about failed. Other events (delivered, opened…) are not recorded."""
     reason = SUPPRESSING_EVENTS.get(event_type)
     if not reason or not recipient:
         return False
@@ -410,15 +372,18 @@ def record_tracking_event(*, event_type: str, recipient: str, message_id: str | 
     if subscriber is None:
         return False
     suppress(subscriber_id=subscriber.pk, reason=reason)
-    deliveries = Delivery.objects.filter(subscriber=subscriber)
-    if message_id:
-        bare = message_id.strip("<>")
-        deliveries = deliveries.filter(
-            Q(esp_message_id=message_id) | Q(message_id__in=[message_id, f"<{bare}>"])
+    for model in (Delivery, OutboundEmail):
+        rows = model.objects.filter(subscriber=subscriber)
+        if message_id:
+            bare = message_id.strip("<>")
+            rows = rows.filter(
+                Q(esp_message_id=message_id) | Q(message_id__in=[message_id, f"<{bare}>"])
+            )
+        elif model is Delivery:
+            rows = rows.filter(status=SendStatus.SENT).order_by("-sent_at")[:1]
+        else:
+            continue
+        model.objects.filter(pk__in=list(rows.values_list("pk", flat=True))).update(
+            status=SendStatus.FAILED, answer=reason
         )
-    else:
-        deliveries = deliveries.filter(status=Delivery.Status.SENT).order_by("-sent_at")[:1]
-    Delivery.objects.filter(pk__in=list(deliveries.values_list("pk", flat=True))).update(
-        status=Delivery.Status.FAILED, answer=reason
-    )
     return True

@@ -1,21 +1,15 @@
-"""Everything the waitlist does that writes: joining, confirming, preferences, leaving, and the
-transactional outbox. Views and tasks call these; nothing else writes subscribers."""
+"""Everything the waitlist does that writes: joining, confirming, preferences, leaving. Views
+and tasks call these; nothing else writes subscribers."""
 
 import datetime as dt
-import logging
-import smtplib
 from dataclasses import dataclass, field
 
-from celery import current_app
-from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F, OuterRef, Q, Subquery, Value
+from django.db.models import Q, Value
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from . import consent, tokens
-from .dbretry import until_written
-from .emails import confirmation_email, server_unavailable
+from . import consent, outbox, tokens
 from .models import (
     UTM_KEYS,
     ConsentRecord,
@@ -26,26 +20,10 @@ from .models import (
     new_token_key,
 )
 
-logger = logging.getLogger(__name__)
-
-SEND_OUTBOUND_TASK = "waitlist.tasks.send_outbound_emails"
 RESEND_AFTER = dt.timedelta(minutes=10)
-
-
-def send_lease() -> dt.timedelta:
-    """How long a claimed email may stay unsent before another worker may take it (its worker
-    died): short, as a confirmation should not wait long."""
-    return dt.timedelta(seconds=settings.OUTBOX_LEASE_SECONDS)
-
-
-MAX_ATTEMPTS = 10
 # More credited referrals than this from one IP address in a day look like one person.
 REFERRAL_BURST_PER_IP = 2
 GMAIL_DOMAINS = {"gmail.com", "googlemail.com"}
-
-
-class TransientSendError(Exception):
-    """The mail server said 'try later' (4xx) or could not be reached."""
 
 
 @dataclass
@@ -159,22 +137,7 @@ def _queue_confirmation(subscriber: Subscriber, *, ip, user_agent: str) -> Outbo
         signup_ip=ip,
         signup_user_agent=user_agent[:400],
     )
-    outbound = OutboundEmail.objects.create(
-        subscriber=subscriber, consent=record, kind=OutboundEmail.Kind.CONFIRMATION
-    )
-    transaction.on_commit(lambda: enqueue_outbound(outbound.pk))
-    return outbound
-
-
-def enqueue_outbound(outbound_id: int) -> None:
-    """Hand a committed email to the workers. The row is the guarantee, the task only a hint:
-    with the broker down this fails at once (no retry, a 1 s connect timeout) and the sweep
-    sends the email later. By name, so that the tasks module, which calls this one, is not
-    imported here."""
-    try:
-        current_app.send_task(SEND_OUTBOUND_TASK, args=[[outbound_id]], retry=False)
-    except Exception:
-        logger.warning("outbox: could not enqueue email %s; the sweep will send it", outbound_id)
+    return outbox.queue(subscriber, kind=OutboundEmail.Kind.CONFIRMATION, consent=record)
 
 
 def subscriber_for(purpose: str, token: str) -> tokens.TokenData:
@@ -320,110 +283,3 @@ def erase(*, subscriber_id: int) -> None:
             confirmed_at=None,
             unsubscribed_at=timezone.now(),
         )
-
-
-# --- the transactional outbox --------------------------------------------------------------------
-
-
-def send_outbound(outbound_id: int, *, mail=None) -> str:
-    """Claim one queued email, send it outside any transaction, record the server's answer.
-    `mail`: an open mail connection to reuse (a batch sends over one SMTP session)."""
-    now = timezone.now()
-    claimed = (
-        OutboundEmail.objects.filter(pk=outbound_id)
-        .filter(
-            Q(status=OutboundEmail.Status.QUEUED)
-            | Q(status=OutboundEmail.Status.SENDING, claimed_at__lt=now - send_lease())
-        )
-        .update(status=OutboundEmail.Status.SENDING, claimed_at=now, attempts=F("attempts") + 1)
-    )
-    if not claimed:
-        return "not claimed"
-    # The email, its subscriber and the subscriber's latest consent, in one query.
-    latest_consent = ConsentRecord.objects.filter(subscriber=OuterRef("subscriber_id")).order_by(
-        *ConsentRecord._meta.ordering
-    )
-    outbound = (
-        OutboundEmail.objects.select_related("subscriber")
-        .annotate(latest_consent_id=Subquery(latest_consent.values("pk")[:1]))
-        .get(pk=outbound_id)
-    )
-    subscriber = outbound.subscriber
-    if (
-        subscriber.status in (Subscriber.Status.CONFIRMED, Subscriber.Status.ERASED)
-        or not subscriber.email
-        or outbound.consent_id != outbound.latest_consent_id
-    ):
-        _finish(outbound, OutboundEmail.Status.SKIPPED)
-        return "skipped"
-    message = confirmation_email(outbound)
-    message.connection = mail
-    try:
-        message.send()
-    except smtplib.SMTPRecipientsRefused as exc:
-        codes = [code for code, _ in exc.recipients.values()]
-        if all(code >= 500 for code in codes):
-            _finish(outbound, OutboundEmail.Status.FAILED, error=str(exc.recipients)[:500])
-            return "failed"
-        _release(outbound, str(exc))
-        raise TransientSendError(str(exc)) from exc
-    except smtplib.SMTPResponseException as exc:
-        if server_unavailable(exc):
-            _wait_for_server(outbound, f"{exc.smtp_code} {exc.smtp_error}")
-            raise TransientSendError(str(exc)) from exc
-        if exc.smtp_code >= 500:
-            _finish(
-                outbound, OutboundEmail.Status.FAILED, error=f"{exc.smtp_code} {exc.smtp_error}"
-            )
-            return "failed"
-        _release(outbound, f"{exc.smtp_code} {exc.smtp_error}")
-        raise TransientSendError(str(exc)) from exc
-    except (smtplib.SMTPException, OSError) as exc:
-        if server_unavailable(exc):
-            _wait_for_server(outbound, repr(exc))
-        else:
-            _release(outbound, repr(exc))
-        raise TransientSendError(repr(exc)) from exc
-    message_id = message.extra_headers["Message-ID"]
-    until_written(lambda: _finish(outbound, OutboundEmail.Status.SENT, message_id=message_id))
-    return "sent"
-
-
-def _finish(outbound: OutboundEmail, status: str, *, error: str = "", message_id: str = "") -> None:
-    OutboundEmail.objects.filter(pk=outbound.pk).update(
-        status=status,
-        sent_at=timezone.now() if status == OutboundEmail.Status.SENT else None,
-        last_error=error,
-        message_id=message_id,
-    )
-
-
-def _release(outbound: OutboundEmail, error: str) -> None:
-    """Back to the queue for a later try; after MAX_ATTEMPTS it is failed for good."""
-    gave_up = outbound.attempts >= MAX_ATTEMPTS
-    OutboundEmail.objects.filter(pk=outbound.pk, status=OutboundEmail.Status.SENDING).update(
-        status=OutboundEmail.Status.FAILED if gave_up else OutboundEmail.Status.QUEUED,
-        last_error=error[:500],
-    )
-
-
-def _wait_for_server(outbound: OutboundEmail, error: str) -> None:
-    """Back to the queue without using up an attempt: the server, not the message, failed."""
-    OutboundEmail.objects.filter(pk=outbound.pk, status=OutboundEmail.Status.SENDING).update(
-        status=OutboundEmail.Status.QUEUED, attempts=F("attempts") - 1, last_error=error[:500]
-    )
-    logger.warning("outbox: mail server unavailable (%s); email %s waits", error, outbound.pk)
-
-
-def due_outbound_ids(*, limit: int = 1000) -> list[int]:
-    """Rows the sweep should hand to workers again: queued for a while, or claimed by a worker
-    that has not finished within the lease (it died)."""
-    now = timezone.now()
-    return list(
-        OutboundEmail.objects.filter(
-            Q(status=OutboundEmail.Status.QUEUED, created_at__lt=now - dt.timedelta(seconds=15))
-            | Q(status=OutboundEmail.Status.SENDING, claimed_at__lt=now - send_lease())
-        )
-        .order_by("created_at", "pk")
-        .values_list("pk", flat=True)[:limit]
-    )

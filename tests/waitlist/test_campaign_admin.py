@@ -9,7 +9,7 @@ from django.contrib.auth.models import Permission
 from django.test import Client
 
 from tests.factories import StaffFactory, SubscriberFactory
-from waitlist import sending
+from waitlist import deliveries
 from waitlist.models import Campaign, Delivery
 
 pytestmark = pytest.mark.django_db
@@ -89,7 +89,7 @@ def test_scheduling_without_a_test_is_refused_with_the_reason(operator, settings
 def test_pause_resume_and_cancel_from_admin(operator):
     SubscriberFactory.create_batch(2)
     item = campaign(status=Campaign.Status.SENDING)
-    sending.create_deliveries(item)
+    deliveries.create_deliveries(item)
     operator.post(f"/admin/waitlist/campaign/{item.pk}/do/pause/")
     item.refresh_from_db()
     assert item.status == "paused"
@@ -104,7 +104,7 @@ def test_pause_resume_and_cancel_from_admin(operator):
 def test_progress_and_the_delivery_log(operator):
     SubscriberFactory.create_batch(4)
     item = campaign(status=Campaign.Status.SENDING)
-    sending.create_deliveries(item)
+    deliveries.create_deliveries(item)
     first, second = Delivery.objects.order_by("pk")[:2]
     Delivery.objects.filter(pk=first.pk).update(status="sent")
     Delivery.objects.filter(pk=second.pk).update(status="failed", answer="550 no such user")
@@ -160,7 +160,7 @@ def webhook_secret(settings):
 def test_a_hard_bounce_from_the_email_service_suppresses_the_address(client, webhook_secret):
     person = SubscriberFactory(email="bouncy@example.com")
     item = campaign(status=Campaign.Status.SENDING)
-    sending.create_deliveries(item)
+    deliveries.create_deliveries(item)
     Delivery.objects.update(status="sent", esp_message_id="883953f4-6105-42a2-a16a-77a8eac79483")
     response = postmark(
         client,
@@ -182,7 +182,7 @@ def test_a_hard_bounce_from_the_email_service_suppresses_the_address(client, web
     person.refresh_from_db()
     assert person.suppressed_at and person.suppression_reason == "hard bounce"
     assert Delivery.objects.get().status == "failed"
-    assert person not in sending.audience(campaign())
+    assert person not in deliveries.audience(campaign())
 
 
 def test_a_spam_complaint_suppresses_the_address(client, webhook_secret):

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from tests.factories import SubscriberFactory
 from tests.faults import cut_database_connection_on_accept
-from waitlist import campaigns, sending, services, tasks
+from waitlist import campaigns, deliveries, sending, services, tasks
 from waitlist.models import Campaign, Delivery, Subscriber
 
 
@@ -24,9 +24,9 @@ def make_campaign(**fields) -> Campaign:
     return Campaign.objects.create(**{**defaults, **fields})
 
 
-def run_batches(campaign: Campaign) -> list[sending.BatchResult]:
-    ranges = sending.batch_ranges(campaign.pk)
-    return [sending.send_batch(campaign.pk, low, high) for low, high in ranges]
+def run_batches(campaign: Campaign) -> list[sending.Result]:
+    ranges = deliveries.batch_ranges(campaign.pk)
+    return [deliveries.send_batch(campaign.pk, low, high) for low, high in ranges]
 
 
 @pytest.fixture
@@ -46,7 +46,7 @@ def test_the_audience_is_confirmed_unsuppressed_people_in_the_segment():
     SubscriberFactory(state="TX", interests=["sleep"], status="unsubscribed")
     SubscriberFactory(state="TX", interests=["sleep"], suppressed_at=timezone.now())
     campaign = make_campaign(audience_states=["TX"], audience_interests=["sleep", "testosterone"])
-    assert list(sending.audience(campaign)) == [texas_sleep]
+    assert list(deliveries.audience(campaign)) == [texas_sleep]
     assert campaigns.audience_size(make_campaign()) == 3
 
 
@@ -54,16 +54,16 @@ def test_delivery_rows_are_made_in_one_statement_and_never_twice(django_assert_n
     SubscriberFactory.create_batch(5)
     campaign = make_campaign()
     with django_assert_num_queries(1):
-        assert sending.create_deliveries(campaign) == 5
-    assert sending.create_deliveries(campaign) == 0
+        assert deliveries.create_deliveries(campaign) == 5
+    assert deliveries.create_deliveries(campaign) == 0
     assert Delivery.objects.filter(campaign=campaign).count() == 5
 
 
 def test_batch_ranges_cover_every_queued_row_in_batches_of_at_most_the_size():
     SubscriberFactory.create_batch(7)
     campaign = make_campaign()
-    sending.create_deliveries(campaign)
-    ranges = sending.batch_ranges(campaign.pk, size=3)
+    deliveries.create_deliveries(campaign)
+    ranges = deliveries.batch_ranges(campaign.pk, size=3)
     assert len(ranges) == 3
     ids = sorted(Delivery.objects.values_list("pk", flat=True))
     assert ranges[0][0] == ids[0] and ranges[-1][1] == ids[-1]
@@ -72,7 +72,7 @@ def test_batch_ranges_cover_every_queued_row_in_batches_of_at_most_the_size():
 def test_a_batch_sends_each_person_one_message_with_the_required_headers(mail, settings):
     people = SubscriberFactory.create_batch(3)
     campaign = make_campaign()
-    sending.create_deliveries(campaign)
+    deliveries.create_deliveries(campaign)
     (result,) = run_batches(campaign)
     assert result.sent == 3
     assert sorted(m.envelope_to[0] for m in mail.messages) == sorted(p.email for p in people)
@@ -95,7 +95,7 @@ def test_a_batch_sends_each_person_one_message_with_the_required_headers(mail, s
 def test_the_unsubscribe_link_in_a_campaign_works_with_one_click(mail, client):
     person = SubscriberFactory()
     campaign = make_campaign()
-    sending.create_deliveries(campaign)
+    deliveries.create_deliveries(campaign)
     run_batches(campaign)
     link = mail.messages[0].message["List-Unsubscribe"].split(",")[0].strip(" <>")
     path = link.split("localhost:8000", 1)[1]
@@ -110,7 +110,7 @@ def test_the_unsubscribe_link_in_a_campaign_works_with_one_click(mail, client):
 def test_a_second_run_of_the_same_batch_sends_nothing(mail):
     SubscriberFactory.create_batch(2)
     campaign = make_campaign()
-    sending.create_deliveries(campaign)
+    deliveries.create_deliveries(campaign)
     run_batches(campaign)
     run_batches(campaign)
     assert len(mail.messages) == 2
@@ -119,7 +119,7 @@ def test_a_second_run_of_the_same_batch_sends_nothing(mail):
 def test_someone_who_unsubscribes_before_their_batch_is_skipped(mail):
     stays, leaves = SubscriberFactory.create_batch(2)
     campaign = make_campaign()
-    sending.create_deliveries(campaign)
+    deliveries.create_deliveries(campaign)
     services.unsubscribe(subscriber_id=leaves.pk)
     (result,) = run_batches(campaign)
     assert (result.sent, result.skipped) == (1, 1)
@@ -131,33 +131,33 @@ def test_a_451_puts_the_row_back_with_a_backoff(mail):
     busy = SubscriberFactory(email="busy+tempfail@example.com")
     SubscriberFactory()
     campaign = make_campaign()
-    sending.create_deliveries(campaign)
+    deliveries.create_deliveries(campaign)
     (result,) = run_batches(campaign)
     assert result.sent == 1 and result.retry_in == 10
     row = Delivery.objects.get(subscriber=busy)
     assert row.status == "queued" and row.not_before > timezone.now()
     assert "451" in row.answer
-    assert sending.send_batch(campaign.pk, row.pk, row.pk).sent == 0
+    assert deliveries.send_batch(campaign.pk, row.pk, row.pk).sent == 0
 
 
 def test_a_550_fails_the_row_and_suppresses_the_address(mail):
     gone = SubscriberFactory(email="gone+reject@example.com")
     campaign = make_campaign()
-    sending.create_deliveries(campaign)
+    deliveries.create_deliveries(campaign)
     (result,) = run_batches(campaign)
     assert result.failed == 1
     row = Delivery.objects.get(subscriber=gone)
     assert row.status == "failed" and row.answer.startswith("550")
     gone.refresh_from_db()
     assert gone.suppressed_at is not None and gone.suppression_reason == "hard bounce"
-    assert gone not in sending.audience(make_campaign())
+    assert gone not in deliveries.audience(make_campaign())
 
 
 def test_an_unreachable_server_puts_every_claimed_row_back(mail, settings):
     settings.EMAIL_PORT = 1
     SubscriberFactory.create_batch(3)
     campaign = make_campaign()
-    sending.create_deliveries(campaign)
+    deliveries.create_deliveries(campaign)
     (result,) = run_batches(campaign)
     assert result.released == 3 and result.retry_in
     assert set(Delivery.objects.values_list("status", flat=True)) == {"queued"}
@@ -167,14 +167,14 @@ def test_a_long_outage_of_the_mail_server_never_uses_up_a_row_s_attempts(mail, s
     # A row one try from its last: the server being down must not be what fails it.
     SubscriberFactory.create_batch(3)
     campaign = make_campaign()
-    sending.create_deliveries(campaign)
-    Delivery.objects.update(attempts=sending.MAX_ATTEMPTS - 1)
+    deliveries.create_deliveries(campaign)
+    Delivery.objects.update(attempts=deliveries.CampaignBatch.max_attempts - 1)
     settings.EMAIL_PORT = 1
     for _ in range(3):
         (result,) = run_batches(campaign)
-        assert result.released == 3 and result.retry_in == sending.SERVER_RETRY_SECONDS
+        assert result.released == 3 and result.retry_in == deliveries.CampaignBatch.unreachable_wait
         assert set(Delivery.objects.values_list("status", "attempts")) == {
-            ("queued", sending.MAX_ATTEMPTS - 1)
+            ("queued", deliveries.CampaignBatch.max_attempts - 1)
         }
         Delivery.objects.update(not_before=None)
     settings.EMAIL_PORT = mail.port
@@ -188,7 +188,7 @@ def test_a_long_outage_of_the_mail_server_never_uses_up_a_row_s_attempts(mail, s
 def test_sent_messages_are_recorded_even_if_the_database_drops_the_connection_meanwhile(mail):
     SubscriberFactory.create_batch(3)
     campaign = make_campaign()
-    sending.create_deliveries(campaign)
+    deliveries.create_deliveries(campaign)
     cut_database_connection_on_accept(mail)
     (result,) = run_batches(campaign)
     assert result.sent == 3
@@ -202,7 +202,7 @@ def test_a_campaign_pauses_itself_past_the_error_threshold(mail, settings):
         SubscriberFactory(email=f"bad{i}+reject@example.com")
     SubscriberFactory.create_batch(2)
     campaign = make_campaign()
-    sending.create_deliveries(campaign)
+    deliveries.create_deliveries(campaign)
     run_batches(campaign)
     campaign.refresh_from_db()
     assert campaign.status == "paused"
@@ -211,7 +211,7 @@ def test_a_campaign_pauses_itself_past_the_error_threshold(mail, settings):
 def test_pause_stops_sending_and_resume_carries_on(mail):
     SubscriberFactory.create_batch(3)
     campaign = make_campaign()
-    sending.create_deliveries(campaign)
+    deliveries.create_deliveries(campaign)
     assert campaigns.pause(campaign)
     assert run_batches(campaign)[0].sent == 0
     assert set(Delivery.objects.values_list("status", flat=True)) == {"queued"}
@@ -222,16 +222,15 @@ def test_pause_stops_sending_and_resume_carries_on(mail):
 def test_pausing_mid_batch_puts_the_rest_back(mail, settings, monkeypatch):
     SubscriberFactory.create_batch(sending.MARK_EVERY + 5)
     campaign = make_campaign()
-    sending.create_deliveries(campaign)
-    calls = {"n": 0}
-    original = sending._still_sending
+    deliveries.create_deliveries(campaign)
+    original = deliveries.CampaignBatch.still_wanted
 
-    def pause_after_first_check(campaign_id):
-        calls["n"] += 1
-        Campaign.objects.filter(pk=campaign_id).update(status="paused")
-        return original(campaign_id)
+    def paused_after_the_first_check(batch):
+        wanted = original(batch)
+        Campaign.objects.filter(pk=batch.campaign_id).update(status="paused")
+        return wanted
 
-    monkeypatch.setattr(sending, "_still_sending", pause_after_first_check)
+    monkeypatch.setattr(deliveries.CampaignBatch, "still_wanted", paused_after_the_first_check)
     (result,) = run_batches(campaign)
     assert result.sent == sending.MARK_EVERY and result.released == 5
     assert Delivery.objects.filter(status="queued").count() == 5
@@ -241,7 +240,7 @@ def test_pausing_mid_batch_puts_the_rest_back(mail, settings, monkeypatch):
 def test_cancel_skips_everything_not_yet_sent(mail):
     SubscriberFactory.create_batch(3)
     campaign = make_campaign()
-    sending.create_deliveries(campaign)
+    deliveries.create_deliveries(campaign)
     assert campaigns.cancel(campaign) == 3
     assert run_batches(campaign) == []
     assert mail.messages == []
@@ -252,7 +251,7 @@ def test_cancel_skips_everything_not_yet_sent(mail):
 def test_retry_failed_queues_failed_rows_of_people_still_reachable(mail):
     person = SubscriberFactory()
     campaign = make_campaign(status=Campaign.Status.SENT)
-    sending.create_deliveries(campaign)
+    deliveries.create_deliveries(campaign)
     Delivery.objects.update(status="failed", answer="421 try later")
     assert campaigns.retry_failed(campaign) == 1
     campaign.refresh_from_db()
@@ -265,11 +264,11 @@ def test_the_dispatcher_starts_a_due_campaign_and_closes_it_when_all_is_sent(mai
     SubscriberFactory.create_batch(4)
     campaign = make_campaign(status=Campaign.Status.SCHEDULED, send_at=timezone.now())
     enqueued = []
-    outcome = sending.dispatch(enqueue=lambda *args: enqueued.append(args))
+    outcome = deliveries.dispatch(enqueue=lambda *args: enqueued.append(args))
     assert outcome["started"] == [campaign.pk] and len(enqueued) == 1
     for args in enqueued:
-        sending.send_batch(*args)
-    sending.dispatch(enqueue=lambda *args: None)
+        deliveries.send_batch(*args)
+    deliveries.dispatch(enqueue=lambda *args: None)
     campaign.refresh_from_db()
     assert campaign.status == "sent" and campaign.finished_at is not None
 
@@ -277,8 +276,8 @@ def test_the_dispatcher_starts_a_due_campaign_and_closes_it_when_all_is_sent(mai
 def test_the_last_batch_closes_its_campaign_and_an_earlier_one_does_not(mail):
     SubscriberFactory.create_batch(4)
     campaign = make_campaign()
-    sending.create_deliveries(campaign)
-    first, second = sending.batch_ranges(campaign.pk, size=2)
+    deliveries.create_deliveries(campaign)
+    first, second = deliveries.batch_ranges(campaign.pk, size=2)
     tasks.send_campaign_batch(campaign.pk, *first)
     assert Campaign.objects.get(pk=campaign.pk).status == "sending"
     tasks.send_campaign_batch(campaign.pk, *second)
@@ -290,18 +289,18 @@ def test_a_campaign_scheduled_for_later_waits():
     SubscriberFactory()
     later = timezone.now() + timezone.timedelta(hours=1)
     make_campaign(status=Campaign.Status.SCHEDULED, send_at=later)
-    assert sending.dispatch(enqueue=lambda *args: None)["started"] == []
+    assert deliveries.dispatch(enqueue=lambda *args: None)["started"] == []
     assert not Delivery.objects.exists()
 
 
 def test_the_dispatcher_takes_back_rows_whose_worker_died(mail):
     SubscriberFactory.create_batch(2)
     campaign = make_campaign()
-    sending.create_deliveries(campaign)
-    stale = timezone.now() - sending.lease() - timezone.timedelta(seconds=1)
+    deliveries.create_deliveries(campaign)
+    stale = timezone.now() - deliveries.lease() - timezone.timedelta(seconds=1)
     Delivery.objects.update(status="sending", claimed_at=stale)
     enqueued = []
-    sending.dispatch(enqueue=lambda *args: enqueued.append(args))
+    deliveries.dispatch(enqueue=lambda *args: enqueued.append(args))
     assert set(Delivery.objects.values_list("status", flat=True)) == {"queued"}
     assert enqueued
 
@@ -316,7 +315,7 @@ def test_two_dispatchers_at_once_start_a_campaign_once_and_make_each_row_once():
     def run():
         barrier.wait()
         try:
-            outcomes.append(sending.dispatch(enqueue=lambda *args: None))
+            outcomes.append(deliveries.dispatch(enqueue=lambda *args: None))
         finally:
             connection.close()
 
@@ -392,13 +391,13 @@ def test_the_fast_smtp_path_writes_the_same_message_as_django_would():
     from waitlist import emails
 
     campaign = make_campaign(subject="We’re live in Texas — book now")
-    template = emails.render_campaign(campaign)
-    copy = emails.personal_copy(
+    template = emails.campaign_template(campaign)
+    copy = emails.campaign_copy(
         template, campaign_id=campaign.pk, subscriber_id=7, email="pat@example.com", token_key="k"
     )
     parse = lambda data: email.message_from_bytes(data, policy=email.policy.default)  # noqa: E731
-    fast = parse(emails.campaign_mime(template, copy))
-    django = parse(emails.campaign_email(template, copy).message().as_bytes())
+    fast = parse(emails.mime(copy))
+    django = parse(emails.message(copy).message().as_bytes())
     for header in ["From", "To", "Subject", "Message-ID", "List-Unsubscribe",
                    "List-Unsubscribe-Post", "List-Id"]:  # fmt: skip
         assert str(fast[header]).strip() == str(django[header]).strip(), header
@@ -415,7 +414,7 @@ def test_an_email_service_backend_gets_django_messages_and_its_ids_are_kept(sett
     settings.EMAIL_BACKEND = "anymail.backends.test.EmailBackend"
     people = SubscriberFactory.create_batch(2)
     campaign = make_campaign()
-    sending.create_deliveries(campaign)
+    deliveries.create_deliveries(campaign)
     django_mail.outbox = []
     (result,) = run_batches(campaign)
     assert result.sent == 2
@@ -433,24 +432,24 @@ def test_a_dispatcher_running_while_another_makes_the_rows_does_not_close_the_ca
     SubscriberFactory.create_batch(30)
     campaign = make_campaign(status=Campaign.Status.SCHEDULED, send_at=timezone.now())
     inside, go = threading.Event(), threading.Event()
-    real_create = sending.create_deliveries
+    real_create = deliveries.create_deliveries
 
     def slow_create(campaign):
         inside.set()
         assert go.wait(10)
         return real_create(campaign)
 
-    monkeypatch.setattr(sending, "create_deliveries", slow_create)
+    monkeypatch.setattr(deliveries, "create_deliveries", slow_create)
 
     def first():
         try:
-            sending.dispatch(enqueue=lambda *args: None)
+            deliveries.dispatch(enqueue=lambda *args: None)
         finally:
             connection.close()
 
     def second():
         try:
-            sending.dispatch(enqueue=lambda *args: None)
+            deliveries.dispatch(enqueue=lambda *args: None)
         finally:
             connection.close()
 

@@ -2,18 +2,24 @@
 and an SMTP server."""
 
 import datetime as dt
+import email
+import email.policy
 import re
 import smtplib
+import time
 
 import pytest
+from anymail.exceptions import AnymailAPIError
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from tests.faults import cut_database_connection_on_accept
 from tests.processes import wait_until
-from waitlist import services
-from waitlist.emails import server_unavailable
+from waitlist import emails, outbox, services
 from waitlist.models import OutboundEmail, Subscriber
-from waitlist.tasks import send_outbound_email
+from waitlist.sending import server_unavailable
+from waitlist.tasks import send_outbox
 
 LINK = re.compile(r"https?://\S+/waitlist/confirm/[^/\s]+/")
 
@@ -21,6 +27,14 @@ LINK = re.compile(r"https?://\S+/waitlist/confirm/[^/\s]+/")
 def signup(client, email="pat@example.com") -> Subscriber:
     client.post("/waitlist/", {"email": email})
     return Subscriber.objects.get(email=email)
+
+
+def join(email: str) -> Subscriber:
+    """As the form does, without its per-address limits."""
+    source = services.SignupSource()
+    return services.subscribe(
+        email=email, interests=[], state="", source=source, ip="203.0.113.9", user_agent="test"
+    )
 
 
 @pytest.mark.django_db(transaction=True)
@@ -46,76 +60,80 @@ def test_a_signup_reaches_the_inbox_through_a_real_worker(client, worker, smtp_s
 
 
 def test_confirmation_mail_has_its_own_queue():
-    route = send_outbound_email.app.amqp.router.route({}, send_outbound_email.name)
+    route = send_outbox.app.amqp.router.route({}, send_outbox.name)
     assert route["queue"].name == "mail"
 
 
 @pytest.mark.django_db
 def test_sending_claims_the_row_so_a_second_send_does_nothing(client, mail):
-    subscriber = signup(client)
-    outbound = subscriber.emails.get()
-    assert services.send_outbound(outbound.pk) == "sent"
-    assert services.send_outbound(outbound.pk) == "not claimed"
+    signup(client)
+    assert outbox.send_due().counts() == {"claimed": 1, "sent": 1}
+    assert outbox.send_due().counts() == {}
     assert len(mail.to("pat@example.com")) == 1
 
 
 @pytest.mark.django_db
 def test_a_451_from_the_server_puts_the_email_back_for_a_retry(client, mail):
-    subscriber = signup(client, "busy+tempfail@example.com")
-    outbound = subscriber.emails.get()
-    with pytest.raises(services.TransientSendError):
-        services.send_outbound(outbound.pk)
+    outbound = signup(client, "busy+tempfail@example.com").emails.get()
+    result = outbox.send_due()
+    assert (result.released, result.retry_in) == (1, 10)
     outbound.refresh_from_db()
     assert (outbound.status, outbound.attempts) == ("queued", 1)
-    assert "451" in outbound.last_error
-    assert outbound.pk in [row.pk for row in OutboundEmail.objects.filter(status="queued")]
+    assert "451" in outbound.answer and outbound.not_before > timezone.now()
+    assert outbox.send_due().claimed == 0, "not before its backoff is over"
+    OutboundEmail.objects.update(not_before=None)
+    assert outbox.send_due().released == 1
 
 
 @pytest.mark.django_db
 def test_a_550_from_the_server_fails_the_email_for_good(client, mail):
     subscriber = signup(client, "nobody+reject@example.com")
+    assert outbox.send_due().failed == 1
     outbound = subscriber.emails.get()
-    assert services.send_outbound(outbound.pk) == "failed"
-    outbound.refresh_from_db()
-    assert outbound.status == "failed" and "550" in outbound.last_error
+    assert outbound.status == "failed" and outbound.answer.startswith("550")
     assert mail.messages == []
+    subscriber.refresh_from_db()
+    assert subscriber.suppression_reason == "hard bounce"
 
 
 @pytest.mark.django_db
-def test_an_unreachable_server_is_a_transient_failure(client, mail, settings):
+def test_an_unreachable_server_puts_the_email_back_without_counting_the_try(client, mail, settings):
     settings.EMAIL_PORT = 1
     outbound = signup(client).emails.get()
-    with pytest.raises(services.TransientSendError):
-        services.send_outbound(outbound.pk)
+    result = outbox.send_due()
+    assert result.unreachable and result.retry_in == outbox.Outbox.unreachable_wait
     outbound.refresh_from_db()
-    assert outbound.status == "queued"
+    assert (outbound.status, outbound.attempts) == ("queued", 0)
 
 
 @pytest.mark.django_db
 def test_a_long_outage_of_the_mail_server_never_gives_a_confirmation_up(client, mail, settings):
     outbound = signup(client).emails.get()
-    OutboundEmail.objects.filter(pk=outbound.pk).update(attempts=services.MAX_ATTEMPTS)
+    OutboundEmail.objects.filter(pk=outbound.pk).update(attempts=outbox.Outbox.max_attempts)
     settings.EMAIL_PORT = 1
     for _ in range(3):
-        with pytest.raises(services.TransientSendError):
-            services.send_outbound(outbound.pk)
+        assert outbox.send_due().unreachable
         outbound.refresh_from_db()
-        assert (outbound.status, outbound.attempts) == ("queued", services.MAX_ATTEMPTS)
+        assert (outbound.status, outbound.attempts) == ("queued", outbox.Outbox.max_attempts)
+        OutboundEmail.objects.update(not_before=None)
     settings.EMAIL_PORT = mail.port
-    assert services.send_outbound(outbound.pk) == "sent"
-    assert len(mail.to("pat@example.com")) == 1
+    assert outbox.send_due().sent == 1
 
 
 @pytest.mark.postgresql  # a database server's restart; SQLite has none
 @pytest.mark.django_db(transaction=True)
-def test_a_sent_email_is_recorded_even_if_the_database_drops_the_connection_meanwhile(client, mail):
+def test_a_sent_email_is_recorded_even_if_the_database_drops_the_connection_meanwhile(
+    client, mail, monkeypatch
+):
+    # Sent here, not by a worker of another test that may still be running.
+    monkeypatch.setattr(outbox, "enqueue", lambda **options: None)
     outbound = signup(client).emails.get()
     cut_database_connection_on_accept(mail)
-    assert services.send_outbound(outbound.pk) == "sent"
+    assert outbox.send_due().sent == 1
     outbound.refresh_from_db()
     assert outbound.status == "sent" and outbound.message_id
     assert len(mail.to("pat@example.com")) == 1
-    assert services.due_outbound_ids() == []
+    assert outbox.sweep(enqueue=lambda: pytest.fail("nothing is due")) == 0
 
 
 @pytest.mark.parametrize(
@@ -129,6 +147,10 @@ def test_a_sent_email_is_recorded_even_if_the_database_drops_the_connection_mean
         (smtplib.SMTPResponseException(451, b"try later"), False),
         (smtplib.SMTPDataError(554, b"message refused"), False),
         (smtplib.SMTPRecipientsRefused({"a@example.com": (450, b"busy")}), False),
+        (AnymailAPIError("timed out"), True),
+        (AnymailAPIError("rate limited", status_code=429), True),
+        (AnymailAPIError("bad gateway", status_code=502), True),
+        (AnymailAPIError("invalid request", status_code=422), False),
     ],
 )
 def test_only_an_unreachable_server_is_waited_for_without_counting(error, server_down):
@@ -138,19 +160,18 @@ def test_only_an_unreachable_server_is_waited_for_without_counting(error, server
 @pytest.mark.django_db
 def test_an_email_is_given_up_after_the_last_attempt(client, mail):
     outbound = signup(client, "busy+tempfail@example.com").emails.get()
-    OutboundEmail.objects.filter(pk=outbound.pk).update(attempts=services.MAX_ATTEMPTS - 1)
-    with pytest.raises(services.TransientSendError):
-        services.send_outbound(outbound.pk)
+    OutboundEmail.objects.filter(pk=outbound.pk).update(attempts=outbox.Outbox.max_attempts - 1)
+    assert outbox.send_due().released == 1
     outbound.refresh_from_db()
-    assert outbound.status == "failed"
+    assert outbound.status == "failed" and "451" in outbound.answer
 
 
 @pytest.mark.django_db
 def test_a_confirmation_for_someone_already_confirmed_is_skipped(client, mail):
     subscriber = signup(client)
-    outbound = subscriber.emails.get()
     Subscriber.objects.filter(pk=subscriber.pk).update(status="confirmed")
-    assert services.send_outbound(outbound.pk) == "skipped"
+    assert outbox.send_due().skipped == 1
+    assert subscriber.emails.get().status == "skipped"
     assert mail.messages == []
 
 
@@ -164,44 +185,107 @@ def test_a_confirmation_for_an_older_consent_is_skipped_and_the_newest_is_sent(c
     )
     signup(client)  # asks again: a new consent record and a new confirmation
     newer = subscriber.emails.exclude(pk=older.pk).get()
-    assert services.send_outbound(older.pk) == "skipped"
-    assert services.send_outbound(newer.pk) == "sent"
+    assert outbox.send_due().counts() == {"claimed": 2, "sent": 1, "skipped": 1}
     (received,) = mail.messages
     assert received.message["Message-ID"] == f"<confirmation.{newer.pk}@localhost>"
+    assert OutboundEmail.objects.get(pk=older.pk).status == "skipped"
 
 
 @pytest.mark.django_db
-def test_sending_a_confirmation_takes_three_queries(client, mail, django_assert_num_queries):
-    outbound = signup(client).emails.get()
-    with django_assert_num_queries(3):  # claim it, read it with its subscriber, record the send
-        assert services.send_outbound(outbound.pk) == "sent"
+def test_a_batch_of_confirmations_costs_the_queries_of_one(client, mail, django_assert_num_queries):
+
+    join("first@example.com")
+    with CaptureQueriesContext(connection) as one:
+        assert outbox.send_due().sent == 1
+    for i in range(20):
+        join(f"person{i}@example.com")
+    with CaptureQueriesContext(connection) as twenty:
+        assert outbox.send_due().sent == 20
+    assert len(twenty) == len(one)
 
 
 @pytest.mark.django_db
-def test_the_sweep_finds_old_queued_rows_and_rows_whose_worker_died(client):
+def test_a_backlog_goes_out_oldest_first(client, mail):
+    for i in range(outbox.BATCH_SIZE + 5):
+        join(f"person{i}@example.com")
+    result = outbox.send_due()
+    assert (result.claimed, result.sent) == (outbox.BATCH_SIZE + 5, outbox.BATCH_SIZE + 5)
+    assert [m.envelope_to[0] for m in mail.messages][:2] == [
+        "person0@example.com",
+        "person1@example.com",
+    ]
 
-    from django.utils import timezone
 
+@pytest.mark.django_db
+def test_the_sweep_hands_out_old_queued_rows_and_takes_back_rows_whose_worker_died(client):
     old = timezone.now() - dt.timedelta(minutes=10)
     stuck_queued = signup(client, "a@example.com").emails.get()
     stuck_sending = signup(client, "b@example.com").emails.get()
-    fresh = signup(client, "c@example.com").emails.get()
+    signup(client, "c@example.com")  # its own task is on the way: not the sweep's
     OutboundEmail.objects.filter(pk=stuck_queued.pk).update(created_at=old)
     OutboundEmail.objects.filter(pk=stuck_sending.pk).update(
         created_at=old, status="sending", claimed_at=old
     )
-    assert services.due_outbound_ids() == [stuck_queued.pk, stuck_sending.pk]
-    assert fresh.pk not in services.due_outbound_ids()
+    enqueued = []
+    assert outbox.sweep(enqueue=lambda: enqueued.append(1)) == 2
+    assert enqueued == [1], "one task sends a whole batch"
+    assert OutboundEmail.objects.get(pk=stuck_sending.pk).status == "queued"
 
 
 @pytest.mark.django_db
-def test_a_row_left_sending_by_a_dead_worker_is_claimed_again_after_the_lease(client, mail):
-
-    from django.utils import timezone
-
+def test_a_row_left_sending_by_a_dead_worker_is_sent_again_after_the_lease(client, mail):
     outbound = signup(client).emails.get()
     OutboundEmail.objects.filter(pk=outbound.pk).update(
         status="sending",
-        claimed_at=timezone.now() - services.send_lease() - dt.timedelta(seconds=1),
+        claimed_at=timezone.now() - outbox.lease() - dt.timedelta(seconds=1),
     )
-    assert services.send_outbound(outbound.pk) == "sent"
+    assert outbox.send_due().claimed == 0
+    outbox.sweep(enqueue=lambda: None)
+    assert outbox.send_due().sent == 1
+    (received,) = mail.messages
+    assert received.message["Message-ID"] == f"<confirmation.{outbound.pk}@localhost>"
+
+
+@pytest.mark.django_db
+def test_a_live_worker_keeps_its_claim_however_long_its_batch_takes(
+    client, mail, settings, monkeypatch
+):
+    settings.OUTBOX_LEASE_SECONDS = 1
+    for i in range(5):
+        join(f"person{i}@example.com")
+    taken_back = []
+
+    def slow_send_while_the_sweep_runs(batch):
+        time.sleep(0.3)
+        outbox.sweep(enqueue=lambda: None)
+        taken_back.append(OutboundEmail.objects.filter(status="queued").count())
+
+    monkeypatch.setattr(outbox.Outbox, "take_permit", slow_send_while_the_sweep_runs)
+    assert outbox.send_due().sent == 5
+    assert taken_back == [0] * 5
+    assert len(mail.messages) == 5
+
+
+@pytest.mark.django_db
+def test_the_fast_smtp_path_writes_the_same_confirmation_as_django_would(client):
+    subscriber = signup(client)
+    outbound = subscriber.emails.get()
+    copy = emails.confirmation_copy(
+        emails.confirmation_template(),
+        outbound_id=outbound.pk,
+        subscriber_id=subscriber.pk,
+        token_key=subscriber.token_key,
+        consent_id=outbound.consent_id,
+        email=subscriber.email,
+    )
+    parse = lambda data: email.message_from_bytes(data, policy=email.policy.default)  # noqa: E731
+    fast = parse(emails.mime(copy))
+    django = parse(emails.message(copy).message().as_bytes())
+    for header in ["From", "To", "Subject", "Message-ID"]:
+        assert str(fast[header]) == str(django[header]), header
+    for kind in ("plain", "html"):
+        assert (
+            fast.get_body(preferencelist=(kind,)).get_content()
+            == django.get_body(preferencelist=(kind,)).get_content()
+        )
+    assert LINK.search(fast.get_body(preferencelist=("plain",)).get_content())

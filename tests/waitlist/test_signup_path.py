@@ -8,7 +8,7 @@ from django.db import IntegrityError, connection, connections, transaction
 
 from waitlist import services
 from waitlist.models import ConsentRecord, OutboundEmail, Subscriber
-from waitlist.tasks import send_outbound_emails
+from waitlist.tasks import send_outbox
 
 SignupSource = services.SignupSource
 SOURCE = SignupSource(
@@ -191,31 +191,32 @@ def test_two_signups_for_one_new_address_at_once_make_one_subscriber_and_one_ema
 
 
 @pytest.mark.django_db
-def test_a_batch_goes_over_one_smtp_session(mail):
-    ids = [join(f"person{i}@example.com").emails.get().pk for i in range(5)]
-    assert send_outbound_emails(ids) == {"sent": 5}
+def test_confirmations_go_out_together_over_one_smtp_session(mail):
+    for i in range(5):
+        join(f"person{i}@example.com")
+    assert send_outbox() == {"claimed": 5, "sent": 5}
     assert len(mail.messages) == 5
     assert len({received.session for received in mail.messages}) == 1
 
 
 @pytest.mark.django_db
-def test_a_batch_whose_server_is_down_puts_every_email_back_without_using_attempts(mail, settings):
-    ids = [join(f"person{i}@example.com").emails.get().pk for i in range(3)]
+def test_with_the_server_down_every_email_waits_without_using_attempts(mail, settings):
+    for i in range(3):
+        join(f"person{i}@example.com")
     settings.EMAIL_PORT = 1
-    assert send_outbound_emails(ids) == {"retrying": 3}
+    assert send_outbox() == {"claimed": 3, "released": 3}
     assert set(OutboundEmail.objects.values_list("status", "attempts")) == {("queued", 0)}
     settings.EMAIL_PORT = mail.port
-    assert send_outbound_emails(ids) == {"sent": 3}
+    OutboundEmail.objects.update(not_before=None)
+    assert send_outbox() == {"claimed": 3, "sent": 3}
 
 
 @pytest.mark.django_db
-def test_a_batch_sends_each_email_and_puts_a_deferred_one_back(mail):
-    ids = [
-        join(address).emails.get().pk
-        for address in ("a@example.com", "later+tempfail@example.com", "b@example.com")
-    ]
-    assert send_outbound_emails(ids) == {"sent": 2, "retrying": 1}
+def test_each_email_is_sent_and_a_deferred_one_is_put_back(mail):
+    for address in ("a@example.com", "later+tempfail@example.com", "b@example.com"):
+        join(address)
+    assert send_outbox() == {"claimed": 3, "sent": 2, "released": 1}
     assert sorted(m.envelope_to[0] for m in mail.messages) == ["a@example.com", "b@example.com"]
-    deferred = OutboundEmail.objects.get(pk=ids[1])
+    deferred = OutboundEmail.objects.get(subscriber__email="later+tempfail@example.com")
     assert (deferred.status, deferred.attempts) == ("queued", 1)
-    assert "451" in deferred.last_error
+    assert "451" in deferred.answer

@@ -1,0 +1,212 @@
+"""Campaign deliveries: one row per recipient, made when the campaign starts, handed out by the
+dispatcher in id ranges and sent by the one sender (`sending`)."""
+
+import datetime as dt
+import logging
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection, transaction
+from django.db.models import CharField, Expression, Value
+from django.db.models.functions import Cast, Concat
+from django.utils import timezone
+
+from . import emails, sending
+from .models import Campaign, Delivery, Subscriber
+
+logger = logging.getLogger(__name__)
+
+BATCH_SIZE = 500
+
+
+def lease() -> dt.timedelta:
+    """How long a claimed row may stay unmarked before another worker may take it."""
+    return dt.timedelta(seconds=settings.CAMPAIGN_LEASE_SECONDS)
+
+
+def audience(campaign: Campaign):
+    """Who a campaign goes to: the mailable people of its segment."""
+    return Subscriber.objects.mailable().in_segment(
+        interests=campaign.audience_interests, states=campaign.audience_states
+    )
+
+
+def create_deliveries(campaign: Campaign) -> int:
+    """One row per recipient in one statement; running it twice adds nobody twice. SQLite
+    needs the `WHERE` to tell the upsert's `ON CONFLICT` from a join's `ON`; PostgreSQL
+    takes the same text."""
+    select, params = audience(campaign).values_list("id").query.sql_with_params()
+    table = Delivery._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (campaign_id, subscriber_id)"
+            f" SELECT %s, audience.id FROM ({select}) AS audience WHERE true"
+            " ON CONFLICT (campaign_id, subscriber_id) DO NOTHING",
+            [campaign.pk, *params],
+        )
+        return cursor.rowcount
+
+
+def batch_ranges(campaign_id: int, *, size: int = BATCH_SIZE) -> list[tuple[int, int]]:
+    """Id ranges of at most `size` queued rows each, computed in the database."""
+    table = Delivery._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT MIN(id), MAX(id) FROM (SELECT id, (ROW_NUMBER() OVER (ORDER BY id) - 1) / %s"
+            f" AS bucket FROM {table} WHERE campaign_id = %s AND status = 'queued') AS numbered"
+            " GROUP BY bucket ORDER BY 1",
+            [size, campaign_id],
+        )
+        return [(low, high) for low, high in cursor.fetchall()]
+
+
+def dispatch(*, enqueue) -> dict:
+    """Run by beat every 30 s; safe when two run at once. Starts due campaigns, takes back rows
+    whose worker died, hands out batches, and closes campaigns with nothing left to send."""
+    now = timezone.now()
+    started = []
+    for campaign in Campaign.objects.filter(status=Campaign.Status.SCHEDULED, send_at__lte=now):
+        # One transaction: no other dispatcher may see the campaign sending before all of its
+        # rows exist, or it would find nothing left to send and close it.
+        with transaction.atomic():
+            won = Campaign.objects.filter(pk=campaign.pk, status=Campaign.Status.SCHEDULED).update(
+                status=Campaign.Status.SENDING, started_at=now
+            )
+            if won:
+                create_deliveries(campaign)
+                started.append(campaign.pk)
+    handed_out = 0
+    for campaign in Campaign.objects.filter(status=Campaign.Status.SENDING):
+        released = sending.take_back(campaign.deliveries.all(), lease=lease())
+        # Batches handed out less than a lease ago are still queued or running: wait for them.
+        due = not recently_dispatched(campaign.pk)
+        if campaign.pk in started or released or due:
+            for low, high in batch_ranges(campaign.pk):
+                enqueue(campaign.pk, low, high)
+                handed_out += 1
+        finish_if_done(campaign.pk)
+    return {"started": started, "batches": handed_out}
+
+
+def _dispatched_key(campaign_id: int) -> str:
+    return f"campaign:{campaign_id}:dispatched"
+
+
+def recently_dispatched(campaign_id: int) -> bool:
+    """True if batches went out within the lease; marks them as going out now if not."""
+    try:
+        return not cache.add(_dispatched_key(campaign_id), 1, int(lease().total_seconds()))
+    except Exception:
+        return False
+
+
+def forget_dispatch(campaign_id: int) -> None:
+    try:
+        cache.delete(_dispatched_key(campaign_id))
+    except Exception:
+        logger.warning("campaign %s: could not reset its dispatch marker", campaign_id)
+
+
+def finish_if_done(campaign_id: int) -> bool:
+    left = Delivery.objects.filter(
+        campaign_id=campaign_id, status__in=[Delivery.Status.QUEUED, Delivery.Status.SENDING]
+    ).exists()
+    if left:
+        return False
+    return bool(
+        Campaign.objects.filter(pk=campaign_id, status=Campaign.Status.SENDING).update(
+            status=Campaign.Status.SENT, finished_at=timezone.now()
+        )
+    )
+
+
+class CampaignBatch(sending.Batch):
+    """One id range of a campaign's queued rows."""
+
+    model = Delivery
+    max_attempts = 5
+    unreachable_wait = 30
+    skipped_answer = "no longer subscribed"
+
+    def __init__(self, campaign_id: int, low: int, high: int):
+        self.campaign_id, self.low, self.high = campaign_id, low, high
+        self._template: emails.Template | None = None
+        self.limiter = sending.RateLimiter(
+            per_second=settings.CAMPAIGN_RATE_PER_SECOND, per_hour=settings.CAMPAIGN_RATE_PER_HOUR
+        )
+
+    def still_wanted(self) -> bool:
+        campaign = Campaign.objects.filter(
+            pk=self.campaign_id, status=Campaign.Status.SENDING
+        ).first()
+        if campaign is not None and self._template is None:
+            self._template = emails.campaign_template(campaign)
+        return campaign is not None
+
+    def rows(self):
+        return Delivery.objects.filter(
+            campaign_id=self.campaign_id, pk__range=(self.low, self.high)
+        ).order_by("pk")
+
+    def lease(self) -> dt.timedelta:
+        return lease()
+
+    def copies(self, claimed: list[tuple[int, int]]) -> dict[int, emails.Copy]:
+        people = {
+            person["pk"]: person
+            for person in Subscriber.objects.mailable()
+            .filter(pk__in=[subscriber for _, subscriber in claimed])
+            .values("pk", "email", "token_key")
+        }
+        return {
+            row: emails.campaign_copy(
+                self._template,
+                campaign_id=self.campaign_id,
+                subscriber_id=subscriber,
+                email=people[subscriber]["email"],
+                token_key=people[subscriber]["token_key"],
+            )
+            for row, subscriber in claimed
+            if subscriber in people
+        }
+
+    def message_id(self) -> Expression:
+        # The same as emails.campaign_message_id makes for the copy.
+        return Concat(
+            Value("<campaign."),
+            Cast("campaign_id", CharField()),
+            Value("."),
+            Cast("subscriber_id", CharField()),
+            Value(f"@{emails.message_id_domain()}>"),
+        )
+
+    def take_permit(self) -> None:
+        self.limiter.take()
+
+    def finished(self, result: sending.Result) -> None:
+        pause_past_error_threshold(self.campaign_id)
+
+
+def send_batch(campaign_id: int, low: int, high: int) -> sending.Result:
+    return sending.send(CampaignBatch(campaign_id, low, high))
+
+
+def pause_past_error_threshold(campaign_id: int) -> bool:
+    rows = Delivery.objects.filter(campaign_id=campaign_id)
+    # Failures are few, and counted through the (campaign, status) index: a campaign that has
+    # none costs no count of everything it sent.
+    failed = rows.filter(status=Delivery.Status.FAILED).count()
+    if not failed:
+        return False
+    counts = {"failed": failed, "sent": rows.filter(status=Delivery.Status.SENT).count()}
+    tried = counts["sent"] + counts["failed"]
+    if tried < settings.CAMPAIGN_ERROR_MIN_SAMPLE:
+        return False
+    if counts["failed"] / tried <= settings.CAMPAIGN_ERROR_THRESHOLD:
+        return False
+    paused = Campaign.objects.filter(pk=campaign_id, status=Campaign.Status.SENDING).update(
+        status=Campaign.Status.PAUSED
+    )
+    if paused:
+        logger.warning("campaign %s paused: %s of %s failed", campaign_id, counts["failed"], tried)
+    return bool(paused)

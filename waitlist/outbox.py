@@ -1,0 +1,144 @@
+"""Transactional mail. An email to one person (a confirmation) is a row written in the same
+transaction as what caused it; a task enqueued on commit sends it through the one sender, and
+the sweep hands the workers whatever that task missed (the broker was down, a worker died)."""
+
+import datetime as dt
+import logging
+import math
+
+from celery import current_app
+from django.conf import settings
+from django.db import transaction
+from django.db.models import CharField, Expression, OuterRef, Subquery, Value
+from django.db.models.functions import Cast, Concat
+from django.utils import timezone
+
+from . import emails, sending
+from .models import ConsentRecord, OutboundEmail, Subscriber
+
+logger = logging.getLogger(__name__)
+
+SEND_TASK = "waitlist.tasks.send_outbox"
+# Rows one claim takes: the oldest first, whichever task was enqueued for them.
+BATCH_SIZE = 100
+# A row queued longer than this was missed by the task enqueued for it.
+SWEEP_AFTER = dt.timedelta(seconds=15)
+# The sweep hands out at most this many tasks at once; each one sends until nothing is due.
+SWEEP_TASKS = 4
+
+
+def lease() -> dt.timedelta:
+    """How long a claimed email may stay unsent before another worker may take it (its worker
+    died): short, as a confirmation should not wait long."""
+    return dt.timedelta(seconds=settings.OUTBOX_LEASE_SECONDS)
+
+
+def queue(subscriber: Subscriber, *, kind: str, consent: ConsentRecord | None = None):
+    """Write the email to be sent, in the caller's transaction; it is sent once that commits."""
+    outbound = OutboundEmail.objects.create(subscriber=subscriber, consent=consent, kind=kind)
+    transaction.on_commit(enqueue)
+    return outbound
+
+
+def enqueue(*, countdown: int | None = None) -> None:
+    """Ask a worker to send what is due. The rows are the guarantee, the task only a hint: with
+    the broker down this fails at once (no retry, a 1 s connect timeout) and the sweep sends the
+    email later. By name: the tasks module imports this one."""
+    try:
+        current_app.send_task(SEND_TASK, countdown=countdown, retry=False)
+    except Exception:
+        logger.warning("outbox: could not enqueue a send; the sweep will")
+
+
+class Outbox(sending.Batch):
+    """Every transactional email that is due, oldest first, a batch at a time."""
+
+    model = OutboundEmail
+    max_attempts = 10
+    unreachable_wait = 5
+    limit = BATCH_SIZE
+
+    def __init__(self):
+        self.templates: dict[str, emails.Template] = {}
+
+    def rows(self):
+        return OutboundEmail.objects.order_by("created_at", "pk")
+
+    def lease(self) -> dt.timedelta:
+        return lease()
+
+    def copies(self, claimed: list[tuple[int, int]]) -> dict[int, emails.Copy]:
+        latest_consent = ConsentRecord.objects.filter(
+            subscriber=OuterRef("subscriber_id")
+        ).order_by(*ConsentRecord._meta.ordering)
+        rows = (
+            OutboundEmail.objects.filter(pk__in=[row for row, _ in claimed])
+            .annotate(latest_consent_id=Subquery(latest_consent.values("pk")[:1]))
+            .values(
+                "pk",
+                "kind",
+                "consent_id",
+                "latest_consent_id",
+                "subscriber_id",
+                "subscriber__email",
+                "subscriber__status",
+                "subscriber__token_key",
+            )
+        )
+        return {row["pk"]: copy for row in rows if (copy := self.copy(row))}
+
+    def copy(self, row: dict) -> emails.Copy | None:
+        """One email as its person gets it, or None if it is no longer wanted."""
+        if row["kind"] == OutboundEmail.Kind.CONFIRMATION:
+            # Whoever has confirmed meanwhile, or asked again since, does not need this one.
+            if (
+                row["subscriber__status"] in (Subscriber.Status.CONFIRMED, Subscriber.Status.ERASED)
+                or not row["subscriber__email"]
+                or row["consent_id"] != row["latest_consent_id"]
+            ):
+                return None
+            return emails.confirmation_copy(
+                self.template(row["kind"]),
+                outbound_id=row["pk"],
+                subscriber_id=row["subscriber_id"],
+                token_key=row["subscriber__token_key"],
+                consent_id=row["consent_id"],
+                email=row["subscriber__email"],
+            )
+        raise ValueError(f"no email is written for kind {row['kind']!r}")
+
+    def template(self, kind: str) -> emails.Template:
+        if kind not in self.templates:
+            self.templates[kind] = emails.confirmation_template()
+        return self.templates[kind]
+
+    def message_id(self) -> Expression:
+        # The same as emails.message_id(kind, id) makes for the copy.
+        return Concat(
+            Value("<"),
+            "kind",
+            Value("."),
+            Cast("id", CharField()),
+            Value(f"@{emails.message_id_domain()}>"),
+        )
+
+
+def send_due() -> sending.Result:
+    """Send batches until nothing is due; what the server asked to wait for is left queued."""
+    total = sending.Result()
+    while True:
+        result = sending.send(Outbox())
+        total.add(result)
+        if result.claimed < BATCH_SIZE or result.unreachable:
+            return total
+
+
+def sweep(*, enqueue=enqueue) -> int:
+    """Run by beat: take back emails whose worker died, and hand the workers what is due and
+    was missed. Returns how many emails are due."""
+    sending.take_back(OutboundEmail.objects.all(), lease=lease())
+    due = sending.due(OutboundEmail.objects.filter(created_at__lt=timezone.now() - SWEEP_AFTER))
+    count = due.count()
+    for _ in range(min(SWEEP_TASKS, math.ceil(count / BATCH_SIZE))):
+        enqueue()
+    return count
