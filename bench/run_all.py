@@ -44,6 +44,9 @@ class Step:
 STEPS = [
     Step("article_page", "Learning Center article page", ("--duration", "5", "--rounds", "2")),
     Step("signup", "Waitlist signup", ("--duration", "5", "--rounds", "2", "--emails", "100")),
+    Step("signup_latency", "Signup latency at 200/s", ("--seconds", "10", "--rounds", "2")),
+    Step("signup_peer", "Signup against django-newsletter", ("--seconds", "5", "--rounds", "2")),
+    Step("confirmations", "Confirmations: a burst and a backlog", ("--signups", "5000")),
     Step("campaign", "Launch-update campaign send", ("--subscribers", "20000")),
     Step(
         "drill_signups",

@@ -11,6 +11,7 @@ logger = logging.getLogger(__name__)
 def send_outbox() -> dict[str, int]:
     """Send every transactional email that is due, a batch at a time over one session each.
     Whichever signup enqueued it, the task takes the oldest emails first."""
+    outbox.starting()
     result = outbox.send_due()
     if result.retry_in is not None:
         # Emails the server asked to wait for: look again once they are due.

@@ -289,3 +289,29 @@ def test_the_fast_smtp_path_writes_the_same_confirmation_as_django_would(client)
             == django.get_body(preferencelist=(kind,)).get_content()
         )
     assert LINK.search(fast.get_body(preferencelist=("plain",)).get_content())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_send_task_waits_for_a_burst_and_a_later_email_gets_its_own(monkeypatch):
+    enqueued = []
+    monkeypatch.setattr(outbox, "enqueue", lambda **options: enqueued.append(options))
+    for i in range(3):
+        join(f"burst{i}@example.com")
+    assert enqueued == [{"countdown": outbox.LINGER_SECONDS}], "one task for the three"
+    outbox.starting()  # the task begins: whatever commits now may be after its last look
+    join("later@example.com")
+    assert len(enqueued) == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_the_cache_down_every_commit_enqueues_a_send(monkeypatch):
+    enqueued = []
+    monkeypatch.setattr(outbox, "enqueue", lambda **options: enqueued.append(options))
+
+    def unavailable(*args, **kwargs):
+        raise ConnectionError("cache down")
+
+    monkeypatch.setattr(outbox.cache, "add", unavailable)
+    join("one@example.com")
+    join("two@example.com")
+    assert len(enqueued) == 2
