@@ -9,7 +9,8 @@ server. Both sites run under gunicorn with 2 sync workers and send to the same S
 
 - ours: `POST /api/waitlist/` with a new address, answered 202, its confirmation enqueued on
   commit (the signup as `signup.py` measures it); then again with one Celery worker
-  (`--queues mail --concurrency 2`) sending the confirmations meanwhile (`ours+worker`);
+  (`--queues mail --concurrency 2`, started once the last run's confirmations are sent) sending
+  the confirmations meanwhile (`ours+worker`);
 - peer: `POST /newsletter/launch/subscribe/` (name, address, CSRF token), answered 302; it sends
   its activation email inside the request, as it does by default.
 
@@ -30,7 +31,7 @@ import uuid
 
 from lib import load
 from lib.report import Goal, finish
-from lib.stack import RESULTS, ROOT, Stack, free_port, wait_for_page
+from lib.stack import RESULTS, ROOT, Stack, free_port, wait_for_page, wait_until
 
 PEER = ROOT / "bench" / "peer"
 VENV = RESULTS / "peer-venv"
@@ -136,6 +137,10 @@ end
 """
 
 
+def queued(stack: Stack) -> int:
+    return stack.sql("SELECT count(*) FROM waitlist_outboundemail WHERE status = 'queued'")[0][0]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=10)
@@ -151,6 +156,8 @@ def main() -> None:
         for round_number in range(args.rounds):
             for target, base in (("ours", ours), ("peer", peer), ("ours+worker", ours)):
                 worker = stack.worker() if target == "ours+worker" else None
+                if worker:  # the confirmations of the run without it go out first
+                    wait_until(lambda: not queued(stack), timeout=300, what="backlog sent")
                 run = measure(target.split("+")[0], base, args, cookie, token)
                 if worker:
                     stack.stop(worker)
