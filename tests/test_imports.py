@@ -1,0 +1,46 @@
+"""The import contract (pyproject.toml, [tool.importlinter]): `halftime` on top, the waitlist
+above the Learning Center, and no cycle between the modules of an app."""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
+
+
+def lint_imports(cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [LINT_IMPORTS, "--no-cache"], cwd=cwd, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_the_code_keeps_the_contract():
+    result = lint_imports(ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("module", "added", "broken"),
+    [
+        ("waitlist/services.py", "from halftime import pages", "project package on top"),
+        ("articles/models.py", "from waitlist import tokens", "project package on top"),
+        (
+            "waitlist/emails.py",
+            "def later():\n    from waitlist import services\n",
+            "No import cycle",
+        ),
+    ],
+)
+def test_an_import_against_the_contract_is_refused(tmp_path, module, added, broken):
+    for package in ("halftime", "waitlist", "articles"):
+        shutil.copytree(ROOT / package, tmp_path / package)
+    shutil.copy(ROOT / "pyproject.toml", tmp_path)
+    with (tmp_path / module).open("a") as source:
+        source.write(f"\n\n{added}\n")
+    result = lint_imports(tmp_path)
+    assert result.returncode == 1
+    assert "1 broken" in result.stdout and broken in result.stdout.split("Broken contracts")[1]
