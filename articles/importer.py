@@ -159,9 +159,13 @@ def _list(value, key: str, line: int, problems: _Problems) -> list:
 
 def _read(path: Path) -> str:
     try:
-        return path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ImportFailed([f"{path}:1: cannot read the file: {exc}"]) from exc
+    if "\x00" in text:
+        line = text.count("\n", 0, text.index("\x00")) + 1
+        raise ImportFailed([f"{path}:{line}: a NUL character (0x00); no text may hold one"])
+    return text
 
 
 def parse_article(path: Path) -> ParsedArticle:

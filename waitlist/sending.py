@@ -3,6 +3,7 @@ sent outside any transaction over one mail connection, then marked with the serv
 Transactional mail (`outbox`) and campaign deliveries (`deliveries`) are each a `Batch`: what
 to claim, who still wants it, and each person's copy of a message rendered once per batch."""
 
+import abc
 import datetime as dt
 import logging
 import smtplib
@@ -29,9 +30,9 @@ HARD_BOUNCE_CODES = {550, 551, 553}
 MAX_BACKOFF_SECONDS = 300
 
 
-class Batch:
+class Batch(abc.ABC):
     """What one kind of mail tells the sender. Subclasses set the class attributes and write
-    `rows`, `copies` and `message_id`."""
+    `rows`, `lease`, `copies` and `message_id`."""
 
     model: type[Sendable]
     # After this many tries the server refused for the message's sake, the row fails.
@@ -42,33 +43,35 @@ class Batch:
     limit: int | None = None
     skipped_answer = "no longer wanted"
 
+    @abc.abstractmethod
     def rows(self) -> QuerySet:
         """The rows this batch may claim, in the order to send them."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def lease(self) -> dt.timedelta:
         """How long a claim holds: the sender renews it every quarter of this while it sends, so
         only rows whose worker died are taken back (`take_back`)."""
-        raise NotImplementedError
 
     def still_wanted(self) -> bool:
         """Asked before each group of MARK_EVERY: False puts the rest back unsent."""
         return True
 
+    @abc.abstractmethod
     def copies(self, claimed: list[tuple[int, int]]) -> dict[int, emails.Copy]:
         """Each claimed (row, subscriber) still to be sent, by row id; a row left out is
         skipped. One query for the group; templates rendered once per batch."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def message_id(self) -> Expression:
         """The Message-ID each copy carries, as an expression over its row."""
-        raise NotImplementedError
 
     def take_permit(self) -> None:
-        """Called before each message; blocks to keep a sending rate."""
+        """Called before each message; blocks to keep a sending rate. None by default."""
+        return None
 
     def finished(self, result: "Result") -> None:
-        """Called once the batch is sent."""
+        """Called once the batch is sent; nothing by default."""
+        return None
 
 
 @dataclass

@@ -278,3 +278,11 @@ def test_a_missing_or_binary_file_is_reported_not_raised(tmp_path):
     problems = problems_of(missing, binary)
     assert problems[0].startswith(f"{missing}:1: cannot read the file")
     assert problems[1].startswith(f"{binary}:1: cannot read the file")
+
+
+def test_a_nul_character_is_reported_with_its_line_and_nothing_is_written(tmp_path):
+    path = write(tmp_path, "nul.md", GOOD.replace("\n\n", "\n\nA line with a \x00.\n", 1))
+    (problem,) = problems_of(path)
+    line = path.read_text().split("\n").index("A line with a \x00.") + 1
+    assert problem == f"{path}:{line}: a NUL character (0x00); no text may hold one"
+    assert not Article.objects.exists()
