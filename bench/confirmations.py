@@ -40,7 +40,7 @@ def wait_for_mail(stack: Stack, n: int, timeout: float) -> None:
 
 
 def checked(stack: Stack, sent_at: dict[str, float]) -> tuple[dict, list[tuple[float, str]]]:
-    arrivals = [(at, to) for at, to, _ in stack.sink.arrivals()]
+    arrivals = [(a.time, a.recipient) for a in stack.sink.arrivals()]
     per_person = collections.Counter(to for _, to in arrivals)
     unmarked = stack.sql("SELECT count(*) FROM waitlist_outboundemail WHERE status <> 'sent'")[0][0]
     return {
@@ -96,7 +96,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--timeout", type=float, default=600, help="seconds to wait for mail")
     args = parser.parse_args()
-    with Stack("confirmations", database="halftime_bench", redis_db=8) as stack:
+    with Stack("confirmations", database="halftime_bench", redis_db=7) as stack:
         base = stack.gunicorn(workers=2)
         burst = run_burst(stack, base, args)
         stack.empty()

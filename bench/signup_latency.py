@@ -8,7 +8,7 @@ confirmations meanwhile, as it would in production) run against PostgreSQL, Redi
 sink. An open loop (`lib/load.open_loop`) offers `--rate` requests per second whatever the
 answers, so a queue in the server shows as latency. Targets, interleaved for `--rounds`:
 
-- bare: `POST /bench/insert` (`BENCH_VIEWS`), one INSERT in autocommit, answered 201;
+- bare: `POST /bench/insert` (`bench/baseline`), one INSERT in autocommit, answered 201;
 - signup: `POST /api/waitlist/` with a new address, answered 202.
 
 Each measurement has 2 s of warm-up, then `--seconds`; the table gives each target's p50 and
@@ -51,14 +51,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     runs = collections.defaultdict(list)
-    with Stack(
-        "signup-latency", database="halftime_bench", redis_db=8, BENCH_VIEWS="true"
-    ) as stack:
-        stack.sql(
-            "CREATE TABLE IF NOT EXISTS bench_insert (email varchar(254), created_at timestamp)"
-        )
-        stack.sql("TRUNCATE bench_insert")
-        base = stack.gunicorn(workers=2)
+    with Stack("signup-latency", database="halftime_bench", redis_db=7) as stack:
+        base = stack.gunicorn(workers=2, baseline=True)
         stack.worker()
         for round_number in range(args.rounds):
             for target in ("bare", "signup"):

@@ -149,7 +149,7 @@ def main() -> None:
     args = parser.parse_args()
     peer_environment()
     runs = collections.defaultdict(list)
-    with Stack("signup-peer", database="halftime_bench", redis_db=8) as stack:
+    with Stack("signup-peer", database="halftime_bench", redis_db=7) as stack:
         ours = stack.gunicorn(workers=2)
         peer = start_peer(stack)
         cookie, token = csrf(peer)

@@ -1,14 +1,23 @@
-"""An SMTP sink that accepts every message and writes one journal line per message: arrival
-time, recipient and Message-ID. Run as `python bench/lib/sink.py PORT JOURNAL`; `Sink` starts
-it as a process of its own, so its CPU is not the benchmark's."""
+"""An SMTP sink that accepts every message and writes one journal line per recipient before it
+answers 250: arrival time, recipient, Message-ID and the sender's port (its connection). Run as
+`python bench/lib/sink.py PORT JOURNAL`; `Sink` starts it as a process of its own, so its CPU
+is not the benchmark's."""
 
 import re
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 MESSAGE_ID = re.compile(rb"^Message-ID:\s*(\S+)", re.IGNORECASE | re.MULTILINE)
+
+
+class Arrival(NamedTuple):
+    time: float
+    recipient: str
+    message_id: str
+    port: int  # the sender's end of the connection
 
 
 class Sink:
@@ -16,9 +25,11 @@ class Sink:
         self.journal, self.port = journal, port
         self.process: subprocess.Popen | None = None
 
-    def start(self) -> "Sink":
+    def start(self, *, clear: bool = True) -> "Sink":
+        """`clear=False`: a restart on the same port that keeps what arrived before."""
         self.journal.parent.mkdir(parents=True, exist_ok=True)
-        self.journal.write_text("")
+        if clear or not self.journal.exists():
+            self.journal.write_text("")
         self.process = subprocess.Popen(
             [sys.executable, __file__, str(self.port), str(self.journal)],
             stdout=subprocess.DEVNULL,
@@ -36,12 +47,12 @@ class Sink:
             self.process.terminate()
             self.process.wait(10)
 
-    def arrivals(self) -> list[tuple[float, str, str]]:
-        """(time, recipient, Message-ID) of every message so far, in arrival order."""
+    def arrivals(self) -> list[Arrival]:
+        """Every message so far, in arrival order."""
         rows = []
         for line in self.journal.read_text().splitlines():
-            at, recipient, message_id = line.split(" ", 2)
-            rows.append((float(at), recipient, message_id))
+            at, recipient, message_id, port = line.split(" ")
+            rows.append(Arrival(float(at), recipient, message_id, int(port)))
         return rows
 
     def count(self) -> int:
@@ -53,30 +64,24 @@ class Sink:
 
 
 def serve(port: int, journal_path: str) -> None:
-    import asyncio
-
     from aiosmtpd.controller import Controller
 
     class Journal:
         def __init__(self):
-            self.file = open(journal_path, "a", buffering=1 << 16)  # noqa: SIM115
+            self.file = open(journal_path, "a")  # noqa: SIM115
 
         async def handle_DATA(self, server, session, envelope):  # noqa: N802
             found = MESSAGE_ID.search(envelope.content)
             message_id = found.group(1).decode() if found else "-"
+            port = session.peer[1]
             for recipient in envelope.rcpt_tos:
-                self.file.write(f"{time.time():.6f} {recipient} {message_id}\n")
+                self.file.write(f"{time.time():.6f} {recipient} {message_id} {port}\n")
+            self.file.flush()
             return "250 OK"
-
-        async def flush(self):
-            while True:
-                await asyncio.sleep(0.2)
-                self.file.flush()
 
     handler = Journal()
     controller = Controller(handler, hostname="127.0.0.1", port=port)
     controller.start()
-    asyncio.run_coroutine_threadsafe(handler.flush(), controller.loop)
     print("ready", file=sys.stderr, flush=True)
     try:
         while True:

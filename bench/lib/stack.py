@@ -2,6 +2,7 @@
 databases, gunicorn, Celery workers and the SMTP sink. Every process is started here and
 stopped by its pid when the benchmark ends, fails or is interrupted."""
 
+import contextlib
 import os
 import signal
 import socket
@@ -17,7 +18,8 @@ from .sink import Sink
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = ROOT / ".venv" / "bin"
-RESULTS = ROOT / "bench" / "results"
+BENCH = ROOT / "bench"
+RESULTS = BENCH / "results"
 POSTGRES = "postgres://postgres@127.0.0.1:5432/"
 REDIS = "redis://127.0.0.1:6379/"
 
@@ -50,13 +52,24 @@ def wait_for_page(url: str, timeout: float = 30) -> None:
 
 
 class Stack:
-    """`with Stack("name", database="halftime_bench", redis_db=8) as stack:` — a database
-    migrated and emptied, Redis databases flushed (cache `redis_db`, broker `redis_db + 1`)."""
+    """`with Stack("name", database="halftime_bench", redis_db=7) as stack:` — a database
+    migrated and emptied, Redis databases flushed (cache `redis_db`, broker `redis_db + 1`).
+    `postgres` and `redis` point it at other servers (a drill's own, `lib.servers`)."""
 
-    def __init__(self, name: str, *, database: str, redis_db: int, **settings: str):
+    def __init__(
+        self,
+        name: str,
+        *,
+        database: str,
+        redis_db: int,
+        postgres: str = POSTGRES,
+        redis: str = REDIS,
+        **settings: str,
+    ):
         self.name = name
-        self.database_url = POSTGRES + database
-        self.redis_urls = (f"{REDIS}{redis_db}", f"{REDIS}{redis_db + 1}")
+        self.postgres = postgres
+        self.database_url = postgres + database
+        self.redis_urls = (f"{redis}{redis_db}", f"{redis}{redis_db + 1}")
         RESULTS.mkdir(parents=True, exist_ok=True)
         self.sink = Sink(RESULTS / f"{name}-sink.journal", free_port())
         self.env = {
@@ -86,6 +99,8 @@ class Stack:
         ):
             self.sql(f'CREATE DATABASE "{name}"', database="postgres")
         self.manage("migrate", "--no-input", "-v", "0")
+        # The baseline view's table (bench/baseline/urls.py).
+        self.sql("CREATE TABLE IF NOT EXISTS bench_insert (email text, created_at timestamp)")
         self.empty()
         self.sink.start()
         return self
@@ -99,7 +114,7 @@ class Stack:
         subprocess.run([BIN / "python", "manage.py", *args], cwd=ROOT, env=self.env, check=True)
 
     def sql(self, statement: str, params=None, *, database: str | None = None) -> list[tuple]:
-        url = POSTGRES + database if database else self.database_url
+        url = self.postgres + database if database else self.database_url
         with psycopg.connect(url, autocommit=True) as connection:
             cursor = connection.execute(statement, params)
             return cursor.fetchall() if cursor.description else []
@@ -108,7 +123,7 @@ class Stack:
         """No subscribers, campaigns or queued tasks: every run starts from nothing."""
         self.sql(
             "TRUNCATE waitlist_subscriber, waitlist_consentrecord, waitlist_outboundemail,"
-            " waitlist_campaign, waitlist_delivery RESTART IDENTITY CASCADE"
+            " waitlist_campaign, waitlist_delivery, bench_insert RESTART IDENTITY CASCADE"
         )
         for url in self.redis_urls:
             redis.Redis.from_url(url).flushdb()
@@ -128,6 +143,8 @@ class Stack:
         return process
 
     def stop(self, process: subprocess.Popen, grace: float = 20) -> None:
+        """SIGTERM, SIGKILL after `grace` seconds; then anything left in its process group
+        (a pool child)."""
         if process.poll() is None:
             os.kill(process.pid, signal.SIGTERM)
             try:
@@ -135,12 +152,17 @@ class Stack:
             except subprocess.TimeoutExpired:
                 os.kill(process.pid, signal.SIGKILL)
                 process.wait()
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
         if process in self.processes:
             self.processes.remove(process)
 
-    def gunicorn(self, *, workers: int = 2, **env: str) -> str:
-        """A gunicorn with sync workers; returns its base URL once /healthz answers."""
+    def gunicorn(self, *, workers: int = 2, baseline: bool = False, **env: str) -> str:
+        """A gunicorn with sync workers; returns its base URL once /healthz answers.
+        `baseline`: the site with bench/baseline's views added (bench-only settings)."""
         port = free_port()
+        if baseline:
+            env = {"DJANGO_SETTINGS_MODULE": "baseline.settings", "PYTHONPATH": str(BENCH), **env}
         self.start(
             f"gunicorn-{port}",
             [BIN / "gunicorn", "halftime.wsgi", "--bind", f"127.0.0.1:{port}",
@@ -151,6 +173,39 @@ class Stack:
         wait_for_page(base + "/healthz")
         return base
 
+    def procfile(self, **env: str) -> dict[str, subprocess.Popen]:
+        """Every entry of the Procfile, run as a platform runs it (`bash -c "exec …"`), by name;
+        returned once web answers and every worker answers a ping."""
+        env = {
+            "PORT": str(free_port()),
+            "BIND": "127.0.0.1",
+            "VAR_DIR": str(RESULTS),
+            "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+            "GUNICORN_CMD_ARGS": "--no-control-socket",  # the control socket's path is shared
+            **env,
+        }
+        members = {}
+        for line in (ROOT / "Procfile").read_text().splitlines():
+            name, _, command = line.partition(":")
+            if command.strip() and not name.startswith("#"):
+                members[name] = self.start(name, ["bash", "-c", f"exec {command.strip()}"], **env)
+        self.base = f"http://127.0.0.1:{env['PORT']}"
+        wait_for_page(self.base + "/healthz", timeout=60)
+        workers = sum(1 for name in members if name.startswith("worker"))
+        self.wait_for_workers(workers)
+        return members
+
+    def wait_for_workers(self, count: int) -> None:
+        from celery import Celery
+
+        app = Celery(broker=self.redis_urls[1])
+        wait_until(
+            lambda: len(app.control.ping(timeout=0.5)) >= count,
+            timeout=60,
+            what=f"{count} Celery worker(s) did not answer a ping",
+            every=0.5,
+        )
+
     def worker(self, *, queues: str = "mail", concurrency: int = 2, **env: str):
         """A Celery worker; returned once it answers a ping over the broker."""
         process = self.start(
@@ -160,15 +215,7 @@ class Stack:
              "--loglevel", "WARNING", "--hostname", f"bench-{queues}-{len(self.processes)}@%h"],
             **env,
         )  # fmt: skip
-        from celery import Celery
-
-        app = Celery(broker=self.redis_urls[1])
-        wait_until(
-            lambda: process.poll() is None and bool(app.control.ping(timeout=0.5)),
-            timeout=60,
-            what="the Celery worker did not answer a ping",
-            every=0.5,
-        )
+        self.wait_for_workers(sum(1 for p in self.processes if "worker" in p.args))
         return process
 
 

@@ -1,0 +1,3 @@
+from halftime.settings import *  # noqa: F403
+
+ROOT_URLCONF = "baseline.urls"
