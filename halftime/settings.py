@@ -335,8 +335,6 @@ CAMPAIGN_ERROR_MIN_SAMPLE = env.int("CAMPAIGN_ERROR_MIN_SAMPLE", default=50)
 # A row claimed by a worker that died is sent again after this long (Message-ID unchanged).
 CAMPAIGN_LEASE_SECONDS = env.int("CAMPAIGN_LEASE_SECONDS", default=300)
 
-# Benchmarks only: adds /bench/insert, the bare one-INSERT baseline of bench/signup.py.
-BENCH_VIEWS = env.bool("BENCH_VIEWS", default=False)
 
 # --- Learning Center ---------------------------------------------------------------------------
 

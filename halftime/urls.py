@@ -19,6 +19,3 @@ urlpatterns = [
     path(settings.ADMIN_PATH, admin.site.urls),
     path("anymail/", include("anymail.urls")),
 ]
-
-if settings.BENCH_VIEWS:
-    urlpatterns.append(path("bench/insert", views.bench_insert))

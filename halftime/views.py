@@ -5,8 +5,7 @@ from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
-from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST, require_safe
+from django.views.decorators.http import require_safe
 from django.views.generic import TemplateView
 
 from articles.models import Article
@@ -55,19 +54,6 @@ def readyz(request: HttpRequest) -> JsonResponse:
         {"status": "ready" if ready else "unavailable", "checks": checks},
         status=200 if ready else 503,
     )
-
-
-@csrf_exempt
-@require_POST
-def bench_insert(request: HttpRequest) -> HttpResponse:
-    """The baseline of the signup benchmark: one INSERT, in a table the benchmark creates.
-    Routed only when BENCH_VIEWS is on."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "INSERT INTO bench_insert (email, created_at) VALUES (%s, CURRENT_TIMESTAMP)",
-            [request.POST.get("email", "")[:254]],
-        )
-    return HttpResponse("ok", content_type="text/plain", status=201)
 
 
 @require_safe

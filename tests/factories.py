@@ -7,7 +7,7 @@ from django.utils import timezone
 from articles.models import FAQ, Article, Category, GlossaryTerm, Source
 from waitlist import consent
 from waitlist.models import ConsentRecord, Subscriber, email_hash
-from waitlist.services import canonical_email
+from waitlist.signup import canonical_email
 
 
 class UserFactory(factory.django.DjangoModelFactory):

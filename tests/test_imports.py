@@ -26,11 +26,11 @@ def test_the_code_keeps_the_contract():
 @pytest.mark.parametrize(
     ("module", "added", "broken"),
     [
-        ("waitlist/services.py", "from halftime import pages", "project package on top"),
+        ("waitlist/signup.py", "from halftime import pages", "project package on top"),
         ("articles/models.py", "from waitlist import tokens", "project package on top"),
         (
             "waitlist/emails.py",
-            "def later():\n    from waitlist import services\n",
+            "def later():\n    from waitlist import signup\n",
             "No import cycle",
         ),
     ],

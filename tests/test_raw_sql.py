@@ -6,11 +6,8 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-from django.db import connection
-from django.test import RequestFactory
 from django.utils import timezone
 
-from halftime import views
 from tests.factories import SubscriberFactory
 from waitlist import deliveries, sending
 from waitlist.models import Campaign, Delivery
@@ -21,7 +18,6 @@ APPS = ("halftime", "articles", "waitlist")
 # (file, function) of every `cursor.execute` in the apps; each has a test below.
 RAW_STATEMENTS = {
     ("halftime/views.py", "_database_ok"),
-    ("halftime/views.py", "bench_insert"),
     ("waitlist/deliveries.py", "create_deliveries"),
     ("waitlist/deliveries.py", "batch_ranges"),
     ("waitlist/sending.py", "claim"),
@@ -50,18 +46,6 @@ def test_every_hand_written_statement_is_one_this_module_runs():
 
 def test_readiness_asks_the_database(client):
     assert client.get("/readyz").json()["checks"]["database"] is True
-
-
-def test_the_benchmark_baseline_inserts_one_row():
-    with connection.cursor() as cursor:
-        cursor.execute("CREATE TABLE bench_insert (email varchar(254), created_at timestamp)")
-    request = RequestFactory().post("/bench/insert", {"email": "bench@example.com"})
-    assert views.bench_insert(request).status_code == 201
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT email, created_at FROM bench_insert")
-        (email, created_at), *others = cursor.fetchall()
-    assert (email, others) == ("bench@example.com", [])
-    assert created_at is not None
 
 
 def campaign_to(**audience) -> Campaign:

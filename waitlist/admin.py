@@ -15,9 +15,10 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from . import campaigns, emails, heartbeats, services
+from . import campaigns, emails, heartbeats, privacy
 from .dashboard import dashboard_view
 from .models import (
+    UTM_FIELDS,
     Campaign,
     ConsentRecord,
     Delivery,
@@ -72,28 +73,13 @@ class SubscriberAdmin(admin.ModelAdmin):
     inlines = [ConsentInline]
     actions = ["export_csv", "erase"]
     readonly_fields = [
-        "email", "status", "source_article", "placement", "utm_source", "utm_medium",
-        "utm_campaign", "utm_term", "utm_content", "referrer_url", "referral_code",
-        "referred_by", "referral_credited", "signup_ip", "created_at", "confirmed_at",
-        "unsubscribed_at",
+        "email", "status", "source_article", "placement", *UTM_FIELDS, "referrer_url",
+        "referral_code", "referred_by", "referral_credited", "signup_ip", "created_at",
+        "confirmed_at", "unsubscribed_at",
     ]  # fmt: skip
     fieldsets = [
         (None, {"fields": ["email", "status", "interests", "state"]}),
-        (
-            "Source",
-            {
-                "fields": [
-                    "source_article",
-                    "placement",
-                    "referrer_url",
-                    "utm_source",
-                    "utm_medium",
-                    "utm_campaign",
-                    "utm_term",
-                    "utm_content",
-                ]  # fmt: skip
-            },
-        ),
+        ("Source", {"fields": ["source_article", "placement", "referrer_url", *UTM_FIELDS]}),
         ("Referrals", {"fields": ["referral_code", "referred_by", "referral_credited"]}),
         ("Dates", {"fields": ["signup_ip", "created_at", "confirmed_at", "unsubscribed_at"]}),
     ]
@@ -114,7 +100,7 @@ class SubscriberAdmin(admin.ModelAdmin):
     def erase(self, request, queryset):
         ids = list(queryset.exclude(status=Subscriber.Status.ERASED).values_list("pk", flat=True))
         for subscriber_id in ids:
-            services.erase(subscriber_id=subscriber_id)
+            privacy.erase(subscriber_id=subscriber_id)
         self.message_user(request, f"Erased {len(ids)} subscriber(s).", messages.SUCCESS)
 
     def has_export_permission(self, request: HttpRequest) -> bool:

@@ -93,6 +93,7 @@ def new_token_key() -> str:
 
 # The campaign parameters a signup records (as utm_source, utm_medium and so on).
 UTM_KEYS = ("source", "medium", "campaign", "term", "content")
+UTM_FIELDS = tuple(f"utm_{key}" for key in UTM_KEYS)
 
 
 class SubscriberQuerySet(models.QuerySet):

@@ -11,7 +11,7 @@ from django.views.generic import TemplateView
 
 from articles.models import Article
 
-from . import services, tokens
+from . import links, privacy, signup, tokens
 from .forms import JoinForm, PreferencesForm
 from .models import Subscriber
 from .ratelimit import Limit, LimiterUnavailable, hit
@@ -95,11 +95,11 @@ class JoinView(View):
         article_id = form.cleaned_data["article"]
         if article_id and not Article.objects.filter(pk=article_id).exists():
             article_id = None
-        services.subscribe(
+        signup.subscribe(
             email=email,
             interests=form.cleaned_data["interests"],
             state=form.cleaned_data["state"],
-            source=services.SignupSource(
+            source=signup.SignupSource(
                 article_id=article_id,
                 placement=form.cleaned_data["placement"],
                 utm=form.utm(),
@@ -139,14 +139,14 @@ class ConfirmView(View):
 
     def get(self, request: HttpRequest, token: str) -> HttpResponse:
         try:
-            services.subscriber_for(tokens.CONFIRM, token)
+            links.subscriber_for(tokens.CONFIRM, token)
         except tokens.BadToken as exc:
             return render(request, "waitlist/bad_link.html", {"expired": exc.expired}, status=400)
         return render(request, "waitlist/confirm.html", {"token": token})
 
     def post(self, request: HttpRequest, token: str) -> HttpResponse:
         try:
-            subscriber = services.confirm(token=token, ip=client_ip(request))
+            subscriber = signup.confirm(token=token, ip=client_ip(request))
         except tokens.BadToken as exc:
             return render(request, "waitlist/bad_link.html", {"expired": exc.expired}, status=400)
         preferences = tokens.make_token(
@@ -157,7 +157,7 @@ class ConfirmView(View):
 
 def _subscriber(purpose: str, token: str) -> Subscriber:
     try:
-        data = services.subscriber_for(purpose, token)
+        data = links.subscriber_for(purpose, token)
     except tokens.BadToken as exc:
         raise Http404("This link is not valid.") from exc
     return Subscriber.objects.get(pk=data.subscriber_id)
@@ -196,7 +196,7 @@ class PreferencesView(View):
         form = PreferencesForm(request.POST)
         if not form.is_valid():
             return self.page(request, subscriber, form, token, status=400)
-        services.update_preferences(
+        links.update_preferences(
             subscriber_id=subscriber.pk,
             interests=form.cleaned_data["interests"],
             state=form.cleaned_data["state"],
@@ -219,7 +219,7 @@ class PreferencesView(View):
 class ExportView(View):
     def post(self, request: HttpRequest, token: str) -> HttpResponse:
         subscriber = _subscriber(tokens.PREFERENCES, token)
-        data = services.export_data(subscriber_id=subscriber.pk)
+        data = privacy.export_data(subscriber_id=subscriber.pk)
         response = JsonResponse(data, json_dumps_params={"indent": 2})
         response["Content-Disposition"] = 'attachment; filename="halftime-waitlist-data.json"'
         response["Cache-Control"] = "no-store"
@@ -231,7 +231,7 @@ class EraseView(View):
         subscriber = _subscriber(tokens.PREFERENCES, token)
         if request.POST.get("confirm") != "yes":
             return redirect(reverse("waitlist:preferences", args=[token]) + "?erase=confirm")
-        services.erase(subscriber_id=subscriber.pk)
+        privacy.erase(subscriber_id=subscriber.pk)
         return render(request, "waitlist/erased.html")
 
 
@@ -243,15 +243,15 @@ class UnsubscribeView(View):
 
     def get(self, request: HttpRequest, token: str) -> HttpResponse:
         try:
-            services.subscriber_for(tokens.UNSUBSCRIBE, token)
+            links.subscriber_for(tokens.UNSUBSCRIBE, token)
         except tokens.BadToken:
             return render(request, "waitlist/bad_link.html", {"unsubscribe": True}, status=400)
         return render(request, "waitlist/unsubscribe.html", {"token": token})
 
     def post(self, request: HttpRequest, token: str) -> HttpResponse:
         try:
-            data = services.subscriber_for(tokens.UNSUBSCRIBE, token)
+            data = links.subscriber_for(tokens.UNSUBSCRIBE, token)
         except tokens.BadToken:
             return render(request, "waitlist/bad_link.html", {"unsubscribe": True}, status=400)
-        services.unsubscribe(subscriber_id=data.subscriber_id)
+        links.unsubscribe(subscriber_id=data.subscriber_id)
         return render(request, "waitlist/unsubscribed.html")

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from tests.conftest import worker_env
 from tests.processes import celery_beat, celery_worker, wait_until
-from waitlist import services
+from waitlist import links
 from waitlist.models import Campaign, Delivery, Subscriber, email_hash
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -88,7 +88,7 @@ def test_a_scheduled_campaign_reaches_each_right_address_exactly_once(engine, sm
     smtp_sink.wait_for(100, timeout=60)
     leavers = segment[-50:]
     for person in leavers:
-        services.unsubscribe(subscriber_id=person.pk)
+        links.unsubscribe(subscriber_id=person.pk)
     wait_until(
         lambda: Campaign.objects.get(pk=campaign.pk).status == "sent",
         timeout=90,

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from tests.factories import SubscriberFactory
 from tests.faults import cut_database_connection_on_accept
-from waitlist import campaigns, deliveries, sending, services, tasks
+from waitlist import campaigns, deliveries, links, sending, tasks
 from waitlist.models import Campaign, Delivery, Subscriber
 
 
@@ -120,7 +120,7 @@ def test_someone_who_unsubscribes_before_their_batch_is_skipped(mail):
     stays, leaves = SubscriberFactory.create_batch(2)
     campaign = make_campaign()
     deliveries.create_deliveries(campaign)
-    services.unsubscribe(subscriber_id=leaves.pk)
+    links.unsubscribe(subscriber_id=leaves.pk)
     (result,) = run_batches(campaign)
     assert (result.sent, result.skipped) == (1, 1)
     assert [m.envelope_to for m in mail.messages] == [[stays.email]]

@@ -12,7 +12,7 @@ from django.test import Client
 from django.utils import timezone
 
 from tests.factories import SubscriberFactory
-from waitlist import services, tokens
+from waitlist import links, privacy, tokens
 from waitlist.models import ConsentRecord, OutboundEmail, Subscriber, email_hash
 
 pytestmark = pytest.mark.django_db
@@ -148,14 +148,14 @@ def test_confirming_skips_any_confirmation_email_still_queued(client):
 def test_an_old_confirmation_link_cannot_resubscribe_someone_who_left(client):
     subscriber = signup(client)
     link = f"/waitlist/confirm/{confirm_token(subscriber)}/"
-    services.unsubscribe(subscriber_id=subscriber.pk)
+    links.unsubscribe(subscriber_id=subscriber.pk)
     assert client.post(link).status_code == 400
     assert Subscriber.objects.get().status == "unsubscribed"
 
 
 def test_rejoining_after_unsubscribing_then_confirming_the_new_link_resubscribes(client):
     subscriber = signup(client)
-    services.unsubscribe(subscriber_id=subscriber.pk)
+    links.unsubscribe(subscriber_id=subscriber.pk)
     Subscriber.objects.update(last_confirmation_at=None)
     signup(client)
     subscriber.refresh_from_db()
@@ -284,7 +284,7 @@ def test_delete_me_without_ticking_the_box_changes_nothing(client):
 
 def test_an_erased_address_can_join_again_as_a_new_signup(client):
     subscriber = signup(client, email="back@example.com")
-    services.erase(subscriber_id=subscriber.pk)
+    privacy.erase(subscriber_id=subscriber.pk)
     assert client.post("/waitlist/", {"email": "back@example.com"}).status_code == 302
     again = Subscriber.objects.get()
     assert again.email == "back@example.com" and again.status == "pending"

@@ -16,9 +16,10 @@ from django.utils import timezone
 
 from tests.faults import cut_database_connection_on_accept
 from tests.processes import wait_until
-from waitlist import emails, outbox, services
+from waitlist import emails, outbox
 from waitlist.models import OutboundEmail, Subscriber
 from waitlist.sending import server_unavailable
+from waitlist.signup import SignupSource, subscribe
 from waitlist.tasks import send_outbox
 
 LINK = re.compile(r"https?://\S+/waitlist/confirm/[^/\s]+/")
@@ -31,8 +32,8 @@ def signup(client, email="pat@example.com") -> Subscriber:
 
 def join(email: str) -> Subscriber:
     """As the form does, without its per-address limits."""
-    source = services.SignupSource()
-    return services.subscribe(
+    source = SignupSource()
+    return subscribe(
         email=email, interests=[], state="", source=source, ip="203.0.113.9", user_agent="test"
     )
 

@@ -6,11 +6,11 @@ import threading
 import pytest
 from django.db import IntegrityError, connection, connections, transaction
 
-from waitlist import services
+from waitlist import signup
 from waitlist.models import ConsentRecord, OutboundEmail, Subscriber
 from waitlist.tasks import send_outbox
 
-SignupSource = services.SignupSource
+SignupSource = signup.SignupSource
 SOURCE = SignupSource(
     placement="inline",
     utm={"source": "newsletter", "campaign": "launch"},
@@ -28,7 +28,7 @@ def join(email: str, **overrides) -> Subscriber:
         "user_agent": "Mozilla/5.0 (test)",
         **overrides,
     }
-    return services.subscribe(**arguments)
+    return signup.subscribe(**arguments)
 
 
 def row(instance, *, leave_out: set[str]) -> dict:

@@ -1,5 +1,5 @@
-"""Everything the waitlist does that writes: joining, confirming, preferences, leaving. Views
-and tasks call these; nothing else writes subscribers."""
+"""Joining the waitlist and confirming by the emailed link: the one path that adds
+subscribers. Views and tasks call these."""
 
 import datetime as dt
 from dataclasses import dataclass, field
@@ -9,16 +9,8 @@ from django.db.models import Q, Value
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from . import consent, outbox, tokens
-from .models import (
-    UTM_KEYS,
-    ConsentRecord,
-    OutboundEmail,
-    Subscriber,
-    email_hash,
-    new_referral_code,
-    new_token_key,
-)
+from . import consent, links, outbox, tokens
+from .models import UTM_FIELDS, ConsentRecord, OutboundEmail, Subscriber, email_hash
 
 RESEND_AFTER = dt.timedelta(minutes=10)
 # More credited referrals than this from one IP address in a day look like one person.
@@ -98,7 +90,7 @@ def _join_new(email, interests, state, source: SignupSource, ip, user_agent, now
         state=state,
         source_article_id=source.article_id,
         placement=source.placement[:20],
-        **{f"utm_{key}": source.utm.get(key, "")[:100] for key in UTM_KEYS},
+        **{name: source.utm.get(name.removeprefix("utm_"), "")[:100] for name in UTM_FIELDS},
         referrer_url=source.referrer_url[:500],
         referred_by=referred_by,
         signup_ip=ip,
@@ -140,16 +132,8 @@ def _queue_confirmation(subscriber: Subscriber, *, ip, user_agent: str) -> Outbo
     return outbox.queue(subscriber, kind=OutboundEmail.Kind.CONFIRMATION, consent=record)
 
 
-def subscriber_for(purpose: str, token: str) -> tokens.TokenData:
-    """Read a signed link and check it still belongs to a living subscriber."""
-    data = tokens.read_token(purpose, token)
-    if not Subscriber.objects.filter(pk=data.subscriber_id, token_key=data.key).exists():
-        raise tokens.BadToken()
-    return data
-
-
 def confirm(*, token: str, ip: str | None) -> Subscriber:
-    data = subscriber_for(tokens.CONFIRM, token)
+    data = links.subscriber_for(tokens.CONFIRM, token)
     now = timezone.now()
     with transaction.atomic():
         subscriber = Subscriber.objects.select_for_update().get(pk=data.subscriber_id)
@@ -190,96 +174,3 @@ def _earns_referral_credit(subscriber: Subscriber, now) -> bool:
     return (
         subscriber.signup_ip != referrer.signup_ip and same_ip_today.count() < REFERRAL_BURST_PER_IP
     )
-
-
-def unsubscribe(*, subscriber_id: int) -> None:
-    """Idempotent: a second call, or one for someone never confirmed, changes nothing more."""
-    now = timezone.now()
-    with transaction.atomic():
-        subscriber = Subscriber.objects.select_for_update().get(pk=subscriber_id)
-        if subscriber.status in (Subscriber.Status.PENDING, Subscriber.Status.CONFIRMED):
-            subscriber.status = Subscriber.Status.UNSUBSCRIBED
-            subscriber.unsubscribed_at = now
-            subscriber.save(update_fields=["status", "unsubscribed_at"])
-        subscriber.consents.filter(withdrawn_at__isnull=True).update(withdrawn_at=now)
-        subscriber.emails.filter(status=OutboundEmail.Status.QUEUED).update(
-            status=OutboundEmail.Status.SKIPPED
-        )
-
-
-def update_preferences(*, subscriber_id: int, interests: list[str], state: str) -> Subscriber:
-    subscriber = Subscriber.objects.get(pk=subscriber_id)
-    subscriber.interests, subscriber.state = interests, state
-    subscriber.save(update_fields=["interests", "state"])
-    return subscriber
-
-
-def export_data(*, subscriber_id: int) -> dict:
-    subscriber = Subscriber.objects.select_related("source_article").get(pk=subscriber_id)
-    return {
-        "email": subscriber.email,
-        "status": subscriber.status,
-        "interests": subscriber.interests,
-        "state": subscriber.state,
-        "joined_at": subscriber.created_at.isoformat(),
-        "confirmed_at": subscriber.confirmed_at and subscriber.confirmed_at.isoformat(),
-        "unsubscribed_at": subscriber.unsubscribed_at and subscriber.unsubscribed_at.isoformat(),
-        "source": {
-            "article": subscriber.source_article and subscriber.source_article.title,
-            "placement": subscriber.placement,
-            "referrer": subscriber.referrer_url,
-            "utm": {
-                key: getattr(subscriber, f"utm_{key}")
-                for key in ("source", "medium", "campaign", "term", "content")
-                if getattr(subscriber, f"utm_{key}")
-            },
-        },
-        "referral_code": subscriber.referral_code,
-        "confirmed_referrals": subscriber.referrals.filter(referral_credited=True).count(),
-        "consents": [
-            {
-                "version": record.consent_version,
-                "text": record.consent_text,
-                "signed_up_at": record.signed_up_at.isoformat(),
-                "signup_ip": record.signup_ip,
-                "signup_user_agent": record.signup_user_agent,
-                "confirmed_at": record.confirmed_at and record.confirmed_at.isoformat(),
-                "confirm_ip": record.confirm_ip,
-                "withdrawn_at": record.withdrawn_at and record.withdrawn_at.isoformat(),
-            }
-            for record in subscriber.consents.all()
-        ],
-        "emails_sent": [
-            {"kind": e.kind, "sent_at": e.sent_at.isoformat()}
-            for e in subscriber.emails.filter(status=OutboundEmail.Status.SENT)
-        ],
-    }
-
-
-def erase(*, subscriber_id: int) -> None:
-    """Forget the person. Only the address's hash stays, so it is never mailed again unless
-    they join anew."""
-    with transaction.atomic():
-        subscriber = Subscriber.objects.select_for_update().get(pk=subscriber_id)
-        subscriber.consents.all().delete()
-        subscriber.emails.all().delete()
-        Subscriber.objects.filter(pk=subscriber.pk).update(
-            email=None,
-            status=Subscriber.Status.ERASED,
-            interests=[],
-            state="",
-            source_article=None,
-            placement="",
-            utm_source="",
-            utm_medium="",
-            utm_campaign="",
-            utm_term="",
-            utm_content="",
-            referrer_url="",
-            referred_by=None,
-            signup_ip=None,
-            token_key=new_token_key(),
-            referral_code=new_referral_code(),
-            confirmed_at=None,
-            unsubscribed_at=timezone.now(),
-        )

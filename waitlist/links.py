@@ -1,0 +1,37 @@
+"""What the signed links in every email lead to: reading a link, preferences, leaving."""
+
+from django.db import transaction
+from django.utils import timezone
+
+from . import tokens
+from .models import OutboundEmail, Subscriber
+
+
+def subscriber_for(purpose: str, token: str) -> tokens.TokenData:
+    """Read a signed link and check it still belongs to a living subscriber."""
+    data = tokens.read_token(purpose, token)
+    if not Subscriber.objects.filter(pk=data.subscriber_id, token_key=data.key).exists():
+        raise tokens.BadToken()
+    return data
+
+
+def unsubscribe(*, subscriber_id: int) -> None:
+    """Idempotent: a second call, or one for someone never confirmed, changes nothing more."""
+    now = timezone.now()
+    with transaction.atomic():
+        subscriber = Subscriber.objects.select_for_update().get(pk=subscriber_id)
+        if subscriber.status in (Subscriber.Status.PENDING, Subscriber.Status.CONFIRMED):
+            subscriber.status = Subscriber.Status.UNSUBSCRIBED
+            subscriber.unsubscribed_at = now
+            subscriber.save(update_fields=["status", "unsubscribed_at"])
+        subscriber.consents.filter(withdrawn_at__isnull=True).update(withdrawn_at=now)
+        subscriber.emails.filter(status=OutboundEmail.Status.QUEUED).update(
+            status=OutboundEmail.Status.SKIPPED
+        )
+
+
+def update_preferences(*, subscriber_id: int, interests: list[str], state: str) -> Subscriber:
+    subscriber = Subscriber.objects.get(pk=subscriber_id)
+    subscriber.interests, subscriber.state = interests, state
+    subscriber.save(update_fields=["interests", "state"])
+    return subscriber

@@ -1,0 +1,77 @@
+"""A person's rights over their data: a copy of everything kept about them, and erasure."""
+
+from django.db import transaction
+from django.utils import timezone
+
+from .models import UTM_FIELDS, OutboundEmail, Subscriber, new_referral_code, new_token_key
+
+
+def _iso(moment) -> str | None:
+    return moment and moment.isoformat()
+
+
+def export_data(*, subscriber_id: int) -> dict:
+    subscriber = Subscriber.objects.select_related("source_article").get(pk=subscriber_id)
+    return {
+        "email": subscriber.email,
+        "status": subscriber.status,
+        "interests": subscriber.interests,
+        "state": subscriber.state,
+        "joined_at": _iso(subscriber.created_at),
+        "confirmed_at": _iso(subscriber.confirmed_at),
+        "unsubscribed_at": _iso(subscriber.unsubscribed_at),
+        "source": {
+            "article": subscriber.source_article and subscriber.source_article.title,
+            "placement": subscriber.placement,
+            "referrer": subscriber.referrer_url,
+            "utm": {
+                field.removeprefix("utm_"): getattr(subscriber, field)
+                for field in UTM_FIELDS
+                if getattr(subscriber, field)
+            },
+        },
+        "referral_code": subscriber.referral_code,
+        "confirmed_referrals": subscriber.referrals.filter(referral_credited=True).count(),
+        "consents": [
+            {
+                "version": record.consent_version,
+                "text": record.consent_text,
+                "signed_up_at": _iso(record.signed_up_at),
+                "signup_ip": record.signup_ip,
+                "signup_user_agent": record.signup_user_agent,
+                "confirmed_at": _iso(record.confirmed_at),
+                "confirm_ip": record.confirm_ip,
+                "withdrawn_at": _iso(record.withdrawn_at),
+            }
+            for record in subscriber.consents.all()
+        ],
+        "emails_sent": [
+            {"kind": email.kind, "sent_at": _iso(email.sent_at)}
+            for email in subscriber.emails.filter(status=OutboundEmail.Status.SENT)
+        ],
+    }
+
+
+def erase(*, subscriber_id: int) -> None:
+    """Forget the person. Only the address's hash stays, so it is never mailed again unless
+    they join anew."""
+    with transaction.atomic():
+        subscriber = Subscriber.objects.select_for_update().get(pk=subscriber_id)
+        subscriber.consents.all().delete()
+        subscriber.emails.all().delete()
+        Subscriber.objects.filter(pk=subscriber.pk).update(
+            email=None,
+            status=Subscriber.Status.ERASED,
+            interests=[],
+            state="",
+            source_article=None,
+            placement="",
+            referrer_url="",
+            referred_by=None,
+            signup_ip=None,
+            token_key=new_token_key(),
+            referral_code=new_referral_code(),
+            confirmed_at=None,
+            unsubscribed_at=timezone.now(),
+            **dict.fromkeys(UTM_FIELDS, ""),
+        )
