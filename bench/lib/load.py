@@ -154,7 +154,7 @@ def wrk(url: str, request_lua: str, *, connections: int, seconds: float, threads
         script.flush()
         run = subprocess.run(
             ["wrk", f"--threads={threads}", f"--connections={connections}",
-             f"--duration={seconds}s", "--timeout=10s", f"--script={script.name}", url],
+             f"--duration={round(seconds)}s", "--timeout=10s", f"--script={script.name}", url],
             capture_output=True, text=True, timeout=seconds + 60,
         )  # fmt: skip
     for line in run.stdout.splitlines():
