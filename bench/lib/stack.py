@@ -199,8 +199,14 @@ class Stack:
         from celery import Celery
 
         app = Celery(broker=self.redis_urls[1])
+
+        def answered() -> bool:
+            # A connection of its own each time: a pooled one may be to a Redis since restarted.
+            with app.connection_for_write() as connection:
+                return len(app.control.ping(timeout=0.5, connection=connection)) >= count
+
         wait_until(
-            lambda: len(app.control.ping(timeout=0.5)) >= count,
+            answered,
             timeout=60,
             what=f"{count} Celery worker(s) did not answer a ping",
             every=0.5,
