@@ -167,7 +167,7 @@ def main() -> None:
                 runs[target].append(run)
         stored = stack.sql("SELECT count(*) FROM waitlist_subscriber")[0][0]
         peer_stored = stack.sql("SELECT count(*) FROM newsletter_subscription", database=DATABASE)
-        peer_mail = sum(1 for _, to, _ in stack.sink.arrivals() if to.startswith("peer-"))
+        peer_mail = sum(1 for a in stack.sink.arrivals() if a.recipient.startswith("peer-"))
     rate = {t: statistics.median(r["per_second"] for r in runs[t]) for t in runs}
     accepted = {t: sum(r["accepted"] for r in runs[t]) for t in runs}
     accepted["ours"] += accepted.pop("ours+worker")
