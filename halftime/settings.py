@@ -154,11 +154,15 @@ if CELERY_BROKER_URL == "filesystem://":
         "store_processed": False,
     }
 else:
-    # Longer than any countdown a task uses, so Redis never re-delivers a task still waiting.
     CELERY_BROKER_TRANSPORT_OPTIONS = {
+        # Longer than any countdown a task uses, so Redis never re-delivers a task still waiting.
         "visibility_timeout": 3600,
         "socket_connect_timeout": 1,
         "socket_timeout": 5,
+        # A publish with the broker down fails on the first refused connection, instead of
+        # kombu sleeping 2 s to try again inside the web request (a worker's own reconnecting
+        # follows broker_connection_retry, not this).
+        "max_retries": 0,
     }
 # A web request never waits on a broker that is down: the outbox row is already written.
 CELERY_BROKER_CONNECTION_TIMEOUT = 1
