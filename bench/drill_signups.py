@@ -27,7 +27,6 @@ import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 from lib import load
 from lib.report import Goal, finish
@@ -44,8 +43,6 @@ class Supervisor(threading.Thread):
     def __init__(self, stack: Stack, members: dict):
         super().__init__(daemon=True)
         self.stack, self.members, self.started = stack, members, time.time()
-        # bash exec'd each command, so /proc holds the environment the platform gave it.
-        self.environs = {name: environ(process.pid) for name, process in members.items()}
         self.restarts: list[str] = []
         self.halt = threading.Event()
         self.start()
@@ -59,18 +56,13 @@ class Supervisor(threading.Thread):
                 at = time.time() - self.started
                 self.restarts.append(f"{name} exited {process.returncode} at {at:.0f} s "
                                      f"({error.rsplit('] ', 1)[-1][:100]}), restarted")  # fmt: skip
-                self.members[name] = self.stack.start(name, process.args, **self.environs[name])
+                self.members[name] = self.stack.start(name, process.args, **self.stack.procfile_env)
 
     def stop(self) -> None:
         self.halt.set()
         self.join()
         for process in self.members.values():
             self.stack.stop(process)
-
-
-def environ(pid: int) -> dict[str, str]:
-    pairs = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-    return dict(pair.decode().split("=", 1) for pair in pairs if b"=" in pair)
 
 
 def ok(answer: load.Answer) -> bool:

@@ -184,6 +184,7 @@ class Stack:
             "GUNICORN_CMD_ARGS": "--no-control-socket",  # the control socket's path is shared
             **env,
         }
+        self.procfile_env = env  # what a process manager restarting one of them gives it
         members = {}
         for line in (ROOT / "Procfile").read_text().splitlines():
             name, _, command = line.partition(":")
