@@ -17,5 +17,4 @@ urlpatterns = [
     path("learn/", include("articles.urls")),
     path("", include("waitlist.urls")),
     path(settings.ADMIN_PATH, admin.site.urls),
-    path("anymail/", include("anymail.urls")),
 ]

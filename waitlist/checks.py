@@ -1,10 +1,12 @@
 import math
 import sqlite3
 
+from anymail.exceptions import AnymailConfigurationError
 from django.conf import settings
 from django.core import checks
 
 from .dbretry import RECORD_WITHIN
+from .webhooks import TRACKING_VIEWS, secret_set
 
 # The campaign engine claims rows with UPDATE … RETURNING, which SQLite has since 3.35.
 SQLITE_NEEDED = (3, 35)
@@ -43,3 +45,34 @@ def leases_outlast_a_send(app_configs, **kwargs) -> list[checks.CheckMessage]:
         for name in ("OUTBOX_LEASE_SECONDS", "CAMPAIGN_LEASE_SECONDS")
         if (seconds := getattr(settings, name)) < needed
     ]
+
+
+@checks.register(checks.Tags.security, deploy=True)
+def the_webhook_is_guarded(app_configs, **kwargs) -> list[checks.CheckMessage]:
+    esp = settings.EMAIL_ESP
+    if not esp:
+        return []
+    if esp not in TRACKING_VIEWS:
+        return [
+            checks.Error(
+                f"EMAIL_ESP={esp} is not an email service django-anymail has a webhook for.",
+                hint=f"One of: {', '.join(sorted(TRACKING_VIEWS))}.",
+                id="waitlist.E003",
+            )
+        ]
+    if not secret_set():
+        return [
+            checks.Error(
+                f"EMAIL_ESP={esp} and no ANYMAIL_WEBHOOK_SECRET: bounces and complaints would "
+                "not reach the site, so it would keep mailing addresses that bounce.",
+                hint=f"Set ANYMAIL_WEBHOOK_SECRET=user:password and point the service's webhook "
+                f"at https://user:password@<your host>/anymail/{esp}/tracking/.",
+                id="waitlist.E004",
+            )
+        ]
+    view = TRACKING_VIEWS[esp]
+    try:
+        view.view_class(**view.view_initkwargs)
+    except AnymailConfigurationError as exc:
+        return [checks.Error(str(exc).strip(), id="waitlist.E005")]
+    return []

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import views, webhooks
 
 app_name = "waitlist"
 
@@ -14,4 +14,5 @@ urlpatterns = [
     path("waitlist/preferences/<str:token>/export/", views.ExportView.as_view(), name="export"),
     path("waitlist/preferences/<str:token>/erase/", views.EraseView.as_view(), name="erase"),
     path("u/<str:token>/", views.UnsubscribeView.as_view(), name="unsubscribe"),
+    path("anymail/<str:esp>/tracking/", webhooks.tracking, name="email_service_webhook"),
 ]

@@ -18,6 +18,9 @@ PRODUCTION = {
 }
 
 
+SECRET = "hook:s3cret"
+
+
 def manage(env: dict, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "manage.py", *args],
@@ -58,3 +61,25 @@ def test_collected_static_files_outside_the_project_start_fine(tmp_path):
     (tmp_path / "staticfiles.json").write_text('{"paths": {}, "version": "1.1"}')
     result = manage({**PRODUCTION, "STATIC_ROOT": str(tmp_path)}, "check")
     assert result.returncode == 0, result.stderr
+
+
+def test_an_email_service_without_a_webhook_secret_is_refused():
+    service = {**PRODUCTION, "EMAIL_ESP": "postmark", "ANYMAIL_POSTMARK_SERVER_TOKEN": "t0ken"}
+    result = check(service)
+    assert result.returncode != 0
+    assert "waitlist.E004" in result.stderr and "ANYMAIL_WEBHOOK_SECRET" in result.stderr
+    assert check({**service, "ANYMAIL_WEBHOOK_SECRET": SECRET}).returncode == 0
+
+
+def test_an_email_service_s_own_webhook_key_is_asked_for():
+    postal = {
+        **PRODUCTION,
+        "EMAIL_ESP": "postal",
+        "ANYMAIL_POSTAL_API_KEY": "key",
+        "ANYMAIL_POSTAL_API_URL": "https://postal.example",
+        "ANYMAIL_WEBHOOK_SECRET": SECRET,
+    }
+    result = check(postal)
+    assert result.returncode != 0
+    assert "waitlist.E005" in result.stderr and "POSTAL_WEBHOOK_KEY" in result.stderr
+    assert check({**postal, "ANYMAIL_POSTAL_WEBHOOK_KEY": "a-public-key"}).returncode == 0

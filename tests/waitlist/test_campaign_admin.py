@@ -154,6 +154,7 @@ def postmark(client: Client, payload: dict, secret="hook:s3cret"):
 
 @pytest.fixture
 def webhook_secret(settings):
+    settings.EMAIL_ESP = "postmark"
     settings.ANYMAIL = {**settings.ANYMAIL, "WEBHOOK_SECRET": "hook:s3cret"}
 
 
