@@ -65,6 +65,20 @@ def test_admin_login_is_rate_limited(settings):
     assert "Too many sign-in attempts" in page
 
 
+@pytest.mark.parametrize("spelling", [" boss", "boss ", "\tboss", "boss\n", "BOSS", "ｂｏｓｓ"])
+def test_a_locked_out_username_stays_locked_out_however_it_is_spelled(settings, spelling):
+    settings.ADMIN_LOGIN_ATTEMPTS = 3
+    StaffFactory(username="boss", password="the-right-one")
+    for i in range(3):
+        Client(HTTP_HOST="localhost", REMOTE_ADDR=f"10.0.0.{i}").post(
+            "/admin/login/", {"username": "boss", "password": f"guess{i}"}
+        )
+    fresh = Client(HTTP_HOST="localhost", REMOTE_ADDR="10.0.1.1")
+    answer = fresh.post("/admin/login/", {"username": spelling, "password": "the-right-one"})
+    assert answer.status_code == 429
+    assert "_auth_user_id" not in fresh.session
+
+
 def test_the_admin_path_comes_from_the_environment():
     import os
     import subprocess
