@@ -57,6 +57,13 @@ class _Echo:
         return value
 
 
+def _cell(value: str) -> str:
+    """A spreadsheet reads a cell that starts like a formula as one (=HYPERLINK(…), and the
+    valid address =1+1@example.com): a leading ' keeps it text."""
+    return f"'{value}" if value.startswith(FORMULA_STARTS) else value
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 CSV_COLUMNS = [
     "email", "status", "interests", "state", "source_article", "placement", "utm_source",
     "utm_medium", "utm_campaign", "created_at", "confirmed_at", "unsubscribed_at",
@@ -114,7 +121,8 @@ class SubscriberAdmin(admin.ModelAdmin):
             yield writer.writerow(CSV_COLUMNS)
             for s in queryset.select_related("source_article").iterator(chunk_size=2000):
                 yield writer.writerow(
-                    [
+                    _cell(value)
+                    for value in [
                         s.email or "",
                         s.status,
                         " ".join(s.interests),

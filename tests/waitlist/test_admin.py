@@ -45,6 +45,27 @@ def test_csv_export_needs_its_own_permission():
     assert rows[1][:4] == ["alice@example.com", "confirmed", "testosterone", "TX"]
 
 
+def exported(*subscribers) -> list[list[str]]:
+    data = {"action": "export_csv", "_selected_action": [s.pk for s in subscribers]}
+    response = staff_with("view_subscriber", "export_subscribers").post(
+        "/admin/waitlist/subscriber/", data
+    )
+    return list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+
+
+def test_a_cell_a_spreadsheet_would_run_as_a_formula_is_exported_as_text():
+    person = SubscriberFactory(
+        email="=1+1@example.com", utm_campaign='=HYPERLINK("http://evil.example","x")',
+        utm_source="+launch", utm_medium="@mention",
+    )  # fmt: skip
+    header, row = exported(person)
+    cells = dict(zip(header, row, strict=True))
+    assert cells["email"] == "'=1+1@example.com"
+    assert cells["utm_campaign"] == '\'=HYPERLINK("http://evil.example","x")'
+    assert (cells["utm_source"], cells["utm_medium"]) == ("'+launch", "'@mention")
+    assert cells["status"] == "confirmed"
+
+
 def test_consent_records_are_read_only_in_admin():
     subscriber = SubscriberFactory()
     record = ConsentRecord.objects.get(subscriber=subscriber)
