@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.contrib.syndication.views import Feed
 from django.urls import reverse_lazy
+from django.utils.html import escape
 
 from .models import Article
 
@@ -13,11 +14,13 @@ class LatestArticlesFeed(Feed):
     def items(self):
         return Article.objects.published().for_listing()[:20]
 
+    # Feed readers show a title and a description as HTML: the text is escaped for that, on
+    # top of the XML's own escaping, so "<b>" in a title reads as itself.
     def item_title(self, item: Article) -> str:
-        return item.title
+        return escape(item.title)
 
     def item_description(self, item: Article) -> str:
-        return item.summary
+        return escape(item.summary)
 
     def item_pubdate(self, item: Article):
         return item.publish_at

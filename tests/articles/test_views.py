@@ -1,6 +1,7 @@
 import datetime as dt
 import json
 import re
+import urllib.request
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -249,6 +250,17 @@ def test_feed_has_the_latest_public_articles_newest_first(client):
     assert items[0].findtext("description") == "Fresh summary."
     assert items[1].findtext("category") == "Men's Health"
     assert older.get_absolute_url() in items[1].findtext("link")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_feed_reader_shows_a_title_and_summary_as_text_never_as_markup(live_server):
+    ArticleFactory(title="Sleep <b>and</b> you", summary='<img src=x onerror="alert(1)"> & more')
+    with urllib.request.urlopen(f"{live_server.url}/learn/feed/") as response:
+        item = ET.fromstring(response.read()).find("./channel/item")
+    # What a reader renders as HTML: the markup's characters, escaped.
+    assert item.findtext("title") == "Sleep &lt;b&gt;and&lt;/b&gt; you"
+    summary = "&lt;img src=x onerror=&quot;alert(1)&quot;&gt; &amp; more"
+    assert item.findtext("description") == summary
 
 
 def test_robots_txt_points_at_the_sitemap_and_does_not_name_the_admin_path(client, settings):
