@@ -1,5 +1,7 @@
 import logging
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
@@ -24,3 +26,21 @@ class DatabaseUnavailableMiddleware:
         response = HttpResponse(render_to_string("503.html"), status=503)
         response["Retry-After"] = "5"
         return response
+
+
+class BodySizeLimitMiddleware:
+    """Every request body counts against DATA_UPLOAD_MAX_MEMORY_SIZE, files included (Django's
+    own check leaves files out), and a body must say its length (no chunked body: no form or
+    API of the site sends one). Either refusal is the branded 400, before anything reads it."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        if "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
+            raise RequestDataTooBig("A request body without a Content-Length.")
+        length = request.META.get("CONTENT_LENGTH") or "0"
+        if limit is not None and (not length.isdigit() or int(length) > limit):
+            raise RequestDataTooBig(f"A request body over {limit} bytes.")
+        return self.get_response(request)

@@ -55,6 +55,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "halftime.logs.RequestIdMiddleware",
+    "halftime.middleware.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -69,7 +70,7 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "halftime.urls"
-# Bodies larger than this are refused with a 400 before any view reads them.
+# Bodies larger than this, files included, are refused with a 400 before anything reads them.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=1024 * 1024)
 WSGI_APPLICATION = "halftime.wsgi.application"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

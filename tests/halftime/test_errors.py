@@ -1,12 +1,16 @@
+import http.client
 import os
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from django.core.exceptions import PermissionDenied
 from django.test import Client
 from django.urls import include, path
+
+from waitlist.models import Subscriber
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -92,6 +96,50 @@ def test_an_oversized_body_is_a_branded_400(client, settings):
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
     response = client.post("/waitlist/", {"email": "a@example.com", "website": "x" * 5000})
     assert_branded(response, 400, "That request didn’t make sense")
+
+
+def raw_post(url: str, headers: dict, body: bytes) -> tuple[int, str]:
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    connection.putrequest("POST", "/api/waitlist/")
+    for name, value in headers.items():
+        connection.putheader(name, value)
+    connection.endheaders()
+    connection.send(body)
+    response = connection.getresponse()
+    return response.status, response.read().decode()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_file_counts_against_the_body_size_limit(live_server, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1_000_000
+    boundary = "b0undary"
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="email"\r\n\r\nbig@example.com\r\n'
+            f'--{boundary}\r\nContent-Disposition: form-data; name="cv"; filename="cv.bin"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n"
+        ).encode()
+        + b"x" * 3_000_000
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    status, page = raw_post(live_server.url, {
+        "Content-Type": f"multipart/form-data; boundary={boundary}",
+        "Content-Length": str(len(body)),
+    }, body)  # fmt: skip
+    assert status == 400 and "That request didn’t make sense" in page
+    assert not Subscriber.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_body_of_no_declared_length_is_refused(live_server):
+    chunk = b'{"email": "chunked@example.com"}'
+    body = b"%x\r\n%s\r\n0\r\n\r\n" % (len(chunk), chunk)
+    status, page = raw_post(live_server.url, {
+        "Content-Type": "application/json", "Transfer-Encoding": "chunked",
+    }, body)  # fmt: skip
+    assert status == 400 and "That request didn’t make sense" in page
+    assert not Subscriber.objects.exists()
 
 
 @pytest.mark.django_db
