@@ -114,15 +114,13 @@ def raw_post(url: str, headers: dict, body: bytes) -> tuple[int, str]:
 def test_a_file_counts_against_the_body_size_limit(live_server, settings):
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1_000_000
     boundary = "b0undary"
-    body = (
-        (
-            f'--{boundary}\r\nContent-Disposition: form-data; name="email"\r\n\r\nbig@example.com\r\n'
-            f'--{boundary}\r\nContent-Disposition: form-data; name="cv"; filename="cv.bin"\r\n'
-            "Content-Type: application/octet-stream\r\n\r\n"
-        ).encode()
-        + b"x" * 3_000_000
-        + f"\r\n--{boundary}--\r\n".encode()
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="email"\r\n\r\n'
+        "big@example.com\r\n"
+        f'--{boundary}\r\nContent-Disposition: form-data; name="cv"; filename="cv.bin"\r\n'
+        "Content-Type: application/octet-stream\r\n\r\n"
     )
+    body = head.encode() + b"x" * 3_000_000 + f"\r\n--{boundary}--\r\n".encode()
     status, page = raw_post(live_server.url, {
         "Content-Type": f"multipart/form-data; boundary={boundary}",
         "Content-Length": str(len(body)),
