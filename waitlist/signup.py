@@ -82,10 +82,14 @@ def _join_new(email, interests, state, source: SignupSource, ip, user_agent, now
     referred_by = None
     if source.referral_code:
         referred_by = Subscriber.objects.filter(referral_code=source.referral_code).first()
+    mailbox = email_hash(canonical_email(email))
+    # Another spelling of this mailbox (dots, a plus tag) had its confirmation moments ago: the
+    # person joins, and that one email is the one to confirm with.
+    busy = _mailbox_recently_mailed(mailbox, now)
     subscriber = Subscriber.objects.create(
         email=email,
         email_hash=email_hash(email),
-        canonical_email_hash=email_hash(canonical_email(email)),
+        canonical_email_hash=mailbox,
         interests=interests,
         state=state,
         source_article_id=source.article_id,
@@ -94,9 +98,12 @@ def _join_new(email, interests, state, source: SignupSource, ip, user_agent, now
         referrer_url=source.referrer_url[:500],
         referred_by=referred_by,
         signup_ip=ip,
-        last_confirmation_at=now,
+        last_confirmation_at=None if busy else now,
     )
-    _queue_confirmation(subscriber, ip=ip, user_agent=user_agent)
+    if busy:
+        _record_consent(subscriber, ip=ip, user_agent=user_agent)
+    else:
+        _queue_confirmation(subscriber, ip=ip, user_agent=user_agent)
     return subscriber
 
 
@@ -112,7 +119,7 @@ def _resubscribe(subscriber, email, interests, state, ip, user_agent, now) -> No
         subscriber.canonical_email_hash = email_hash(canonical_email(email))
         subscriber.status = status.PENDING
         subscriber.signup_ip = ip
-    elif recently_sent:
+    elif recently_sent or _mailbox_recently_mailed(subscriber.canonical_email_hash, now):
         return
     if subscriber.status == status.PENDING:
         subscriber.interests, subscriber.state = interests, state
@@ -121,14 +128,24 @@ def _resubscribe(subscriber, email, interests, state, ip, user_agent, now) -> No
     _queue_confirmation(subscriber, ip=ip, user_agent=user_agent)
 
 
-def _queue_confirmation(subscriber: Subscriber, *, ip, user_agent: str) -> OutboundEmail:
-    record = ConsentRecord.objects.create(
+def _mailbox_recently_mailed(mailbox: str, now) -> bool:
+    return Subscriber.objects.filter(
+        canonical_email_hash=mailbox, last_confirmation_at__gt=now - RESEND_AFTER
+    ).exists()
+
+
+def _record_consent(subscriber: Subscriber, *, ip, user_agent: str) -> ConsentRecord:
+    return ConsentRecord.objects.create(
         subscriber=subscriber,
         consent_version=consent.CURRENT,
         consent_text=consent.current_text(),
         signup_ip=ip,
         signup_user_agent=user_agent[:400],
     )
+
+
+def _queue_confirmation(subscriber: Subscriber, *, ip, user_agent: str) -> OutboundEmail:
+    record = _record_consent(subscriber, ip=ip, user_agent=user_agent)
     return outbox.queue(subscriber, kind=OutboundEmail.Kind.CONFIRMATION, consent=record)
 
 

@@ -87,7 +87,10 @@ class JoinView(View):
                 return JsonResponse({"errors": form.errors.get_json_data()}, status=400)
             return render(request, "waitlist/join.html", {"form": form}, status=400)
         email = form.cleaned_data["email"]
-        per_address = Limit("join-email", email, settings.WAITLIST_EMAIL_LIMIT, 3600)
+        # Per mailbox: the spellings Gmail delivers alike (dots, plus tags) count as one.
+        per_address = Limit(
+            "join-email", signup.canonical_email(email), settings.WAITLIST_EMAIL_LIMIT, 3600
+        )
         if not within(per_ip, *([] if form.is_bot else [per_address])):
             return self.too_many(request, form, as_json)
         if form.is_bot:

@@ -1,6 +1,8 @@
 import copy
 import datetime as dt
 import json
+import urllib.error
+import urllib.request
 
 import pytest
 from django.db import IntegrityError
@@ -299,3 +301,40 @@ def test_one_address_is_limited_to_five_attempts_per_hour_from_any_ip(client):
         "Too many attempts"
         in join(client, email="target@example.com", ip="192.0.2.99").content.decode()
     )
+
+
+GMAIL_SPELLINGS = [
+    "pat.smith@gmail.com", "patsmith@gmail.com", "pat.smith+a@gmail.com",
+    "p.a.t.smith@googlemail.com", "PatSmith+news@gmail.com", "pat.smith+b@googlemail.com",
+    "pats.mith@gmail.com", "patsmith+c@gmail.com",
+]  # fmt: skip
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_spellings_of_one_mailbox_get_one_confirmation_and_share_one_limit(live_server):
+    def post(email: str) -> int:
+        request = urllib.request.Request(
+            f"{live_server.url}/api/waitlist/", json.dumps({"email": email}).encode(),
+            {"Content-Type": "application/json", "Accept": "application/json"},
+        )  # fmt: skip
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status
+        except urllib.error.HTTPError as error:
+            return error.code
+
+    codes = [post(email) for email in GMAIL_SPELLINGS]
+    assert codes == [202] * 5 + [429] * 3
+    joined = Subscriber.objects.filter(email__in=GMAIL_SPELLINGS[:5])
+    assert joined.count() == 5
+    assert ConsentRecord.objects.filter(subscriber__in=joined).count() == 5
+    confirmations = OutboundEmail.objects.filter(subscriber__in=joined)
+    assert [e.subscriber.email for e in confirmations] == ["pat.smith@gmail.com"]
+
+
+def test_another_mailbox_is_not_held_back_by_a_look_alike(client):
+    join(client, email="pat.smith@gmail.com")
+    join(client, email="pat.smith@example.com")
+    join(client, email="patsmith@yahoo.com")
+    mailed = OutboundEmail.objects.values_list("subscriber__email", flat=True)
+    assert sorted(mailed) == ["pat.smith@example.com", "pat.smith@gmail.com", "patsmith@yahoo.com"]
