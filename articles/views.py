@@ -1,6 +1,7 @@
 import html
 import re
 
+from django.conf import settings
 from django.contrib.postgres.search import SearchHeadline, SearchQuery, SearchRank
 from django.db import connection
 from django.db.models import Count, F, Prefetch, Q
@@ -19,7 +20,10 @@ _MARK_START, _MARK_END = "\ue000", "\ue001"
 
 
 def can_preview(user) -> bool:
-    return user.is_active and user.is_staff and user.has_perm("articles.view_article")
+    """Staff who may read articles in admin, signed in as admin wants them (with the
+    authenticator's code when ADMIN_OTP_REQUIRED is on)."""
+    verified = not settings.ADMIN_OTP_REQUIRED or getattr(user, "is_verified", bool)()
+    return user.is_active and user.is_staff and user.has_perm("articles.view_article") and verified
 
 
 @method_decorator(cache_public_page(), name="dispatch")

@@ -11,7 +11,7 @@ from django.test import Client
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from tests.factories import StaffFactory, UserFactory
+from tests.factories import ArticleFactory, StaffFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 PASSWORD = "a long staff password 42"
@@ -82,6 +82,18 @@ def test_a_session_signed_in_without_the_code_is_not_let_in(required):
     client.force_login(user)
     response = client.get("/admin/")
     assert response.status_code == 302 and response["Location"].startswith("/admin/login/")
+
+
+def test_a_draft_is_previewed_only_in_a_session_admin_would_let_in(required):
+    user, key = staff_with_authenticator()
+    draft = ArticleFactory(draft=True, title="Not out yet")
+    password_only = Client(HTTP_HOST="localhost")
+    password_only.force_login(user)
+    assert password_only.get(draft.get_absolute_url()).status_code == 404
+    with_code = Client(HTTP_HOST="localhost")
+    sign_in(with_code, "ops", code(key))
+    page = with_code.get(draft.get_absolute_url())
+    assert page.status_code == 200 and "Not out yet" in page.content.decode()
 
 
 def test_staff_without_an_authenticator_cannot_sign_in_when_it_is_required(required):
