@@ -143,7 +143,8 @@ def mark_glossary_terms(markup: str, glossary: Iterable[GlossaryEntry]) -> str:
     for entry in glossary:
         spellings = sorted(entry.spellings, key=len, reverse=True)
         words = "|".join(re.escape(html.escape(s)) for s in spellings)
-        patterns.append((re.compile(rf"(?<![\w-])({words})(?![\w-])", re.IGNORECASE), entry))
+        # Not inside a character reference (&amp;, &#39;): the text here is escaped HTML.
+        patterns.append((re.compile(rf"(?<![\w&#-])({words})(?![\w-])", re.IGNORECASE), entry))
     if not patterns:
         return markup
     glossary_url = reverse("articles:glossary")

@@ -173,6 +173,19 @@ def test_a_glossary_definition_cannot_inject_markup():
     assert '(in plain English: &lt;img src=x onerror="x()"&gt;)' in rendered.html
 
 
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", ["AMP", "lt", "gt", "quot", "x27"])
+def test_a_term_named_like_a_character_reference_leaves_the_text_intact(name):
+    term = GlossaryTermFactory(term=name, slug=name.lower(), definition="A word.")
+    text = "Tom & Jerry: 3 < 4 > 2, [a link](https://example.org/?a=1&b=2) & more."
+    rendered = render_markdown(text, glossary=[term])
+    assert rendered.text == "Tom & Jerry: 3 < 4 > 2, a link & more."
+    assert "<dfn" not in rendered.html
+    assert 'href="https://example.org/?a=1&amp;b=2"' in rendered.html
+    marked = render_markdown(f"Tom & Jerry {name} matters.", glossary=[term]).html
+    assert marked.count("<dfn") == 1 and "Tom &amp; Jerry" in marked
+
+
 def test_reading_time_is_words_over_220_per_minute_and_at_least_one():
     assert reading_minutes("word " * 10) == 1
     assert reading_minutes("word " * 221) == 2
