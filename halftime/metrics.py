@@ -88,8 +88,8 @@ def queue_depths() -> dict[str, int]:
 @never_cache
 def metrics(request: HttpRequest) -> HttpResponse:
     token = settings.METRICS_TOKEN
-    given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-    if not token or not hmac.compare_digest(given.encode(), token.encode()):
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    if scheme != "Bearer" or not token or not hmac.compare_digest(given.encode(), token.encode()):
         raise Http404
     registry = CollectorRegistry()
     registry.register(SiteCollector())

@@ -24,6 +24,9 @@ class InterestsStateFields(forms.Form):
         help_text="We launch state by state.",
     )
 
+    def clean_interests(self) -> list[str]:
+        return list(dict.fromkeys(self.cleaned_data["interests"]))  # each once, in order
+
 
 class _SharedFields(dict):
     """Form fields that every instance of a form shares. Django deep-copies a form's fields for

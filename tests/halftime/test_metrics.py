@@ -9,6 +9,9 @@ def test_metrics_are_closed_without_the_token(client, settings):
     settings.METRICS_TOKEN = "s3cret-token"
     assert client.get("/metrics").status_code == 404
     assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 404
+    assert client.get("/metrics", HTTP_AUTHORIZATION="s3cret-token").status_code == 404
+    assert client.get("/metrics", HTTP_AUTHORIZATION="Basic s3cret-token").status_code == 404
+    assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer s3cret-token").status_code == 200
     settings.METRICS_TOKEN = ""
     assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer ").status_code == 404
 

@@ -338,3 +338,8 @@ def test_another_mailbox_is_not_held_back_by_a_look_alike(client):
     join(client, email="patsmith@yahoo.com")
     mailed = OutboundEmail.objects.values_list("subscriber__email", flat=True)
     assert sorted(mailed) == ["pat.smith@example.com", "pat.smith@gmail.com", "patsmith@yahoo.com"]
+
+
+def test_an_interest_sent_twice_is_stored_once(client):
+    join(client, email="twice@example.com", interests=["sleep", "weight", "sleep"])
+    assert Subscriber.objects.get().interests == ["sleep", "weight"]
