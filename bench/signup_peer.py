@@ -168,7 +168,7 @@ def main() -> None:
         stored = stack.sql("SELECT count(*) FROM waitlist_subscriber")[0][0]
         peer_stored = stack.sql("SELECT count(*) FROM newsletter_subscription", database=DATABASE)
         peer_mail = sum(1 for a in stack.sink.arrivals() if a.recipient.startswith("peer-"))
-    rate = {t: statistics.median(r["per_second"] for r in runs[t]) for t in runs}
+    rate = {t: round(statistics.median(r["per_second"] for r in runs[t]), 1) for t in runs}
     accepted = {t: sum(r["accepted"] for r in runs[t]) for t in runs}
     accepted["ours"] += accepted.pop("ours+worker")
     # wrk stops waiting for the requests in flight when its time is up; the server finishes them.
