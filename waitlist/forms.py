@@ -62,6 +62,16 @@ class JoinForm(InterestsStateFields):
 
     field_order = ["email", "interests", "state"]
 
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        # What invalid UTF-8 in a form body decodes to: such a signup is refused, never stored.
+        if any("\ufffd" in str(value) for value in cleaned.values()):
+            raise forms.ValidationError(
+                "Part of what was sent could not be read as text (it was not UTF-8).",
+                code="encoding",
+            )
+        return cleaned
+
     def clean_email(self) -> str:
         raw = self.cleaned_data["email"].strip()
         try:

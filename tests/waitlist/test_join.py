@@ -343,3 +343,21 @@ def test_another_mailbox_is_not_held_back_by_a_look_alike(client):
 def test_an_interest_sent_twice_is_stored_once(client):
     join(client, email="twice@example.com", interests=["sleep", "weight", "sleep"])
     assert Subscriber.objects.get().interests == ["sleep", "weight"]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("kind", "body"),
+    [
+        ("application/x-www-form-urlencoded", b"email=%FF%FEpat%40example.com"),
+        ("application/x-www-form-urlencoded", b"email=pat%40example.com&utm_source=%C3%28"),
+        ("application/json", b'{"email": "\xff\xfepat@example.com"}'),
+    ],
+)
+def test_a_body_that_is_not_utf8_is_refused_not_stored(live_server, kind, body):
+    headers = {"Content-Type": kind, "Accept": "application/json"}
+    request = urllib.request.Request(f"{live_server.url}/api/waitlist/", body, headers)
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=10)
+    assert refused.value.code == 400
+    assert not Subscriber.objects.exists()
