@@ -1,3 +1,4 @@
+import ipaddress
 import logging
 
 from django.conf import settings
@@ -43,4 +44,28 @@ class BodySizeLimitMiddleware:
         length = request.META.get("CONTENT_LENGTH") or "0"
         if limit is not None and (not length.isdigit() or int(length) > limit):
             raise RequestDataTooBig(f"A request body over {limit} bytes.")
+        return self.get_response(request)
+
+
+class ClientAddressMiddleware:
+    """REMOTE_ADDR becomes the visitor's address when TRUSTED_PROXIES reverse proxies (a load
+    balancer, nginx) stand in front of gunicorn: each appends the address it was reached from to
+    X-Forwarded-For, so the entry TRUSTED_PROXIES from the right is the one the outermost proxy
+    saw. Entries further left are whatever the client sent and are never believed. With 0 (the
+    default) the header is ignored. Every limit, the consent ledger and the referral checks read
+    REMOTE_ADDR."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        trusted = settings.TRUSTED_PROXIES
+        if trusted > 0:
+            hops = [h.strip() for h in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+            hops = [h for h in hops if h]
+            if len(hops) >= trusted:
+                try:
+                    request.META["REMOTE_ADDR"] = str(ipaddress.ip_address(hops[-trusted]))
+                except ValueError:
+                    logger.warning("X-Forwarded-For holds no address where the proxy writes one")
         return self.get_response(request)

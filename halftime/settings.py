@@ -54,6 +54,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "halftime.middleware.ClientAddressMiddleware",
     "halftime.logs.RequestIdMiddleware",
     "halftime.middleware.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -70,6 +71,9 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "halftime.urls"
+# Reverse proxies in front of gunicorn that append to X-Forwarded-For (halftime/middleware.py):
+# 0 when gunicorn faces the internet, 1 behind one load balancer or nginx.
+TRUSTED_PROXIES = env.int("TRUSTED_PROXIES", default=0)
 # Bodies larger than this, files included, are refused with a 400 before anything reads them.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=1024 * 1024)
 WSGI_APPLICATION = "halftime.wsgi.application"

@@ -25,7 +25,7 @@ MAX_JSON_BYTES = 8 * 1024
 
 
 def client_ip(request: HttpRequest) -> str | None:
-    # Behind a proxy, gunicorn's --forwarded-allow-ips makes REMOTE_ADDR the client's address.
+    # Behind TRUSTED_PROXIES proxies, the visitor's address (halftime.middleware).
     return request.META.get("REMOTE_ADDR") or None
 
 

@@ -9,6 +9,8 @@ from django.db import IntegrityError
 from django.utils import timezone
 
 from tests.factories import ArticleFactory, SubscriberFactory
+from tests.http import join as join_over_http
+from tests.http import status_of
 from waitlist.models import ConsentRecord, OutboundEmail, Subscriber
 
 pytestmark = pytest.mark.django_db
@@ -312,18 +314,7 @@ GMAIL_SPELLINGS = [
 
 @pytest.mark.django_db(transaction=True)
 def test_the_spellings_of_one_mailbox_get_one_confirmation_and_share_one_limit(live_server):
-    def post(email: str) -> int:
-        request = urllib.request.Request(
-            f"{live_server.url}/api/waitlist/", json.dumps({"email": email}).encode(),
-            {"Content-Type": "application/json", "Accept": "application/json"},
-        )  # fmt: skip
-        try:
-            with urllib.request.urlopen(request, timeout=10) as response:
-                return response.status
-        except urllib.error.HTTPError as error:
-            return error.code
-
-    codes = [post(email) for email in GMAIL_SPELLINGS]
+    codes = [join_over_http(live_server.url, email) for email in GMAIL_SPELLINGS]
     assert codes == [202] * 5 + [429] * 3
     joined = Subscriber.objects.filter(email__in=GMAIL_SPELLINGS[:5])
     assert joined.count() == 5
@@ -357,7 +348,5 @@ def test_an_interest_sent_twice_is_stored_once(client):
 def test_a_body_that_is_not_utf8_is_refused_not_stored(live_server, kind, body):
     headers = {"Content-Type": kind, "Accept": "application/json"}
     request = urllib.request.Request(f"{live_server.url}/api/waitlist/", body, headers)
-    with pytest.raises(urllib.error.HTTPError) as refused:
-        urllib.request.urlopen(request, timeout=10)
-    assert refused.value.code == 400
+    assert status_of(request) == 400
     assert not Subscriber.objects.exists()

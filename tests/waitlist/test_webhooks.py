@@ -9,6 +9,7 @@ import urllib.request
 import pytest
 
 from tests.factories import SubscriberFactory
+from tests.http import status_of
 from waitlist.webhooks import TRACKING_VIEWS
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -23,11 +24,7 @@ def post(url: str, body, *, secret: str | None = None, method: str = "POST") -> 
     request.add_header("Content-Type", "application/json")
     if secret:
         request.add_header("Authorization", "Basic " + base64.b64encode(secret.encode()).decode())
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status
-    except urllib.error.HTTPError as error:
-        return error.code
+    return status_of(request)
 
 
 @pytest.fixture
