@@ -1,5 +1,5 @@
-"""Logging for operations: a request id on every line, email addresses never written out, and
-JSON lines in production (LOG_FORMAT=json)."""
+"""Logging for operations: a request id on every line, email addresses and the tokens of
+emailed links never written out, and JSON lines in production (LOG_FORMAT=json)."""
 
 import contextvars
 import hashlib
@@ -14,6 +14,13 @@ request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", d
 
 _EMAIL = re.compile(r"[\w.+'-]+@[\w-]+(?:\.[\w-]+)+")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+# An unsubscribe or preferences link never expires: its token in a log is a key to the person's
+# settings.
+_TOKEN_IN_PATH = re.compile(r"(/(?:u|waitlist/(?:confirm|welcome|preferences))/)[^/?#\s\"']+")
+
+
+def without_tokens(text: str) -> str:
+    return _TOKEN_IN_PATH.sub(r"\1[token]", text)
 
 
 def email_fingerprint(email: str) -> str:
@@ -38,14 +45,15 @@ class RequestIdMiddleware:
 
 
 class ContextFilter(logging.Filter):
-    """Adds the request id, and replaces every email address in the message by a hash."""
+    """Adds the request id, replaces every email address in the message by a hash and every
+    link token by [token]."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = request_id.get()
         message = record.getMessage()
-        if "@" in message:
-            record.msg = _EMAIL.sub(lambda m: email_fingerprint(m.group(0)), message)
-            record.args = None
+        cleaned = without_tokens(_EMAIL.sub(lambda m: email_fingerprint(m.group(0)), message))
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
         return True
 
 

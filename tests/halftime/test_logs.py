@@ -1,9 +1,15 @@
+import contextlib
 import json
 import logging
+import urllib.error
+import urllib.request
 
 import pytest
 
 from halftime.logs import ContextFilter, JsonFormatter, email_fingerprint
+from tests.conftest import worker_env
+from tests.mailsink import free_port
+from tests.processes import gunicorn, wait_until
 
 
 def record(message: str, *args) -> logging.LogRecord:
@@ -40,3 +46,29 @@ def test_an_oversized_body_is_refused_with_a_400(client, settings):
     response = client.post("/waitlist/", {"email": "big@example.com", "referrer": "x" * 20_000})
     assert response.status_code == 400
     assert "That request didn’t make sense" in response.content.decode()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_gunicorn_s_access_log_keeps_no_token_of_an_emailed_link(smtp_sink):
+    port = free_port()
+    env = worker_env(smtp_sink, ALLOWED_HOSTS="127.0.0.1", GUNICORN_CMD_ARGS="--access-logfile -")
+    server = gunicorn(env, port=port)
+    token = "eyJzIjo0Mn0.s3cret-signature_part"
+    try:
+        wait_until(lambda: "Booting worker" in server.output(), timeout=20, message="no gunicorn")
+        for path in (f"/u/{token}/", f"/waitlist/preferences/{token}/export/?from=mail",
+                     f"/waitlist/confirm/{token}/"):  # fmt: skip
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{port}{path}",
+                headers={"Referer": f"http://127.0.0.1:{port}/waitlist/welcome/{token}/"},
+            )
+            with contextlib.suppress(urllib.error.HTTPError):
+                urllib.request.urlopen(request, timeout=10).close()
+        wait_until(lambda: server.output().count('"GET ') >= 3, timeout=10, message="no log")
+    finally:
+        server.stop()
+    log = server.output()
+    assert token not in log and "s3cret" not in log
+    assert "GET /u/[token]/ HTTP/1.1" in log
+    assert "/waitlist/preferences/[token]/export/?from=mail" in log
+    assert "/waitlist/welcome/[token]/" in log  # the Referer too
