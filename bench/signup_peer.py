@@ -75,7 +75,9 @@ def start_peer(stack: Stack) -> str:
     stack.start(
         "peer-gunicorn",
         [VENV / "bin" / "gunicorn", "peer_site.wsgi", "--bind", f"127.0.0.1:{port}",
-         "--workers", 2, "--no-control-socket"],
+         "--workers", 2, "--no-control-socket",
+         # gunicorn's own logger, not the project's (gunicorn.conf.py), which this venv lacks
+         "--logger-class", "gunicorn.glogging.Logger"],
         **env,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
