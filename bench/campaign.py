@@ -111,6 +111,8 @@ def peak_rss_mb(pid: int) -> float:
 
 
 def send_campaign(stack: Stack, args) -> dict:
+    from waitlist import emails
+
     stack.sink.clear()
     workers = [stack.worker(queues="mail,campaigns,default", concurrency=args.concurrency)
                for _ in range(args.workers)]  # fmt: skip
@@ -128,7 +130,7 @@ def send_campaign(stack: Stack, args) -> dict:
     people = dict(stack.sql("SELECT email, id FROM waitlist_subscriber"))
     arrivals = stack.sink.arrivals()
     per_person = collections.Counter(a.recipient for a in arrivals)
-    own_id = {email: f"<campaign.{campaign}.{pk}@localhost>" for email, pk in people.items()}
+    own_id = {email: emails.campaign_message_id(campaign, pk) for email, pk in people.items()}
     return {
         "emails_per_s": round(emails_per_s, 1),
         "seconds_first_to_last": round(last - first, 2),

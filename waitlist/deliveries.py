@@ -7,8 +7,6 @@ import logging
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, transaction
-from django.db.models import CharField, Expression, Value
-from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 
 from . import emails, sending
@@ -169,16 +167,6 @@ class CampaignBatch(sending.Batch):
             for row, subscriber in claimed
             if subscriber in people
         }
-
-    def message_id(self) -> Expression:
-        # The same as emails.campaign_message_id makes for the copy.
-        return Concat(
-            Value("<campaign."),
-            Cast("campaign_id", CharField()),
-            Value("."),
-            Cast("subscriber_id", CharField()),
-            Value(f"@{emails.message_id_domain()}>"),
-        )
 
     def take_permit(self) -> None:
         self.limiter.take()

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.crypto import salted_hmac
 from django.utils.safestring import mark_safe
 
 from . import tokens
@@ -27,8 +28,10 @@ def message_id_domain() -> str:
 
 
 def message_id(kind: str, number: int) -> str:
-    """Deterministic, so a message sent twice after a crash carries the same id both times."""
-    return f"<{kind}.{number}@{message_id_domain()}>"
+    """Deterministic, so a message sent twice after a crash carries the same id both times; a
+    keyed hash of the row's number, so it tells nothing of how many there are."""
+    digest = salted_hmac("waitlist.message-id", f"{kind}.{number}", algorithm="sha256")
+    return f"<{kind}.{digest.hexdigest()[:24]}@{message_id_domain()}>"
 
 
 # --- rendered once, filled in for each person ---------------------------------------------------
@@ -176,14 +179,11 @@ def confirmation_copy(
     template: Template,
     *,
     outbound_id: int,
-    subscriber_id: int,
     token_key: str,
     consent_id: int,
     email: str,
 ) -> Copy:
-    token = tokens.make_token(
-        tokens.CONFIRM, subscriber_id=subscriber_id, key=token_key, consent_id=consent_id
-    )
+    token = tokens.make_token(tokens.CONFIRM, key=token_key, consent_id=consent_id)
     return template.fill(
         to=email,
         headers={"Message-ID": message_id(OutboundEmail.Kind.CONFIRMATION.value, outbound_id)},
@@ -220,9 +220,8 @@ def campaign_message_id(campaign_id: int, subscriber_id: int) -> str:
 def campaign_copy(
     template: Template, *, campaign_id: int, subscriber_id: int, email: str, token_key: str
 ) -> Copy:
-    ids = {"subscriber_id": subscriber_id, "key": token_key}
-    unsubscribe = template.link("unsubscribe", tokens.make_token(tokens.UNSUBSCRIBE, **ids))
-    preferences = template.link("preferences", tokens.make_token(tokens.PREFERENCES, **ids))
+    unsubscribe = template.link("unsubscribe", tokens.make_token(tokens.UNSUBSCRIBE, key=token_key))
+    preferences = template.link("preferences", tokens.make_token(tokens.PREFERENCES, key=token_key))
     return template.fill(
         to=email,
         headers={

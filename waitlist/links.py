@@ -1,5 +1,7 @@
 """What the signed links in every email lead to: reading a link, preferences, leaving."""
 
+import dataclasses
+
 from django.db import transaction
 from django.utils import timezone
 
@@ -10,9 +12,13 @@ from .models import OutboundEmail, Subscriber
 def subscriber_for(purpose: str, token: str) -> tokens.TokenData:
     """Read a signed link and check it still belongs to a living subscriber."""
     data = tokens.read_token(purpose, token)
-    if not Subscriber.objects.filter(pk=data.subscriber_id, token_key=data.key).exists():
+    people = Subscriber.objects.filter(token_key=data.key)
+    if data.subscriber_id is not None:
+        people = people.filter(pk=data.subscriber_id)
+    subscriber_id = people.values_list("pk", flat=True).first()
+    if subscriber_id is None:
         raise tokens.BadToken()
-    return data
+    return dataclasses.replace(data, subscriber_id=subscriber_id)
 
 
 def unsubscribe(*, subscriber_id: int) -> None:

@@ -179,6 +179,8 @@ class Subscriber(models.Model):
             models.UniqueConstraint(
                 fields=["referral_code"], name="subscriber_referral_code_unique"
             ),
+            # A signed link names its subscriber by this key.
+            models.UniqueConstraint(fields=["token_key"], name="subscriber_token_key_unique"),
             models.CheckConstraint(
                 condition=models.Q(status="erased") | models.Q(email__isnull=False),
                 name="subscriber_has_email_unless_erased",

@@ -14,8 +14,7 @@ from celery import current_app
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models import CharField, Expression, OuterRef, Subquery, Value
-from django.db.models.functions import Cast, Concat
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from . import emails, sending
@@ -131,7 +130,6 @@ class Outbox(sending.Batch):
             return emails.confirmation_copy(
                 self.template(row["kind"]),
                 outbound_id=row["pk"],
-                subscriber_id=row["subscriber_id"],
                 token_key=row["subscriber__token_key"],
                 consent_id=row["consent_id"],
                 email=row["subscriber__email"],
@@ -142,16 +140,6 @@ class Outbox(sending.Batch):
         if kind not in self.templates:
             self.templates[kind] = emails.confirmation_template()
         return self.templates[kind]
-
-    def message_id(self) -> Expression:
-        # The same as emails.message_id(kind, id) makes for the copy.
-        return Concat(
-            Value("<"),
-            "kind",
-            Value("."),
-            Cast("id", CharField()),
-            Value(f"@{emails.message_id_domain()}>"),
-        )
 
 
 def send_due() -> sending.Result:

@@ -15,7 +15,7 @@ from django.core.cache import cache
 from django.core.mail import get_connection
 from django.core.mail.backends.smtp import EmailBackend as SMTPBackend
 from django.db import connection, transaction
-from django.db.models import Expression, F, Q, QuerySet
+from django.db.models import Case, F, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from . import emails
@@ -60,10 +60,6 @@ class Batch(abc.ABC):
     def copies(self, claimed: list[tuple[int, int]]) -> dict[int, emails.Copy]:
         """Each claimed (row, subscriber) still to be sent, by row id; a row left out is
         skipped. One query for the group; templates rendered once per batch."""
-
-    @abc.abstractmethod
-    def message_id(self) -> Expression:
-        """The Message-ID each copy carries, as an expression over its row."""
 
     def take_permit(self) -> None:
         """Called before each message; blocks to keep a sending rate. None by default."""
@@ -118,7 +114,7 @@ def send(batch: Batch) -> Result:
     except Exception as exc:
         _put_back(batch, [row for row, _ in claimed], exc, result)
         return result
-    sent: list[tuple[int, str]] = []
+    sent: list[tuple[int, str, str]] = []  # (row, Message-ID, the email service's id)
     renew_every = batch.lease().total_seconds() / 4
     renewed = time.monotonic()
     try:
@@ -152,7 +148,7 @@ def send(batch: Batch) -> Result:
                     left = [r for r, _ in claimed[start + position :]]
                     _put_back(batch, left, exc, result)
                     return result
-                sent.append((row, esp_message_id))
+                sent.append((row, copies[row].headers["Message-ID"], esp_message_id))
                 result.sent += 1
             _mark_sent(batch, sent)
     finally:
@@ -248,27 +244,23 @@ def _refused(batch: Batch, row: int, subscriber_id: int, exc: Exception, result:
     result.released += 1
 
 
-def _mark_sent(batch: Batch, sent: list[tuple[int, str]]) -> None:
-    """One UPDATE for the group; only an email service's own ids need a row each. The messages
-    are already sent: a short database outage is waited out rather than leaving them to be sent
-    again."""
+def _mark_sent(batch: Batch, sent: list[tuple[int, str, str]]) -> None:
+    """One UPDATE for the group. The messages are already sent: a short database outage is
+    waited out rather than leaving them to be sent again."""
     if sent:
         until_written(lambda: _write_sent(batch, sent))
         sent.clear()
 
 
-def _write_sent(batch: Batch, sent: list[tuple[int, str]]) -> None:
-    objects = batch.model.objects
-    with transaction.atomic():
-        for row, esp_message_id in sent:
-            if esp_message_id:
-                objects.filter(pk=row).update(esp_message_id=esp_message_id)
-        objects.filter(pk__in=[row for row, _ in sent]).update(
-            status=SendStatus.SENT,
-            sent_at=timezone.now(),
-            answer="accepted",
-            message_id=batch.message_id(),
-        )
+def _write_sent(batch: Batch, sent: list[tuple[int, str, str]]) -> None:
+    esp_ids = [When(pk=row, then=Value(esp_id)) for row, _, esp_id in sent if esp_id]
+    batch.model.objects.filter(pk__in=[row for row, _, _ in sent]).update(
+        status=SendStatus.SENT,
+        sent_at=timezone.now(),
+        answer="accepted",
+        message_id=Case(*[When(pk=row, then=Value(message_id)) for row, message_id, _ in sent]),
+        esp_message_id=Case(*esp_ids, default=F("esp_message_id")),
+    )
 
 
 def _renew(model: type[Sendable], rows: list[int]) -> None:

@@ -157,7 +157,7 @@ def confirm(*, token: str, ip: str | None) -> Subscriber:
         latest = subscriber.consents.first()
         if subscriber.status == Subscriber.Status.CONFIRMED:
             return subscriber
-        if latest is None or latest.pk != data.consent_id or latest.withdrawn_at:
+        if latest is None or tokens.consent_tag(latest.pk) != data.consent or latest.withdrawn_at:
             raise tokens.BadToken()
         latest.confirmed_at, latest.confirm_ip = now, ip
         latest.save(update_fields=["confirmed_at", "confirm_ip"])

@@ -1,13 +1,16 @@
 """Signed links. Each purpose has its own salt, so a token for one can never act as another.
 
-Confirmation links expire after seven days; unsubscribe and preference links never expire, but
-all of them die when the subscriber is erased (the subscriber's token key changes).
+A token carries the subscriber's random token key, never a row id: a link tells nothing of
+how many people have joined. Confirmation links expire after seven days; unsubscribe and
+preference links never expire, but all of them die when the subscriber is erased (the
+subscriber's token key changes).
 """
 
 import datetime as dt
 from dataclasses import dataclass
 
 from django.core import signing
+from django.utils.crypto import salted_hmac
 
 CONFIRM_MAX_AGE = dt.timedelta(days=7)
 
@@ -26,13 +29,18 @@ class BadToken(Exception):
 
 @dataclass(frozen=True)
 class TokenData:
-    subscriber_id: int
     key: str
-    consent_id: int | None = None
+    consent: str | None = None  # consent_tag() of the consent a confirmation link confirms
+    subscriber_id: int | None = None  # in links of the first form, [id, key(, consent id)]
 
 
-def make_token(purpose: str, *, subscriber_id: int, key: str, consent_id: int | None = None) -> str:
-    payload = [subscriber_id, key] + ([consent_id] if consent_id is not None else [])
+def consent_tag(consent_id: int) -> str:
+    """Names one consent record in a link without its id."""
+    return salted_hmac(CONFIRM, str(consent_id), algorithm="sha256").hexdigest()[:16]
+
+
+def make_token(purpose: str, *, key: str, consent_id: int | None = None) -> str:
+    payload = key if consent_id is None else [key, consent_tag(consent_id)]
     return signing.dumps(payload, salt=purpose, compress=False)
 
 
@@ -44,12 +52,14 @@ def read_token(purpose: str, token: str) -> TokenData:
         raise BadToken(expired=True) from exc
     except signing.BadSignature as exc:
         raise BadToken() from exc
-    if (
-        not isinstance(payload, list)
-        or len(payload) not in (2, 3)
-        or not isinstance(payload[0], int)
-        or not isinstance(payload[1], str)
-    ):
-        raise BadToken()
-    consent_id = payload[2] if len(payload) == 3 and isinstance(payload[2], int) else None
-    return TokenData(subscriber_id=payload[0], key=payload[1], consent_id=consent_id)
+    match payload:
+        case str(key):
+            return TokenData(key=key)
+        case [str(key), str(consent)]:
+            return TokenData(key=key, consent=consent)
+        # Unsubscribe and preference links never expire: those mailed in the first form work.
+        case [int(subscriber_id), str(key)]:
+            return TokenData(key=key, subscriber_id=subscriber_id)
+        case [int(subscriber_id), str(key), int(consent_id)]:
+            return TokenData(key=key, consent=consent_tag(consent_id), subscriber_id=subscriber_id)
+    raise BadToken()

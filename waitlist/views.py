@@ -152,9 +152,7 @@ class ConfirmView(View):
             subscriber = signup.confirm(token=token, ip=client_ip(request))
         except tokens.BadToken as exc:
             return render(request, "waitlist/bad_link.html", {"expired": exc.expired}, status=400)
-        preferences = tokens.make_token(
-            tokens.PREFERENCES, subscriber_id=subscriber.pk, key=subscriber.token_key
-        )
+        preferences = tokens.make_token(tokens.PREFERENCES, key=subscriber.token_key)
         return redirect("waitlist:welcome", token=preferences)
 
 
@@ -212,9 +210,7 @@ class PreferencesView(View):
             "subscriber": subscriber,
             "token": token,
             "saved": request.GET.get("saved") == "1",
-            "unsubscribe_token": tokens.make_token(
-                tokens.UNSUBSCRIBE, subscriber_id=subscriber.pk, key=subscriber.token_key
-            ),
+            "unsubscribe_token": tokens.make_token(tokens.UNSUBSCRIBE, key=subscriber.token_key),
         }
         return render(request, "waitlist/preferences.html", context, status=status)
 

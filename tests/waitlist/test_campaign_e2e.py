@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from tests.conftest import worker_env
 from tests.processes import celery_beat, celery_worker, wait_until
-from waitlist import links
+from waitlist import emails, links
 from waitlist.models import Campaign, Delivery, Subscriber, email_hash
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -107,7 +107,7 @@ def test_a_scheduled_campaign_reaches_each_right_address_exactly_once(engine, sm
     assert received.total() == 1000 - sum(1 for e in leaver_emails if rows[e].status == "skipped")
 
     sample = smtp_sink.to(segment[0].email)[0].message
-    assert sample["Message-ID"] == f"<campaign.{campaign.pk}.{segment[0].pk}@localhost>"
+    assert sample["Message-ID"] == emails.campaign_message_id(campaign.pk, segment[0].pk)
     assert sample["List-Unsubscribe"].strip().startswith("<http://localhost:8000/u/")
     assert "mailto:" in sample["List-Unsubscribe"]
     assert sample["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"

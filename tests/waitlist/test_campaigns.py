@@ -1,6 +1,7 @@
 """Campaigns in one process: the dispatcher, the batch sender and the operators' controls,
 sending over SMTP to the test sink."""
 
+import re
 import threading
 
 import pytest
@@ -9,7 +10,7 @@ from django.utils import timezone
 
 from tests.factories import SubscriberFactory
 from tests.faults import cut_database_connection_on_accept
-from waitlist import campaigns, deliveries, links, sending, tasks
+from waitlist import campaigns, deliveries, emails, links, sending, tasks
 from waitlist.models import Campaign, Delivery, Subscriber
 
 
@@ -79,7 +80,10 @@ def test_a_batch_sends_each_person_one_message_with_the_required_headers(mail, s
     message = mail.to(people[0].email)[0].message
     assert message["Subject"] == "Halftime Health is live in your state"
     delivery = Delivery.objects.get(subscriber=people[0])
-    assert message["Message-ID"] == f"<campaign.{campaign.pk}.{people[0].pk}@localhost>"
+    assert message["Message-ID"] == emails.campaign_message_id(campaign.pk, people[0].pk)
+    assert re.fullmatch(
+        rf"<campaign\.{campaign.pk}\.[0-9a-f]{{24}}@localhost>", message["Message-ID"]
+    )
     assert delivery.status == "sent" and delivery.message_id == message["Message-ID"]
     unsubscribe, mailto = [part.strip(" <>") for part in message["List-Unsubscribe"].split(",")]
     assert unsubscribe.startswith(f"{settings.SITE_URL}/u/")

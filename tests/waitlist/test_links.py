@@ -25,16 +25,11 @@ def signup(client, email="pat@example.com", ip="203.0.113.7", **fields) -> Subsc
 
 def confirm_token(subscriber: Subscriber) -> str:
     consent = subscriber.consents.first()
-    return tokens.make_token(
-        tokens.CONFIRM,
-        subscriber_id=subscriber.pk,
-        key=subscriber.token_key,
-        consent_id=consent.pk,
-    )
+    return tokens.make_token(tokens.CONFIRM, key=subscriber.token_key, consent_id=consent.pk)
 
 
 def token(purpose: str, subscriber: Subscriber) -> str:
-    return tokens.make_token(purpose, subscriber_id=subscriber.pk, key=subscriber.token_key)
+    return tokens.make_token(purpose, key=subscriber.token_key)
 
 
 # --- tokens ------------------------------------------------------------------------------------
@@ -103,6 +98,19 @@ def test_unsubscribe_links_never_expire(client):
 
 
 # --- confirm ------------------------------------------------------------------------------------
+
+
+def test_links_mailed_in_the_first_form_still_confirm_and_unsubscribe(client):
+    subscriber = signup(client)
+    key, consent = subscriber.token_key, subscriber.consents.first()
+    confirm = signing.dumps([subscriber.pk, key, consent.pk], salt=tokens.CONFIRM, compress=False)
+    assert client.post(f"/waitlist/confirm/{confirm}/").status_code == 302
+    unsubscribe = signing.dumps([subscriber.pk, key], salt=tokens.UNSUBSCRIBE, compress=False)
+    assert client.post(f"/u/{unsubscribe}/").status_code == 200
+    subscriber.refresh_from_db()
+    assert subscriber.status == "unsubscribed"
+    someone_else = signing.dumps([subscriber.pk + 1, key], salt=tokens.UNSUBSCRIBE, compress=False)
+    assert client.post(f"/u/{someone_else}/").status_code == 400
 
 
 def test_opening_the_confirmation_link_only_shows_a_button(client):

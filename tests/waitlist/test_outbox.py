@@ -4,12 +4,14 @@ and an SMTP server."""
 import datetime as dt
 import email
 import email.policy
+import json
 import re
 import smtplib
 import time
 
 import pytest
 from anymail.exceptions import AnymailAPIError
+from django.core import signing
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -46,7 +48,9 @@ def test_a_signup_reaches_the_inbox_through_a_real_worker(client, worker, smtp_s
     message = received.message
     assert received.envelope_to == ["inbox@example.com"]
     assert message["Subject"] == "Confirm your email for Halftime Health updates"
-    assert message["Message-ID"] == f"<confirmation.{OutboundEmail.objects.get().pk}@localhost>"
+    assert message["Message-ID"] == emails.message_id(
+        "confirmation", OutboundEmail.objects.get().pk
+    )
     link = LINK.search(received.text).group(0)
     assert link in received.html
     assert "inbox@example.com" not in received.text + received.html
@@ -58,6 +62,24 @@ def test_a_signup_reaches_the_inbox_through_a_real_worker(client, worker, smtp_s
     path = link.split("localhost:8000", 1)[1]
     assert client.post(path).status_code == 302
     assert Subscriber.objects.get().status == "confirmed"
+
+
+@pytest.mark.django_db
+def test_no_message_id_or_link_in_an_email_tells_how_many_people_have_joined(client, mail):
+    people = [signup(client, f"count{n}@example.com") for n in range(3)]
+    assert outbox.send_due().sent == 3
+    for person in people:
+        received = mail.to(person.email)[0]
+        assert re.fullmatch(
+            r"<confirmation\.[0-9a-f]{24}@localhost>", received.message["Message-ID"]
+        )
+        link = LINK.search(received.text).group(0)
+        token = link.rstrip("/").rsplit("/", 1)[1]
+        # The payload of a signed value is plain base64 JSON: anyone can read it.
+        payload = json.loads(signing.b64_decode(token.split(":")[0].encode()))
+        assert not any(isinstance(value, int) for value in payload), payload
+        assert client.post(link.split("localhost:8000", 1)[1]).status_code == 302
+    assert Subscriber.objects.filter(status="confirmed").count() == 3
 
 
 def test_confirmation_mail_has_its_own_queue():
@@ -188,7 +210,7 @@ def test_a_confirmation_for_an_older_consent_is_skipped_and_the_newest_is_sent(c
     newer = subscriber.emails.exclude(pk=older.pk).get()
     assert outbox.send_due().counts() == {"claimed": 2, "sent": 1, "skipped": 1}
     (received,) = mail.messages
-    assert received.message["Message-ID"] == f"<confirmation.{newer.pk}@localhost>"
+    assert received.message["Message-ID"] == emails.message_id("confirmation", newer.pk)
     assert OutboundEmail.objects.get(pk=older.pk).status == "skipped"
 
 
@@ -244,7 +266,7 @@ def test_a_row_left_sending_by_a_dead_worker_is_sent_again_after_the_lease(clien
     outbox.sweep(enqueue=lambda: None)
     assert outbox.send_due().sent == 1
     (received,) = mail.messages
-    assert received.message["Message-ID"] == f"<confirmation.{outbound.pk}@localhost>"
+    assert received.message["Message-ID"] == emails.message_id("confirmation", outbound.pk)
 
 
 @pytest.mark.django_db
@@ -274,7 +296,6 @@ def test_the_fast_smtp_path_writes_the_same_confirmation_as_django_would(client)
     copy = emails.confirmation_copy(
         emails.confirmation_template(),
         outbound_id=outbound.pk,
-        subscriber_id=subscriber.pk,
         token_key=subscriber.token_key,
         consent_id=outbound.consent_id,
         email=subscriber.email,
