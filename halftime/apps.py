@@ -7,4 +7,4 @@ class HalftimeConfig(AppConfig):
 
     def ready(self) -> None:
         # The build id is made at start-up, where a failure stops the process for all to see.
-        from . import pages  # noqa: F401
+        from . import checks, pages  # noqa: F401

@@ -114,40 +114,50 @@ else:
     # run often prepared once per connection: a third less CPU per signup in the web process.
     DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = True
 
-# --- Redis: cache and Celery broker ------------------------------------------------------------
+# --- Redis: three roles ------------------------------------------------------------------------
+# The cache (pages, short-lived marks) may lose any key at any time and should evict
+# (maxmemory-policy allkeys-lru). The rate-limit counters and the Celery broker must keep
+# every key (noeviction). REDIS_URL is all three on one server; each role's own URL moves it
+# to a server of its own, as production should.
 
 REDIS_URL = env("REDIS_URL", default="")
-if REDIS_URL:
-    _redis_options = {"SOCKET_CONNECT_TIMEOUT": 1, "SOCKET_TIMEOUT": 1}
-    CACHES = {
-        "default": {
+REDIS_CACHE_URL = env("REDIS_CACHE_URL", default=REDIS_URL)
+REDIS_RATELIMIT_URL = env("REDIS_RATELIMIT_URL", default=REDIS_URL)
+_redis_options = {"SOCKET_CONNECT_TIMEOUT": 1, "SOCKET_TIMEOUT": 1}
+_cache_prefix = env("CACHE_KEY_PREFIX", default="halftime")
+CACHES = {
+    "default": (
+        {
             "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": REDIS_URL,
-            "KEY_PREFIX": env("CACHE_KEY_PREFIX", default="halftime"),
+            "LOCATION": REDIS_CACHE_URL,
+            "KEY_PREFIX": _cache_prefix,
             "OPTIONS": _redis_options,
-        },
-        # The rate limits' counters (waitlist/ratelimit.py).
-        "ratelimit": {
-            "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": REDIS_URL,
-            "KEY_PREFIX": env("CACHE_KEY_PREFIX", default="halftime") + "-rl",
-            "OPTIONS": _redis_options,
-        },
-    }
-else:
-    CACHES = {
-        "default": {
+        }
+        if REDIS_CACHE_URL
+        else {
             "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
             "LOCATION": str(VAR_DIR / "cache"),
-        },
-        # Counters never expire here (each window has a key of its own): the file cache's incr
-        # would give every counter the default 5 minutes again.
-        "ratelimit": {
+        }
+    ),
+    # The counters of every limit: signups, admin sign-ins, the campaigns' sending rate.
+    "ratelimit": (
+        {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": REDIS_RATELIMIT_URL,
+            "KEY_PREFIX": _cache_prefix + "-rl",
+            "OPTIONS": _redis_options,
+        }
+        if REDIS_RATELIMIT_URL
+        else {
+            # Counters never expire here (each window has a key of its own): the file cache's
+            # incr would give every counter the default 5 minutes again. None is culled.
             "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
             "LOCATION": str(VAR_DIR / "ratelimit"),
             "TIMEOUT": None,
-        },
-    }
+            "OPTIONS": {"MAX_ENTRIES": 1_000_000},
+        }
+    ),
+}
 
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL or "filesystem://")
 if CELERY_BROKER_URL == "filesystem://":

@@ -1,6 +1,8 @@
 import logging
+from pathlib import Path
 
 from django.conf import settings
+from django.core.cache import caches
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import reverse
@@ -30,26 +32,41 @@ def _database_ok() -> bool:
         return False
 
 
-def _redis_ok() -> bool:
-    if not settings.REDIS_URL:
+def _store_ok(alias: str) -> bool:
+    try:
+        caches[alias].get("readyz")
         return True
+    except Exception:
+        logger.warning("readyz: the %s store is unreachable", alias, exc_info=True)
+        return False
+
+
+def _broker_ok() -> bool:
+    url = settings.CELERY_BROKER_URL
+    if not url.startswith(("redis://", "rediss://")):
+        return Path(settings.CELERY_BROKER_TRANSPORT_OPTIONS["data_folder_in"]).is_dir()
     import redis
 
     try:
-        client = redis.Redis.from_url(
-            settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1
-        )
+        client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
         return bool(client.ping())
     except Exception:
-        logger.warning("readyz: redis unreachable", exc_info=True)
+        logger.warning("readyz: the broker is unreachable", exc_info=True)
         return False
 
 
 @never_cache
 @require_safe
 def readyz(request: HttpRequest) -> JsonResponse:
-    checks = {"database": _database_ok(), "redis": _redis_ok()}
-    ready = all(checks.values())
+    """Each store by its role. Without the cache the site serves, only slower: it is reported
+    but does not make the process unready."""
+    checks = {
+        "database": _database_ok(),
+        "broker": _broker_ok(),
+        "ratelimit": _store_ok("ratelimit"),
+        "cache": _store_ok("default"),
+    }
+    ready = all(ok for role, ok in checks.items() if role != "cache")
     return JsonResponse(
         {"status": "ready" if ready else "unavailable", "checks": checks},
         status=200 if ready else 503,

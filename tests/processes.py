@@ -133,8 +133,9 @@ def celery_beat(env: dict[str, str]) -> Process:
 class RedisServer:
     """A redis-server of the test's own, on its own port, that the test may stop and start."""
 
-    def __init__(self, port: int):
+    def __init__(self, port: int, *config: str):
         self.port = port
+        self.config = config  # more redis-server arguments: "--maxmemory", "2mb", …
         self.url = f"redis://127.0.0.1:{port}/0"
         self.process: subprocess.Popen | None = None
         self.binary = shutil.which("redis-server") or "/usr/bin/redis-server"
@@ -151,6 +152,7 @@ class RedisServer:
                 "",
                 "--appendonly",
                 "no",
+                *self.config,
             ],  # fmt: skip
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 
 from anymail.exceptions import AnymailAPIError, AnymailError, AnymailRecipientsRefused
-from django.core.cache import cache
+from django.core.cache import caches
 from django.core.mail import get_connection
 from django.core.mail.backends.smtp import EmailBackend as SMTPBackend
 from django.db import connection, transaction
@@ -317,8 +317,8 @@ def _retry_later(batch: Batch, rows: list[int], answer: str) -> int:
 
 
 class RateLimiter:
-    """Messages per second and per hour across every worker, counted in the cache. Permits are
-    taken a few at a time so a fast sender does not ask the cache for each message."""
+    """Messages per second and per hour across every worker, counted with the rate limits'
+    counters. Permits are taken a few at a time so a fast sender does not ask for each message."""
 
     def __init__(self, *, per_second: int, per_hour: int, chunk: int = 100):
         self.per_second, self.per_hour = per_second, per_hour
@@ -335,13 +335,14 @@ class RateLimiter:
     def _reserve(self) -> int:
         now = time.time()
         second, hour = f"rate:s:{int(now)}", f"rate:h:{int(now // 3600)}"
+        counters = caches["ratelimit"]
         try:
-            cache.add(second, 0, 5)
-            cache.add(hour, 0, 3700)
-            second_before = cache.incr(second, self.chunk) - self.chunk
-            hour_before = cache.incr(hour, self.chunk) - self.chunk
+            counters.add(second, 0, 5)
+            counters.add(hour, 0, 3700)
+            second_before = counters.incr(second, self.chunk) - self.chunk
+            hour_before = counters.incr(hour, self.chunk) - self.chunk
         except Exception:
-            logger.warning("rate limit: cache unavailable; sending at one message per 10 ms")
+            logger.warning("rate limit: counters unavailable; sending at one message per 10 ms")
             time.sleep(0.01)
             return 1
         allowed = min(self.chunk, self.per_second - second_before, self.per_hour - hour_before)

@@ -14,6 +14,7 @@ PRODUCTION = {
     "ALLOWED_HOSTS": "halftimehealth.example",
     "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/halftime",
     "REDIS_URL": "redis://127.0.0.1:6379/9",
+    "REDIS_CACHE_URL": "redis://cache.internal:6379/0",
     "EMAIL_URL": "smtp+tls://user:secret@smtp.example.com:587",
 }
 
@@ -40,6 +41,26 @@ def check(env: dict) -> subprocess.CompletedProcess:
 def test_deploy_check_passes_with_production_values():
     result = check(PRODUCTION)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    "roles",
+    [
+        {"REDIS_CACHE_URL": ""},  # REDIS_URL for all three
+        {"REDIS_CACHE_URL": "redis://127.0.0.1:6379/3"},  # another database, the same memory
+        {
+            "REDIS_CACHE_URL": "redis://cache.internal/0",
+            "REDIS_RATELIMIT_URL": "redis://cache.internal:6379/1",
+        },
+    ],
+)
+def test_a_cache_sharing_a_redis_server_with_what_must_not_be_evicted_is_refused(roles):
+    env = {**PRODUCTION, **roles}
+    if not roles["REDIS_CACHE_URL"]:
+        del env["REDIS_CACHE_URL"]
+    result = check(env)
+    assert result.returncode != 0
+    assert "halftime.W001" in result.stderr and "allkeys-lru" in result.stderr
 
 
 def test_deploy_check_fails_with_the_embedded_development_key():
