@@ -36,6 +36,12 @@ def canonical_email(email: str) -> str:
     return f"{local}@{domain}"
 
 
+@dataclass(frozen=True)
+class Joined:
+    subscriber: Subscriber
+    wrote: bool  # False: nothing was written (confirmed, or asked again within RESEND_AFTER)
+
+
 def subscribe(
     *,
     email: str,
@@ -44,27 +50,27 @@ def subscribe(
     source: SignupSource,
     ip: str | None,
     user_agent: str,
-) -> Subscriber:
+) -> Joined:
     """Join the waitlist, or ask again. Whatever the address's history, the caller answers the
-    same; what changes is only whether a confirmation email is queued."""
+    same; what changes is only whether a confirmation email is queued. A new address and a
+    known one take the same statements: a look-up, then the writes."""
     now = timezone.now()
     for attempt in range(1, 4):
         try:
-            # Most signups are new addresses: insert first, and let the unique index say if not.
             with transaction.atomic():
-                return _join_new(email, interests, state, source, ip, user_agent, now)
-        except IntegrityError:
-            pass
-        with transaction.atomic():
-            subscriber = _locked_subscriber(email)
-            if subscriber is not None:
-                _resubscribe(subscriber, email, interests, state, ip, user_agent, now)
-                return subscriber
-        # Nobody has the address: the insert failed on a referrer deleted meanwhile (looked up
-        # again; the foreign key is checked at commit, so only when no outer transaction holds
-        # this one) or on a referral code already taken (a new one is made).
-        if attempt == 3:
-            raise IntegrityError(f"could not add a subscriber after {attempt} attempts")
+                known = _locked_subscriber(email)
+                if known is None:
+                    new = _join_new(email, interests, state, source, ip, user_agent, now)
+                    return Joined(new, wrote=True)
+                wrote = _resubscribe(known, email, interests, state, ip, user_agent, now)
+                return Joined(known, wrote)
+        except IntegrityError as exc:
+            # The address joined meanwhile (found next time), or the insert failed on a
+            # referrer deleted meanwhile (looked up again; the foreign key is checked at commit,
+            # so only when no outer transaction holds this one) or on a referral code already
+            # taken (a new one is made).
+            if attempt == 3:
+                raise IntegrityError(f"no subscriber added after {attempt} attempts") from exc
 
 
 def _locked_subscriber(email: str) -> Subscriber | None:
@@ -107,10 +113,10 @@ def _join_new(email, interests, state, source: SignupSource, ip, user_agent, now
     return subscriber
 
 
-def _resubscribe(subscriber, email, interests, state, ip, user_agent, now) -> None:
+def _resubscribe(subscriber, email, interests, state, ip, user_agent, now) -> bool:
     status = Subscriber.Status
     if subscriber.status == status.CONFIRMED:
-        return
+        return False
     recently_sent = subscriber.last_confirmation_at and (
         now - subscriber.last_confirmation_at < RESEND_AFTER
     )
@@ -120,12 +126,13 @@ def _resubscribe(subscriber, email, interests, state, ip, user_agent, now) -> No
         subscriber.status = status.PENDING
         subscriber.signup_ip = ip
     elif recently_sent or _mailbox_recently_mailed(subscriber.canonical_email_hash, now):
-        return
+        return False
     if subscriber.status == status.PENDING:
         subscriber.interests, subscriber.state = interests, state
     subscriber.last_confirmation_at = now
     subscriber.save()
     _queue_confirmation(subscriber, ip=ip, user_agent=user_agent)
+    return True
 
 
 def _mailbox_recently_mailed(mailbox: str, now) -> bool:

@@ -1,4 +1,5 @@
 import json
+import time
 
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -11,7 +12,7 @@ from django.views.generic import TemplateView
 
 from articles.models import Article
 
-from . import links, privacy, signup, tokens
+from . import links, pacing, privacy, signup, tokens
 from .forms import JoinForm, PreferencesForm
 from .models import Subscriber
 from .ratelimit import Limit, LimiterUnavailable, hit
@@ -70,6 +71,7 @@ class JoinView(View):
         return render(request, "waitlist/join.html", {"form": JoinForm(initial=initial)})
 
     def post(self, request: HttpRequest) -> HttpResponse:
+        started = time.perf_counter()
         as_json = wants_json(request)
         if request.content_type == "application/json":
             data = _json_payload(request)
@@ -98,7 +100,7 @@ class JoinView(View):
         article_id = form.cleaned_data["article"]
         if article_id and not Article.objects.filter(pk=article_id).exists():
             article_id = None
-        signup.subscribe(
+        joined = signup.subscribe(
             email=email,
             interests=form.cleaned_data["interests"],
             state=form.cleaned_data["state"],
@@ -113,6 +115,10 @@ class JoinView(View):
             ip=ip,
             user_agent=request.headers.get("User-Agent", ""),
         )
+        if joined.wrote:
+            pacing.joins.wrote(started)
+        else:
+            pacing.joins.hold(started)
         return self.accepted(as_json)
 
     def accepted(self, as_json: bool) -> HttpResponse:

@@ -37,7 +37,7 @@ def join(email: str) -> Subscriber:
     source = SignupSource()
     return subscribe(
         email=email, interests=[], state="", source=source, ip="203.0.113.9", user_agent="test"
-    )
+    ).subscriber
 
 
 @pytest.mark.django_db(transaction=True)

@@ -28,7 +28,7 @@ def join(email: str, **overrides) -> Subscriber:
         "user_agent": "Mozilla/5.0 (test)",
         **overrides,
     }
-    return signup.subscribe(**arguments)
+    return signup.subscribe(**arguments).subscriber
 
 
 def row(instance, *, leave_out: set[str]) -> dict:
