@@ -62,17 +62,23 @@ def ensure_virtualenv(extras: str) -> None:
     stamp.write_text(digest)
 
 
-def ensure_chromium() -> None:
-    """The browser tests drive Debian's chromium; install it when missing and we may."""
-    if Path("/usr/bin/chromium").exists():
+# What the tests drive besides Python: Debian's chromium (the browser tests) and nginx (the
+# documented production shape in front of gunicorn), each by the program it installs.
+TEST_PROGRAMS = {"chromium": "/usr/bin/chromium", "nginx": "/usr/sbin/nginx"}
+
+
+def ensure_test_programs() -> None:
+    """Install what is missing, when we may."""
+    missing = [package for package, path in TEST_PROGRAMS.items() if not Path(path).exists()]
+    if not missing:
         return
     if shutil.which("apt-get") and hasattr(os, "geteuid") and os.geteuid() == 0:
-        say("installing chromium for the browser tests (apt-get)")
+        say(f"installing {' and '.join(missing)} for the tests (apt-get)")
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
         run("apt-get", "update", "-qq", env=env)
-        run("apt-get", "install", "-y", "-qq", "chromium", env=env)
+        run("apt-get", "install", "-y", "-qq", *missing, env=env)
     else:
-        sys.exit("The browser tests need Chromium at /usr/bin/chromium: apt-get install chromium")
+        sys.exit(f"The tests need {' and '.join(missing)}: apt-get install {' '.join(missing)}")
 
 
 def manage(*args: str, env: dict | None = None) -> None:
@@ -108,7 +114,7 @@ def cmd_run() -> None:
 
 def cmd_test(pytest_args: list[str]) -> None:
     ensure_virtualenv("dev")
-    ensure_chromium()
+    ensure_test_programs()
     env = {**os.environ}
     for key, value in TEST_ENV.items():
         env.setdefault(key, value)

@@ -25,6 +25,7 @@ STEPS = [
     ("signup", "Signup", ["--duration", "5", "--rounds", "2", "--emails", "100"]),
     ("signup_latency", "Signup latency", ["--seconds", "10", "--rounds", "2"]),
     ("signup_peer", "Signup vs django-newsletter", ["--seconds", "5", "--rounds", "2"]),
+    ("join_timing", "Join timing by history", ["--each", "300"]),
     ("confirmations", "Confirmations", ["--signups", "5000"]),
     ("campaign", "Campaign send", ["--subscribers", "20000"]),
     ("drill_signups", "Drills 1-3", ["--signups", "5000", "--redis-down", "15"]),
@@ -33,6 +34,8 @@ STEPS = [
         "Drills 4-5",
         ["--subscribers", "5000", "--outage-subscribers", "3000", "--smtp-down", "30"],
     ),
+    ("drill_slow_clients", "Drill 6", ["--seconds", "10"]),
+    ("drill_restore", "Drill 7", ["--rate", "50", "--seconds", "10"]),
 ]
 
 

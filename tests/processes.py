@@ -110,6 +110,19 @@ def gunicorn(env: dict[str, str], *, port: int, workers: int = 1, cwd: Path = RO
     )
 
 
+def nginx(directory: Path, *, port: int, upstream: int) -> Process:
+    """nginx with the repo's deploy/nginx.conf on 127.0.0.1:`port`, in front of gunicorn on
+    `upstream`; its access log is `directory`/halftime.access.log."""
+    site = (ROOT / "deploy" / "nginx.conf").read_text().replace("/var/log/nginx", str(directory))
+    site = site.replace("listen 80;", f"listen 127.0.0.1:{port};")
+    (directory / "site.conf").write_text(site.replace(":8000;", f":{upstream};"))
+    user = "user root;" if os.geteuid() == 0 else ""  # its workers write the temporary files
+    main = f"{user} pid nginx.pid; error_log stderr; events {{}} http {{ include site.conf; }}"
+    (directory / "nginx.conf").write_text(main)
+    args = ["/usr/sbin/nginx", "-p", str(directory), "-c", "nginx.conf", "-g", "daemon off;"]
+    return Process("nginx", args, {})
+
+
 def celery_beat(env: dict[str, str]) -> Process:
     schedule = tempfile.mkdtemp(prefix="beat-")
     return Process(

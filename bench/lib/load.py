@@ -45,7 +45,7 @@ def form_post(url: str, body: str, *, cookie: str = "", headers: str = "") -> by
     ).encode() + data
 
 
-async def _send(host: str, port: int, raw: bytes, timeout: float) -> int:
+async def send(host: str, port: int, raw: bytes, timeout: float) -> int:
     try:
         reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
         writer.write(raw)
@@ -73,7 +73,7 @@ def closed_loop(
             key, raw = request_for(sent)
             sent += 1
             started = time.time()
-            status = await _send(parts.hostname, parts.port, raw, timeout)
+            status = await send(parts.hostname, parts.port, raw, timeout)
             answers.append(Answer(key, started, time.time(), status))
 
     async def main() -> None:
@@ -90,7 +90,7 @@ def open_loop(url: str, request_for, *, rate: float, seconds: float, timeout=30.
 
     async def one(i: int, due: float) -> None:
         key, raw = request_for(i)
-        status = await _send(parts.hostname, parts.port, raw, timeout)
+        status = await send(parts.hostname, parts.port, raw, timeout)
         answers.append(Answer(key, due, time.time(), status))
 
     async def main() -> None:

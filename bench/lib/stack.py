@@ -10,6 +10,7 @@ import subprocess
 import time
 import urllib.request
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import psycopg
 import redis
@@ -53,7 +54,8 @@ def wait_for_page(url: str, timeout: float = 30) -> None:
 
 class Stack:
     """`with Stack("name", database="halftime_bench", redis_db=7) as stack:` — a database
-    migrated and emptied, Redis databases flushed (cache `redis_db`, broker `redis_db + 1`).
+    migrated and emptied (`keep_data`: kept), Redis databases flushed (cache `redis_db`, broker
+    `redis_db + 1`).
     `postgres` and `redis` point it at other servers (a drill's own, `lib.servers`)."""
 
     def __init__(
@@ -64,9 +66,11 @@ class Stack:
         redis_db: int,
         postgres: str = POSTGRES,
         redis: str = REDIS,
+        keep_data: bool = False,
         **settings: str,
     ):
         self.name = name
+        self.keep_data = keep_data  # a database restored from a dump: nothing truncated
         self.postgres = postgres
         self.database_url = postgres + database
         self.redis_urls = (f"{redis}{redis_db}", f"{redis}{redis_db + 1}")
@@ -101,7 +105,10 @@ class Stack:
         self.manage("migrate", "--no-input", "-v", "0")
         # The baseline view's table (bench/baseline/urls.py).
         self.sql("CREATE TABLE IF NOT EXISTS bench_insert (email text, created_at timestamp)")
-        self.empty()
+        if self.keep_data:
+            self.forget()
+        else:
+            self.empty()
         self.sink.start()
         return self
 
@@ -125,6 +132,10 @@ class Stack:
             "TRUNCATE waitlist_subscriber, waitlist_consentrecord, waitlist_outboundemail,"
             " waitlist_campaign, waitlist_delivery, bench_insert RESTART IDENTITY CASCADE"
         )
+        self.forget()
+
+    def forget(self) -> None:
+        """Nothing in Redis, nothing at the sink: as on a new machine."""
         for url in self.redis_urls:
             redis.Redis.from_url(url).flushdb()
         self.sink.clear()
@@ -169,6 +180,28 @@ class Stack:
              "--workers", workers, "--no-control-socket"],
             **env,
         )  # fmt: skip
+        base = f"http://127.0.0.1:{port}"
+        wait_for_page(base + "/healthz")
+        return base
+
+    def nginx(self, upstream: str) -> str:
+        """The repo's deploy/nginx.conf in front of `upstream` (a base URL); returns its own,
+        once /healthz answers through it. Its files and access log go to bench/results/."""
+        port, folder = free_port(), RESULTS / f"{self.name}-nginx"
+        folder.mkdir(exist_ok=True)
+        site = (ROOT / "deploy" / "nginx.conf").read_text()
+        for example, here in {"listen 80;": f"listen 127.0.0.1:{port};",
+                              "127.0.0.1:8000;": f"{urlsplit(upstream).netloc};",
+                              "/var/log/nginx": str(folder)}.items():  # fmt: skip
+            site = site.replace(example, here)
+        (folder / "site.conf").write_text(site)
+        (folder / "nginx.conf").write_text(
+            ("user root;\n" if os.geteuid() == 0 else "")
+            + "pid nginx.pid;\nerror_log error.log;\nevents { worker_connections 4096; }\n"
+            + "http { include site.conf; }\n"
+        )
+        nginx = ["/usr/sbin/nginx", "-p", folder, "-c", "nginx.conf", "-g", "daemon off;"]
+        self.start("nginx", nginx)
         base = f"http://127.0.0.1:{port}"
         wait_for_page(base + "/healthz")
         return base
