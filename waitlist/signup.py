@@ -53,24 +53,44 @@ def subscribe(
 ) -> Joined:
     """Join the waitlist, or ask again. Whatever the address's history, the caller answers the
     same; what changes is only whether a confirmation email is queued. A new address and a
-    known one take the same statements: a look-up, then the writes."""
+    known one take the same statements: one look-up, then the writes."""
     now = timezone.now()
+    mailbox = email_hash(canonical_email(email))
     for attempt in range(1, 4):
         try:
             with transaction.atomic():
-                known = _locked_subscriber(email)
+                known, busy = _look_up(email, mailbox, now, first_try=attempt == 1)
                 if known is None:
-                    new = _join_new(email, interests, state, source, ip, user_agent, now)
+                    new = _join_new(email, interests, state, source, ip, user_agent, now, busy)
                     return Joined(new, wrote=True)
-                wrote = _resubscribe(known, email, interests, state, ip, user_agent, now)
+                wrote = _resubscribe(known, email, interests, state, ip, user_agent, now, busy)
                 return Joined(known, wrote)
         except IntegrityError as exc:
-            # The address joined meanwhile (found next time), or the insert failed on a
-            # referrer deleted meanwhile (looked up again; the foreign key is checked at commit,
-            # so only when no outer transaction holds this one) or on a referral code already
-            # taken (a new one is made).
+            # The address joined meanwhile or differs only in a way the database's lower()
+            # sees (found next time), or the insert failed on a referrer deleted meanwhile
+            # (looked up again; the foreign key is checked at commit, so only when no outer
+            # transaction holds this one) or on a referral code already taken (a new one is
+            # made).
             if attempt == 3:
                 raise IntegrityError(f"no subscriber added after {attempt} attempts") from exc
+
+
+def _look_up(email: str, mailbox: str, now, *, first_try: bool) -> tuple[Subscriber | None, bool]:
+    """The subscriber with this address, locked, and whether some spelling of its mailbox
+    (dots, a plus tag) had a confirmation within RESEND_AFTER: one query on a first try."""
+    if not first_try:
+        return _locked_subscriber(email), _mailbox_recently_mailed(mailbox, now)
+    address = email_hash(email)
+    recent = Q(canonical_email_hash=mailbox, last_confirmation_at__gt=now - RESEND_AFTER)
+    rows = list(Subscriber.objects.select_for_update().filter(Q(email_hash=address) | recent))
+    known = next((row for row in rows if row.email_hash == address), None)
+    busy = any(
+        row.canonical_email_hash == mailbox
+        and row.last_confirmation_at is not None
+        and row.last_confirmation_at > now - RESEND_AFTER
+        for row in rows
+    )
+    return known, busy
 
 
 def _locked_subscriber(email: str) -> Subscriber | None:
@@ -84,14 +104,13 @@ def _locked_subscriber(email: str) -> Subscriber | None:
     )
 
 
-def _join_new(email, interests, state, source: SignupSource, ip, user_agent, now) -> Subscriber:
+def _join_new(email, interests, state, source: SignupSource, ip, user_agent, now, busy):
+    """`busy`: another spelling of this mailbox had its confirmation moments ago; the person
+    joins, and that one email is the one to confirm with."""
     referred_by = None
     if source.referral_code:
         referred_by = Subscriber.objects.filter(referral_code=source.referral_code).first()
     mailbox = email_hash(canonical_email(email))
-    # Another spelling of this mailbox (dots, a plus tag) had its confirmation moments ago: the
-    # person joins, and that one email is the one to confirm with.
-    busy = _mailbox_recently_mailed(mailbox, now)
     subscriber = Subscriber.objects.create(
         email=email,
         email_hash=email_hash(email),
@@ -113,7 +132,7 @@ def _join_new(email, interests, state, source: SignupSource, ip, user_agent, now
     return subscriber
 
 
-def _resubscribe(subscriber, email, interests, state, ip, user_agent, now) -> bool:
+def _resubscribe(subscriber, email, interests, state, ip, user_agent, now, busy) -> bool:
     status = Subscriber.Status
     if subscriber.status == status.CONFIRMED:
         return False
@@ -125,7 +144,7 @@ def _resubscribe(subscriber, email, interests, state, ip, user_agent, now) -> bo
         subscriber.canonical_email_hash = email_hash(canonical_email(email))
         subscriber.status = status.PENDING
         subscriber.signup_ip = ip
-    elif recently_sent or _mailbox_recently_mailed(subscriber.canonical_email_hash, now):
+    elif recently_sent or busy:
         return False
     if subscriber.status == status.PENDING:
         subscriber.interests, subscriber.state = interests, state
