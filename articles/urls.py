@@ -12,4 +12,5 @@ urlpatterns = [
     path("glossary/", views.GlossaryView.as_view(), name="glossary"),
     path("topic/<slug:slug>/", views.TopicView.as_view(), name="topic"),
     path("<slug:slug>/", views.ArticleDetailView.as_view(), name="detail"),
+    path("<slug:slug>/share.png", views.share_image, name="share_image"),
 ]

@@ -5,11 +5,13 @@ from django.conf import settings
 from django.contrib.postgres.search import SearchHeadline, SearchQuery, SearchRank
 from django.db import connection
 from django.db.models import Count, F, Prefetch, Q
-from django.http import Http404, HttpResponsePermanentRedirect
+from django.http import Http404, HttpResponse, HttpResponsePermanentRedirect
 from django.shortcuts import get_object_or_404
 from django.utils.decorators import method_decorator
+from django.views.decorators.http import require_safe
 from django.views.generic import DetailView, ListView, TemplateView
 
+from . import cards
 from .models import Article, Category, GlossaryTerm, SlugRedirect, Source, search_document
 from .pagecache import cache_public_page
 from .seo import article_structured_data
@@ -93,6 +95,19 @@ class ArticleDetailView(DetailView):
         context["preview"] = not article.is_public
         context["structured_data"] = article_structured_data(article)
         return context
+
+
+@require_safe
+@cache_public_page()
+def share_image(request, slug: str) -> HttpResponse:
+    """The article's og:image: its title and category on the brand's card."""
+    article = get_object_or_404(Article.objects.published().select_related("category"), slug=slug)
+    body = cards.card(
+        title=article.title,
+        kicker=article.category.name if article.category else "Learning Center",
+        footer=f"{settings.SITE_NAME} · Learning Center",
+    )
+    return HttpResponse(body, content_type="image/png")
 
 
 class SearchView(ListView):

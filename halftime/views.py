@@ -1,18 +1,27 @@
+import functools
 import logging
 from pathlib import Path
 
 from django.conf import settings
 from django.core.cache import caches
 from django.db import connection
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.urls import reverse
+from django.utils.cache import patch_cache_control
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 from django.views.generic import TemplateView
 
+from articles import cards
 from articles.models import Article
+from waitlist.models import Subscriber
+
+from . import icons
 
 logger = logging.getLogger(__name__)
+
+# Icons and the site's card change only with a deploy.
+IMAGE_MAX_AGE = 86400
 
 
 @never_cache
@@ -73,6 +82,57 @@ def readyz(request: HttpRequest) -> JsonResponse:
     )
 
 
+def _image(body: bytes, content_type: str) -> HttpResponse:
+    response = HttpResponse(body, content_type=content_type)
+    patch_cache_control(response, public=True, max_age=IMAGE_MAX_AGE)
+    return response
+
+
+@require_safe
+def favicon(request: HttpRequest) -> HttpResponse:
+    return _image(icons.ico(), "image/x-icon")
+
+
+@require_safe
+def icon(request: HttpRequest, size: int) -> HttpResponse:
+    if size not in icons.SIZES:
+        raise Http404("No icon of that size.")
+    return _image(icons.png(size), "image/png")
+
+
+@require_safe
+def manifest(request: HttpRequest) -> JsonResponse:
+    """What a phone needs to put the site on its home screen."""
+    return JsonResponse(
+        {
+            "name": settings.SITE_NAME,
+            "short_name": settings.SITE_NAME.split()[0],
+            "start_url": "/",
+            "display": "browser",
+            "theme_color": "#0b5563",
+            "background_color": "#ffffff",
+            "icons": [
+                {"src": reverse("icon", args=[n]), "sizes": f"{n}x{n}", "type": "image/png"}
+                for n in (192, 512)
+            ],
+        },
+        content_type="application/manifest+json",
+    )
+
+
+@functools.cache
+def _site_card() -> bytes:
+    return cards.card(
+        title="Men’s health, explained plainly.", kicker="Launching soon", footer=settings.SITE_NAME
+    )
+
+
+@require_safe
+def share_image(request: HttpRequest) -> HttpResponse:
+    """The site's og:image; each article has its own (articles.views.share_image)."""
+    return _image(_site_card(), "image/png")
+
+
 @require_safe
 def robots_txt(request: HttpRequest) -> HttpResponse:
     lines = [
@@ -89,4 +149,23 @@ class HomeView(TemplateView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         context["latest"] = Article.objects.published().for_listing()[:3]
+        context["waiting"] = people_waiting()
         return context
+
+
+def people_waiting() -> int | None:
+    """How many have confirmed, rounded down to a hundred (a figure that stays true on a page
+    cached for minutes); None below WAITLIST_COUNT_FROM."""
+    shown_from = settings.WAITLIST_COUNT_FROM
+    if shown_from <= 0:
+        return None
+
+    def count() -> int:
+        return Subscriber.objects.filter(status=Subscriber.Status.CONFIRMED).count()
+
+    try:
+        confirmed = caches["default"].get_or_set("home:people-waiting", count, timeout=60)
+    except Exception:
+        logger.warning("home: the cache is unavailable; counting", exc_info=True)
+        confirmed = count()
+    return confirmed // 100 * 100 if confirmed >= max(shown_from, 100) else None

@@ -176,7 +176,8 @@ def test_article_has_title_description_canonical_open_graph_and_twitter_tags(cli
     assert f'<link rel="canonical" href="{url}">' in page
     assert f'<meta property="og:url" content="{url}">' in page
     assert '<meta property="og:title" content="Reading a lab report">' in page
-    assert '<meta name="twitter:card" content="summary">' in page
+    assert '<meta name="twitter:card" content="summary_large_image">' in page
+    assert f'<meta property="og:image" content="{url}share.png">' in page
 
 
 def test_json_ld_describes_a_medically_reviewed_page_its_faq_and_breadcrumbs(client, settings):

@@ -24,9 +24,12 @@ def state_options(selected: str) -> SafeString:
 
 
 @register.inclusion_tag("waitlist/_join_form.html")
-def join_form(placement: str, article=None, form=None, heading: str = "Get updates") -> dict:
+def join_form(
+    placement: str, article=None, form=None, heading: str = "Get updates", compact: bool = False
+) -> dict:
     """The signup form as every page shows it. It carries no CSRF token and nothing personal,
-    so pages that include it can be cached whole."""
+    so pages that include it can be cached whole. `compact`: the address alone (interests and
+    state are optional, and the preferences page asks for them)."""
     if form is None:
         initial = {"placement": placement, "article": article.pk if article else None}
         form = JoinForm(initial=initial, auto_id=f"{placement}-%s")
@@ -35,6 +38,7 @@ def join_form(placement: str, article=None, form=None, heading: str = "Get updat
         "placement": placement,
         "consent_text": consent.current_text(),
         "heading": heading,
+        "compact": compact,
         "interests": Interest.choices,
         "state_options": state_options(str(form["state"].value() or "")),
         "chosen_interests": form["interests"].value() or [],
