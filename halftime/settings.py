@@ -344,6 +344,8 @@ OUTBOX_LEASE_SECONDS = env.int("OUTBOX_LEASE_SECONDS", default=120)
 # Signup attempts allowed per IP address per 10 minutes, and per email address per hour.
 WAITLIST_IP_LIMIT = env.int("WAITLIST_IP_LIMIT", default=20)
 WAITLIST_EMAIL_LIMIT = env.int("WAITLIST_EMAIL_LIMIT", default=5)
+# Places a person moves up the list for each referral that counted.
+REFERRAL_PLACES = env.int("REFERRAL_PLACES", default=3)
 # The home page says how many people are waiting once this many have confirmed (0: never).
 WAITLIST_COUNT_FROM = env.int("WAITLIST_COUNT_FROM", default=500)
 

@@ -191,6 +191,44 @@ def confirmation_copy(
     )
 
 
+def personal_template(kind: str) -> Template:
+    """The welcome email (after confirming) and the your-links email (a confirmed address
+    entered again): the person's place, their link to share, their pages."""
+    return render(
+        f"waitlist/email/{kind}",
+        {
+            "places": settings.REFERRAL_PLACES,
+            "position": slot("position"),
+            "referral_url": slot("referral"),
+        },
+        key=kind,
+        links={
+            "welcome": "waitlist:welcome",
+            "preferences": "waitlist:preferences",
+            "unsubscribe": "waitlist:unsubscribe",
+        },
+    )
+
+
+def personal_copy(
+    template: Template, *, kind: str, outbound_id: int, email: str, token_key: str,
+    referral_url: str, position: int,
+) -> Copy:  # fmt: skip
+    preferences = tokens.make_token(tokens.PREFERENCES, key=token_key)
+    unsubscribe = tokens.make_token(tokens.UNSUBSCRIBE, key=token_key)
+    return template.fill(
+        to=email,
+        headers={"Message-ID": message_id(kind, outbound_id)},
+        links={
+            "welcome": template.link("welcome", preferences),
+            "preferences": template.link("preferences", preferences),
+            "unsubscribe": template.link("unsubscribe", unsubscribe),
+            "referral": referral_url,
+            "position": str(position),
+        },
+    )
+
+
 # --- campaigns -----------------------------------------------------------------------------------
 
 

@@ -2,11 +2,18 @@
 
 import dataclasses
 
+from django.conf import settings
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from . import tokens
 from .models import OutboundEmail, Subscriber
+
+
+def referral_url(referral_code: str) -> str:
+    """The link a person shares: the join page, naming them as the referrer."""
+    return f"{settings.SITE_URL}{reverse('waitlist:join')}?ref={referral_code}"
 
 
 def subscriber_for(purpose: str, token: str) -> tokens.TokenData:

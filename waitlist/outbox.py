@@ -17,7 +17,7 @@ from django.db import transaction
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
-from . import emails, sending
+from . import emails, links, sending
 from .models import ConsentRecord, OutboundEmail, Subscriber
 
 logger = logging.getLogger(__name__)
@@ -113,6 +113,7 @@ class Outbox(sending.Batch):
                 "subscriber__email",
                 "subscriber__status",
                 "subscriber__token_key",
+                "subscriber__referral_code",
             )
         )
         return {row["pk"]: copy for row in rows if (copy := self.copy(row))}
@@ -134,11 +135,27 @@ class Outbox(sending.Batch):
                 consent_id=row["consent_id"],
                 email=row["subscriber__email"],
             )
+        if row["kind"] in (OutboundEmail.Kind.WELCOME, OutboundEmail.Kind.LINKS):
+            if row["subscriber__status"] != Subscriber.Status.CONFIRMED:
+                return None  # left, or was erased, meanwhile
+            return emails.personal_copy(
+                self.template(row["kind"]),
+                kind=row["kind"],
+                outbound_id=row["pk"],
+                email=row["subscriber__email"],
+                token_key=row["subscriber__token_key"],
+                referral_url=links.referral_url(row["subscriber__referral_code"]),
+                position=Subscriber.objects.get(pk=row["subscriber_id"]).position(),
+            )
         raise ValueError(f"no email is written for kind {row['kind']!r}")
 
     def template(self, kind: str) -> emails.Template:
         if kind not in self.templates:
-            self.templates[kind] = emails.confirmation_template()
+            self.templates[kind] = (
+                emails.confirmation_template()
+                if kind == OutboundEmail.Kind.CONFIRMATION
+                else emails.personal_template(kind)
+            )
         return self.templates[kind]
 
 

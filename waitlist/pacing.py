@@ -1,11 +1,12 @@
 """The answer to a join takes as long whatever the address's history.
 
-A join that writes (a new address, or a known one asked again past the resend guard) takes a
-look-up and the writes; one that writes nothing (confirmed, or asked again within the guard)
-only the look-up. Each web process keeps the durations of its last writing joins, and holds a
-join that wrote nothing until their median has passed since it started: the time of the answer
-follows the load of the machine, not the history of the address. A sleep ends late (about
-0.1 ms on Linux); the holds measure by how much, and set out that much earlier."""
+A join that writes a signup (a new address, or a pending or unsubscribed one asked again past
+the resend guard) takes a look-up and three writes; any other (a confirmed address, whose
+links email is one write, or one asked again within the guard, none) takes less. Each web
+process keeps the durations of its last signups, and holds every other join until their
+median has passed since it started: the time of the answer follows the load of the machine,
+not the history of the address. A sleep ends late (about 0.1 ms on
+Linux); the holds measure by how much, and set out that much earlier."""
 
 import collections
 import statistics
@@ -22,13 +23,13 @@ class Pace:
         self._late: collections.deque[float] = collections.deque([0.0], maxlen=remember)
         self._lock = threading.Lock()
 
-    def wrote(self, started: float) -> None:
-        """A join started at `started` (time.perf_counter()) has just written."""
+    def signed_up(self, started: float) -> None:
+        """A join started at `started` (time.perf_counter()) has just written a signup."""
         with self._lock:
             self._recent.append(time.perf_counter() - started)
 
     def hold(self, started: float) -> None:
-        """Wait until a writing join started at `started` would typically have finished."""
+        """Wait until a signup started at `started` would typically have finished."""
         with self._lock:
             typical = statistics.median(self._recent) if self._recent else FIRST_GUESS
             late = statistics.median(self._late)

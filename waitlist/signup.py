@@ -39,7 +39,9 @@ def canonical_email(email: str) -> str:
 @dataclass(frozen=True)
 class Joined:
     subscriber: Subscriber
-    wrote: bool  # False: nothing was written (confirmed, or asked again within RESEND_AFTER)
+    # A signup was written: the subscriber, a consent record and a confirmation to send (a new
+    # address, or a pending or unsubscribed one asked again past RESEND_AFTER).
+    signed_up: bool
 
 
 def subscribe(
@@ -52,7 +54,8 @@ def subscribe(
     user_agent: str,
 ) -> Joined:
     """Join the waitlist, or ask again. Whatever the address's history, the caller answers the
-    same; what changes is only whether a confirmation email is queued. A new address and a
+    same; what changes is only which email is queued, if any: a confirmation for a new or
+    pending address, the person's links for a confirmed one. A new address and a
     known one take the same statements: one look-up, then the writes."""
     now = timezone.now()
     mailbox = email_hash(canonical_email(email))
@@ -62,9 +65,9 @@ def subscribe(
                 known, busy = _look_up(email, mailbox, now, first_try=attempt == 1)
                 if known is None:
                     new = _join_new(email, interests, state, source, ip, user_agent, now, busy)
-                    return Joined(new, wrote=True)
-                wrote = _resubscribe(known, email, interests, state, ip, user_agent, now, busy)
-                return Joined(known, wrote)
+                    return Joined(new, signed_up=True)
+                signed_up = _resubscribe(known, email, interests, state, ip, user_agent, now, busy)
+                return Joined(known, signed_up)
         except IntegrityError as exc:
             # The address joined meanwhile or differs only in a way the database's lower()
             # sees (found next time), or the insert failed on a referrer deleted meanwhile
@@ -133,12 +136,20 @@ def _join_new(email, interests, state, source: SignupSource, ip, user_agent, now
 
 
 def _resubscribe(subscriber, email, interests, state, ip, user_agent, now, busy) -> bool:
+    """True if it wrote a signup (Joined.signed_up)."""
     status = Subscriber.Status
-    if subscriber.status == status.CONFIRMED:
-        return False
     recently_sent = subscriber.last_confirmation_at and (
         now - subscriber.last_confirmation_at < RESEND_AFTER
     )
+    if subscriber.status == status.CONFIRMED:
+        # Someone on the list who asks again has lost their links: at most one email with
+        # them per RESEND_AFTER.
+        if recently_sent or busy:
+            return False
+        subscriber.last_confirmation_at = now
+        subscriber.save(update_fields=["last_confirmation_at"])
+        outbox.queue(subscriber, kind=OutboundEmail.Kind.LINKS)
+        return False
     if subscriber.status == status.ERASED:
         subscriber.email = email
         subscriber.canonical_email_hash = email_hash(canonical_email(email))
@@ -195,6 +206,7 @@ def confirm(*, token: str, ip: str | None) -> Subscriber:
         subscriber.emails.filter(status=OutboundEmail.Status.QUEUED).update(
             status=OutboundEmail.Status.SKIPPED
         )
+        outbox.queue(subscriber, kind=OutboundEmail.Kind.WELCOME)
     return subscriber
 
 

@@ -115,8 +115,8 @@ class JoinView(View):
             ip=ip,
             user_agent=request.headers.get("User-Agent", ""),
         )
-        if joined.wrote:
-            pacing.joins.wrote(started)
+        if joined.signed_up:
+            pacing.joins.signed_up(started)
         else:
             pacing.joins.hold(started)
         return self.accepted(as_json)
@@ -175,16 +175,16 @@ class WelcomeView(View):
         subscriber = _subscriber(tokens.PREFERENCES, token)
         if subscriber.status != Subscriber.Status.CONFIRMED:
             raise Http404("Not on the list.")
-        referral_url = (
-            settings.SITE_URL + reverse("waitlist:join") + f"?ref={subscriber.referral_code}"
-        )
+        referral_url = links.referral_url(subscriber.referral_code)
         return render(
             request,
             "waitlist/welcome.html",
             {
                 "position": subscriber.position(),
                 "referral_url": referral_url,
-                "referrals": subscriber.referrals.filter(referral_credited=True).count(),
+                "referrals": subscriber.credited_referrals(),
+                "places": settings.REFERRAL_PLACES,
+                "share_text": f"I joined the {settings.SITE_NAME} waitlist. Join through my link:",
                 "token": token,
             },
         )

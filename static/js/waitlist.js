@@ -77,7 +77,36 @@
     });
   }
 
+  // The referral link: a copy button, and the phone's share sheet where there is one. The
+  // plain share links beside them work without this.
+  function enhanceShare(box) {
+    var url = box.getAttribute("data-url");
+    var status = box.querySelector(".share-status");
+    var copy = box.querySelector("[data-copy]");
+    var share = box.querySelector("[data-share-native]");
+    copy.hidden = false;
+    copy.addEventListener("click", function () {
+      var done = function () { status.textContent = "Link copied."; };
+      if (navigator.clipboard && navigator.clipboard.writeText) {
+        navigator.clipboard.writeText(url).then(done, function () {
+          status.textContent = "Select the link above and copy it.";
+        });
+      } else {
+        box.querySelector("input").select();
+        if (document.execCommand("copy")) done();
+      }
+    });
+    if (navigator.share) {
+      share.hidden = false;
+      share.addEventListener("click", function () {
+        navigator.share({ title: box.getAttribute("data-title"), text: box.getAttribute("data-text"), url: url })
+          .catch(function () { /* the person closed the sheet */ });
+      });
+    }
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     document.querySelectorAll("form[data-join-form]").forEach(enhance);
+    document.querySelectorAll("[data-share-box]").forEach(enhanceShare);
   });
 })();

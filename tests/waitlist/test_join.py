@@ -152,12 +152,17 @@ def test_an_unsubscribed_address_gets_a_fresh_confirmation_to_consent_again(clie
     assert subscriber.consents.count() == 2
 
 
-def test_a_confirmed_address_gets_nothing_new_and_keeps_its_preferences(client):
+def test_a_confirmed_address_keeps_its_preferences_and_is_sent_only_its_links(client):
     SubscriberFactory(email="confirmed@example.com", interests=["sleep"], state="CA")
     join(client, email="confirmed@example.com", interests=["weight"], state="TX")
     subscriber = Subscriber.objects.get()
-    assert (subscriber.interests, subscriber.state) == (["sleep"], "CA")
-    assert not OutboundEmail.objects.exists()
+    assert (subscriber.interests, subscriber.state, subscriber.status) == (
+        ["sleep"],
+        "CA",
+        "confirmed",
+    )
+    assert list(OutboundEmail.objects.values_list("kind", flat=True)) == ["links"]
+    assert subscriber.consents.count() == 1  # nothing new to consent to
 
 
 def test_addresses_differing_only_in_case_are_one_subscriber(client):

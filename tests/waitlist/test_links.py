@@ -150,7 +150,8 @@ def test_confirming_twice_is_harmless(client):
 def test_confirming_skips_any_confirmation_email_still_queued(client):
     subscriber = signup(client)
     client.post(f"/waitlist/confirm/{confirm_token(subscriber)}/")
-    assert OutboundEmail.objects.get().status == "skipped"
+    assert OutboundEmail.objects.get(kind="confirmation").status == "skipped"
+    assert OutboundEmail.objects.get(kind="welcome").status == "queued"
 
 
 def test_an_old_confirmation_link_cannot_resubscribe_someone_who_left(client):
