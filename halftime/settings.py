@@ -207,6 +207,7 @@ CELERY_BEAT_SCHEDULE = {
         # A dispatch that could not run before the next one is due is dropped, not piled up.
         "options": {"expires": CAMPAIGN_DISPATCH_SECONDS},
     },
+    "tend-pending": {"task": "waitlist.tasks.tend_pending", "schedule": 3600},
 }
 
 # --- Mail --------------------------------------------------------------------------------------
@@ -344,6 +345,10 @@ OUTBOX_LEASE_SECONDS = env.int("OUTBOX_LEASE_SECONDS", default=120)
 # Signup attempts allowed per IP address per 10 minutes, and per email address per hour.
 WAITLIST_IP_LIMIT = env.int("WAITLIST_IP_LIMIT", default=20)
 WAITLIST_EMAIL_LIMIT = env.int("WAITLIST_EMAIL_LIMIT", default=5)
+# A signup not confirmed gets one reminder after this many hours, and is erased (down to the
+# address's hash) after this many days without a confirmation or a new request.
+CONFIRM_REMINDER_HOURS = env.int("CONFIRM_REMINDER_HOURS", default=48)
+PENDING_EXPIRY_DAYS = env.int("PENDING_EXPIRY_DAYS", default=30)
 # Places a person moves up the list for each referral that counted.
 REFERRAL_PLACES = env.int("REFERRAL_PLACES", default=3)
 # The home page says how many people are waiting once this many have confirmed (0: never).

@@ -143,6 +143,14 @@ def robots_txt(request: HttpRequest) -> HttpResponse:
     return HttpResponse("\n".join(lines) + "\n", content_type="text/plain")
 
 
+class PrivacyView(TemplateView):
+    template_name = "privacy.html"
+    extra_context = {
+        "reminder_hours": settings.CONFIRM_REMINDER_HOURS,
+        "expiry_days": settings.PENDING_EXPIRY_DAYS,
+    }
+
+
 class HomeView(TemplateView):
     template_name = "home.html"
 

@@ -82,14 +82,22 @@ class SubscriberAdmin(admin.ModelAdmin):
     readonly_fields = [
         "email", "status", "source_article", "placement", *UTM_FIELDS, "referrer_url",
         "referral_code", "referred_by", "referral_credited", "signup_ip", "created_at",
-        "confirmed_at", "unsubscribed_at",
+        "confirmed_at", "unsubscribed_at", "reminded_at", "erasure_reason",
     ]  # fmt: skip
     fieldsets = [
         (None, {"fields": ["email", "status", "interests", "state"]}),
         ("Source", {"fields": ["source_article", "placement", "referrer_url", *UTM_FIELDS]}),
         ("Referrals", {"fields": ["referral_code", "referred_by", "referral_credited"]}),
-        ("Dates", {"fields": ["signup_ip", "created_at", "confirmed_at", "unsubscribed_at"]}),
-    ]
+        (
+            "Dates",
+            {
+                "fields": [
+                    "signup_ip", "created_at", "confirmed_at", "reminded_at", "unsubscribed_at",
+                    "erasure_reason",
+                ]
+            },
+        ),
+    ]  # fmt: skip
 
     def has_add_permission(self, request):
         return False

@@ -166,11 +166,12 @@ def mime(copy: Copy) -> bytes:
 # --- transactional mail --------------------------------------------------------------------------
 
 
-def confirmation_template() -> Template:
+def confirmation_template(kind: str = OutboundEmail.Kind.CONFIRMATION) -> Template:
+    """The confirmation, or the one reminder of it (`kind` "reminder")."""
     return render(
-        "waitlist/email/confirm",
+        f"waitlist/email/{kind}",
         {"valid_days": tokens.CONFIRM_MAX_AGE.days},
-        key="confirmation",
+        key=kind,
         links={"confirm": "waitlist:confirm"},
     )
 
@@ -182,11 +183,12 @@ def confirmation_copy(
     token_key: str,
     consent_id: int,
     email: str,
+    kind: str = OutboundEmail.Kind.CONFIRMATION,
 ) -> Copy:
     token = tokens.make_token(tokens.CONFIRM, key=token_key, consent_id=consent_id)
     return template.fill(
         to=email,
-        headers={"Message-ID": message_id(OutboundEmail.Kind.CONFIRMATION.value, outbound_id)},
+        headers={"Message-ID": message_id(kind, outbound_id)},
         links={"confirm": template.link("confirm", token)},
     )
 

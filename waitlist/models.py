@@ -197,6 +197,10 @@ class Subscriber(models.Model):
     # A hard bounce or a spam complaint: never mailed again, whatever the status says.
     suppressed_at = models.DateTimeField(null=True, blank=True)
     suppression_reason = models.CharField(max_length=40, blank=True)
+    # The one reminder a signup that is not confirmed gets (waitlist/pending.py).
+    reminded_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Why the person's data is gone: they asked, or they never confirmed.
+    erasure_reason = models.CharField(max_length=60, blank=True, editable=False)
 
     objects = SubscriberQuerySet.as_manager()
 
@@ -303,6 +307,7 @@ class OutboundEmail(Sendable):
         CONFIRMATION = "confirmation", "Confirmation"
         WELCOME = "welcome", "Welcome (after confirming)"
         LINKS = "links", "Your links (a confirmed address entered again)"
+        REMINDER = "reminder", "Reminder to confirm"
 
     subscriber = models.ForeignKey(Subscriber, on_delete=models.CASCADE, related_name="emails")
     consent = models.ForeignKey(

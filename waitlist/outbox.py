@@ -120,7 +120,7 @@ class Outbox(sending.Batch):
 
     def copy(self, row: dict) -> emails.Copy | None:
         """One email as its person gets it, or None if it is no longer wanted."""
-        if row["kind"] == OutboundEmail.Kind.CONFIRMATION:
+        if row["kind"] in (OutboundEmail.Kind.CONFIRMATION, OutboundEmail.Kind.REMINDER):
             # Whoever has confirmed meanwhile, or asked again since, does not need this one.
             if (
                 row["subscriber__status"] in (Subscriber.Status.CONFIRMED, Subscriber.Status.ERASED)
@@ -134,6 +134,7 @@ class Outbox(sending.Batch):
                 token_key=row["subscriber__token_key"],
                 consent_id=row["consent_id"],
                 email=row["subscriber__email"],
+                kind=row["kind"],
             )
         if row["kind"] in (OutboundEmail.Kind.WELCOME, OutboundEmail.Kind.LINKS):
             if row["subscriber__status"] != Subscriber.Status.CONFIRMED:
@@ -152,8 +153,8 @@ class Outbox(sending.Batch):
     def template(self, kind: str) -> emails.Template:
         if kind not in self.templates:
             self.templates[kind] = (
-                emails.confirmation_template()
-                if kind == OutboundEmail.Kind.CONFIRMATION
+                emails.confirmation_template(kind)
+                if kind in (OutboundEmail.Kind.CONFIRMATION, OutboundEmail.Kind.REMINDER)
                 else emails.personal_template(kind)
             )
         return self.templates[kind]

@@ -52,9 +52,12 @@ def export_data(*, subscriber_id: int) -> dict:
     }
 
 
-def erase(*, subscriber_id: int) -> None:
+ASKED = "asked by the person"
+
+
+def erase(*, subscriber_id: int, reason: str = ASKED) -> None:
     """Forget the person. Only the address's hash stays, so it is never mailed again unless
-    they join anew."""
+    they join anew, and `reason`."""
     with transaction.atomic():
         subscriber = Subscriber.objects.select_for_update().get(pk=subscriber_id)
         subscriber.consents.all().delete()
@@ -73,5 +76,6 @@ def erase(*, subscriber_id: int) -> None:
             referral_code=new_referral_code(),
             confirmed_at=None,
             unsubscribed_at=timezone.now(),
+            erasure_reason=reason,
             **dict.fromkeys(UTM_FIELDS, ""),
         )

@@ -2,7 +2,7 @@ import logging
 
 from celery import shared_task
 
-from . import deliveries, heartbeats, outbox
+from . import deliveries, heartbeats, outbox, pending
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +28,15 @@ def sweep_outbox() -> int:
         logger.info("outbox: %s email(s) due were handed to the workers again", due)
     heartbeats.record("sweep_outbox")
     return due
+
+
+@shared_task
+def tend_pending() -> dict[str, int]:
+    """One reminder to confirm, then erasure, for signups never confirmed."""
+    outcome = pending.tend()
+    if any(outcome.values()):
+        logger.info("pending signups: %(reminded)s reminded, %(expired)s erased", outcome)
+    return outcome
 
 
 @shared_task(acks_late=True)

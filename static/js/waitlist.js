@@ -27,6 +27,7 @@
       var text = errors[name].map(function (e) { return e.message || e; }).join(" ");
       var input = form.querySelector('[name="' + name + '"]');
       if (input && input.type !== "hidden") {
+        // Told once, beside its field (read out when the field takes the focus below).
         var note = document.createElement("p");
         note.className = "field-error js";
         note.id = input.id + "-error";
@@ -34,8 +35,9 @@
         input.setAttribute("aria-invalid", "true");
         input.setAttribute("aria-describedby", note.id);
         input.insertAdjacentElement("afterend", note);
+      } else {
+        messages.push(text);
       }
-      messages.push(text);
     });
     status.textContent = messages.join(" ");
     var first = form.querySelector("[aria-invalid]");
@@ -63,8 +65,10 @@
         })
         .then(function (result) {
           if (result.ok) {
+            var address = form.querySelector('input[name="email"]').value.trim();
             form.reset();
-            status.textContent = result.data.message;
+            status.textContent = "Thanks! Check your inbox at " + address +
+              ": we've sent a link to confirm your address. If it doesn't arrive in a few minutes, look in your spam folder.";
             status.classList.add("success");
           } else {
             showErrors(form, result.data.errors || {}, status);

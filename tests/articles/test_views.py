@@ -84,6 +84,20 @@ def test_a_source_links_to_its_doi_when_it_has_no_url(client):
     assert 'href="https://doi.org/10.1210/jc.2018-00229"' in page
 
 
+def test_a_citation_is_punctuated_once(client):
+    article = ArticleFactory()
+    article.sources.all().delete()
+    SourceFactory(
+        article=article, authors="Bhasin S, et al.", title="Is it worth it?", publisher="JCEM",
+        year=2018, url="https://example.org/a", doi="",
+    )  # fmt: skip
+    SourceFactory(article=article, authors="Snyder PJ", title="Effects of testosterone", doi="")
+    page = client.get(article.get_absolute_url()).content.decode()
+    assert "Bhasin S, et al. <a" in page and "Is it worth it?</a> <cite>JCEM</cite>" in page
+    assert "Snyder PJ. Effects of testosterone. <cite>" in page
+    assert ".." not in page.split('id="sources-heading"', 1)[1]
+
+
 def test_per_article_disclaimer_overrides_the_site_default(client, settings):
     default = ArticleFactory()
     custom = ArticleFactory(disclaimer="Special disclaimer for this page.")

@@ -27,7 +27,9 @@ def test_join_from_an_article_confirm_by_email_and_see_the_position(
     form.get_by_label("Your US state (optional)").select_option("TX")
     assert_accessible(phone_page)
     form.get_by_role("button", name="Join the waitlist").click()
-    expect(form.locator(".join-status")).to_contain_text("Check your inbox")
+    expect(form.locator(".join-status")).to_contain_text(
+        "Check your inbox at phone.reader@example.com"
+    )
 
     subscriber = Subscriber.objects.get()
     assert subscriber.email == "phone.reader@example.com"
@@ -72,5 +74,6 @@ def test_a_mistyped_address_gets_a_field_message_in_place(
     error = form.locator(".field-error")
     expect(error).to_contain_text("permanent email address")
     expect(form.get_by_label("Email address")).to_have_attribute("aria-invalid", "true")
+    expect(form.get_by_text("permanent email address")).to_have_count(1)  # said once, by its field
     assert_accessible(phone_page)
     assert not Subscriber.objects.exists()

@@ -93,6 +93,8 @@ def test_a_batch_sends_each_person_one_message_with_the_required_headers(mail, s
     received = mail.to(people[0].email)[0]
     assert unsubscribe in received.text and unsubscribe in received.html
     assert settings.POSTAL_ADDRESS in received.text and settings.POSTAL_ADDRESS in received.html
+    assert f"{settings.SITE_URL}/privacy/" in received.text
+    assert f'href="{settings.SITE_URL}/privacy/"' in received.html
     assert "<h2" in received.html and "Book your first visit" in received.html
 
 
