@@ -1,10 +1,11 @@
+import difflib
 import html
 import re
 
 from django.conf import settings
 from django.contrib.postgres.search import SearchHeadline, SearchQuery, SearchRank
 from django.db import connection
-from django.db.models import Count, F, Prefetch, Q
+from django.db.models import Case, Count, F, Prefetch, Q, Value, When
 from django.http import Http404, HttpResponse, HttpResponsePermanentRedirect
 from django.shortcuts import get_object_or_404
 from django.utils.decorators import method_decorator
@@ -122,16 +123,12 @@ class SearchView(ListView):
         if not self.query:
             return Article.objects.none()
         published = Article.objects.published().select_related("category")
+        queries = [self.query, *glossary_names(self.query)]
         if connection.vendor != "postgresql":
-            words = Q()
-            for word in self.query.split()[:8]:
-                words &= (
-                    Q(title__icontains=word)
-                    | Q(summary__icontains=word)
-                    | Q(body_text__icontains=word)
-                )
-            return published.filter(words).annotate(snippet=F("summary")).order_by("-publish_at")
-        query = SearchQuery(self.query, search_type="websearch", config="english")
+            return _ranked_by_words(published, queries)
+        query = SearchQuery(queries[0], search_type="websearch", config="english")
+        for other in queries[1:]:
+            query |= SearchQuery(other, search_type="websearch", config="english")
         return (
             published.annotate(rank=SearchRank(search_document(), query))
             .filter(rank__gt=0)
@@ -156,7 +153,52 @@ class SearchView(ListView):
         for article in context["results"]:
             article.snippet_html = highlight(article.snippet)
         context["query"] = self.query
+        if self.query and not context["results"]:
+            context["suggested_terms"] = similar_terms(self.query)
+            context["suggested_articles"] = Article.objects.published().for_listing()[:3]
         return context
+
+
+def glossary_names(query: str) -> list[str]:
+    """The query again with each glossary name in it (a term or an alias, as a whole word or
+    phrase) said by the term's other names: `trt` is also "testosterone therapy"."""
+    spoken = query.casefold()
+    found = []
+    for term in GlossaryTerm.objects.only("term", "aliases"):
+        names = term.spellings
+        for name in names:
+            pattern = rf"(?<!\w){re.escape(name.casefold())}(?!\w)"
+            if re.search(pattern, spoken):
+                found += [re.sub(pattern, other, spoken) for other in names if other != name]
+    return list(dict.fromkeys(found))[:8]
+
+
+def similar_terms(query: str) -> list[GlossaryTerm]:
+    """Glossary terms spelled like the query, for a search that found nothing."""
+    terms = list(GlossaryTerm.objects.only("term", "slug", "aliases"))
+    by_name = {name.casefold(): term for term in terms for name in term.spellings}
+    close = difflib.get_close_matches(query.casefold(), by_name, n=3, cutoff=0.6)
+    return list(dict.fromkeys(by_name[name] for name in close))
+
+
+def _ranked_by_words(published, queries: list[str]):
+    """Without PostgreSQL's full text: articles with every word of one of `queries`, ranked by
+    where the words are (for each: title 3, summary 2, body 1), then by date."""
+    matches, score = Q(), Value(0)
+    for query in queries:
+        every = Q()
+        for word in query.split()[:8]:
+            every &= (
+                Q(title__icontains=word) | Q(summary__icontains=word) | Q(body_text__icontains=word)
+            )
+            for field, weight in (("title", 3), ("summary", 2), ("body_text", 1)):
+                score = score + Case(When(**{f"{field}__icontains": word}, then=weight), default=0)
+        matches |= every
+    return (
+        published.filter(matches)
+        .annotate(snippet=F("summary"), score=score)
+        .order_by("-score", "-publish_at")
+    )
 
 
 def highlight(snippet: str) -> str:

@@ -307,6 +307,38 @@ def test_search_ranks_title_matches_above_body_matches_and_highlights_them(clien
     assert "2 results for “hematocrit”." in page
 
 
+def found(client, query: str) -> list:
+    return list(client.get("/learn/search/", {"q": query}).context["results"])
+
+
+def test_search_ranks_a_title_match_first_on_either_database(client):
+    days_ago = lambda n: timezone.now() - dt.timedelta(days=n)  # noqa: E731
+    in_title = ArticleFactory(title="Hematocrit on testosterone therapy", publish_at=days_ago(9))
+    in_body = ArticleFactory(
+        title="Sleep basics", body="It mentions hematocrit once.", publish_at=days_ago(1)
+    )
+    assert found(client, "hematocrit") == [in_title, in_body]
+
+
+def test_an_abbreviation_the_glossary_knows_finds_its_articles(client):
+    GlossaryTermFactory(
+        term="testosterone therapy", aliases="TRT, testosterone replacement therapy"
+    )
+    about = ArticleFactory(title="Starting testosterone therapy", body="What the therapy involves.")
+    ArticleFactory(title="Sleep basics", body="Nothing about hormones.")
+    assert found(client, "trt") == [about]
+    assert found(client, "TRT") == [about]
+
+
+def test_a_search_that_finds_nothing_suggests_a_term_and_articles(client):
+    GlossaryTermFactory(term="hematocrit")
+    article = ArticleFactory(title="Reading a lab report")
+    page = client.get("/learn/search/", {"q": "hematokrit"}).content.decode()
+    assert "0 results for “hematokrit”." in page
+    assert 'Did you mean <a href="/learn/search/?q=hematocrit">hematocrit</a>?' in page
+    assert f'href="{article.get_absolute_url()}"' in page
+
+
 @pytest.mark.postgresql  # full-text ranking and stemming
 def test_search_understands_stems_and_phrases(client):
     article = ArticleFactory(title="Monitoring", body="Clinicians monitored the patients closely.")
