@@ -36,6 +36,9 @@ ALLOWED_ATTRIBUTES = {
 }
 # Text inside these is never turned into a glossary definition.
 NO_GLOSSARY_INSIDE = {"a", "h2", "h3", "h4", "h5", "h6", "code", "pre", "dfn", "th"}
+# A paragraph reads through with at most one definition spelled out in it; the next terms in
+# the same block link to theirs (one tap away).
+BLOCKS = {"p", "li", "td", "dd", "blockquote"}
 
 
 class GlossaryEntry(Protocol):
@@ -136,9 +139,10 @@ _TAG = re.compile(r"(<[^>]*>)")
 
 
 def mark_glossary_terms(markup: str, glossary: Iterable[GlossaryEntry]) -> str:
-    """Wrap the first use of each glossary term in a <dfn> followed by its plain-English
-    definition, inline, so it reads aloud and prints without JavaScript. Runs on markdown-it's
-    output, where every attribute value is escaped, and before sanitizing."""
+    """Wrap the first use of each glossary term in a <dfn> linking to its glossary entry and,
+    for the first term of a paragraph, followed by its plain-English definition, inline, so it
+    reads aloud and prints without JavaScript. Runs on markdown-it's output, where every
+    attribute value is escaped, and before sanitizing."""
     patterns = []
     for entry in glossary:
         spellings = sorted(entry.spellings, key=len, reverse=True)
@@ -148,10 +152,12 @@ def mark_glossary_terms(markup: str, glossary: Iterable[GlossaryEntry]) -> str:
     if not patterns:
         return markup
     glossary_url = reverse("articles:glossary")
-    pieces, blocked = _TAG.split(markup), []
+    pieces, blocked, spelled_out = _TAG.split(markup), [], False
     for i, piece in enumerate(pieces):
         if piece.startswith("<"):
             name = (piece.strip("</>").split() or [""])[0].lower()
+            if name in BLOCKS and not piece.startswith("</"):
+                spelled_out = False
             if name in NO_GLOSSARY_INSIDE:
                 if not piece.startswith("</"):
                     blocked.append(name)
@@ -170,11 +176,16 @@ def mark_glossary_terms(markup: str, glossary: Iterable[GlossaryEntry]) -> str:
             if start < cursor:
                 continue  # overlaps a longer term already marked; may match further on
             definition = html.escape(entry.definition.strip().rstrip("."))
+            link = f'<a href="{glossary_url}#{entry.slug}">{text}</a>'
             out.append(piece[cursor:start])
-            out.append(
-                f'<dfn id="term-{entry.slug}"><a href="{glossary_url}#{entry.slug}">{text}</a>'
-                f'</dfn><span class="gloss"> (in plain English: {definition})</span>'
-            )
+            if spelled_out:
+                out.append(f'<dfn id="term-{entry.slug}" title="{definition}">{link}</dfn>')
+            else:
+                out.append(
+                    f'<dfn id="term-{entry.slug}">{link}</dfn>'
+                    f'<span class="gloss"> (in plain English: {definition})</span>'
+                )
+                spelled_out = True
             cursor = end
             patterns.remove((pattern, entry))
         pieces[i] = "".join(out) + piece[cursor:]

@@ -150,6 +150,23 @@ def test_first_use_of_a_glossary_term_gets_an_inline_plain_english_definition():
 
 
 @pytest.mark.django_db
+def test_a_paragraph_spells_out_one_definition_and_links_the_others():
+    terms = [
+        GlossaryTermFactory(term=name, slug=name.lower(), definition=f"what {name} means")
+        for name in ("SHBG", "LH", "FSH", "PSA")
+    ]
+    rendered = render_markdown(
+        "SHBG, LH and FSH all matter here.\n\nPSA is the next paragraph's.", glossary=terms
+    )
+    first, second = rendered.html.split("</p>")[:2]
+    assert first.count("in plain English") == 1 and "(in plain English: what SHBG means)" in first
+    for name in ("lh", "fsh"):
+        dfn = f'<dfn id="term-{name}" title="what {name.upper()} means">'
+        assert f'{dfn}<a href="/learn/glossary/#{name}"' in first
+    assert "(in plain English: what PSA means)" in second
+
+
+@pytest.mark.django_db
 def test_glossary_aliases_match_and_terms_inside_links_or_code_are_left_alone():
     term = GlossaryTermFactory(
         term="SHBG",

@@ -90,7 +90,13 @@ def test_article_page_reads_well_and_is_accessible_on_a_phone(
     expect(phone_page.get_by_role("heading", level=1)).to_have_text(article.title)
     expect(phone_page.locator(".badge")).to_have_text("Explainer")
     expect(phone_page.get_by_text("Medically reviewed by Jane Doe, MD")).to_be_visible()
-    expect(phone_page.get_by_role("heading", name="TL;DR")).to_be_visible()
+    # Folded on a phone, so the article begins on the first screen; one tap opens each.
+    first_paragraph = phone_page.locator(".prose p").first
+    assert first_paragraph.bounding_box()["y"] < PHONE["viewport"]["height"] - 40
+    expect(phone_page.get_by_text("It is diagnosed with two morning blood tests")).to_be_hidden()
+    phone_page.get_by_text("TL;DR").click()
+    expect(phone_page.get_by_text("It is diagnosed with two morning blood tests")).to_be_visible()
+    phone_page.locator(".toc summary").click()
     expect(phone_page.get_by_role("navigation", name="On this page")).to_be_visible()
     expect(
         phone_page.get_by_role("heading", name="Does treatment affect fertility?")
@@ -135,6 +141,21 @@ def test_article_page_is_fully_readable_without_javascript(live_server, article,
         expect(page.get_by_text(GLOSS)).to_be_visible()
         expect(page.get_by_role("heading", name="How soon does it work?")).to_be_visible()
         expect(page.get_by_text("Within weeks.")).to_be_visible()
+        page.get_by_text("TL;DR").click()  # folded without JavaScript too; a tap opens it
+        expect(page.get_by_text("Treatment is gel or injections")).to_be_visible()
+    finally:
+        context.close()
+
+
+def test_on_a_wide_screen_the_short_version_and_the_contents_are_open(
+    live_server, article, browser: Browser
+):
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    try:
+        page.goto(live_server.url + article.get_absolute_url())
+        expect(page.get_by_text("Treatment is gel or injections")).to_be_visible()
+        expect(page.get_by_role("navigation", name="On this page")).to_be_visible()
     finally:
         context.close()
 
