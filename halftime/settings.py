@@ -351,6 +351,9 @@ CONFIRM_REMINDER_HOURS = env.int("CONFIRM_REMINDER_HOURS", default=48)
 PENDING_EXPIRY_DAYS = env.int("PENDING_EXPIRY_DAYS", default=30)
 # Places a person moves up the list for each referral that counted.
 REFERRAL_PLACES = env.int("REFERRAL_PLACES", default=3)
+# Sites of your own whose pages may join people through the JSON API from the browser
+# (https://www.example.com, comma-separated); a plain form posts from anywhere.
+WAITLIST_ALLOWED_ORIGINS = env.list("WAITLIST_ALLOWED_ORIGINS", default=[])
 # The home page says how many people are waiting once this many have confirmed (0: never).
 WAITLIST_COUNT_FROM = env.int("WAITLIST_COUNT_FROM", default=500)
 

@@ -17,6 +17,7 @@ from django.utils.html import format_html
 
 from . import campaigns, emails, heartbeats, privacy
 from .dashboard import dashboard_view
+from .embed import embed_view
 from .models import (
     UTM_FIELDS,
     Campaign,
@@ -152,7 +153,12 @@ class SubscriberAdmin(admin.ModelAdmin):
 
     def get_urls(self):
         dashboard = self.admin_site.admin_view(dashboard_view)
-        return [path("dashboard/", dashboard, name="waitlist_dashboard"), *super().get_urls()]
+        embed = self.admin_site.admin_view(embed_view)
+        return [
+            path("dashboard/", dashboard, name="waitlist_dashboard"),
+            path("embed/", embed, name="waitlist_embed"),
+            *super().get_urls(),
+        ]
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

@@ -4,7 +4,7 @@ from email_validator import EmailNotValidError, validate_email
 
 from .models import UTM_KEYS, Interest, USState
 
-PLACEMENTS = {"inline", "footer", "home", "page"}
+PLACEMENTS = {"inline", "footer", "home", "page", "embed"}  # embed: a form on another site
 
 
 STATE_CHOICES = [("", "Choose a state (optional)"), *USState.choices]

@@ -5,6 +5,7 @@ from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.cache import patch_vary_headers
 from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
@@ -57,6 +58,16 @@ def _json_payload(request: HttpRequest) -> dict | None:
     return {k: v if k == "interests" else ("" if v is None else v) for k, v in data.items()}
 
 
+def allow_listed_origin(request: HttpRequest, response: HttpResponse) -> HttpResponse:
+    """Let a page on a listed origin read the answer (CORS); every other origin's browser
+    refuses it."""
+    origin = request.headers.get("Origin")
+    if origin and origin in settings.WAITLIST_ALLOWED_ORIGINS:
+        response["Access-Control-Allow-Origin"] = origin
+    patch_vary_headers(response, ["Origin"])
+    return response
+
+
 @method_decorator(csrf_exempt, name="dispatch")
 class JoinView(View):
     """POST a signup; the answer is the same for every address (no enumeration).
@@ -69,6 +80,21 @@ class JoinView(View):
         initial = {"ref": request.GET.get("ref", "")[:16], "placement": "page"}
         initial.update({k: v[:100] for k, v in request.GET.items() if k.startswith("utm_")})
         return render(request, "waitlist/join.html", {"form": JoinForm(initial=initial)})
+
+    def dispatch(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        response = super().dispatch(request, *args, **kwargs)
+        return allow_listed_origin(request, response)
+
+    def options(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        """A browser's preflight before a cross-origin JSON join: answered for a listed origin
+        (WAITLIST_ALLOWED_ORIGINS) only, so no other site's page can read our answers."""
+        if request.headers.get("Origin") not in settings.WAITLIST_ALLOWED_ORIGINS:
+            return HttpResponse(status=403)
+        response = HttpResponse(status=204)
+        response["Access-Control-Allow-Methods"] = "POST"
+        response["Access-Control-Allow-Headers"] = "Content-Type, Accept"
+        response["Access-Control-Max-Age"] = "600"
+        return response
 
     def post(self, request: HttpRequest) -> HttpResponse:
         started = time.perf_counter()

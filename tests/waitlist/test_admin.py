@@ -132,3 +132,19 @@ def test_subscribers_cannot_be_deleted_only_erased_with_its_permission():
     assert "Erased 1 subscriber(s)." in response.content.decode()
     subscriber.refresh_from_db()
     assert subscriber.email is None and subscriber.status == "erased"
+
+
+def test_operators_find_the_snippets_for_another_site_ready_to_copy(settings):
+    settings.WAITLIST_ALLOWED_ORIGINS = ["https://www.halftimehealth.example"]
+    operator = staff_with("view_subscriber")
+    listing = operator.get("/admin/waitlist/subscriber/").content.decode()
+    assert 'href="/admin/waitlist/subscriber/embed/"' in listing
+    page = operator.get("/admin/waitlist/subscriber/embed/").content.decode()
+    assert page.count("<textarea") == 2
+    assert (
+        f"&lt;form id=&quot;halftime-join&quot; action=&quot;{settings.SITE_URL}/waitlist/&quot;"
+        in page
+    )
+    assert f"fetch(&quot;{settings.SITE_URL}/api/waitlist/&quot;" in page
+    assert "https://www.halftimehealth.example" in page
+    assert staff_with().get("/admin/waitlist/subscriber/embed/").status_code == 403
