@@ -74,7 +74,7 @@ CSV_COLUMNS = [
 @admin.register(Subscriber)
 class SubscriberAdmin(admin.ModelAdmin):
     list_display = ["__str__", "status", "state", "source_article", "created_at", "confirmed_at"]
-    list_filter = ["status", "state", "placement", "referral_credited", "created_at"]
+    list_filter = ["status", "state", "placement", "referral_outcome", "created_at"]
     search_fields = ["email", "referral_code", "utm_campaign"]
     list_select_related = ["source_article"]
     date_hierarchy = "created_at"
@@ -82,13 +82,21 @@ class SubscriberAdmin(admin.ModelAdmin):
     actions = ["export_csv", "erase"]
     readonly_fields = [
         "email", "status", "source_article", "placement", *UTM_FIELDS, "referrer_url",
-        "referral_code", "referred_by", "referral_credited", "signup_ip", "created_at",
+        "referral_code", "referred_by", "referral_outcome", "credited_referrals", "signup_ip",
+        "created_at",
         "confirmed_at", "unsubscribed_at", "reminded_at", "erasure_reason",
     ]  # fmt: skip
     fieldsets = [
         (None, {"fields": ["email", "status", "interests", "state"]}),
         ("Source", {"fields": ["source_article", "placement", "referrer_url", *UTM_FIELDS]}),
-        ("Referrals", {"fields": ["referral_code", "referred_by", "referral_credited"]}),
+        (
+            "Referrals",
+            {
+                "fields": [
+                    "referral_code", "referred_by", "referral_outcome", "credited_referrals",
+                ]
+            },
+        ),
         (
             "Dates",
             {
@@ -102,6 +110,12 @@ class SubscriberAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+    @admin.display(description="Referrals that counted")
+    def credited_referrals(self, subscriber: Subscriber) -> str:
+        place = subscriber.position()
+        count = subscriber.credited_referrals()
+        return f"{count}, place {place} on the list" if place else str(count)
 
     # Deleting would drop the consent records and the suppression hash; erasure keeps the hash.
     def has_delete_permission(self, request, obj=None):

@@ -186,6 +186,10 @@ class Subscriber(models.Model):
     referral_credited = models.BooleanField(
         default=False, help_text="This person's confirmation counted for whoever referred them."
     )
+    referral_outcome = models.CharField(
+        max_length=80, blank=True, editable=False,
+        help_text="Whether the confirmation counted for the referrer, and if not, why.",
+    )  # fmt: skip
     signup_ip = models.GenericIPAddressField(null=True, blank=True)
     # Part of every signed link; a new key (on erasure) makes every old link dead.
     token_key = models.CharField(max_length=16, default=new_token_key, editable=False)

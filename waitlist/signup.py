@@ -15,6 +15,7 @@ from .models import UTM_FIELDS, ConsentRecord, OutboundEmail, Subscriber, email_
 RESEND_AFTER = dt.timedelta(minutes=10)
 # More credited referrals than this from one IP address in a day look like one person.
 REFERRAL_BURST_PER_IP = 2
+REFERRAL_COUNTED = "counted"
 GMAIL_DOMAINS = {"gmail.com", "googlemail.com"}
 
 
@@ -201,7 +202,8 @@ def confirm(*, token: str, ip: str | None) -> Subscriber:
         subscriber.status = Subscriber.Status.CONFIRMED
         subscriber.confirmed_at = now
         subscriber.unsubscribed_at = None
-        subscriber.referral_credited = _earns_referral_credit(subscriber, now)
+        subscriber.referral_outcome = _referral_outcome(subscriber, now)
+        subscriber.referral_credited = subscriber.referral_outcome == REFERRAL_COUNTED
         subscriber.save()
         subscriber.emails.filter(status=OutboundEmail.Status.QUEUED).update(
             status=OutboundEmail.Status.SKIPPED
@@ -210,22 +212,27 @@ def confirm(*, token: str, ip: str | None) -> Subscriber:
     return subscriber
 
 
-def _earns_referral_credit(subscriber: Subscriber, now) -> bool:
+def _referral_outcome(subscriber: Subscriber, now) -> str:
+    """Whether this confirmation counts for the person who referred it, and if not, why: the
+    answer an operator reads in admin (REFERRAL_COUNTED or the reason)."""
     referrer = subscriber.referred_by
-    if referrer is None or subscriber.referral_credited:
-        return subscriber.referral_credited
+    if referrer is None:
+        return ""
+    if subscriber.referral_credited:
+        return REFERRAL_COUNTED
     if referrer.status != Subscriber.Status.CONFIRMED:
-        return False
-    if referrer.canonical_email_hash == subscriber.canonical_email_hash:
-        return False
+        return "not counted: the referrer is not on the list"
     credited = referrer.referrals.filter(referral_credited=True)
-    if credited.filter(canonical_email_hash=subscriber.canonical_email_hash).exists():
-        return False
-    if not subscriber.signup_ip:
-        return True
+    if (
+        referrer.canonical_email_hash == subscriber.canonical_email_hash
+        or credited.filter(canonical_email_hash=subscriber.canonical_email_hash).exists()
+    ):
+        return "not counted: another spelling of a mailbox already counted"
+    if subscriber.signup_ip and subscriber.signup_ip == referrer.signup_ip:
+        return "not counted: joined from the referrer's own IP address"
     same_ip_today = credited.filter(
         signup_ip=subscriber.signup_ip, confirmed_at__gte=now - dt.timedelta(days=1)
     )
-    return (
-        subscriber.signup_ip != referrer.signup_ip and same_ip_today.count() < REFERRAL_BURST_PER_IP
-    )
+    if subscriber.signup_ip and same_ip_today.count() >= REFERRAL_BURST_PER_IP:
+        return f"not counted: over {REFERRAL_BURST_PER_IP} from one IP address in a day"
+    return REFERRAL_COUNTED

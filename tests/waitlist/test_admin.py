@@ -148,3 +148,17 @@ def test_operators_find_the_snippets_for_another_site_ready_to_copy(settings):
     assert f"fetch(&quot;{settings.SITE_URL}/api/waitlist/&quot;" in page
     assert "https://www.halftimehealth.example" in page
     assert staff_with().get("/admin/waitlist/subscriber/embed/").status_code == 403
+
+
+def test_the_admin_shows_who_earned_what_and_why_a_referral_did_not_count():
+    referrer = SubscriberFactory()
+    SubscriberFactory(referred_by=referrer, referral_credited=True, referral_outcome="counted")
+    refused = SubscriberFactory(
+        referred_by=referrer,
+        referral_outcome="not counted: joined from the referrer's own IP address",
+    )
+    operator = staff_with("view_subscriber")
+    page = operator.get(f"/admin/waitlist/subscriber/{referrer.pk}/change/").content.decode()
+    assert "1, place 1 on the list" in page
+    page = operator.get(f"/admin/waitlist/subscriber/{refused.pk}/change/").content.decode()
+    assert "not counted: joined from the referrer&#x27;s own IP address" in page

@@ -221,6 +221,30 @@ def test_a_burst_of_referrals_from_one_ip_earns_no_more_than_two(client):
     assert not same_ip_as_referrer.referral_credited
 
 
+def test_each_referral_says_whether_it_counted_and_why_not(client):
+    referrer = SubscriberFactory(email="boss@gmail.com", signup_ip="192.0.2.1")
+    outcomes = [
+        referred_and_confirmed(client, referrer, email, ip).referral_outcome
+        for email, ip in [
+            ("pal@example.org", "198.51.100.3"),
+            ("b.o.s.s@gmail.com", "198.51.100.5"),
+            ("me2@example.org", "192.0.2.1"),
+            ("sock1@example.org", "198.51.100.77"),
+            ("sock2@example.org", "198.51.100.77"),
+            ("sock3@example.org", "198.51.100.77"),
+        ]
+    ]
+    assert outcomes == [
+        "counted",
+        "not counted: another spelling of a mailbox already counted",
+        "not counted: joined from the referrer's own IP address",
+        "counted",
+        "counted",
+        "not counted: over 2 from one IP address in a day",
+    ]
+    assert SubscriberFactory().referral_outcome == ""  # nobody referred them
+
+
 # --- preferences, export, erase ----------------------------------------------------------------
 
 
