@@ -3,8 +3,7 @@ import secrets
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Count, ExpressionWrapper, F, OuterRef, Subquery, Value, Window
-from django.db.models.functions import Coalesce, Greatest, Lower, RowNumber
+from django.db.models.functions import Lower
 
 from articles.rendering import render_markdown
 
@@ -98,33 +97,7 @@ UTM_KEYS = ("source", "medium", "campaign", "term", "content")
 UTM_FIELDS = tuple(f"utm_{key}" for key in UTM_KEYS)
 
 
-# Above any rank: a list's order as one number, its score first, then its rank.
-KEY_SPAN = 10**9
-
-
 class SubscriberQuerySet(models.QuerySet):
-    def ranked(self) -> "SubscriberQuerySet":
-        """Confirmed people with `rank` (by confirmation time), `credited` (their referrals
-        that counted) and `key`: the order of the list by Subscriber.position's rule."""
-        by_time = [F("confirmed_at").asc(), F("pk").asc()]
-        score = Greatest(Value(1), F("rank") - settings.REFERRAL_PLACES * F("credited"))
-        credited = (
-            Subscriber.objects.filter(referred_by=OuterRef("pk"), referral_credited=True)
-            .values("referred_by")
-            .annotate(count=Count("pk"))
-            .values("count")
-        )
-        return (
-            self.filter(status=Subscriber.Status.CONFIRMED)
-            .annotate(credited=Coalesce(Subquery(credited), 0))
-            .annotate(rank=Window(RowNumber(), order_by=by_time))
-            .annotate(
-                key=ExpressionWrapper(
-                    score * Value(KEY_SPAN) + F("rank"), output_field=models.BigIntegerField()
-                )
-            )
-        )
-
     def mailable(self) -> "SubscriberQuerySet":
         """Who may get launch updates: confirmed, with an address, never suppressed."""
         return self.filter(
@@ -237,19 +210,15 @@ class Subscriber(models.Model):
 
     def position(self) -> int | None:
         """Place on the list among confirmed people: max(1, rank − REFERRAL_PLACES × credited
-        referrals), rank by when they confirmed; on a tie the earlier confirmation goes first."""
+        referrals), rank by when they confirmed; two people can share a place."""
         if self.status != self.Status.CONFIRMED or not self.confirmed_at:
             return None
-        confirmed = Subscriber.objects.filter(status=self.Status.CONFIRMED)
-        rank = (
-            confirmed.filter(
-                models.Q(confirmed_at__lt=self.confirmed_at)
-                | models.Q(confirmed_at=self.confirmed_at, pk__lt=self.pk)
-            ).count()
-            + 1
+        ahead = Subscriber.objects.filter(status=self.Status.CONFIRMED).filter(
+            models.Q(confirmed_at__lt=self.confirmed_at)
+            | models.Q(confirmed_at=self.confirmed_at, pk__lt=self.pk)
         )
-        score = max(1, rank - settings.REFERRAL_PLACES * self.credited_referrals())
-        return Subscriber.objects.ranked().filter(key__lt=score * KEY_SPAN + rank).count() + 1
+        rank = ahead.count() + 1
+        return max(1, rank - settings.REFERRAL_PLACES * self.credited_referrals())
 
     def credited_referrals(self) -> int:
         return self.referrals.filter(referral_credited=True).count()

@@ -1,5 +1,5 @@
 """A place on the list: max(1, rank by confirmation time − REFERRAL_PLACES × credited
-referrals), the earlier confirmation first on a tie."""
+referrals)."""
 
 import datetime as dt
 
@@ -26,14 +26,14 @@ def test_without_referrals_the_place_is_the_order_of_confirming():
     assert [person.position() for person in people] == [1, 2, 3, 4, 5]
 
 
-def test_each_credited_referral_moves_a_person_up_three_places_ties_to_the_earlier():
+def test_each_credited_referral_moves_a_person_up_three_places():
     people = confirmed_in_order(10)
     eighth = people[7]
     for referred in people[8:]:  # the ninth and tenth joined through the eighth's link
         referred.referred_by, referred.referral_credited = eighth, True
         referred.save()
-    # The eighth: max(1, 8 − 3 × 2) = 2, level with the second, who confirmed earlier.
-    assert [person.position() for person in people] == [1, 2, 4, 5, 6, 7, 8, 3, 9, 10]
+    # The eighth: 8 − 3 × 2 = 2, level with the second.
+    assert [person.position() for person in people] == [1, 2, 3, 4, 5, 6, 7, 2, 9, 10]
 
 
 def test_a_referral_that_did_not_count_moves_nobody(settings):
@@ -49,7 +49,7 @@ def test_the_place_never_goes_above_the_first(settings):
     people = confirmed_in_order(3)
     for _ in range(4):
         SubscriberFactory(referred_by=people[2], referral_credited=True)
-    assert people[2].position() == 2  # max(1, 3 − 12) = 1, after the first (an earlier tie)
+    assert people[2].position() == 1  # max(1, 3 − 12)
     assert people[0].position() == 1
 
 
@@ -58,7 +58,6 @@ def test_the_welcome_page_shows_the_place_the_referrals_and_the_rule(client):
     SubscriberFactory(referred_by=people[4], referral_credited=True)
     link = tokens.make_token(tokens.PREFERENCES, key=people[4].token_key)
     page = client.get(f"/waitlist/welcome/{link}/").content.decode()
-    # max(1, 5 − 3) = 2, behind the second, who confirmed earlier.
-    assert '<strong class="position">3</strong>' in page
+    assert '<strong class="position">2</strong>' in page  # 5 − 3
     assert "1 confirmed referral</strong>" in page
     assert "moves you up 3 places" in page and "less 3 for each friend" in page
