@@ -5,6 +5,7 @@ joins and confirms; the first person's page shows the referral and a place three
 
 import datetime as dt
 import re
+from urllib.parse import quote
 
 import pytest
 from django.utils import timezone
@@ -58,6 +59,7 @@ def test_a_friend_who_joins_through_the_link_moves_the_person_up_the_list(
     assert_accessible(page)
     (confirmation,) = smtp_sink.wait_for(1, timeout=30)
     page.goto(base + CONFIRM.search(confirmation.text).group(0))
+    assert_accessible(page)
     page.get_by_role("button", name="Yes, add me to the list").click()
     expect(page.locator(".position")).to_have_text("21")
     assert_accessible(page)
@@ -80,8 +82,10 @@ def test_a_friend_who_joins_through_the_link_moves_the_person_up_the_list(
         smtp_sink, "friend@example.org", "Confirm your email for Halftime Health updates"
     )
     friend_page.goto(base + CONFIRM.search(invite.text).group(0))
+    assert_accessible(friend_page)
     friend_page.get_by_role("button", name="Yes, add me to the list").click()
     expect(friend_page.locator(".position")).to_have_text("22")
+    assert_accessible(friend_page)
     friend.close()
 
     page.goto(my_page)
@@ -93,6 +97,9 @@ def test_a_friend_who_joins_through_the_link_moves_the_person_up_the_list(
     expect(page.locator(".share-status")).to_have_text("Link copied.")
     assert page.evaluate("navigator.clipboard.readText()") == link
     expect(page.get_by_role("button", name="Share…")).to_be_hidden()  # no share sheet here
+    for name in ("email", "text message", "WhatsApp", "X"):  # the plain links carry it instead
+        href = page.get_by_role("link", name=name, exact=True).get_attribute("href")
+        assert quote(link, safe="") in href
     assert link.endswith(referral_path.split("/waitlist/", 1)[1])
     first.close()
 
