@@ -3,6 +3,7 @@ import csv
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db.models import Count
 from django.http import (
     Http404,
     HttpRequest,
@@ -15,7 +16,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from . import campaigns, emails, heartbeats, privacy
+from . import campaigns, emails, heartbeats, milestones, privacy
 from .dashboard import dashboard_view
 from .embed import embed_view
 from .models import (
@@ -24,6 +25,7 @@ from .models import (
     ConsentRecord,
     Delivery,
     Interest,
+    Milestone,
     OutboundEmail,
     Subscriber,
     USState,
@@ -71,10 +73,25 @@ CSV_COLUMNS = [
 ]  # fmt: skip
 
 
+class MilestoneFilter(admin.SimpleListFilter):
+    title = "milestone reached"
+    parameter_name = "milestone"
+
+    def lookups(self, request, model_admin):
+        return [(str(milestone.pk), str(milestone)) for milestone in Milestone.objects.all()]
+
+    def queryset(self, request, queryset):
+        if self.value() and self.value().isdigit():
+            return queryset.filter(milestones_reached__milestone_id=int(self.value()))
+        return queryset
+
+
 @admin.register(Subscriber)
 class SubscriberAdmin(admin.ModelAdmin):
     list_display = ["__str__", "status", "state", "source_article", "created_at", "confirmed_at"]
-    list_filter = ["status", "state", "placement", "referral_outcome", "created_at"]
+    list_filter = [
+        "status", "state", "placement", "referral_outcome", MilestoneFilter, "created_at",
+    ]  # fmt: skip
     search_fields = ["email", "referral_code", "utm_campaign"]
     list_select_related = ["source_article"]
     date_hierarchy = "created_at"
@@ -82,7 +99,8 @@ class SubscriberAdmin(admin.ModelAdmin):
     actions = ["export_csv", "erase"]
     readonly_fields = [
         "email", "status", "source_article", "placement", *UTM_FIELDS, "referrer_url",
-        "referral_code", "referred_by", "referral_outcome", "credited_referrals", "signup_ip",
+        "referral_code", "referred_by", "referral_outcome", "credited_referrals", "rewards",
+        "signup_ip",
         "created_at",
         "confirmed_at", "unsubscribed_at", "reminded_at", "erasure_reason",
     ]  # fmt: skip
@@ -94,6 +112,7 @@ class SubscriberAdmin(admin.ModelAdmin):
             {
                 "fields": [
                     "referral_code", "referred_by", "referral_outcome", "credited_referrals",
+                    "rewards",
                 ]
             },
         ),
@@ -116,6 +135,17 @@ class SubscriberAdmin(admin.ModelAdmin):
         place = subscriber.position()
         count = subscriber.credited_referrals()
         return f"{count}, place {place} on the list" if place else str(count)
+
+    @admin.display(description="Milestones reached")
+    def rewards(self, subscriber: Subscriber) -> str:
+        reached = subscriber.milestones_reached.select_related("milestone")
+        return (
+            "; ".join(
+                f"{each.milestone} ({timezone.localtime(each.reached_at):%b %d, %Y})"
+                for each in reached
+            )
+            or "–"
+        )
 
     # Deleting would drop the consent records and the suppression hash; erasure keeps the hash.
     def has_delete_permission(self, request, obj=None):
@@ -201,6 +231,42 @@ class OutboundEmailAdmin(ReadOnlyAdmin):
     list_filter = ["kind", "status"]
 
 
+@admin.register(Milestone)
+class MilestoneAdmin(admin.ModelAdmin):
+    """Rewards for referrals. Saving one awards it to everyone who already has its count."""
+
+    list_display = ["referrals", "reward", "people_reached", "created_at"]
+    fields = ["referrals", "reward", "details"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(people=Count("reached"))
+
+    @admin.display(description="people who reached it", ordering="people")
+    def people_reached(self, milestone: Milestone) -> int:
+        return milestone.people
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change, **kwargs)
+        form.base_fields[
+            "referrals"
+        ].help_text += (
+            " Whoever already has this many reaches it when you save, and gets its email."
+        )
+        return form
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        reached = milestones.award_everyone_due(obj)
+        if reached:
+            self.message_user(
+                request,
+                f"{reached} {'person' if reached == 1 else 'people'} already had "
+                f"{obj.referrals} confirmed referral{'s' if obj.referrals != 1 else ''}: they "
+                "reached it now, and each gets its email.",
+                messages.INFO,
+            )
+
+
 class CampaignForm(forms.ModelForm):
     audience_interests = forms.MultipleChoiceField(
         choices=Interest.choices,
@@ -219,7 +285,7 @@ class CampaignForm(forms.ModelForm):
         model = Campaign
         fields = [
             "name", "subject", "preheader", "body", "audience_interests", "audience_states",
-            "send_at",
+            "audience_milestone", "send_at",
         ]  # fmt: skip
 
 
@@ -234,7 +300,7 @@ class CampaignAdmin(admin.ModelAdmin):
     fieldsets = [
         (None, {"fields": ["name", "status"]}),
         ("Message", {"fields": ["subject", "preheader", "body"]}),
-        ("Audience", {"fields": ["audience_interests", "audience_states"]}),
+        ("Audience", {"fields": ["audience_interests", "audience_states", "audience_milestone"]}),
         ("Schedule", {"fields": ["send_at", "test_sent_at", "started_at", "finished_at"]}),
     ]
     STEPS = ["send_test", "schedule", "send_now", "unschedule", "pause", "resume", "cancel",

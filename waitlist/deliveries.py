@@ -25,7 +25,9 @@ def lease() -> dt.timedelta:
 def audience(campaign: Campaign):
     """Who a campaign goes to: the mailable people of its segment."""
     return Subscriber.objects.mailable().in_segment(
-        interests=campaign.audience_interests, states=campaign.audience_states
+        interests=campaign.audience_interests,
+        states=campaign.audience_states,
+        milestone=campaign.audience_milestone,
     )
 
 

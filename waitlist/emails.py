@@ -16,7 +16,7 @@ from django.utils.crypto import salted_hmac
 from django.utils.safestring import mark_safe
 
 from . import tokens
-from .models import Campaign, OutboundEmail
+from .models import Campaign, Milestone, OutboundEmail
 
 
 def absolute(path: str) -> str:
@@ -193,17 +193,20 @@ def confirmation_copy(
     )
 
 
-def personal_template(kind: str) -> Template:
-    """The welcome email (after confirming) and the your-links email (a confirmed address
-    entered again): the person's place, their link to share, their pages."""
+def personal_template(kind: str, *, milestone: Milestone | None = None) -> Template:
+    """The welcome email (after confirming), the your-links email (a confirmed address entered
+    again) and a milestone's announcement: the person's place, their link to share, their
+    pages, and the milestones operators offer."""
     return render(
         f"waitlist/email/{kind}",
         {
             "places": settings.REFERRAL_PLACES,
             "position": slot("position"),
             "referral_url": slot("referral"),
+            "milestone": milestone,
+            "milestones": list(Milestone.objects.all()),
         },
-        key=kind,
+        key=kind if milestone is None else f"{kind}-{milestone.pk}",
         links={
             "welcome": "waitlist:welcome",
             "preferences": "waitlist:preferences",

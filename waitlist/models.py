@@ -2,6 +2,7 @@ import hashlib
 import secrets
 
 from django.conf import settings
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models.functions import Lower
 
@@ -104,9 +105,14 @@ class SubscriberQuerySet(models.QuerySet):
             status=Subscriber.Status.CONFIRMED, suppressed_at__isnull=True, email__isnull=False
         )
 
-    def in_segment(self, *, interests: list[str], states: list[str]) -> "SubscriberQuerySet":
-        """Anyone with any of `interests` (none: everyone), in any of `states` (none: all)."""
+    def in_segment(
+        self, *, interests: list[str], states: list[str], milestone: "Milestone | None" = None
+    ) -> "SubscriberQuerySet":
+        """Anyone with any of `interests` (none: everyone), in any of `states` (none: all), who
+        reached `milestone` (none: whoever)."""
         people = self
+        if milestone is not None:
+            people = people.filter(milestones_reached__milestone=milestone)
         if interests:
             any_interest = models.Q()
             for interest in interests:
@@ -224,6 +230,57 @@ class Subscriber(models.Model):
         return self.referrals.filter(referral_credited=True).count()
 
 
+class Milestone(models.Model):
+    """A reward operators promise for confirmed referrals ("3 referrals: early access"). Reaching
+    one is recorded and announced by email once; a campaign can go to the people who did."""
+
+    referrals = models.PositiveSmallIntegerField(
+        "confirmed referrals",
+        validators=[MinValueValidator(1)],
+        help_text="How many friends must join through the person's link and confirm.",
+    )
+    reward = models.CharField(
+        max_length=80, help_text="What the person gets, as they read it: “Early access”."
+    )
+    details = models.TextField(
+        max_length=500,
+        blank=True,
+        help_text="One or two sentences for the email and the referral page: what happens next.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["referrals"]
+        constraints = [
+            models.UniqueConstraint(fields=["referrals"], name="one_milestone_per_count"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.referrals} referral{'s' if self.referrals != 1 else ''}: {self.reward}"
+
+
+class MilestoneReached(models.Model):
+    """A person who reached a milestone, and when: the reward is theirs from then on."""
+
+    subscriber = models.ForeignKey(
+        "Subscriber", on_delete=models.CASCADE, related_name="milestones_reached"
+    )
+    milestone = models.ForeignKey(Milestone, on_delete=models.CASCADE, related_name="reached")
+    reached_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name_plural = "milestones reached"
+        ordering = ["reached_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["subscriber", "milestone"], name="one_reaching_per_milestone"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subscriber} reached {self.milestone}"
+
+
 class ConsentRecord(models.Model):
     """Proof of one act of consent: what the person was shown, when and from where they agreed,
     when they confirmed, and when they withdrew. Deleted only when the person is erased."""
@@ -281,10 +338,15 @@ class OutboundEmail(Sendable):
         WELCOME = "welcome", "Welcome (after confirming)"
         LINKS = "links", "Your links (a confirmed address entered again)"
         REMINDER = "reminder", "Reminder to confirm"
+        MILESTONE = "milestone", "Referral milestone reached"
 
     subscriber = models.ForeignKey(Subscriber, on_delete=models.CASCADE, related_name="emails")
     consent = models.ForeignKey(
         ConsentRecord, on_delete=models.SET_NULL, null=True, blank=True, related_name="emails"
+    )
+    # The milestone a MILESTONE email announces (gone if an operator deleted it: not sent).
+    milestone = models.ForeignKey(
+        Milestone, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     kind = models.CharField(max_length=20, choices=Kind)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -319,6 +381,14 @@ class Campaign(models.Model):
     )
     audience_states = models.JSONField(
         default=list, blank=True, help_text="Only people in these states; none: every state."
+    )
+    audience_milestone = models.ForeignKey(
+        Milestone,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="campaigns",
+        help_text="Only people who reached this referral milestone; none: anyone.",
     )
     status = models.CharField(max_length=10, choices=Status, default=Status.DRAFT)
     send_at = models.DateTimeField(null=True, blank=True)

@@ -18,7 +18,7 @@ from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from . import emails, links, sending
-from .models import ConsentRecord, OutboundEmail, Subscriber
+from .models import ConsentRecord, Milestone, OutboundEmail, Subscriber
 
 logger = logging.getLogger(__name__)
 
@@ -44,9 +44,17 @@ def lease() -> dt.timedelta:
     return dt.timedelta(seconds=settings.OUTBOX_LEASE_SECONDS)
 
 
-def queue(subscriber: Subscriber, *, kind: str, consent: ConsentRecord | None = None):
+def queue(
+    subscriber: Subscriber,
+    *,
+    kind: str,
+    consent: ConsentRecord | None = None,
+    milestone: Milestone | None = None,
+):
     """Write the email to be sent, in the caller's transaction; it is sent once that commits."""
-    outbound = OutboundEmail.objects.create(subscriber=subscriber, consent=consent, kind=kind)
+    outbound = OutboundEmail.objects.create(
+        subscriber=subscriber, consent=consent, kind=kind, milestone=milestone
+    )
     transaction.on_commit(enqueue_once)
     return outbound
 
@@ -80,6 +88,10 @@ def enqueue(*, countdown: float | None = None) -> None:
         logger.warning("outbox: could not enqueue a send; the sweep will")
 
 
+# The emails that carry a person's place and links, sent only while they are on the list.
+PERSONAL = (OutboundEmail.Kind.WELCOME, OutboundEmail.Kind.LINKS, OutboundEmail.Kind.MILESTONE)
+
+
 class Outbox(sending.Batch):
     """Every transactional email that is due, oldest first, a batch at a time."""
 
@@ -89,7 +101,7 @@ class Outbox(sending.Batch):
     limit = BATCH_SIZE
 
     def __init__(self):
-        self.templates: dict[str, emails.Template] = {}
+        self.templates: dict[tuple[str, int | None], emails.Template] = {}
 
     def rows(self):
         return OutboundEmail.objects.order_by("created_at", "pk")
@@ -108,6 +120,10 @@ class Outbox(sending.Batch):
                 "pk",
                 "kind",
                 "consent_id",
+                "milestone_id",
+                "milestone__referrals",
+                "milestone__reward",
+                "milestone__details",
                 "latest_consent_id",
                 "subscriber_id",
                 "subscriber__email",
@@ -136,11 +152,13 @@ class Outbox(sending.Batch):
                 email=row["subscriber__email"],
                 kind=row["kind"],
             )
-        if row["kind"] in (OutboundEmail.Kind.WELCOME, OutboundEmail.Kind.LINKS):
+        if row["kind"] in PERSONAL:
             if row["subscriber__status"] != Subscriber.Status.CONFIRMED:
                 return None  # left, or was erased, meanwhile
+            if row["kind"] == OutboundEmail.Kind.MILESTONE and row["milestone_id"] is None:
+                return None  # the milestone was deleted meanwhile
             return emails.personal_copy(
-                self.template(row["kind"]),
+                self.template(row["kind"], row),
                 kind=row["kind"],
                 outbound_id=row["pk"],
                 email=row["subscriber__email"],
@@ -150,14 +168,21 @@ class Outbox(sending.Batch):
             )
         raise ValueError(f"no email is written for kind {row['kind']!r}")
 
-    def template(self, kind: str) -> emails.Template:
-        if kind not in self.templates:
-            self.templates[kind] = (
-                emails.confirmation_template(kind)
-                if kind in (OutboundEmail.Kind.CONFIRMATION, OutboundEmail.Kind.REMINDER)
-                else emails.personal_template(kind)
-            )
-        return self.templates[kind]
+    def template(self, kind: str, row: dict | None = None) -> emails.Template:
+        milestone_id = row and row["milestone_id"]
+        key = (kind, milestone_id)
+        if key not in self.templates:
+            if kind in (OutboundEmail.Kind.CONFIRMATION, OutboundEmail.Kind.REMINDER):
+                self.templates[key] = emails.confirmation_template(kind)
+            else:
+                milestone = milestone_id and Milestone(
+                    pk=milestone_id,
+                    referrals=row["milestone__referrals"],
+                    reward=row["milestone__reward"],
+                    details=row["milestone__details"],
+                )
+                self.templates[key] = emails.personal_template(kind, milestone=milestone or None)
+        return self.templates[key]
 
 
 def send_due() -> sending.Result:

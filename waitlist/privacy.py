@@ -32,6 +32,10 @@ def export_data(*, subscriber_id: int) -> dict:
         },
         "referral_code": subscriber.referral_code,
         "confirmed_referrals": subscriber.referrals.filter(referral_credited=True).count(),
+        "milestones_reached": [
+            {"reward": each.milestone.reward, "reached_at": _iso(each.reached_at)}
+            for each in subscriber.milestones_reached.select_related("milestone")
+        ],
         "consents": [
             {
                 "version": record.consent_version,
@@ -62,6 +66,7 @@ def erase(*, subscriber_id: int, reason: str = ASKED) -> None:
         subscriber = Subscriber.objects.select_for_update().get(pk=subscriber_id)
         subscriber.consents.all().delete()
         subscriber.emails.all().delete()
+        subscriber.milestones_reached.all().delete()
         Subscriber.objects.filter(pk=subscriber.pk).update(
             email=None,
             status=Subscriber.Status.ERASED,

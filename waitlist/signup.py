@@ -9,7 +9,7 @@ from django.db.models import Q, Value
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from . import consent, links, outbox, tokens
+from . import consent, links, milestones, outbox, tokens
 from .models import UTM_FIELDS, ConsentRecord, OutboundEmail, Subscriber, email_hash
 
 RESEND_AFTER = dt.timedelta(minutes=10)
@@ -202,21 +202,27 @@ def confirm(*, token: str, ip: str | None) -> Subscriber:
         subscriber.status = Subscriber.Status.CONFIRMED
         subscriber.confirmed_at = now
         subscriber.unsubscribed_at = None
-        subscriber.referral_outcome = _referral_outcome(subscriber, now)
+        # The referrer locked: friends confirming at once are counted, and rewarded, in turn.
+        referrer = (
+            subscriber.referred_by_id
+            and Subscriber.objects.select_for_update().filter(pk=subscriber.referred_by_id).first()
+        )
+        subscriber.referral_outcome = _referral_outcome(subscriber, referrer, now)
         subscriber.referral_credited = subscriber.referral_outcome == REFERRAL_COUNTED
         subscriber.save()
         subscriber.emails.filter(status=OutboundEmail.Status.QUEUED).update(
             status=OutboundEmail.Status.SKIPPED
         )
         outbox.queue(subscriber, kind=OutboundEmail.Kind.WELCOME)
+        if subscriber.referral_credited:
+            milestones.award(referrer)
     return subscriber
 
 
-def _referral_outcome(subscriber: Subscriber, now) -> str:
+def _referral_outcome(subscriber: Subscriber, referrer: Subscriber | None, now) -> str:
     """Whether this confirmation counts for the person who referred it, and if not, why: the
     answer an operator reads in admin (REFERRAL_COUNTED or the reason)."""
-    referrer = subscriber.referred_by
-    if referrer is None:
+    if not referrer:
         return ""
     if subscriber.referral_credited:
         return REFERRAL_COUNTED

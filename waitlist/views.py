@@ -13,7 +13,7 @@ from django.views.generic import TemplateView
 
 from articles.models import Article
 
-from . import links, pacing, privacy, signup, tokens
+from . import links, milestones, pacing, privacy, signup, tokens
 from .forms import JoinForm, PreferencesForm
 from .models import Subscriber
 from .ratelimit import Limit, LimiterUnavailable, hit
@@ -209,6 +209,7 @@ class WelcomeView(View):
                 "position": subscriber.position(),
                 "referral_url": referral_url,
                 "referrals": subscriber.credited_referrals(),
+                "milestones": milestones.progress(subscriber),
                 "places": settings.REFERRAL_PLACES,
                 "share_text": f"I joined the {settings.SITE_NAME} waitlist. Join through my link:",
                 "token": token,
