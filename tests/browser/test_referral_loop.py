@@ -1,7 +1,8 @@
 """The referral loop as two people live it, on a phone, with 20 people already on the list: the
 first joins from an article and confirms from the email; the welcome email brings their link;
 a friend on another connection (another client address, through TRUSTED_PROXIES) opens it,
-joins and confirms; the first person's page shows the referral and a place three better."""
+joins and confirms; the first person's page shows the referral, a place three better and the
+reward it reached, whose email arrives."""
 
 import datetime as dt
 import re
@@ -13,7 +14,7 @@ from playwright.sync_api import Browser, expect
 
 from tests.browser.conftest import PHONE
 from tests.factories import ArticleFactory, SubscriberFactory
-from waitlist.models import Subscriber
+from waitlist.models import Milestone, Subscriber
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -40,6 +41,8 @@ def test_a_friend_who_joins_through_the_link_moves_the_person_up_the_list(
     for number in range(20):
         SubscriberFactory(confirmed_at=earlier + dt.timedelta(minutes=number))
     article = ArticleFactory(title="Reading a lab report", body="## What it is\n\nText.")
+    Milestone.objects.create(referrals=1, reward="Early access", details="Book a week early.")
+    Milestone.objects.create(referrals=3, reward="A free first visit")
     base = live_server.url
 
     first = browser.new_context(**PHONE, extra_http_headers={"X-Forwarded-For": "203.0.113.10"})
@@ -90,8 +93,18 @@ def test_a_friend_who_joins_through_the_link_moves_the_person_up_the_list(
 
     page.goto(my_page)
     expect(page.locator(".position")).to_have_text("18")  # max(1, 21 − 3 × 1)
-    expect(page.get_by_text("1 confirmed referral")).to_be_visible()
+    expect(page.locator("#share-heading + p")).to_contain_text("So far: 1 confirmed referral.")
+    rewards = page.locator(".milestone")
+    expect(rewards.nth(0)).to_contain_text("Early access")
+    expect(rewards.nth(0)).to_contain_text("Reached")
+    expect(rewards.nth(1)).to_contain_text("2 more to go")
     assert_accessible(page)
+    reward = mail_to(
+        smtp_sink,
+        "first.person@example.com",
+        "You reached a reward on the Halftime Health waitlist: Early access",
+    )
+    assert "Book a week early." in reward.text
     link = page.get_by_label("Your referral link").input_value()
     page.get_by_role("button", name="Copy link").click()
     expect(page.locator(".share-status")).to_have_text("Link copied.")
