@@ -87,14 +87,15 @@ def manage(*args: str, env: dict | None = None) -> None:
 
 def prepare(env: dict) -> None:
     """Everything `run` does before the processes start; safe to run again. The sample content
-    is imported again over its own slugs; the admin's password is never changed."""
+    goes only into an empty database, so what is edited in admin stays; the admin's password
+    is never changed."""
     say("migrating the database")
     manage("create_local_dirs", env=env)
     manage("migrate", "--no-input", "-v", "0", env=env)
     manage("collectstatic", "--no-input", "-v", "0", env=env)
     say("loading the sample content")
-    manage("import_glossary", "content/glossary.yaml", env=env)
-    manage("import_articles", "content/articles", env=env)
+    manage("import_glossary", "--if-empty", "content/glossary.yaml", env=env)
+    manage("import_articles", "--if-empty", "content/articles", env=env)
     print(f"\n  Site:  {env['SITE_URL']}/   Learning Center: {env['SITE_URL']}/learn/", flush=True)
     manage("ensure_admin", "--username", "admin", "--email", "admin@localhost", env=env)
 

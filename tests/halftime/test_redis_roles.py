@@ -3,6 +3,7 @@ cache is a small redis-server of the test's own that evicts, beside the session'
 rate limits and the broker, and a real Celery worker."""
 
 import json
+import time
 import urllib.request
 
 import pytest
@@ -49,6 +50,9 @@ def test_a_flooded_cache_evicts_only_its_own_keys(site_with_a_cache_of_its_own, 
     assert store.info("stats")["evicted_keys"] > 0
 
     # The counters and the broker are elsewhere: the limit still counts, the mail still goes.
+    # It counts in fixed 10-minute windows: the four joins go in one.
+    if (left := 600 - time.time() % 600) < 30:
+        time.sleep(left + 0.1)
     answers = [join(base, f"roles{number}@example.com") for number in range(4)]
     assert answers == [202, 202, 202, 429]
     smtp_sink.wait_for(3, timeout=30)

@@ -3,6 +3,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from articles.importer import ImportFailed, import_articles
+from articles.models import Article
 
 
 class Command(BaseCommand):
@@ -10,8 +11,16 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("paths", nargs="+", type=Path, help="Markdown files or folders")
+        parser.add_argument(
+            "--if-empty",
+            action="store_true",
+            help="Import only if the site has no articles yet (sample content for a new site).",
+        )
 
-    def handle(self, *args, paths: list[Path], **options):
+    def handle(self, *args, paths: list[Path], if_empty: bool = False, **options):
+        if if_empty and (count := Article.objects.count()):
+            self.stdout.write(f"kept the site's {count} article(s); the sample is for a new site")
+            return
         files = []
         for path in paths:
             files.extend(sorted(path.glob("*.md")) if path.is_dir() else [path])

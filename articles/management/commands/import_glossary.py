@@ -3,6 +3,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from articles.importer import ImportFailed, import_glossary
+from articles.models import GlossaryTerm
 
 
 class Command(BaseCommand):
@@ -10,8 +11,16 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("path", type=Path)
+        parser.add_argument(
+            "--if-empty",
+            action="store_true",
+            help="Import only if the site has no glossary terms yet (for a new site).",
+        )
 
-    def handle(self, *args, path: Path, **options):
+    def handle(self, *args, path: Path, if_empty: bool = False, **options):
+        if if_empty and (count := GlossaryTerm.objects.count()):
+            self.stdout.write(f"kept the site's {count} glossary term(s)")
+            return
         try:
             report = import_glossary(path)
         except ImportFailed as exc:
