@@ -1,4 +1,5 @@
-"""Markdown in, sanitized HTML out. Runs when an article is saved, never on a page view."""
+"""Markdown in, sanitized HTML (and, for an email's text part, readable plain text) out. Runs
+when an article or a campaign is saved, never on a page view."""
 
 import html
 import math
@@ -79,9 +80,9 @@ def _image(renderer, tokens, idx, options, env) -> str:
     return renderer.image(tokens, idx, options, env)
 
 
-def _markdown() -> MarkdownIt:
+def _markdown(*, breaks: bool = False) -> MarkdownIt:
     # Raw HTML is off: whatever an editor types as a tag is shown as text, never run.
-    md = MarkdownIt("commonmark", {"html": False, "typographer": True})
+    md = MarkdownIt("commonmark", {"html": False, "typographer": True, "breaks": breaks})
     md.enable(["table", "strikethrough", "replacements", "smartquotes"])
     md.add_render_rule("table_open", _table_open)
     md.add_render_rule("table_close", _table_close)
@@ -90,6 +91,8 @@ def _markdown() -> MarkdownIt:
 
 
 _MD = _markdown()
+# For email, where a single line break is meant as one (an address, a sign-off).
+_MD_BREAKS = _markdown(breaks=True)
 
 
 def _prepare_headings(tokens: list) -> list[dict]:
@@ -196,10 +199,138 @@ def _plain_text(markup: str) -> str:
     return html.unescape(re.sub(r"\s+", " ", _TAG.sub(" ", markup))).strip()
 
 
-def render_markdown(source: str, *, glossary: Iterable[GlossaryEntry] = ()) -> Rendered:
-    tokens = _MD.parse(source or "")
+def render_markdown(
+    source: str, *, glossary: Iterable[GlossaryEntry] = (), breaks: bool = False
+) -> Rendered:
+    """`breaks`: a single line break is a <br>, as in an email, not a space."""
+    md = _MD_BREAKS if breaks else _MD
+    tokens = md.parse(source or "")
     toc = _prepare_headings(tokens)
-    raw = _MD.renderer.render(tokens, _MD.options, {})
+    raw = md.renderer.render(tokens, md.options, {})
     return Rendered(
         html=sanitize(mark_glossary_terms(raw, glossary)), text=_plain_text(raw), toc=toc
     )
+
+
+# --- plain text ------------------------------------------------------------------------------
+
+
+def render_text(source: str) -> str:
+    """Markdown as an email's plain-text part reads: headings underlined, list items marked,
+    emphasis dropped, each link a numbered note listed at the end, line breaks as written."""
+    writer = _TextWriter()
+    for token in _MD.parse(source or ""):
+        writer.take(token)
+    return writer.text()
+
+
+class _TextWriter:
+    INDENT = "   "
+
+    def __init__(self):
+        self.blocks: list[tuple[str, bool]] = []  # (text, joined to the one before by one line)
+        self.notes: list[str] = []
+        self.lists: list[dict] = []
+        self.marker = ""
+        self.heading = 0
+        self.quote = 0
+        self.tight = False
+        self.row: list[str] | None = None
+        self.fresh = False  # a list or table begins: its first line stands apart
+
+    def take(self, token) -> None:
+        kind = token.type
+        if kind == "heading_open":
+            self.heading = int(token.tag[1])
+        elif kind == "heading_close":
+            self.heading = 0
+        elif kind == "paragraph_open":
+            self.tight = token.hidden  # a paragraph of a tight list: items one line apart
+        elif kind in ("bullet_list_open", "ordered_list_open"):
+            start = int(token.attrGet("start") or 1)
+            self.lists.append({"ordered": kind == "ordered_list_open", "next": start})
+            self.fresh = len(self.lists) == 1  # a nested list follows its item directly
+        elif kind in ("bullet_list_close", "ordered_list_close"):
+            self.lists.pop()
+        elif kind == "list_item_open":
+            current = self.lists[-1]
+            self.marker = f"{current['next']}. " if current["ordered"] else "- "
+            current["next"] += 1
+        elif kind == "blockquote_open":
+            self.quote += 1
+        elif kind == "blockquote_close":
+            self.quote -= 1
+        elif kind == "table_open":
+            self.fresh = True
+        elif kind == "tr_open":
+            self.row = []
+        elif kind == "tr_close":
+            self.add(" | ".join(self.row or []), item=True)
+            self.row = None
+        elif kind == "hr":
+            self.add("* * *")
+        elif kind in ("fence", "code_block"):
+            self.add("\n".join(self.INDENT + line for line in token.content.rstrip().split("\n")))
+        elif kind == "inline":
+            self.inline(token.children or [])
+
+    def inline(self, children) -> None:
+        text = _inline_text(children, self.notes)
+        if self.row is not None:
+            self.row.append(" ".join(text.split()))
+        elif self.heading:
+            self.add(f"{text}\n{('=' if self.heading <= 2 else '-') * len(text)}")
+        else:
+            self.add(text, item=bool(self.marker) or self.tight)
+
+    def add(self, text: str, *, item: bool = False) -> None:
+        """A block; a list item's first line carries its marker, the rest line up under it."""
+        indent = self.INDENT * max(0, len(self.lists) - 1)
+        lines = text.split("\n")
+        if self.lists:
+            first = indent + self.marker if self.marker else indent + " " * 2
+            lines = [first + lines[0], *(indent + "  " + line for line in lines[1:])]
+            if self.marker and self.lists[-1]["ordered"]:
+                lines[1:] = [" " + line for line in lines[1:]]
+        self.marker = ""
+        if self.quote:
+            lines = [("> " * self.quote + line).rstrip() for line in lines]
+        text = "\n".join(lines)
+        if item and not self.fresh and self.blocks and self.blocks[-1][1]:
+            previous, _ = self.blocks.pop()
+            text = previous + "\n" + text
+        self.blocks.append((text, item and (self.tight or self.row is not None)))
+        self.fresh = False
+
+    def text(self) -> str:
+        body = "\n\n".join(block for block, _ in self.blocks)
+        if self.notes:
+            body += "\n\n" + "\n".join(f"[{n}] {url}" for n, url in enumerate(self.notes, 1))
+        return body
+
+
+def _inline_text(children, notes: list[str]) -> str:
+    parts: list[str] = []
+    href, start = None, 0
+    for child in children:
+        if child.type in ("text", "code_inline"):
+            parts.append(child.content)
+        elif child.type in ("softbreak", "hardbreak"):
+            parts.append("\n")
+        elif child.type == "link_open":
+            href, start = child.attrGet("href"), len(parts)
+        elif child.type == "link_close":
+            label = "".join(parts[start:]).strip()
+            if href and label not in (href, href.removeprefix("mailto:")):
+                parts.append(f" [{_note(notes, href.removeprefix('mailto:'))}]")
+            href = None
+        elif child.type == "image":
+            source = child.attrGet("src")
+            parts.append(f"{child.content} [{_note(notes, source)}]" if source else child.content)
+    return "".join(parts)
+
+
+def _note(notes: list[str], url: str) -> int:
+    if url not in notes:
+        notes.append(url)
+    return notes.index(url) + 1

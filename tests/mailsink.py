@@ -47,6 +47,8 @@ class _Handler:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802
+        if self.sink.refuse_data:
+            return self.sink.refuse_data
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         with self.sink.lock:
             self.sink.messages.append(Received(list(envelope.rcpt_tos), message, session.peer))
@@ -68,6 +70,8 @@ class MailSink:
         # Called as each message is accepted, before the sender hears "250": what a test wants
         # to happen between a server accepting a message and the sender recording it.
         self.on_accept = None
+        # An answer to every message's DATA instead of "250" (a server refusing our sender).
+        self.refuse_data: str | None = None
         self.port = free_port()
         self._controller = Controller(_Handler(self), hostname="127.0.0.1", port=self.port)
 
@@ -82,6 +86,7 @@ class MailSink:
         with self.lock:
             self.messages.clear()
         self.on_accept = None
+        self.refuse_data = None
 
     def to(self, address: str) -> list[Received]:
         with self.lock:

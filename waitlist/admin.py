@@ -1,8 +1,11 @@
 import csv
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
+from django.core import signing
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.validators import validate_email
 from django.db.models import Count
 from django.http import (
     Http404,
@@ -12,6 +15,7 @@ from django.http import (
     StreamingHttpResponse,
 )
 from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
@@ -30,6 +34,9 @@ from .models import (
     Subscriber,
     USState,
 )
+
+# How long a campaign's confirmation page stays good for its Send now or Schedule button.
+CONFIRMATION_MAX_AGE = 30 * 60
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -326,6 +333,7 @@ class CampaignAdmin(admin.ModelAdmin):
         return [
             path("<int:pk>/preview/<str:kind>/", wrap(self.preview), name="campaign_preview"),
             path("<int:pk>/do/<str:step>/", wrap(self.do), name="campaign_do"),
+            path("<int:pk>/confirm/<str:step>/", wrap(self.confirm), name="campaign_confirm"),
             *super().get_urls(),
         ]
 
@@ -338,9 +346,13 @@ class CampaignAdmin(admin.ModelAdmin):
         campaign = self.get_object(request, object_id)
         extra = dict(extra_context or {})
         if campaign is not None:
+            paused = campaign.status == Campaign.Status.PAUSED and campaign.pause_reason
+            if request.method == "GET" and paused:
+                messages.error(request, campaign.pause_reason)
             extra.update(
                 campaign=campaign,
                 audience=campaigns.audience_size(campaign),
+                audience_label=campaigns.audience_label(campaign),
                 progress=campaigns.progress(campaign),
                 can_steer=request.user.has_perm("waitlist.send_campaign"),
             )
@@ -374,6 +386,14 @@ class CampaignAdmin(admin.ModelAdmin):
             raise PermissionDenied
         campaign = get_object_or_404(Campaign, pk=pk)
         back = reverse("admin:waitlist_campaign_change", args=[pk])
+        if step in self.CONFIRMED_STEPS and not self._confirmed(request, campaign, step):
+            # Only the confirmation page's own form sends: one POST from anywhere else cannot.
+            self.message_user(
+                request,
+                "Check the audience and the time, then confirm on this page.",
+                messages.WARNING,
+            )
+            return HttpResponseRedirect(reverse("admin:campaign_confirm", args=[pk, step]))
         try:
             message = self._step(request, campaign, step)
         except campaigns.CampaignError as exc:
@@ -382,12 +402,68 @@ class CampaignAdmin(admin.ModelAdmin):
             self.message_user(request, message, messages.SUCCESS)
         return HttpResponseRedirect(back)
 
+    CONFIRMED_STEPS = ("schedule", "send_now")
+
+    @staticmethod
+    def _confirmation(campaign: Campaign, step: str) -> str:
+        """What the confirmation page vouches for: this step of this version of the campaign.
+        Any save in between (text, audience, time) makes it stale."""
+        return signing.dumps(
+            [campaign.pk, step, campaign.updated_at.isoformat()], salt="waitlist.campaign-confirm"
+        )
+
+    def _confirmed(self, request: HttpRequest, campaign: Campaign, step: str) -> bool:
+        try:
+            signed = signing.loads(
+                request.POST.get("confirmation", ""),
+                salt="waitlist.campaign-confirm",
+                max_age=CONFIRMATION_MAX_AGE,
+            )
+        except signing.BadSignature:
+            return False
+        return signed == [campaign.pk, step, campaign.updated_at.isoformat()]
+
+    def confirm(self, request: HttpRequest, pk: int, step: str) -> HttpResponse:
+        """The second step of Schedule and Send now: who, how many, when, how long."""
+        if step not in self.CONFIRMED_STEPS:
+            raise Http404
+        if not request.user.has_perm("waitlist.send_campaign"):
+            raise PermissionDenied
+        campaign = get_object_or_404(Campaign, pk=pk)
+        when = timezone.now() if step == "send_now" else campaign.send_at
+        check = campaigns.preflight(campaign)
+        problems = list(check.problems)
+        if campaign.status != Campaign.Status.DRAFT:
+            problems.insert(0, f"It is {campaign.get_status_display().lower()}, not a draft.")
+        if when is None:
+            problems.append("Set a send time first (and save), or send now.")
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "Send now?" if step == "send_now" else "Schedule?",
+            "campaign": campaign,
+            "step": step,
+            "when": when,
+            "from_email": settings.DEFAULT_FROM_EMAIL,
+            "audience_label": campaigns.audience_label(campaign),
+            "check": check,
+            "minutes": max(1, round(check.estimated_seconds / 60)),
+            "problems": problems,
+            "confirmation": self._confirmation(campaign, step),
+        }
+        return TemplateResponse(request, "admin/waitlist/campaign/confirm.html", context)
+
     def _step(self, request: HttpRequest, campaign: Campaign, step: str) -> str:
         if step == "send_test":
-            if not request.user.email:
-                raise campaigns.CampaignError("Add an email address to your user to get tests.")
-            campaigns.send_test(campaign, to=request.user.email)
-            return f"Test sent to {request.user.email}."
+            to = request.POST.get("to", "").strip() or request.user.email
+            if not to:
+                raise campaigns.CampaignError("Type the address the test should go to.")
+            try:
+                validate_email(to)
+            except ValidationError as exc:
+                raise campaigns.CampaignError(f"{to!r} is not an email address.") from exc
+            campaigns.send_test(campaign, to=to)
+            return f"Test sent to {to}."
         if step in ("schedule", "send_now"):
             when = campaign.send_at if step == "schedule" else timezone.now()
             if when is None:

@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from . import deliveries, emails
-from .models import Campaign, Delivery
+from .models import Campaign, Delivery, Interest, USState
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +36,22 @@ def audience_size(campaign: Campaign) -> int:
     return deliveries.audience(campaign).count()
 
 
+def audience_label(campaign: Campaign) -> str:
+    """The segment as an operator reads it: "People interested in Sleep; in Texas"."""
+    interests, states = dict(Interest.choices), dict(USState.choices)
+    parts = []
+    if campaign.audience_interests:
+        names = ", ".join(interests.get(value, value) for value in campaign.audience_interests)
+        parts.append(f"interested in {names}")
+    if campaign.audience_states:
+        parts.append(
+            "in " + ", ".join(states.get(value, value) for value in campaign.audience_states)
+        )
+    if campaign.audience_milestone_id:
+        parts.append(f"who reached “{campaign.audience_milestone}”")
+    return "People " + "; ".join(parts) if parts else "Everyone on the list"
+
+
 def unsubscribe_endpoint_answers(*, timeout: float = 5) -> bool:
     """Ask our own unsubscribe page, as a mail provider would, whether it is up. A bad token
     must get the friendly 400 page; no answer, or a 5xx, means the links would be dead."""
@@ -55,8 +71,13 @@ def preflight(campaign: Campaign) -> Preflight:
     size = people.count()
     if size == 0:
         problems.append("The audience is empty.")
-    if not campaign.test_sent_at or campaign.test_sent_at < campaign.updated_at:
-        problems.append("Send yourself a test of this version first.")
+    if campaign.tested_version != campaign.seen_version():
+        problems.append(
+            "Send a test of this version first: the sender, subject, preheader or body changed "
+            "since the last one."
+            if campaign.test_sent_at
+            else "Send a test first."
+        )
     if not unsubscribe_endpoint_answers():
         problems.append("The unsubscribe page does not answer; its links would be dead.")
     rate = min(settings.CAMPAIGN_RATE_PER_SECOND, settings.CAMPAIGN_RATE_PER_HOUR / 3600)
@@ -76,7 +97,10 @@ def send_test(campaign: Campaign, *, to: str) -> str:
     )
     message.subject = f"[Test] {message.subject}"
     message.send()
-    Campaign.objects.filter(pk=campaign.pk).update(test_sent_at=timezone.now())
+    campaign.test_sent_at, campaign.tested_version = timezone.now(), campaign.seen_version()
+    Campaign.objects.filter(pk=campaign.pk).update(
+        test_sent_at=campaign.test_sent_at, tested_version=campaign.tested_version
+    )
     return message.extra_headers["Message-ID"]
 
 
@@ -112,7 +136,11 @@ def pause(campaign: Campaign) -> bool:
 
 def resume(campaign: Campaign) -> bool:
     resumed = Campaign.objects.filter(pk=campaign.pk, status=Campaign.Status.PAUSED).update(
-        status=Campaign.Status.SENDING
+        status=Campaign.Status.SENDING, pause_reason=""
+    )
+    # What waited for our sender's fix goes with the next batch.
+    Delivery.objects.filter(campaign=campaign, status=Delivery.Status.QUEUED).update(
+        not_before=None
     )
     deliveries.forget_dispatch(campaign.pk)
     return bool(resumed)

@@ -176,6 +176,11 @@ class CampaignBatch(sending.Batch):
     def finished(self, result: sending.Result) -> None:
         pause_past_error_threshold(self.campaign_id)
 
+    def sender_refused(self, answer: str) -> None:
+        if sending.pause_for_sender(self.campaign_id, answer):
+            logger.error("campaign %s paused: our sender is not authenticated: %s",
+                         self.campaign_id, answer)  # fmt: skip
+
 
 def send_batch(campaign_id: int, low: int, high: int) -> sending.Result:
     return sending.send(CampaignBatch(campaign_id, low, high))
@@ -195,7 +200,11 @@ def pause_past_error_threshold(campaign_id: int) -> bool:
     if counts["failed"] / tried <= settings.CAMPAIGN_ERROR_THRESHOLD:
         return False
     paused = Campaign.objects.filter(pk=campaign_id, status=Campaign.Status.SENDING).update(
-        status=Campaign.Status.PAUSED
+        status=Campaign.Status.PAUSED,
+        pause_reason=(
+            f"Paused: {counts['failed']} of {tried} messages failed, more than "
+            f"{settings.CAMPAIGN_ERROR_THRESHOLD:.0%}. See the delivery log, then resume."
+        ),
     )
     if paused:
         logger.warning("campaign %s paused: %s of %s failed", campaign_id, counts["failed"], tried)

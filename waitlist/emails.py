@@ -15,6 +15,8 @@ from django.urls import reverse
 from django.utils.crypto import salted_hmac
 from django.utils.safestring import mark_safe
 
+from articles.rendering import render_text
+
 from . import tokens
 from .models import Campaign, Milestone, OutboundEmail
 
@@ -244,7 +246,7 @@ def campaign_template(campaign: Campaign) -> Template:
         {
             "campaign": campaign,
             "body_html": mark_safe(campaign.body_html),
-            "body_text": campaign.body.strip(),
+            "body_text": render_text(campaign.body),
         },
         key=f"campaign-{campaign.pk}",
         subject=campaign.subject,

@@ -392,7 +392,12 @@ class Campaign(models.Model):
     )
     status = models.CharField(max_length=10, choices=Status, default=Status.DRAFT)
     send_at = models.DateTimeField(null=True, blank=True)
+    # Why the workers paused it by themselves (too many failures, our sender refused); cleared
+    # on resume.
+    pause_reason = models.CharField(max_length=600, blank=True, editable=False)
     test_sent_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # What the last test showed (Campaign.seen_version): a test stays valid until this changes.
+    tested_version = models.CharField(max_length=64, blank=True, editable=False)
     started_at = models.DateTimeField(null=True, blank=True, editable=False)
     finished_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -407,8 +412,14 @@ class Campaign(models.Model):
         return self.name
 
     def save(self, *args, **kwargs) -> None:
-        self.body_html = render_markdown(self.body).html
+        self.body_html = render_markdown(self.body, breaks=True).html
         super().save(*args, **kwargs)
+
+    def seen_version(self) -> str:
+        """A digest of what a recipient sees (sender, subject, preheader, body): a change to the
+        schedule or the audience leaves it as it is."""
+        seen = [settings.DEFAULT_FROM_EMAIL, self.subject, self.preheader, self.body]
+        return hashlib.sha256("\x00".join(seen).encode()).hexdigest()
 
 
 class Delivery(Sendable):

@@ -6,6 +6,7 @@ to claim, who still wants it, and each person's copy of a message rendered once 
 import abc
 import datetime as dt
 import logging
+import re
 import smtplib
 import time
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from django.utils import timezone
 
 from . import emails
 from .dbretry import until_written
-from .models import Delivery, OutboundEmail, Sendable, SendStatus, Subscriber
+from .models import Campaign, Delivery, OutboundEmail, Sendable, SendStatus, Subscriber
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +29,18 @@ logger = logging.getLogger(__name__)
 MARK_EVERY = 100
 HARD_BOUNCE_CODES = {550, 551, 553}
 MAX_BACKOFF_SECONDS = 300
+# A receiving server refusing our mail because the sender's domain does not authenticate
+# (SPF, DKIM, DMARC): Microsoft's 5.7.515, Gmail's 5.7.26, and 5.7.1 when it names one of them.
+SENDER_NOT_AUTHENTICATED = re.compile(r"\b5\.7\.(515|26)\b")
+AUTHENTICATION_WORDS = re.compile(r"\b5\.7\.1\b.*\b(dmarc|spf|dkim|authenticat)", re.I | re.S)
+# How long transactional mail waits after such a refusal before it is tried again.
+SENDER_REFUSED_WAIT = 300
+
+
+def sender_not_authenticated(answer: str) -> bool:
+    """The answer blames our sending domain, not the recipient's address: a configuration fault
+    of ours. The address must not be suppressed, and sending more only hurts our reputation."""
+    return bool(SENDER_NOT_AUTHENTICATED.search(answer) or AUTHENTICATION_WORDS.search(answer))
 
 
 class Batch(abc.ABC):
@@ -68,6 +81,11 @@ class Batch(abc.ABC):
     def finished(self, result: "Result") -> None:
         """Called once the batch is sent; nothing by default."""
         return None
+
+    def sender_refused(self, answer: str) -> None:
+        """A server refused our sender's authentication (the batch stops; its rows wait, with
+        no attempt used, SENDER_REFUSED_WAIT seconds). Logged by default."""
+        logger.error("mail: our sender is not authenticated, nothing more is sent: %s", answer)
 
 
 @dataclass
@@ -141,6 +159,11 @@ def send(batch: Batch) -> Result:
                 try:
                     esp_message_id = _deliver(mail, copies[row])
                 except Exception as exc:
+                    code, answer = server_answer(exc)
+                    if code and code >= 500 and sender_not_authenticated(answer):
+                        _hold(batch, [r for r, _ in claimed[start + position :]], answer, result)
+                        batch.sender_refused(answer)
+                        return result
                     if not server_unavailable(exc):
                         _refused(batch, row, subscriber_id, exc, result)
                         continue
@@ -220,19 +243,23 @@ def _deliver(mail, copy: emails.Copy) -> str:
     return "" if status is None or status.message_id is None else str(status.message_id)
 
 
-def _refused(batch: Batch, row: int, subscriber_id: int, exc: Exception, result: Result) -> None:
-    """The server answered for this one message: fail it for good (5xx) or try it later."""
-    code, answer = None, repr(exc)
+def server_answer(exc: Exception) -> tuple[int | None, str]:
+    """The reply code and text a refusal carries, if it carries one."""
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         code, text = next(iter(exc.recipients.values()))
-        answer = f"{code} {text.decode(errors='replace') if isinstance(text, bytes) else text}"
     elif isinstance(exc, smtplib.SMTPResponseException):
-        code = exc.smtp_code
-        text = exc.smtp_error
-        answer = f"{code} {text.decode(errors='replace') if isinstance(text, bytes) else text}"
+        code, text = exc.smtp_code, exc.smtp_error
     elif isinstance(exc, AnymailRecipientsRefused):
-        code = 550
-    elif not isinstance(exc, AnymailError):
+        return 550, repr(exc)
+    else:
+        return None, repr(exc)
+    return code, f"{code} {text.decode(errors='replace') if isinstance(text, bytes) else text}"
+
+
+def _refused(batch: Batch, row: int, subscriber_id: int, exc: Exception, result: Result) -> None:
+    """The server answered for this one message: fail it for good (5xx) or try it later."""
+    code, answer = server_answer(exc)
+    if code is None and not isinstance(exc, AnymailError):
         logger.exception("mail: sending %s %s failed", batch.model._meta.model_name, row)
     if code is not None and code >= 500:
         batch.model.objects.filter(pk=row).update(status=SendStatus.FAILED, answer=answer[:500])
@@ -300,6 +327,18 @@ def _put_back(batch: Batch, rows: list[int], exc: Exception, result: Result) -> 
     result.retry_after(batch.unreachable_wait)
 
 
+def _hold(batch: Batch, rows: list[int], answer: str, result: Result) -> None:
+    """Back to the queue with no attempt used: the fault is ours, not the messages'."""
+    result.released += len(rows)
+    batch.model.objects.filter(pk__in=rows, status=SendStatus.SENDING).update(
+        status=SendStatus.QUEUED,
+        attempts=F("attempts") - 1,
+        not_before=timezone.now() + dt.timedelta(seconds=SENDER_REFUSED_WAIT),
+        answer=answer[:500],
+    )
+    result.retry_after(SENDER_REFUSED_WAIT)
+
+
 def _retry_later(batch: Batch, rows: list[int], answer: str) -> int:
     """Back to the queue after a backoff; a row out of attempts fails instead."""
     claimed = batch.model.objects.filter(pk__in=rows, status=SendStatus.SENDING)
@@ -358,15 +397,32 @@ def suppress(*, subscriber_id: int, reason: str) -> None:
 SUPPRESSING_EVENTS = {"bounced": "hard bounce", "complained": "spam complaint"}
 
 
-def record_tracking_event(*, event_type: str, recipient: str, message_id: str | None) -> bool:
+def record_tracking_event(
+    *, event_type: str, recipient: str, message_id: str | None, answer: str = ""
+) -> bool:
     """A bounce or complaint reported by the email service suppresses the address for good and
-    marks the email it was about failed. Other events (delivered, opened…) are not recorded."""
+    marks the email it was about failed. Other events (delivered, opened…) are not recorded. A
+    bounce that blames our sender's authentication (`answer`) suppresses nobody: the campaign
+    it came from pauses instead."""
     reason = SUPPRESSING_EVENTS.get(event_type)
     if not reason or not recipient:
         return False
     subscriber = Subscriber.objects.filter(email__iexact=recipient.strip()).first()
     if subscriber is None:
         return False
+    if event_type == "bounced" and sender_not_authenticated(answer):
+        # Never reached the person, through no fault of theirs: queued again for after the fix.
+        for model in (Delivery, OutboundEmail):
+            rows = _rows_about(model, subscriber, message_id)
+            model.objects.filter(pk__in=[row.pk for row in rows]).update(
+                status=SendStatus.QUEUED,
+                not_before=timezone.now() + dt.timedelta(seconds=SENDER_REFUSED_WAIT),
+                answer=answer[:500],
+            )
+            for row in rows:
+                if model is Delivery:
+                    pause_for_sender(row.campaign_id, answer)
+        return True
     suppress(subscriber_id=subscriber.pk, reason=reason)
     for model in (Delivery, OutboundEmail):
         rows = model.objects.filter(subscriber=subscriber)
@@ -383,3 +439,29 @@ def record_tracking_event(*, event_type: str, recipient: str, message_id: str | 
             status=SendStatus.FAILED, answer=reason
         )
     return True
+
+
+def _rows_about(model, subscriber: Subscriber, message_id: str | None) -> list:
+    if not message_id:
+        return []
+    bare = message_id.strip("<>")
+    return list(
+        model.objects.filter(subscriber=subscriber).filter(
+            Q(esp_message_id=message_id) | Q(message_id__in=[message_id, f"<{bare}>"])
+        )
+    )
+
+
+def pause_for_sender(campaign_id: int, answer: str) -> bool:
+    """Pause a sending campaign because a server refused our sender's authentication."""
+    return bool(
+        Campaign.objects.filter(pk=campaign_id, status=Campaign.Status.SENDING).update(
+            status=Campaign.Status.PAUSED,
+            pause_reason=(
+                "Paused: a receiving server refused our sender's authentication "
+                f"({answer[:300]}). Nobody was suppressed, and nothing more is sent. Set up "
+                "SPF, DKIM and DMARC for the From address's domain, then resume: the unsent "
+                "messages go out then."
+            ),
+        )
+    )

@@ -9,5 +9,8 @@ from . import sending
 @receiver(tracking)
 def email_service_event(sender, event, esp_name, **kwargs) -> None:
     sending.record_tracking_event(
-        event_type=event.event_type, recipient=event.recipient or "", message_id=event.message_id
+        event_type=event.event_type,
+        recipient=event.recipient or "",
+        message_id=event.message_id,
+        answer=event.mta_response or event.description or "",
     )

@@ -3,7 +3,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from articles.rendering import reading_minutes, render_markdown
+from articles.rendering import reading_minutes, render_markdown, render_text
 from tests.factories import GlossaryTermFactory
 
 XSS_VECTORS = [
@@ -207,3 +207,19 @@ def test_reading_time_is_words_over_220_per_minute_and_at_least_one():
     assert reading_minutes("word " * 10) == 1
     assert reading_minutes("word " * 221) == 2
     assert reading_minutes("word " * 660) == 3
+
+
+def test_markdown_as_plain_text_marks_lists_quotes_and_tables_and_notes_each_link_once():
+    text = render_text(
+        "# Title\n\n### Small\n\n1. one [a](https://a.org)\n2. two\n   still two\n"
+        "   - inside [a](https://a.org)\n\n> quoted\n> twice\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n"
+        "![chart](https://img.org/c.png) and <https://auto.org> and `code`\n\n---\n\n"
+        "Write to [us](mailto:hi@example.org) or [hi@example.org](mailto:hi@example.org)."
+    )
+    assert text == (
+        "Title\n=====\n\nSmall\n-----\n\n1. one a [1]\n2. two\n   still two\n   - inside a [1]"
+        "\n\n> quoted\n> twice\n\na | b\n1 | 2\n\nchart [2] and https://auto.org and code"
+        "\n\n* * *\n\nWrite to us [3] or hi@example.org."
+        "\n\n[1] https://a.org\n[2] https://img.org/c.png\n[3] hi@example.org"
+    )
+    assert render_text("") == ""

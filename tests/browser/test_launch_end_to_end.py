@@ -15,6 +15,7 @@ import sys
 import urllib.error
 import urllib.request
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,6 +90,13 @@ def production_env(smtp_sink) -> dict[str, str]:
 @pytest.fixture
 def site(tmp_path, smtp_sink, capfd):
     """A fresh site prepared by `dev.py`'s steps and running the Procfile under honcho."""
+    env, mailbox = site_env(tmp_path, smtp_sink)
+    with started(env, capfd) as printed:
+        yield env["SITE_URL"], mailbox, printed
+
+
+def site_env(tmp_path, smtp_sink) -> tuple[dict, "Outbox | Sink"]:
+    """What a new user's shell has, for a site of its own in `tmp_path`."""
     port = free_port()
     var = tmp_path / "var"
     var.mkdir()
@@ -113,6 +121,13 @@ def site(tmp_path, smtp_sink, capfd):
     else:
         env.update(production_env(smtp_sink))
         mailbox = Sink(smtp_sink)
+    return env, mailbox
+
+
+@contextmanager
+def started(env: dict, capfd):
+    """`dev.py run`: its set-up steps, then the Procfile under honcho until the block ends.
+    Yields what the set-up printed."""
     capfd.readouterr()
     dev.prepare(env)
     printed = capfd.readouterr().out
@@ -125,7 +140,7 @@ def site(tmp_path, smtp_sink, capfd):
             timeout=30,
             message=f"the site did not start:\n{honcho.output()}",
         )
-        yield env["SITE_URL"], mailbox, printed
+        yield printed
     finally:
         honcho.stop(timeout=20)
 
@@ -190,9 +205,11 @@ def launch_campaign(page: Page, url: str, *, subject: str) -> None:
     page.fill("#id_send_at_0", f"{now:%Y-%m-%d}")
     page.fill("#id_send_at_1", f"{now:%H:%M:%S}")
     page.get_by_role("button", name="Save and continue editing").click()
-    page.get_by_role("button", name="Send me a test").click()
+    page.get_by_role("button", name="Send the test").click()
     expect(page.locator(".messagelist")).to_contain_text("Test sent to admin@localhost.")
-    page.get_by_role("button", name="Schedule for the send time").click()
+    page.get_by_role("link", name="Schedule for the send time…").click()
+    expect(page.locator(".campaign-facts")).to_contain_text("People in Texas:")
+    page.get_by_role("button", name="Yes, schedule it").click()
     expect(page.locator(".messagelist")).to_contain_text("Scheduled for")
 
 
@@ -241,3 +258,38 @@ def test_join_confirm_and_a_scheduled_campaign_reaches_its_segment_once(site, br
     wait_until_sent(operator)
     second = [m.to for m in mailbox.messages() if is_campaign(m, "Book in Texas")]
     assert second == ["tx.two@example.com"]
+
+
+def sign_in(page: Page, url: str) -> None:
+    page.goto(f"{url}/admin/")
+    page.fill("#id_username", "admin")
+    page.fill("#id_password", PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.locator("#site-name")).to_be_visible()
+
+
+def test_a_restart_keeps_an_admin_edit_the_password_and_the_signed_in_session(
+    tmp_path, smtp_sink, capfd, browser: Browser
+):
+    env, _ = site_env(tmp_path, smtp_sink)
+    url = env["SITE_URL"]
+    operator = browser.new_page()
+    with started(env, capfd):
+        sign_in(operator, url)
+        operator.goto(f"{url}/admin/articles/article/")
+        operator.get_by_role("link", name=re.compile("^Testosterone therapy and fertility")).click()
+        operator.fill("#id_title", "Testosterone therapy and fertility, as our editor put it")
+        operator.get_by_role("button", name="Save and continue editing").first.click()
+        expect(operator.locator(".messagelist")).to_contain_text("was changed successfully")
+
+    with started(env, capfd) as printed:
+        assert f"password: {PASSWORD}" in printed
+        assert "kept the site's 4 article(s)" in printed
+        operator.goto(f"{url}/admin/")
+        expect(operator.locator("#site-name")).to_be_visible()  # still signed in
+        operator.goto(f"{url}/learn/")
+        expect(
+            operator.get_by_text("Testosterone therapy and fertility, as our editor put it")
+        ).to_be_visible()
+        again = browser.new_page()
+        sign_in(again, url)  # the same password as before the restart

@@ -2,14 +2,17 @@
 bounce and complaint webhook."""
 
 import base64
+import datetime as dt
 import json
+import re
 
 import pytest
 from django.contrib.auth.models import Permission
 from django.test import Client
+from django.utils import timezone
 
 from tests.factories import StaffFactory, SubscriberFactory
-from waitlist import deliveries
+from waitlist import campaigns, deliveries
 from waitlist.models import Campaign, Delivery
 
 pytestmark = pytest.mark.django_db
@@ -60,7 +63,9 @@ def test_the_change_page_shows_the_audience_size_and_previews(operator):
     SubscriberFactory(state="CA")
     item = campaign(audience_states=["TX"])
     page = operator.get(f"/admin/waitlist/campaign/{item.pk}/change/").content.decode()
-    assert "<strong>Audience:</strong> 2 confirmed people in this segment." in page
+    assert (
+        "<strong>Audience:</strong> 2 confirmed people in this segment (People in Texas)." in page
+    )
     html = operator.get(f"/admin/waitlist/campaign/{item.pk}/preview/html/")
     assert "<h2" in html.content.decode() and "sandbox" in html["Content-Security-Policy"]
     text = operator.get(f"/admin/waitlist/campaign/{item.pk}/preview/text/").content.decode()
@@ -75,15 +80,92 @@ def test_send_me_a_test_goes_to_the_operator(operator, mail):
     assert received.message["Subject"] == "[Test] We're live"
 
 
+def test_a_test_goes_to_the_address_the_operator_types(operator, mail):
+    item = campaign()
+    page = operator.get(f"/admin/waitlist/campaign/{item.pk}/change/").content.decode()
+    assert 'name="to" form="step-send_test" value="operator@example.com"' in page
+    sent = operator.post(
+        f"/admin/waitlist/campaign/{item.pk}/do/send_test/", {"to": "editor@example.org"},
+        follow=True,
+    )  # fmt: skip
+    assert "Test sent to editor@example.org." in sent.content.decode()
+    assert len(mail.to("editor@example.org")) == 1 and mail.to("operator@example.com") == []
+    bad = operator.post(
+        f"/admin/waitlist/campaign/{item.pk}/do/send_test/", {"to": "not an address"},
+        follow=True,
+    )  # fmt: skip
+    assert "&#x27;not an address&#x27; is not an email address." in bad.content.decode()
+    assert len(mail.messages) == 1
+
+
 def test_scheduling_without_a_test_is_refused_with_the_reason(operator, settings):
     settings.SITE_URL = "http://127.0.0.1:1"
     SubscriberFactory()
     item = campaign()
-    response = operator.post(f"/admin/waitlist/campaign/{item.pk}/do/send_now/", follow=True)
-    page = response.content.decode()
-    assert "Send yourself a test of this version first." in page
+    page = operator.get(f"/admin/waitlist/campaign/{item.pk}/confirm/send_now/").content.decode()
+    assert "It can’t be sent yet:" in page and "Send a test first." in page
+    assert "The unsubscribe page does not answer" in page
+    assert 'name="confirmation"' not in page
     item.refresh_from_db()
     assert item.status == "draft"
+
+
+@pytest.fixture
+def tested(mail, live_server, settings):
+    """A campaign to two Texans, its test sent, the unsubscribe page answering."""
+    settings.SITE_URL = live_server.url
+    SubscriberFactory.create_batch(2, state="TX")
+    SubscriberFactory(state="CA")
+    item = campaign(audience_states=["TX"])
+    campaigns.send_test(item, to="operator@example.com")
+    return item
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_post_to_send_now_sends_nothing_the_confirmation_page_does(operator, tested):
+    direct = operator.post(f"/admin/waitlist/campaign/{tested.pk}/do/send_now/")
+    assert direct.status_code == 302
+    assert direct["Location"] == f"/admin/waitlist/campaign/{tested.pk}/confirm/send_now/"
+    forged = operator.post(
+        f"/admin/waitlist/campaign/{tested.pk}/do/send_now/", {"confirmation": "made-up"}
+    )
+    assert forged["Location"].endswith("/confirm/send_now/")
+    tested.refresh_from_db()
+    assert tested.status == "draft" and not Delivery.objects.exists()
+
+    page = operator.get(direct["Location"]).content.decode()
+    assert "People in Texas: <strong>2 people</strong> now" in page
+    assert "about 1 minute at the configured rate" in page
+    assert "Subject</dt><dd>We&#x27;re live</dd>" in page
+    confirmation = re.search(r'name="confirmation" value="([^"]+)"', page).group(1)
+    sent = operator.post(
+        f"/admin/waitlist/campaign/{tested.pk}/do/send_now/", {"confirmation": confirmation},
+        follow=True,
+    )  # fmt: skip
+    assert "2 people, about 1 minute(s)" in sent.content.decode()
+    tested.refresh_from_db()
+    assert tested.status == "scheduled"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_confirmation_is_stale_once_the_campaign_is_saved_again(operator, tested):
+    page = operator.get(f"/admin/waitlist/campaign/{tested.pk}/confirm/schedule/").content.decode()
+    assert "Set a send time first (and save), or send now." in page
+    tested.send_at = timezone.now() + dt.timedelta(hours=3)
+    tested.save()
+    page = operator.get(f"/admin/waitlist/campaign/{tested.pk}/confirm/schedule/").content.decode()
+    confirmation = re.search(r'name="confirmation" value="([^"]+)"', page).group(1)
+    tested.audience_states = ["TX", "CA"]
+    tested.save()  # the audience grew after the operator looked
+    stale = operator.post(
+        f"/admin/waitlist/campaign/{tested.pk}/do/schedule/", {"confirmation": confirmation}
+    )
+    assert stale["Location"].endswith("/confirm/schedule/")
+    tested.refresh_from_db()
+    assert tested.status == "draft"
+    page = operator.get(stale["Location"]).content.decode()
+    assert "People in Texas, California: <strong>3 people</strong> now" in page
+    assert "Send a test" not in page  # the audience changed, not what the recipients see
 
 
 def test_pause_resume_and_cancel_from_admin(operator):
@@ -122,8 +204,9 @@ def test_controls_need_the_send_permission():
     client.force_login(viewer)
     item = campaign()
     assert client.post(f"/admin/waitlist/campaign/{item.pk}/do/send_now/").status_code == 403
+    assert client.get(f"/admin/waitlist/campaign/{item.pk}/confirm/send_now/").status_code == 403
     assert (
-        "Send me a test"
+        "Send the test"
         not in client.get(f"/admin/waitlist/campaign/{item.pk}/change/").content.decode()
     )
 

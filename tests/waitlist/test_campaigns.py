@@ -1,6 +1,7 @@
 """Campaigns in one process: the dispatcher, the batch sender and the operators' controls,
 sending over SMTP to the test sink."""
 
+import datetime as dt
 import re
 import threading
 
@@ -345,7 +346,7 @@ def test_preflight_refuses_without_a_test_send_and_when_unsubscribe_is_down(sett
     campaign = make_campaign(status=Campaign.Status.DRAFT)
     check = campaigns.preflight(campaign)
     assert not check.ok
-    assert "Send yourself a test of this version first." in check.problems
+    assert "Send a test first." in check.problems
     assert "The unsubscribe page does not answer; its links would be dead." in check.problems
     with pytest.raises(campaigns.CampaignError, match="test"):
         campaigns.schedule(campaign)
@@ -370,14 +371,45 @@ def test_preflight_passes_after_a_test_and_schedules_with_an_estimate(mail, live
     assert campaign.status == "scheduled"
 
 
-def test_editing_after_the_test_asks_for_a_new_test(mail):
+STALE_TEST = (
+    "Send a test of this version first: the sender, subject, preheader or body changed since "
+    "the last one."
+)
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [("subject", "A new subject"), ("preheader", "A new line"), ("body", "## Changed\n\nText.")],
+)
+def test_changing_what_the_recipient_sees_asks_for_a_new_test(mail, field, value):
     SubscriberFactory()
     campaign = make_campaign(status=Campaign.Status.DRAFT)
     campaigns.send_test(campaign, to="operator@example.com")
     campaign.refresh_from_db()
-    campaign.subject = "A new subject"
+    setattr(campaign, field, value)
     campaign.save()
-    assert "Send yourself a test of this version first." in campaigns.preflight(campaign).problems
+    assert STALE_TEST in campaigns.preflight(campaign).problems
+
+
+def test_a_new_sender_address_asks_for_a_new_test(mail, settings):
+    campaign = make_campaign(status=Campaign.Status.DRAFT)
+    campaigns.send_test(campaign, to="operator@example.com")
+    campaign.refresh_from_db()
+    settings.DEFAULT_FROM_EMAIL = "Halftime Health <news@example.org>"
+    assert STALE_TEST in campaigns.preflight(campaign).problems
+
+
+def test_editing_the_schedule_or_the_audience_keeps_the_test(mail):
+    SubscriberFactory(state="TX")
+    campaign = make_campaign(status=Campaign.Status.DRAFT)
+    campaigns.send_test(campaign, to="operator@example.com")
+    campaign.refresh_from_db()
+    campaign.send_at = timezone.now() + dt.timedelta(days=2)
+    campaign.audience_states = ["TX"]
+    campaign.name = "Texas, second try"
+    campaign.save()
+    problems = campaigns.preflight(campaign).problems
+    assert not any("test" in problem for problem in problems)
 
 
 def test_a_test_send_looks_like_the_real_thing(mail):
@@ -388,6 +420,24 @@ def test_a_test_send_looks_like_the_real_thing(mail):
     assert received.message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert "You can now book a visit." in received.text
     assert not Subscriber.objects.exists()
+
+
+def test_the_plain_text_part_reads_as_text_and_keeps_the_editor_s_line_breaks(mail):
+    SubscriberFactory(email="reader@example.com")
+    campaign = make_campaign(
+        body="## News\n\nWe are **live** in *Texas*. [Book a visit](https://example.org/book)"
+        "\n\n- First visit online\n- Labs near you\n\nSee you soon,\nThe Halftime team",
+    )
+    deliveries.create_deliveries(campaign)
+    run_batches(campaign)
+    (received,) = mail.to("reader@example.com")
+    text = received.text
+    assert "##" not in text and "**" not in text and "*Texas*" not in text
+    assert "News\n====\n\nWe are live in Texas. Book a visit [1]" in text
+    assert "- First visit online\n- Labs near you" in text
+    assert "See you soon,\nThe Halftime team" in text
+    assert "[1] https://example.org/book" in text
+    assert "See you soon,<br>\nThe Halftime team" in received.html
 
 
 def test_the_fast_smtp_path_writes_the_same_message_as_django_would():
@@ -471,3 +521,69 @@ def test_a_dispatcher_running_while_another_makes_the_rows_does_not_close_the_ca
     campaign.refresh_from_db()
     assert campaign.status == "sending"
     assert Delivery.objects.filter(campaign=campaign, status="queued").count() == 30
+
+
+# --- our sender refused ----------------------------------------------------------------------
+
+SENDER_REFUSALS = [
+    "550 5.7.515 Access denied, sending domain example.org does not meet the required "
+    "authentication level.",
+    "550 5.7.26 This mail has been blocked because the sender is unauthenticated. Gmail "
+    "requires all senders to authenticate with either SPF or DKIM.",
+    "550 5.7.1 Email rejected per DMARC policy for example.org",
+]
+
+
+@pytest.mark.parametrize("answer", SENDER_REFUSALS)
+def test_a_server_refusing_our_sender_pauses_the_campaign_and_suppresses_nobody(mail, answer):
+    SubscriberFactory.create_batch(3)
+    campaign = make_campaign()
+    deliveries.create_deliveries(campaign)
+    mail.refuse_data = answer
+    (result,) = run_batches(campaign)
+    assert result.sent == 0 and result.failed == 0
+    campaign.refresh_from_db()
+    assert campaign.status == "paused"
+    assert answer in campaign.pause_reason and "Nobody was suppressed" in campaign.pause_reason
+    assert not Subscriber.objects.filter(suppressed_at__isnull=False).exists()
+    rows = Delivery.objects.filter(campaign=campaign)
+    assert [(row.status, row.attempts) for row in rows] == [("queued", 0)] * 3
+
+    mail.refuse_data = None  # the domain's authentication is fixed
+    campaigns.resume(campaign)
+    assert sum(result.sent for result in run_batches(campaign)) == 3
+    assert len(mail.messages) == 3
+    campaign.refresh_from_db()
+    assert campaign.pause_reason == ""
+
+
+def test_confirmations_our_sender_cannot_send_wait_and_suppress_nobody(client, mail):
+    from waitlist import outbox
+    from waitlist.models import OutboundEmail
+
+    client.post("/waitlist/", {"email": "new@example.org"})
+    mail.refuse_data = SENDER_REFUSALS[0]
+    outbox.send_due()
+    (row,) = OutboundEmail.objects.all()
+    assert (row.status, row.attempts) == ("queued", 0) and row.not_before > timezone.now()
+    assert row.answer.startswith("550 5.7.515")
+    assert not Subscriber.objects.filter(suppressed_at__isnull=False).exists()
+
+
+@pytest.mark.parametrize(
+    "answer",
+    ["550 5.7.1 Relaying denied", "550 5.1.1 No such user", "550 5.7.260 Something else"],
+)
+def test_other_refusals_are_not_taken_for_our_sender_s(answer):
+    assert not sending.sender_not_authenticated(answer)
+
+
+def test_the_paused_campaign_s_page_says_why(mail, staff_client):
+    SubscriberFactory()
+    campaign = make_campaign()
+    deliveries.create_deliveries(campaign)
+    mail.refuse_data = SENDER_REFUSALS[0]
+    run_batches(campaign)
+    page = staff_client.get(f"/admin/waitlist/campaign/{campaign.pk}/change/").content.decode()
+    assert "a receiving server refused our sender&#x27;s authentication" in page
+    assert "Set up SPF, DKIM and DMARC" in page

@@ -81,3 +81,28 @@ def test_no_other_email_service_path_answers_with_anything_but_404(live_server, 
             assert post(live_server.url + path, COMPLAINT, secret=SECRET, method=method) == 404
     # The one webhook takes POST only.
     assert post(f"{live_server.url}/anymail/postmark/tracking/", {}, method="GET") == 405
+
+
+def test_a_bounce_that_blames_our_sender_suppresses_nobody_and_pauses_the_campaign(
+    live_server, postmark, victim
+):
+    from waitlist.models import Campaign, Delivery
+
+    campaign = Campaign.objects.create(
+        name="Live", subject="Live", body="Text.", status=Campaign.Status.SENDING
+    )
+    delivery = Delivery.objects.create(
+        campaign=campaign, subscriber=victim, status="sent", esp_message_id="m-9"
+    )
+    bounce = {
+        "RecordType": "Bounce", "Type": "HardBounce", "Email": "victim@example.org",
+        "MessageID": "m-9", "Description": "The server was unable to deliver your message",
+        "Details": "smtp;550 5.7.515 Access denied, sending domain example.org does not meet "
+        "the required authentication level.",
+    }  # fmt: skip
+    assert post(f"{live_server.url}/anymail/postmark/tracking/", bounce, secret=SECRET) == 200
+    assert not suppressed(victim)
+    delivery.refresh_from_db()
+    campaign.refresh_from_db()
+    assert delivery.status == "queued" and "5.7.515" in delivery.answer
+    assert campaign.status == "paused" and "Nobody was suppressed" in campaign.pause_reason
