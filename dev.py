@@ -62,9 +62,14 @@ def ensure_virtualenv(extras: str) -> None:
     stamp.write_text(digest)
 
 
-# What the tests drive besides Python: Debian's chromium (the browser tests) and nginx (the
-# documented production shape in front of gunicorn), each by the program it installs.
-TEST_PROGRAMS = {"chromium": "/usr/bin/chromium", "nginx": "/usr/sbin/nginx"}
+# What the tests drive besides Python: Debian's chromium (the browser tests), nginx (the
+# documented production shape in front of gunicorn) and libfaketime (a clock the local-time
+# sending test sets for its worker processes), each by the file it installs.
+TEST_PROGRAMS = {
+    "chromium": "/usr/bin/chromium",
+    "nginx": "/usr/sbin/nginx",
+    "libfaketime": "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
+}
 
 
 def ensure_test_programs() -> None:

@@ -3,9 +3,12 @@ from django.contrib import admin
 from django.contrib.sitemaps.views import sitemap
 from django.urls import include, path
 
-from articles.sitemaps import sitemaps
+from articles.sitemaps import sitemaps as learning_center
 from halftime import views
 from halftime.metrics import metrics
+from waitlist.sitemaps import UpdateSitemap
+
+sitemaps = {**learning_center, "updates": UpdateSitemap}
 
 urlpatterns = [
     path("", views.HomeView.as_view(), name="home"),

@@ -12,6 +12,7 @@ from django.http import (
     HttpRequest,
     HttpResponse,
     HttpResponseRedirect,
+    JsonResponse,
     StreamingHttpResponse,
 )
 from django.shortcuts import get_object_or_404
@@ -37,6 +38,10 @@ from .models import (
 
 # How long a campaign's confirmation page stays good for its Send now or Schedule button.
 CONFIRMATION_MAX_AGE = 30 * 60
+LOCAL_TIME_NOT_NOW = (
+    "A campaign for each recipient's local time leaves on its schedule: use Schedule, or untick "
+    "“at this time in each recipient's time zone”."
+)
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -292,7 +297,7 @@ class CampaignForm(forms.ModelForm):
         model = Campaign
         fields = [
             "name", "subject", "preheader", "body", "audience_interests", "audience_states",
-            "audience_milestone", "send_at",
+            "audience_milestone", "send_at", "local_time", "quiet_hours_override", "in_archive",
         ]  # fmt: skip
 
 
@@ -306,9 +311,21 @@ class CampaignAdmin(admin.ModelAdmin):
     change_form_template = "admin/waitlist/campaign/change_form.html"
     fieldsets = [
         (None, {"fields": ["name", "status"]}),
-        ("Message", {"fields": ["subject", "preheader", "body"]}),
+        ("Message", {"fields": ["subject", "preheader", "body", "in_archive"]}),
         ("Audience", {"fields": ["audience_interests", "audience_states", "audience_milestone"]}),
-        ("Schedule", {"fields": ["send_at", "test_sent_at", "started_at", "finished_at"]}),
+        (
+            "Schedule",
+            {
+                "fields": [
+                    "send_at",
+                    "local_time",
+                    "quiet_hours_override",
+                    "test_sent_at",
+                    "started_at",
+                    "finished_at",
+                ]
+            },
+        ),
     ]
     STEPS = ["send_test", "schedule", "send_now", "unschedule", "pause", "resume", "cancel",
              "retry_failed"]  # fmt: skip
@@ -331,7 +348,9 @@ class CampaignAdmin(admin.ModelAdmin):
     def get_urls(self):
         wrap = self.admin_site.admin_view
         return [
+            path("<int:pk>/preview/", wrap(self.inbox_preview), name="campaign_inbox_preview"),
             path("<int:pk>/preview/<str:kind>/", wrap(self.preview), name="campaign_preview"),
+            path("<int:pk>/progress/", wrap(self.progress), name="campaign_progress"),
             path("<int:pk>/do/<str:step>/", wrap(self.do), name="campaign_do"),
             path("<int:pk>/confirm/<str:step>/", wrap(self.confirm), name="campaign_confirm"),
             *super().get_urls(),
@@ -363,20 +382,58 @@ class CampaignAdmin(admin.ModelAdmin):
             for warning in heartbeats.warnings(tasks=["dispatch_campaigns"]):
                 messages.warning(request, warning)
 
+    @staticmethod
+    def _sample_copy(campaign: Campaign) -> emails.Copy:
+        """One recipient's copy, its personal links made for nobody (they lead to the page that
+        says the link is not valid)."""
+        return emails.campaign_copy(
+            emails.campaign_template(campaign), campaign_id=campaign.pk, subscriber_id=0,
+            email="you@example.com", token_key="preview",
+        )  # fmt: skip
+
+    def progress(self, request: HttpRequest, pk: int) -> JsonResponse:
+        """What the campaign page polls while it sends: counts, rate, time left."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        campaign = get_object_or_404(Campaign, pk=pk)
+        counts = campaigns.progress(campaign)
+        counts.update(status=campaign.status, status_label=campaign.get_status_display())
+        response = JsonResponse(counts)
+        response["Cache-Control"] = "no-store"
+        return response
+
+    def inbox_preview(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """The campaign as an inbox shows it: From, Subject, the preview line, then each part."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        campaign = get_object_or_404(Campaign, pk=pk)
+        copy = self._sample_copy(campaign)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": f"Preview: {campaign.subject}",
+            "campaign": campaign,
+            "template": copy.template,
+            "text": copy.text,
+        }
+        return TemplateResponse(request, "admin/waitlist/campaign/preview.html", context)
+
     def preview(self, request: HttpRequest, pk: int, kind: str) -> HttpResponse:
         if not self.has_view_permission(request):
             raise PermissionDenied
         campaign = get_object_or_404(Campaign, pk=pk)
-        template = emails.campaign_template(campaign)
+        copy = self._sample_copy(campaign)
         if kind == "html":
-            response = HttpResponse(template.html)
+            response = HttpResponse(copy.html)
             # The preview is an email: show it in a sandbox where nothing in it can run.
             response["Content-Security-Policy"] = (
-                "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src https: data:"
+                "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; "
+                "frame-ancestors 'self'"
             )
+            response["X-Frame-Options"] = "SAMEORIGIN"  # shown inside the inbox preview
             return response
         if kind == "text":
-            return HttpResponse(template.text, content_type="text/plain; charset=utf-8")
+            return HttpResponse(copy.text, content_type="text/plain; charset=utf-8")
         raise Http404
 
     def do(self, request: HttpRequest, pk: int, step: str) -> HttpResponse:
@@ -431,12 +488,14 @@ class CampaignAdmin(admin.ModelAdmin):
             raise PermissionDenied
         campaign = get_object_or_404(Campaign, pk=pk)
         when = timezone.now() if step == "send_now" else campaign.send_at
-        check = campaigns.preflight(campaign)
+        check = campaigns.preflight(campaign, when=when)
         problems = list(check.problems)
         if campaign.status != Campaign.Status.DRAFT:
             problems.insert(0, f"It is {campaign.get_status_display().lower()}, not a draft.")
         if when is None:
             problems.append("Set a send time first (and save), or send now.")
+        if step == "send_now" and campaign.local_time:
+            problems.append(LOCAL_TIME_NOT_NOW)
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
@@ -465,6 +524,8 @@ class CampaignAdmin(admin.ModelAdmin):
             campaigns.send_test(campaign, to=to)
             return f"Test sent to {to}."
         if step in ("schedule", "send_now"):
+            if step == "send_now" and campaign.local_time:
+                raise campaigns.CampaignError(LOCAL_TIME_NOT_NOW)
             when = campaign.send_at if step == "schedule" else timezone.now()
             if when is None:
                 raise campaigns.CampaignError("Set a send time first, or send now.")

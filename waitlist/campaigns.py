@@ -4,14 +4,15 @@ import datetime as dt
 import logging
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db.models import Count, Q
 from django.urls import reverse
 from django.utils import timezone
 
-from . import deliveries, emails
+from . import deliveries, emails, timezones
 from .models import Campaign, Delivery, Interest, USState
 
 logger = logging.getLogger(__name__)
@@ -22,14 +23,49 @@ class CampaignError(Exception):
 
 
 @dataclass
+class Wave:
+    """The people of one time zone and when their copies leave."""
+
+    zone: str
+    leaves_at: dt.datetime
+    people: int
+
+    @property
+    def local(self) -> dt.datetime:
+        return self.leaves_at.astimezone(ZoneInfo(self.zone))
+
+
+@dataclass
 class Preflight:
     audience: int
     problems: list[str]
     estimated_seconds: int
+    waves: list[Wave] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return not self.problems
+
+
+def waves(campaign: Campaign, *, when: dt.datetime | None) -> list[Wave]:
+    """When each time zone's people get it: all at `when`, or, for a local-time campaign, at
+    its wall-clock time in each zone. Earliest first."""
+    by_state = deliveries.audience(campaign).values("state").annotate(people=Count("pk")).order_by()
+    people: dict[str, int] = {}
+    for row in by_state:
+        zone = timezones.zone_name(row["state"])
+        people[zone] = people.get(zone, 0) + row["people"]
+    if when is None:
+        return []
+    wall = timezones.wall_clock(when)
+    return sorted(
+        (
+            Wave(zone, timezones.at_in(wall, zone) if campaign.local_time else when, count)
+            for zone, count in people.items()
+        ),
+        key=lambda wave: (wave.leaves_at, wave.zone),
+    )
 
 
 def audience_size(campaign: Campaign) -> int:
@@ -65,12 +101,27 @@ def unsubscribe_endpoint_answers(*, timeout: float = 5) -> bool:
         return False
 
 
-def preflight(campaign: Campaign) -> Preflight:
-    problems = []
+def preflight(campaign: Campaign, *, when: dt.datetime | None = None) -> Preflight:
+    """Whether the campaign may leave at `when` (its send time if not given)."""
+    problems, notes = [], []
+    when = when or campaign.send_at
     people = deliveries.audience(campaign)
     size = people.count()
     if size == 0:
         problems.append("The audience is empty.")
+    planned = waves(campaign, when=when)
+    for wave in planned:
+        local = wave.local
+        if not timezones.quiet(local.time()):
+            continue
+        where = f"{local:%H:%M} in {wave.zone} ({wave.people} {_people(wave.people)})"
+        if campaign.local_time and not campaign.quiet_hours_override:
+            problems.append(
+                f"It would arrive at {where}, in quiet hours (21:00–08:00): choose a daytime "
+                "hour, or tick “send in quiet hours”."
+            )
+            break
+        notes.append(f"It arrives at {where}, in quiet hours (21:00–08:00).")
     if campaign.tested_version != campaign.seen_version():
         problems.append(
             "Send a test of this version first: the sender, subject, preheader or body changed "
@@ -81,8 +132,15 @@ def preflight(campaign: Campaign) -> Preflight:
     if not unsubscribe_endpoint_answers():
         problems.append("The unsubscribe page does not answer; its links would be dead.")
     rate = min(settings.CAMPAIGN_RATE_PER_SECOND, settings.CAMPAIGN_RATE_PER_HOUR / 3600)
-    estimated = int(size / rate) if rate else 0
-    return Preflight(audience=size, problems=problems, estimated_seconds=estimated)
+    largest = max((wave.people for wave in planned), default=size)
+    estimated = int((largest if campaign.local_time else size) / rate) if rate else 0
+    return Preflight(
+        audience=size, problems=problems, estimated_seconds=estimated, waves=planned, notes=notes
+    )
+
+
+def _people(count: int) -> str:
+    return "person" if count == 1 else "people"
 
 
 def send_test(campaign: Campaign, *, to: str) -> str:
@@ -110,7 +168,7 @@ def schedule(campaign: Campaign, *, send_at: dt.datetime | None = None) -> Prefl
         raise CampaignError(
             f"A {campaign.get_status_display().lower()} campaign can't be scheduled."
         )
-    check = preflight(campaign)
+    check = preflight(campaign, when=send_at or timezone.now())
     if not check.ok:
         raise CampaignError(" ".join(check.problems))
     Campaign.objects.filter(pk=campaign.pk).update(
@@ -137,10 +195,6 @@ def pause(campaign: Campaign) -> bool:
 def resume(campaign: Campaign) -> bool:
     resumed = Campaign.objects.filter(pk=campaign.pk, status=Campaign.Status.PAUSED).update(
         status=Campaign.Status.SENDING, pause_reason=""
-    )
-    # What waited for our sender's fix goes with the next batch.
-    Delivery.objects.filter(campaign=campaign, status=Delivery.Status.QUEUED).update(
-        not_before=None
     )
     deliveries.forget_dispatch(campaign.pk)
     return bool(resumed)
@@ -184,4 +238,15 @@ def progress(campaign: Campaign) -> dict:
     )
     done = counts["sent"] + counts["failed"] + counts["skipped"]
     counts["percent"] = round(100 * done / counts["total"]) if counts["total"] else 0
+    # The rate over the last minute, and when the rest is done at that rate.
+    recent = Delivery.objects.filter(
+        campaign=campaign, status="sent", sent_at__gte=timezone.now() - RATE_WINDOW
+    ).count()
+    rate = recent / RATE_WINDOW.total_seconds()
+    left = counts["queued"] + counts["sending"]
+    counts["rate"] = round(rate, 2)
+    counts["eta_seconds"] = round(left / rate) if left and rate else None
     return counts
+
+
+RATE_WINDOW = dt.timedelta(minutes=1)

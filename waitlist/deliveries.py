@@ -7,9 +7,11 @@ import logging
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, transaction
+from django.db.models import Case, DateTimeField, Max, Value, When
+from django.db.models.functions import Cast
 from django.utils import timezone
 
-from . import emails, sending
+from . import emails, sending, timezones
 from .models import Campaign, Delivery, Subscriber
 
 logger = logging.getLogger(__name__)
@@ -32,30 +34,61 @@ def audience(campaign: Campaign):
 
 
 def create_deliveries(campaign: Campaign) -> int:
-    """One row per recipient in one statement; running it twice adds nobody twice. SQLite
+    """One row per recipient in one statement; running it twice adds nobody twice. A
+    local-time campaign's rows wait (`not_before`) for their zone's wall-clock send time. SQLite
     needs the `WHERE` to tell the upsert's `ON CONFLICT` from a join's `ON`; PostgreSQL
     takes the same text."""
-    select, params = audience(campaign).values_list("id").query.sql_with_params()
+    people = audience(campaign).annotate(leaves=_leaves(campaign))
+    select, params = people.values_list("id", "leaves").query.sql_with_params()
     table = Delivery._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {table} (campaign_id, subscriber_id)"
-            f" SELECT %s, audience.id FROM ({select}) AS audience WHERE true"
+            f"INSERT INTO {table} (campaign_id, subscriber_id, not_before)"
+            f" SELECT %s, audience.id, audience.leaves FROM ({select}) AS audience WHERE true"
             " ON CONFLICT (campaign_id, subscriber_id) DO NOTHING",
             [campaign.pk, *params],
         )
         return cursor.rowcount
 
 
+def _leaves(campaign: Campaign):
+    """When each person's copy may leave: at once, or at the send time's wall-clock time in
+    the person's zone (by their state)."""
+    moment = DateTimeField()
+    if not campaign.local_time or campaign.send_at is None:
+        return Cast(Value(None), moment)  # typed: PostgreSQL binds a bare NULL as text
+    wall = timezones.wall_clock(campaign.send_at)
+    states: dict[str, list[str]] = {}
+    for state, zone in timezones.STATE_ZONES.items():
+        states.setdefault(zone, []).append(state)
+    return Case(
+        *[
+            When(state__in=members, then=Value(timezones.at_in(wall, zone), output_field=moment))
+            for zone, members in states.items()
+        ],
+        default=Value(timezones.at_in(wall, settings.TIME_ZONE), output_field=moment),
+        output_field=moment,
+    )
+
+
+def starts_at(campaign: Campaign) -> dt.datetime:
+    """When the dispatcher starts a scheduled campaign: its send time, or for a local-time one
+    the moment its earliest zone reaches that wall-clock time."""
+    if campaign.local_time:
+        return timezones.first_wave(campaign.send_at)
+    return campaign.send_at
+
+
 def batch_ranges(campaign_id: int, *, size: int = BATCH_SIZE) -> list[tuple[int, int]]:
-    """Id ranges of at most `size` queued rows each, computed in the database."""
-    table = Delivery._meta.db_table
+    """Id ranges of at most `size` queued rows each that may be sent now, computed in the
+    database."""
+    due = sending.due(Delivery.objects.filter(campaign_id=campaign_id)).values("id")
+    select, params = due.query.sql_with_params()
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT MIN(id), MAX(id) FROM (SELECT id, (ROW_NUMBER() OVER (ORDER BY id) - 1) / %s"
-            f" AS bucket FROM {table} WHERE campaign_id = %s AND status = 'queued') AS numbered"
-            " GROUP BY bucket ORDER BY 1",
-            [size, campaign_id],
+            f" AS bucket FROM ({select}) AS due) AS numbered GROUP BY bucket ORDER BY 1",
+            [size, *params],
         )
         return [(low, high) for low, high in cursor.fetchall()]
 
@@ -65,7 +98,10 @@ def dispatch(*, enqueue) -> dict:
     whose worker died, hands out batches, and closes campaigns with nothing left to send."""
     now = timezone.now()
     started = []
-    for campaign in Campaign.objects.filter(status=Campaign.Status.SCHEDULED, send_at__lte=now):
+    soon = Campaign.objects.filter(status=Campaign.Status.SCHEDULED, send_at__lte=now + LOOKAHEAD)
+    for campaign in soon:
+        if starts_at(campaign) > now:
+            continue
         # One transaction: no other dispatcher may see the campaign sending before all of its
         # rows exist, or it would find nothing left to send and close it.
         with transaction.atomic():
@@ -78,8 +114,9 @@ def dispatch(*, enqueue) -> dict:
     handed_out = 0
     for campaign in Campaign.objects.filter(status=Campaign.Status.SENDING):
         released = sending.take_back(campaign.deliveries.all(), lease=lease())
-        # Batches handed out less than a lease ago are still queued or running: wait for them.
-        due = not recently_dispatched(campaign.pk)
+        # Batches handed out less than a lease ago are still queued or running: wait for them,
+        # unless a wave of rows that waited for its time (`not_before`) has come due since.
+        due = not recently_dispatched(campaign.pk, wave=_latest_wave(campaign.pk, now))
         if campaign.pk in started or released or due:
             for low, high in batch_ranges(campaign.pk):
                 enqueue(campaign.pk, low, high)
@@ -88,21 +125,35 @@ def dispatch(*, enqueue) -> dict:
     return {"started": started, "batches": handed_out}
 
 
-def _dispatched_key(campaign_id: int) -> str:
-    return f"campaign:{campaign_id}:dispatched"
+# A scheduled campaign is looked at this long before its send time: a local-time campaign's
+# first zone may reach the wall-clock time that much earlier.
+LOOKAHEAD = dt.timedelta(days=2)
 
 
-def recently_dispatched(campaign_id: int) -> bool:
-    """True if batches went out within the lease; marks them as going out now if not."""
+def _dispatched_key(campaign_id: int, wave: str = "") -> str:
+    return f"campaign:{campaign_id}:dispatched:{wave}"
+
+
+def _latest_wave(campaign_id: int, now: dt.datetime) -> str:
+    """The end of the latest wait (`not_before`) among rows due now: a new value, a new wave."""
+    latest = Delivery.objects.filter(
+        campaign_id=campaign_id, status=Delivery.Status.QUEUED, not_before__lte=now
+    ).aggregate(latest=Max("not_before"))["latest"]
+    return latest.isoformat() if latest else ""
+
+
+def recently_dispatched(campaign_id: int, *, wave: str = "") -> bool:
+    """True if batches for the rows due as of `wave` went out within the lease; marks them as
+    going out now if not."""
     try:
-        return not cache.add(_dispatched_key(campaign_id), 1, int(lease().total_seconds()))
+        return not cache.add(_dispatched_key(campaign_id, wave), 1, int(lease().total_seconds()))
     except Exception:
         return False
 
 
 def forget_dispatch(campaign_id: int) -> None:
     try:
-        cache.delete(_dispatched_key(campaign_id))
+        cache.delete(_dispatched_key(campaign_id, _latest_wave(campaign_id, timezone.now())))
     except Exception:
         logger.warning("campaign %s: could not reset its dispatch marker", campaign_id)
 
@@ -127,6 +178,7 @@ class CampaignBatch(sending.Batch):
     max_attempts = 5
     unreachable_wait = 30
     skipped_answer = "no longer subscribed"
+    sender_refused_wait = 0  # the campaign pauses: its rows wait for Resume
 
     def __init__(self, campaign_id: int, low: int, high: int):
         self.campaign_id, self.low, self.high = campaign_id, low, high

@@ -247,6 +247,7 @@ def campaign_template(campaign: Campaign) -> Template:
             "campaign": campaign,
             "body_html": mark_safe(campaign.body_html),
             "body_text": render_text(campaign.body),
+            "web_url": absolute(campaign.get_absolute_url()) if campaign.in_archive else "",
         },
         key=f"campaign-{campaign.pk}",
         subject=campaign.subject,

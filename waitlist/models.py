@@ -5,6 +5,7 @@ from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models.functions import Lower
+from django.urls import reverse
 
 from articles.rendering import render_markdown
 
@@ -358,6 +359,15 @@ class OutboundEmail(Sendable):
         return f"{self.get_kind_display()} #{self.pk} ({self.status})"
 
 
+class CampaignQuerySet(models.QuerySet):
+    def archived(self) -> "CampaignQuerySet":
+        """The public archive: updates that went out (or are going out), newest first."""
+        return self.filter(
+            in_archive=True,
+            status__in=[Campaign.Status.SENDING, Campaign.Status.PAUSED, Campaign.Status.SENT],
+        ).order_by("-started_at", "-pk")
+
+
 class Campaign(models.Model):
     """A launch update: written and scheduled by an operator, sent by the workers."""
 
@@ -392,6 +402,24 @@ class Campaign(models.Model):
     )
     status = models.CharField(max_length=10, choices=Status, default=Status.DRAFT)
     send_at = models.DateTimeField(null=True, blank=True)
+    local_time = models.BooleanField(
+        "at this time in each recipient's time zone",
+        default=False,
+        help_text="09:00 reaches New York at 09:00 Eastern and California at 09:00 Pacific, on "
+        "the send time's date; people who gave no state get the site's time zone.",
+    )
+    quiet_hours_override = models.BooleanField(
+        "send in quiet hours",
+        default=False,
+        help_text="Let a local-time campaign leave between 21:00 and 08:00 in its recipients' "
+        "zones (refused otherwise).",
+    )
+    in_archive = models.BooleanField(
+        "in the public archive",
+        default=True,
+        help_text="Shown at /updates/ once it goes out, and linked from the email as “view in "
+        "your browser”. Untick for an update meant for its audience alone.",
+    )
     # Why the workers paused it by themselves (too many failures, our sender refused); cleared
     # on resume.
     pause_reason = models.CharField(max_length=600, blank=True, editable=False)
@@ -402,6 +430,8 @@ class Campaign(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = CampaignQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]
@@ -414,6 +444,9 @@ class Campaign(models.Model):
     def save(self, *args, **kwargs) -> None:
         self.body_html = render_markdown(self.body, breaks=True).html
         super().save(*args, **kwargs)
+
+    def get_absolute_url(self) -> str:
+        return reverse("waitlist:update", args=[self.pk])
 
     def seen_version(self) -> str:
         """A digest of what a recipient sees (sender, subject, preheader, body): a change to the

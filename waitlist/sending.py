@@ -55,6 +55,8 @@ class Batch(abc.ABC):
     # At most this many rows per claim; None: every row `rows` names.
     limit: int | None = None
     skipped_answer = "no longer wanted"
+    # After a server refused our sender's authentication, the rows wait this long.
+    sender_refused_wait = SENDER_REFUSED_WAIT
 
     @abc.abstractmethod
     def rows(self) -> QuerySet:
@@ -84,7 +86,7 @@ class Batch(abc.ABC):
 
     def sender_refused(self, answer: str) -> None:
         """A server refused our sender's authentication (the batch stops; its rows wait, with
-        no attempt used, SENDER_REFUSED_WAIT seconds). Logged by default."""
+        no attempt used, `sender_refused_wait` seconds). Logged by default."""
         logger.error("mail: our sender is not authenticated, nothing more is sent: %s", answer)
 
 
@@ -330,13 +332,15 @@ def _put_back(batch: Batch, rows: list[int], exc: Exception, result: Result) -> 
 def _hold(batch: Batch, rows: list[int], answer: str, result: Result) -> None:
     """Back to the queue with no attempt used: the fault is ours, not the messages'."""
     result.released += len(rows)
+    wait = batch.sender_refused_wait
     batch.model.objects.filter(pk__in=rows, status=SendStatus.SENDING).update(
         status=SendStatus.QUEUED,
         attempts=F("attempts") - 1,
-        not_before=timezone.now() + dt.timedelta(seconds=SENDER_REFUSED_WAIT),
+        not_before=timezone.now() + dt.timedelta(seconds=wait) if wait else None,
         answer=answer[:500],
     )
-    result.retry_after(SENDER_REFUSED_WAIT)
+    if wait:
+        result.retry_after(wait)
 
 
 def _retry_later(batch: Batch, rows: list[int], answer: str) -> int:
@@ -414,9 +418,11 @@ def record_tracking_event(
         # Never reached the person, through no fault of theirs: queued again for after the fix.
         for model in (Delivery, OutboundEmail):
             rows = _rows_about(model, subscriber, message_id)
+            # A campaign's rows wait for its Resume; an email of the outbox waits a while.
+            wait = dt.timedelta(seconds=SENDER_REFUSED_WAIT) if model is OutboundEmail else None
             model.objects.filter(pk__in=[row.pk for row in rows]).update(
                 status=SendStatus.QUEUED,
-                not_before=timezone.now() + dt.timedelta(seconds=SENDER_REFUSED_WAIT),
+                not_before=wait and timezone.now() + wait,
                 answer=answer[:500],
             )
             for row in rows:

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views, webhooks
+from . import feeds, views, webhooks
 
 app_name = "waitlist"
 
@@ -14,5 +14,8 @@ urlpatterns = [
     path("waitlist/preferences/<str:token>/export/", views.ExportView.as_view(), name="export"),
     path("waitlist/preferences/<str:token>/erase/", views.EraseView.as_view(), name="erase"),
     path("u/<str:token>/", views.UnsubscribeView.as_view(), name="unsubscribe"),
+    path("updates/", views.UpdatesView.as_view(), name="updates"),
+    path("updates/feed/", feeds.LaunchUpdatesFeed(), name="updates_feed"),
+    path("updates/<int:pk>/", views.UpdateView.as_view(), name="update"),
     path("anymail/<str:esp>/tracking/", webhooks.tracking, name="email_service_webhook"),
 ]

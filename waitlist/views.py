@@ -15,7 +15,7 @@ from articles.models import Article
 
 from . import links, milestones, pacing, privacy, signup, tokens
 from .forms import JoinForm, PreferencesForm
-from .models import Subscriber
+from .models import Campaign, Subscriber
 from .ratelimit import Limit, LimiterUnavailable, hit
 
 CHECK_INBOX = (
@@ -287,3 +287,26 @@ class UnsubscribeView(View):
             return render(request, "waitlist/bad_link.html", {"unsubscribe": True}, status=400)
         links.unsubscribe(subscriber_id=data.subscriber_id)
         return render(request, "waitlist/unsubscribed.html")
+
+
+class UpdatesView(TemplateView):
+    """The public archive of launch updates: the same for everyone, nothing personal."""
+
+    template_name = "waitlist/updates.html"
+
+    def get_context_data(self, **kwargs):
+        return {**super().get_context_data(**kwargs), "updates": Campaign.objects.archived()}
+
+
+class UpdateView(View):
+    """One update's web version, as it went out, without anyone's links. Staff can read one
+    before it goes out (the test's "view in your browser" link)."""
+
+    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+        shown = Campaign.objects.archived()
+        if request.user.is_staff:
+            shown = Campaign.objects.all()
+        update = shown.filter(pk=pk).first()
+        if update is None:
+            raise Http404("No such update.")
+        return render(request, "waitlist/update.html", {"update": update})

@@ -69,7 +69,16 @@ def test_the_change_page_shows_the_audience_size_and_previews(operator):
     html = operator.get(f"/admin/waitlist/campaign/{item.pk}/preview/html/")
     assert "<h2" in html.content.decode() and "sandbox" in html["Content-Security-Policy"]
     text = operator.get(f"/admin/waitlist/campaign/{item.pk}/preview/text/").content.decode()
-    assert "News." in text and "Unsubscribe:" in text
+    assert "News." in text and "Unsubscribe:" in text and "##" not in text
+    assert "\ue000" not in text  # the personal links are filled in, with dead ones
+    inbox = operator.get(f"/admin/waitlist/campaign/{item.pk}/preview/").content.decode()
+    assert "<dt>From</dt><dd>Halftime Health &lt;hello@localhost&gt;</dd>" in inbox
+    assert '<strong class="inbox-subject">We&#x27;re live</strong>' in inbox
+    assert f'src="/admin/waitlist/campaign/{item.pk}/preview/html/" sandbox' in inbox
+    assert "Hello\n=====\n\nNews." in inbox
+    framed = operator.get(f"/admin/waitlist/campaign/{item.pk}/preview/html/")
+    assert framed["X-Frame-Options"] == "SAMEORIGIN"
+    assert "frame-ancestors 'self'" in framed["Content-Security-Policy"]
 
 
 def test_send_me_a_test_goes_to_the_operator(operator, mail):
@@ -188,11 +197,19 @@ def test_progress_and_the_delivery_log(operator):
     item = campaign(status=Campaign.Status.SENDING)
     deliveries.create_deliveries(item)
     first, second = Delivery.objects.order_by("pk")[:2]
-    Delivery.objects.filter(pk=first.pk).update(status="sent")
+    Delivery.objects.filter(pk=first.pk).update(status="sent", sent_at=timezone.now())
     Delivery.objects.filter(pk=second.pk).update(status="failed", answer="550 no such user")
     page = operator.get(f"/admin/waitlist/campaign/{item.pk}/change/").content.decode()
     assert '<progress class="campaign-progress" max="100" value="50"' in page
-    assert "1 sent · 1 failed · 0 skipped · 2 queued · 0 sending — of 4." in page
+    text = " ".join(re.sub(r"<[^>]+>", "", page).split())
+    assert "1 sent · 1 failed · 0 skipped · 2 queued · 0 sending — of 4." in text
+    assert f'data-url="/admin/waitlist/campaign/{item.pk}/progress/"' in page
+    live = operator.get(f"/admin/waitlist/campaign/{item.pk}/progress/").json()
+    assert {k: live[k] for k in ("sent", "failed", "queued", "total", "percent", "status")} == {
+        "sent": 1, "failed": 1, "queued": 2, "total": 4, "percent": 50, "status": "sending",
+    }  # fmt: skip
+    # One sent in the last minute: 1/60 a second; the two queued take two minutes at that rate.
+    assert live["rate"] == 0.02 and live["eta_seconds"] == 120
     log = operator.get(f"/admin/waitlist/delivery/?campaign__id__exact={item.pk}").content.decode()
     assert "550 no such user" in log
 
