@@ -11,6 +11,7 @@ class HalftimeAdminSite(admin.AdminSite):
     site_header = "Halftime Health"
     site_title = "Halftime Health admin"
     index_title = "Site administration"
+    index_template = "admin/halftime_index.html"
 
     # With ADMIN_OTP_REQUIRED, signing in takes a code from the person's authenticator app, and
     # a session signed in by password alone counts as not signed in to admin.

@@ -21,8 +21,8 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from . import campaigns, emails, heartbeats, milestones, privacy
-from .dashboard import dashboard_view
+from . import campaigns, emails, heartbeats, importing, milestones, privacy
+from .dashboard import dashboard_view, spreadsheet_cell
 from .embed import embed_view
 from .models import (
     UTM_FIELDS,
@@ -72,13 +72,6 @@ class _Echo:
         return value
 
 
-def _cell(value: str) -> str:
-    """A spreadsheet reads a cell that starts like a formula as one (=HYPERLINK(…), and the
-    valid address =1+1@example.com): a leading ' keeps it text."""
-    return f"'{value}" if value.startswith(FORMULA_STARTS) else value
-
-
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 CSV_COLUMNS = [
     "email", "status", "interests", "state", "source_article", "placement", "utm_source",
     "utm_medium", "utm_campaign", "created_at", "confirmed_at", "unsubscribed_at",
@@ -96,6 +89,10 @@ class MilestoneFilter(admin.SimpleListFilter):
         if self.value() and self.value().isdigit():
             return queryset.filter(milestones_reached__milestone_id=int(self.value()))
         return queryset
+
+
+class ImportForm(forms.Form):
+    file = forms.FileField(label="CSV file", help_text="UTF-8, with a header row.")
 
 
 @admin.register(Subscriber)
@@ -186,7 +183,7 @@ class SubscriberAdmin(admin.ModelAdmin):
             yield writer.writerow(CSV_COLUMNS)
             for s in queryset.select_related("source_article").iterator(chunk_size=2000):
                 yield writer.writerow(
-                    _cell(value)
+                    spreadsheet_cell(value)
                     for value in [
                         s.email or "",
                         s.status,
@@ -213,8 +210,35 @@ class SubscriberAdmin(admin.ModelAdmin):
         return [
             path("dashboard/", dashboard, name="waitlist_dashboard"),
             path("embed/", embed, name="waitlist_embed"),
+            path("import/", self.admin_site.admin_view(self.import_view), name="waitlist_import"),
             *super().get_urls(),
         ]
+
+    def import_view(self, request: HttpRequest) -> HttpResponse:
+        """Bring in a list kept elsewhere: all or nothing, every bad line said."""
+        if not request.user.has_perm("waitlist.import_subscribers"):
+            raise PermissionDenied
+        form = ImportForm(request.POST or None, request.FILES or None)
+        problems, report = [], None
+        if request.method == "POST" and form.is_valid():
+            upload = form.cleaned_data["file"]
+            try:
+                if upload.size > importing.MAX_BYTES:
+                    raise importing.ImportFailed(["the file is over 20 MB"])
+                report = importing.import_csv(upload.read())
+            except importing.ImportFailed as exc:
+                problems = exc.problems
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "Import a list",
+            "form": form,
+            "problems": problems,
+            "report": report,
+            "columns": importing.COLUMNS,
+        }
+        status = 400 if problems else 200
+        return TemplateResponse(request, "admin/waitlist/import.html", context, status=status)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -499,7 +523,7 @@ class CampaignAdmin(admin.ModelAdmin):
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
-            "title": "Send now?" if step == "send_now" else "Schedule?",
+            "title": "Confirm sending now" if step == "send_now" else "Confirm the schedule",
             "campaign": campaign,
             "step": step,
             "when": when,

@@ -1,72 +1,122 @@
-"""The operators' waitlist dashboard: numbers computed in the database, a chart drawn as SVG."""
+"""The operators' waitlist dashboard: numbers computed in the database; each chart an SVG drawn
+here with labelled axes, each beside the table of its figures, and every table also as CSV."""
 
+import csv
 import datetime as dt
+from dataclasses import dataclass
 
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
 from django.db.models.functions import TruncDate
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
 from articles.models import Article
 
-from .models import Subscriber
+from .models import Interest, Milestone, Subscriber, USState
 
 DAYS = 30
+CONFIRMED = Q(status=Subscriber.Status.CONFIRMED)
 
 
-def signups_per_day(*, days: int = DAYS) -> list[dict]:
+@dataclass
+class Table:
+    """One set of figures: shown as an HTML table, downloadable as CSV by its `name`."""
+
+    name: str
+    caption: str
+    columns: list[str]
+    rows: list[list]
+
+
+def daily(*, days: int = DAYS) -> Table:
+    """Signups by the day they joined, confirmations by the day they confirmed (site time)."""
     today = timezone.localdate()
     start = today - dt.timedelta(days=days - 1)
-    counts = {
-        row["day"]: row
-        for row in Subscriber.objects.filter(created_at__date__gte=start)
-        .annotate(day=TruncDate("created_at"))
-        .values("day")
-        .annotate(total=Count("id"), confirmed=Count("id", filter=Q(confirmed_at__isnull=False)))
-    }
-    return [
-        {
-            "day": day,
-            "total": counts.get(day, {}).get("total", 0),
-            "confirmed": counts.get(day, {}).get("confirmed", 0),
-        }
-        for day in (start + dt.timedelta(days=i) for i in range(days))
-    ]
-
-
-def chart(series: list[dict], *, width: int = 600, height: int = 160) -> list[dict]:
-    """Bar geometry for the template's inline SVG."""
-    peak = max([row["total"] for row in series] + [1])
-    step = width / len(series)
-    return [
-        {
-            **row,
-            "x": round(i * step + 1, 1),
-            "width": round(step - 2, 1),
-            "height": round(row["total"] / peak * (height - 20), 1),
-            "y": round(height - row["total"] / peak * (height - 20), 1),
-        }
-        for i, row in enumerate(series)
-    ]
-
-
-def dashboard_view(request: HttpRequest) -> HttpResponse:
-    if not request.user.has_perm("waitlist.view_dashboard"):
-        raise PermissionDenied
-    totals = Subscriber.objects.aggregate(
-        signups=Count("id", filter=~Q(status=Subscriber.Status.ERASED)),
-        confirmed=Count("id", filter=Q(status=Subscriber.Status.CONFIRMED)),
-        ever_confirmed=Count("id", filter=Q(confirmed_at__isnull=False)),
-        unsubscribed=Count("id", filter=Q(status=Subscriber.Status.UNSUBSCRIBED)),
-        referred=Count("id", filter=Q(referred_by__isnull=False)),
-        credited=Count("id", filter=Q(referral_credited=True)),
+    joined, confirmed = _per_day("created_at", start), _per_day("confirmed_at", start)
+    days_shown = [start + dt.timedelta(days=i) for i in range(days)]
+    return Table(
+        "daily",
+        f"Signups and confirmations per day, the last {days} days",
+        ["Day", "Signups", "Confirmations"],
+        [[day, joined.get(day, 0), confirmed.get(day, 0)] for day in days_shown],
     )
-    signups = totals["signups"]
-    rate = round(100 * totals["ever_confirmed"] / signups, 1) if signups else None
-    top_articles = (
+
+
+def _per_day(moment: str, start: dt.date) -> dict[dt.date, int]:
+    return dict(
+        Subscriber.objects.filter(**{f"{moment}__date__gte": start})
+        .annotate(day=TruncDate(moment))
+        .values("day")
+        .annotate(n=Count("id"))
+        .values_list("day", "n")
+    )
+
+
+def by_status() -> Table:
+    counts = dict(
+        Subscriber.objects.values("status").annotate(n=Count("id")).values_list("status", "n")
+    )
+    return Table(
+        "status",
+        "People by where they stand",
+        ["Status", "People"],
+        [[label, counts.get(value, 0)] for value, label in Subscriber.Status.choices],
+    )
+
+
+def by_source() -> Table:
+    """Confirmed people by the kind of form they joined from and the campaign that sent them."""
+    rows = (
+        Subscriber.objects.filter(CONFIRMED)
+        .values("placement", "utm_source")
+        .annotate(n=Count("id"))
+        .order_by("-n", "placement", "utm_source")[:20]
+    )
+    return Table(
+        "sources",
+        "Confirmed people by source",
+        ["Form", "Campaign source (utm_source)", "Confirmed"],
+        [[row["placement"] or "–", row["utm_source"] or "–", row["n"]] for row in rows],
+    )
+
+
+def by_state() -> Table:
+    names = dict(USState.choices)
+    rows = (
+        Subscriber.objects.filter(CONFIRMED)
+        .values("state")
+        .annotate(n=Count("id"))
+        .order_by("-n", "state")
+    )
+    return Table(
+        "states",
+        "Confirmed people by US state",
+        ["State", "Confirmed"],
+        [[names.get(row["state"], "No state given"), row["n"]] for row in rows],
+    )
+
+
+def by_interest() -> Table:
+    # The JSON list's text holds each interest in quotes, as the campaigns' segments read it.
+    counts = Subscriber.objects.filter(CONFIRMED).aggregate(
+        **{
+            value: Count("id", filter=Q(interests__icontains=f'"{value}"'))
+            for value in Interest.values
+        }
+    )
+    return Table(
+        "interests",
+        "Confirmed people by interest (a person can have several)",
+        ["Interest", "Confirmed"],
+        sorted(([label, counts[value]] for value, label in Interest.choices), key=lambda r: -r[1]),
+    )
+
+
+def top_articles() -> Table:
+    rows = (
         Article.objects.annotate(
             confirmed=Count("signups", filter=Q(signups__status=Subscriber.Status.CONFIRMED)),
             total=Count("signups"),
@@ -74,22 +124,162 @@ def dashboard_view(request: HttpRequest) -> HttpResponse:
         .filter(total__gt=0)
         .order_by("-confirmed", "-total")[:10]
     )
-    top_referrers = (
+    return Table(
+        "articles",
+        "Top articles by confirmed signups",
+        ["Article", "Confirmed", "All signups"],
+        [[article.title, article.confirmed, article.total] for article in rows],
+    )
+
+
+def referrals() -> Table:
+    referrers = (
         Subscriber.objects.annotate(
             credited=Count("referrals", filter=Q(referrals__referral_credited=True))
         )
         .filter(credited__gt=0)
-        .order_by("-credited")[:10]
+        .order_by("-credited", "pk")[:10]
     )
-    series = signups_per_day()
+    return Table(
+        "referrers",
+        "Top referrers (confirmed referrals that counted)",
+        ["Subscriber", "Referrals that counted"],
+        [[str(person), person.credited] for person in referrers],
+    )
+
+
+def milestones() -> Table:
+    rows = Milestone.objects.annotate(people=Count("reached"))
+    return Table(
+        "milestones",
+        "Referral milestones reached",
+        ["Milestone", "People who reached it"],
+        [[str(milestone), milestone.people] for milestone in rows],
+    )
+
+
+# --- the chart ---------------------------------------------------------------------------------
+
+WIDTH, HEIGHT = 640, 260
+LEFT, RIGHT, TOP, BOTTOM = 44, 8, 12, 36
+
+
+def nice_top(peak: int) -> int:
+    """The y axis's top: the peak rounded up to 1, 2 or 5 times a power of ten."""
+    if peak <= 4:
+        return 4
+    magnitude = 10 ** (len(str(peak)) - 1)
+    for step in (1, 2, 5, 10):
+        if peak <= step * magnitude:
+            return step * magnitude
+    return 10 * magnitude
+
+
+def chart(table: Table) -> dict:
+    """Geometry for the template's SVG: two bars a day (signups, confirmations), y ticks with
+    their counts, a date under every seventh day."""
+    rows = table.rows
+    top = nice_top(max([max(row[1], row[2]) for row in rows] + [0]))
+    plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+    step = plot_w / len(rows)
+    bar = max(1.0, step * 0.4)
+
+    def y(value: int) -> float:
+        return round(TOP + plot_h - value / top * plot_h, 1)
+
+    days = []
+    for i, (day, joined, confirmed) in enumerate(rows):
+        x = LEFT + i * step + step * 0.1
+        days.append(
+            {
+                "day": day,
+                "joined": {
+                    "x": round(x, 1),
+                    "y": y(joined),
+                    "h": round(TOP + plot_h - y(joined), 1),
+                },
+                "confirmed": {
+                    "x": round(x + bar, 1),
+                    "y": y(confirmed),
+                    "h": round(TOP + plot_h - y(confirmed), 1),
+                },
+                "label_x": round(LEFT + i * step + step / 2, 1),
+                "labelled": (len(rows) - 1 - i) % 7 == 0,
+                "joined_n": joined,
+                "confirmed_n": confirmed,
+            }
+        )
+    ticks = [{"value": v, "y": y(v)} for v in (0, top // 4, top // 2, top * 3 // 4, top)]
+    return {
+        "width": WIDTH,
+        "height": HEIGHT,
+        "left": LEFT,
+        "right": WIDTH - RIGHT,
+        "base": TOP + plot_h,
+        "bar": round(bar, 1),
+        "days": days,
+        "ticks": ticks,
+        "x_title_y": HEIGHT - 2,
+    }
+
+
+# --- the view ----------------------------------------------------------------------------------
+
+
+def tables() -> list[Table]:
+    return [
+        daily(), by_status(), by_source(), by_state(), by_interest(), top_articles(),
+        referrals(), milestones(),
+    ]  # fmt: skip
+
+
+def as_csv(table: Table) -> HttpResponse:
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="waitlist-{table.name}.csv"'
+    writer = csv.writer(response)
+    writer.writerow(table.columns)
+    for row in table.rows:
+        writer.writerow(
+            [spreadsheet_cell(v.isoformat() if isinstance(v, dt.date) else str(v)) for v in row]
+        )
+    return response
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_cell(value: str) -> str:
+    """A spreadsheet reads a cell that starts like a formula as one (=HYPERLINK(…), and the
+    valid address =1+1@example.com): a leading ' keeps it text."""
+    return f"'{value}" if value.startswith(FORMULA_STARTS) else value
+
+
+def dashboard_view(request: HttpRequest) -> HttpResponse:
+    if not request.user.has_perm("waitlist.view_dashboard"):
+        raise PermissionDenied
+    everything = tables()
+    if "csv" in request.GET:
+        wanted = next((t for t in everything if t.name == request.GET["csv"]), None)
+        if wanted is None:
+            raise Http404("No such table.")
+        return as_csv(wanted)
+    totals = Subscriber.objects.aggregate(
+        signups=Count("id", filter=~Q(status=Subscriber.Status.ERASED)),
+        confirmed=Count("id", filter=CONFIRMED),
+        ever_confirmed=Count("id", filter=Q(confirmed_at__isnull=False)),
+        unsubscribed=Count("id", filter=Q(status=Subscriber.Status.UNSUBSCRIBED)),
+        referred=Count("id", filter=Q(referred_by__isnull=False)),
+        credited=Count("id", filter=Q(referral_credited=True)),
+    )
+    signups = totals["signups"]
+    rate = round(100 * totals["ever_confirmed"] / signups, 1) if signups else None
     context = {
         **admin.site.each_context(request),
         "title": "Waitlist dashboard",
         "totals": totals,
         "confirmation_rate": rate,
-        "bars": chart(series),
-        "series": series,
-        "top_articles": top_articles,
-        "top_referrers": top_referrers,
+        "daily": everything[0],
+        "chart": chart(everything[0]),
+        "tables": everything[1:],
     }
     return TemplateResponse(request, "admin/waitlist/dashboard.html", context)

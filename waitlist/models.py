@@ -6,6 +6,7 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models.functions import Lower
 from django.urls import reverse
+from django.utils import timezone
 
 from articles.rendering import render_markdown
 
@@ -207,6 +208,7 @@ class Subscriber(models.Model):
             models.Index(fields=["canonical_email_hash"], name="subscriber_canonical_hash"),
         ]
         permissions = [
+            ("import_subscribers", "Can import a list of subscribers from CSV"),
             ("export_subscribers", "Can export subscribers as CSV"),
             ("erase_subscribers", "Can erase subscribers' personal data"),
             ("view_dashboard", "Can view the waitlist dashboard"),
@@ -289,7 +291,9 @@ class ConsentRecord(models.Model):
     subscriber = models.ForeignKey(Subscriber, on_delete=models.CASCADE, related_name="consents")
     consent_version = models.CharField(max_length=20)
     consent_text = models.TextField()
-    signed_up_at = models.DateTimeField(auto_now_add=True)
+    # Where consent was given, when it was given elsewhere (an imported list); blank: here.
+    source = models.CharField(max_length=200, blank=True)
+    signed_up_at = models.DateTimeField(default=timezone.now)
     signup_ip = models.GenericIPAddressField(null=True, blank=True)
     signup_user_agent = models.CharField(max_length=400, blank=True)
     confirmed_at = models.DateTimeField(null=True, blank=True)
@@ -339,6 +343,7 @@ class OutboundEmail(Sendable):
         WELCOME = "welcome", "Welcome (after confirming)"
         LINKS = "links", "Your links (a confirmed address entered again)"
         REMINDER = "reminder", "Reminder to confirm"
+        RECONFIRM = "reconfirm", "Confirm again (an imported address without consent proof)"
         MILESTONE = "milestone", "Referral milestone reached"
 
     subscriber = models.ForeignKey(Subscriber, on_delete=models.CASCADE, related_name="emails")

@@ -88,6 +88,10 @@ def enqueue(*, countdown: float | None = None) -> None:
         logger.warning("outbox: could not enqueue a send; the sweep will")
 
 
+# The emails that ask a person to confirm, sent only while they have not.
+ASKING = (
+    OutboundEmail.Kind.CONFIRMATION, OutboundEmail.Kind.REMINDER, OutboundEmail.Kind.RECONFIRM,
+)  # fmt: skip
 # The emails that carry a person's place and links, sent only while they are on the list.
 PERSONAL = (OutboundEmail.Kind.WELCOME, OutboundEmail.Kind.LINKS, OutboundEmail.Kind.MILESTONE)
 
@@ -136,7 +140,7 @@ class Outbox(sending.Batch):
 
     def copy(self, row: dict) -> emails.Copy | None:
         """One email as its person gets it, or None if it is no longer wanted."""
-        if row["kind"] in (OutboundEmail.Kind.CONFIRMATION, OutboundEmail.Kind.REMINDER):
+        if row["kind"] in ASKING:
             # Whoever has confirmed meanwhile, or asked again since, does not need this one.
             if (
                 row["subscriber__status"] in (Subscriber.Status.CONFIRMED, Subscriber.Status.ERASED)
@@ -172,7 +176,7 @@ class Outbox(sending.Batch):
         milestone_id = row and row["milestone_id"]
         key = (kind, milestone_id)
         if key not in self.templates:
-            if kind in (OutboundEmail.Kind.CONFIRMATION, OutboundEmail.Kind.REMINDER):
+            if kind in ASKING:
                 self.templates[key] = emails.confirmation_template(kind)
             else:
                 milestone = milestone_id and Milestone(

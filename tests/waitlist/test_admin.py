@@ -1,12 +1,14 @@
 import csv
+import datetime as dt
 import io
 
 import pytest
 from django.contrib.auth.models import Permission
 from django.test import Client
+from django.utils import timezone
 
 from tests.factories import ArticleFactory, StaffFactory, SubscriberFactory
-from waitlist.models import ConsentRecord
+from waitlist.models import ConsentRecord, Subscriber
 
 pytestmark = pytest.mark.django_db
 
@@ -87,11 +89,58 @@ def test_the_dashboard_shows_rates_articles_and_referrals():
     client = staff_with("view_dashboard")
     page = client.get("/admin/waitlist/subscriber/dashboard/").content.decode()
     assert "Waitlist dashboard" in page
-    assert '<tr><th scope="row">Signups</th><td>3</td></tr>' in page
+    assert "<div><dt>Signups</dt><dd>3</dd></div>" in page
     assert "66.7%" in page
-    assert "<td>Reading your labs</td><td>1</td><td>2</td>" in page
-    assert "<td>ref@example.com</td><td>1</td>" in page
-    assert page.count("<rect ") == 30
+    assert '<th scope="row">Reading your labs</th><td>1</td><td>2</td>' in page
+    assert '<th scope="row">ref@example.com</th><td>1</td>' in page
+    assert page.count("<rect ") == 60  # two bars a day for 30 days
+
+
+def test_the_dashboard_chart_has_labelled_axes_and_its_table_beside_it(settings):
+    today = timezone.localtime()
+    for days_ago, count in ((0, 3), (1, 1), (8, 2)):
+        for _ in range(count):
+            person = SubscriberFactory()
+            moment = today - dt.timedelta(days=days_ago)
+            Subscriber.objects.filter(pk=person.pk).update(created_at=moment, confirmed_at=moment)
+    SubscriberFactory(status="pending", confirmed_at=None, state="")
+    page = staff_with("view_dashboard").get("/admin/waitlist/subscriber/dashboard/")
+    text = page.content.decode()
+    # y ticks up to a round top (4), dates under every seventh day ending today.
+    for tick in ("0", "1", "2", "3", "4"):
+        assert f'class="tick y">{tick}</text>' in text
+    assert f'class="tick x">{today:%b} {today.day}</text>' in text
+    week_ago = today - dt.timedelta(days=7)
+    assert f'class="tick x">{week_ago:%b} {week_ago.day}</text>' in text
+    assert ">People</text>" in text and ">Day (site time)</text>" in text
+    assert f'<th scope="row">{today:%a %b} {today.day}</th><td>4</td><td>3</td>' in text
+    for name in ("daily", "status", "sources", "states", "interests"):
+        assert f'href="?csv={name}"' in text
+    assert '<th scope="row">Texas</th><td>6</td>' in text  # the factory's people are Texans
+
+
+def test_every_dashboard_table_downloads_as_csv():
+    SubscriberFactory(interests=["sleep"], state="CA", utm_source="=HYPERLINK(1)")
+    client = staff_with("view_dashboard")
+    daily = client.get("/admin/waitlist/subscriber/dashboard/?csv=daily")
+    assert daily["Content-Type"].startswith("text/csv")
+    lines = daily.content.decode().splitlines()
+    assert lines[0] == "Day,Signups,Confirmations" and len(lines) == 31
+    assert lines[-1] == f"{timezone.localdate().isoformat()},1,1"
+    sources = client.get("/admin/waitlist/subscriber/dashboard/?csv=sources").content.decode()
+    assert "'=HYPERLINK(1)" in sources  # kept as text, never run by a spreadsheet
+    interests = client.get("/admin/waitlist/subscriber/dashboard/?csv=interests").content.decode()
+    assert "Sleep,1" in interests
+    assert client.get("/admin/waitlist/subscriber/dashboard/?csv=nope").status_code == 404
+
+
+def test_the_admin_index_links_the_dashboard():
+    page = staff_with("view_dashboard", "view_subscriber").get("/admin/").content.decode()
+    assert 'href="/admin/waitlist/subscriber/dashboard/">Dashboard</a>' in page
+    assert (
+        "The waitlist at a glance"
+        not in staff_with("view_subscriber").get("/admin/").content.decode()
+    )
 
 
 def test_the_dashboard_needs_its_permission():
