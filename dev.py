@@ -63,12 +63,15 @@ def ensure_virtualenv(extras: str) -> None:
 
 
 # What the tests drive besides Python: Debian's chromium (the browser tests), nginx (the
-# documented production shape in front of gunicorn) and libfaketime (a clock the local-time
-# sending test sets for its worker processes), each by the file it installs.
+# documented production shape in front of gunicorn), libfaketime (a clock the local-time
+# sending test sets for its worker processes) and dovecot (the bounce mailbox, over IMAP and
+# POP3), each by the file it installs.
 TEST_PROGRAMS = {
     "chromium": "/usr/bin/chromium",
     "nginx": "/usr/sbin/nginx",
     "libfaketime": "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
+    "dovecot-imapd": "/usr/lib/dovecot/imap",
+    "dovecot-pop3d": "/usr/lib/dovecot/pop3",
 }
 
 

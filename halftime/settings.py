@@ -209,6 +209,16 @@ CELERY_BEAT_SCHEDULE = {
     },
     "tend-pending": {"task": "waitlist.tasks.tend_pending", "schedule": 3600},
 }
+# Bounces for mail sent over SMTP: the mailbox they arrive in, read every BOUNCE_CHECK_SECONDS
+# (waitlist/bounces.py): imaps://user:password@host/INBOX, or pop3s://user:password@host.
+BOUNCE_MAILBOX_URL = env("BOUNCE_MAILBOX_URL", default="")
+BOUNCE_CHECK_SECONDS = env.int("BOUNCE_CHECK_SECONDS", default=300)
+if BOUNCE_MAILBOX_URL:
+    CELERY_BEAT_SCHEDULE["read-bounces"] = {
+        "task": "waitlist.tasks.read_bounces",
+        "schedule": BOUNCE_CHECK_SECONDS,
+        "options": {"expires": BOUNCE_CHECK_SECONDS},
+    }
 
 # --- Mail --------------------------------------------------------------------------------------
 

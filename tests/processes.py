@@ -3,6 +3,7 @@ stop and start."""
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -182,4 +183,68 @@ class RedisServer:
         try:
             return bool(redis.Redis.from_url(self.url, socket_connect_timeout=0.2).ping())
         except redis.RedisError:
+            return False
+
+
+class MailboxServer:
+    """Dovecot of the test's own, serving one mailbox over IMAP and POP3 on ports of its own:
+    any user name, the one password, mail kept in `folder`."""
+
+    PASSWORD = "bounce-mailbox-password"
+    BINARY = "/usr/sbin/dovecot"
+
+    def __init__(self, folder: Path, imap_port: int, pop3_port: int):
+        self.folder, self.imap_port, self.pop3_port = folder, imap_port, pop3_port
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        for name in ("run", "state", "home"):
+            (self.folder / name).mkdir(parents=True, exist_ok=True)
+        # Mail is read and written as Debian's own `dovecot` user, never as root.
+        shutil.chown(self.folder / "home", user="dovecot", group="dovecot")
+        config = self.folder / "dovecot.conf"
+        config.write_text(
+            "\n".join(
+                [
+                    f"base_dir = {self.folder / 'run'}",
+                    f"state_dir = {self.folder / 'state'}",
+                    f"log_path = {self.folder / 'dovecot.log'}",
+                    "protocols = imap pop3",
+                    "listen = 127.0.0.1",
+                    "ssl = no",
+                    "disable_plaintext_auth = no",
+                    "auth_mechanisms = plain login",
+                    f"passdb {{\n  driver = static\n  args = password={self.PASSWORD}\n}}",
+                    "userdb {\n  driver = static\n  args = uid=dovecot gid=dovecot "
+                    f"home={self.folder / 'home'}/%u\n}}",
+                    "mail_location = maildir:~/Maildir",
+                    "first_valid_uid = 1",
+                    "service imap-login {\n  inet_listener imap {\n"
+                    f"    port = {self.imap_port}\n  }}\n  inet_listener imaps {{\n    port = 0\n"
+                    "  }\n  chroot =\n}",
+                    "service pop3-login {\n  inet_listener pop3 {\n"
+                    f"    port = {self.pop3_port}\n  }}\n  inet_listener pop3s {{\n    port = 0\n"
+                    "  }\n  chroot =\n}",
+                    "service anvil {\n  chroot =\n}",
+                ]
+            )
+            + "\n"
+        )
+        self.process = subprocess.Popen(
+            [self.BINARY, "-F", "-c", str(config)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_until(self.is_up, timeout=15, message="dovecot did not start")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)
+
+    def is_up(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.imap_port), timeout=0.2):
+                return True
+        except OSError:
             return False

@@ -1,5 +1,6 @@
 """Screenshots of the pages a visitor meets first, at a phone's size (390 × 844) and a
-desktop's (1280 × 800), in Debian's chromium: the home page, an article and the referral page.
+desktop's (1280 × 800), in Debian's chromium: the home page, an article and the referral page,
+and, signed in as the admin `dev.py run` makes, a campaign, its confirmation and the dashboard.
 
     python3 dev.py run                                     # in one terminal
     .venv/bin/python tools/screenshots.py http://localhost:8000 docs/screenshots
@@ -22,8 +23,11 @@ SIZES = {
 CHROMIUM = "/usr/bin/chromium"
 
 
-def shoot(base: str, folder: Path, pages: dict[str, str]) -> list[Path]:
-    """`pages`: {name: path}; writes NAME-phone.png and NAME-desktop.png for each."""
+def shoot(
+    base: str, folder: Path, pages: dict[str, str], *, sign_in: tuple[str, str] | None = None
+) -> list[Path]:
+    """`pages`: {name: path}; writes NAME-phone.png and NAME-desktop.png for each, signed in to
+    admin first as `sign_in` (user, password) if given."""
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     with sync_playwright() as playwright:
@@ -31,6 +35,12 @@ def shoot(base: str, folder: Path, pages: dict[str, str]) -> list[Path]:
         for size, options in SIZES.items():
             context = browser.new_context(**options)
             page = context.new_page()
+            if sign_in:
+                page.goto(base.rstrip("/") + "/admin/login/")
+                page.fill("#id_username", sign_in[0])
+                page.fill("#id_password", sign_in[1])
+                page.click("input[type=submit]")
+                page.wait_for_load_state("networkidle")
             for name, path in pages.items():
                 page.goto(base.rstrip("/") + path)
                 page.wait_for_load_state("networkidle")
@@ -68,6 +78,34 @@ def site_pages() -> dict[str, str]:
     return pages
 
 
+def operator_pages() -> tuple[dict[str, str], tuple[str, str]] | None:
+    """The operators' pages, signed in as the admin `dev.py run` makes (its password in
+    VAR_DIR/admin-password.txt); None if there is no such admin. A draft campaign, "Screenshot
+    sample", is added if the site has none."""
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+
+    from waitlist.models import Campaign
+
+    saved = Path(settings.VAR_DIR) / "admin-password.txt"
+    admin = get_user_model().objects.filter(username="admin").first()
+    if admin is None or not saved.is_file() or not admin.check_password(saved.read_text().strip()):
+        return None
+    campaign = Campaign.objects.order_by("-pk").first() or Campaign.objects.create(
+        name="Screenshot sample",
+        subject="We're open in Texas",
+        preheader="Book your first visit this week",
+        body="## What changes\n\nFrom today you can book a first visit online.",
+        audience_states=["TX"],
+    )
+    pages = {
+        "campaign": f"/admin/waitlist/campaign/{campaign.pk}/change/#send",
+        "campaign-confirm": f"/admin/waitlist/campaign/{campaign.pk}/confirm/schedule/",
+        "dashboard": "/admin/waitlist/subscriber/dashboard/",
+    }
+    return pages, ("admin", saved.read_text().strip())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("base", help="the running site, e.g. http://localhost:8000")
@@ -79,6 +117,12 @@ def main() -> None:
 
     django.setup()
     for path in shoot(args.base, args.folder, site_pages()):
+        print(path)
+    operators = operator_pages()
+    if operators is None:
+        print("no admin with the password in VAR_DIR/admin-password.txt: no operator pages")
+        return
+    for path in shoot(args.base, args.folder, operators[0], sign_in=operators[1]):
         print(path)
 
 

@@ -363,6 +363,23 @@ class CampaignAdmin(admin.ModelAdmin):
             '<progress max="100" value="{}"></progress> {}%', counts["percent"], counts["percent"]
         )
 
+    @admin.display(description="audience")
+    def audience_label(self, campaign: Campaign) -> str:
+        return campaigns.audience_label(campaign)
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None or self.has_change_permission(request, obj):
+            return fieldsets
+        # Read only: the audience in words, not the lists it is stored as.
+        return [
+            (name, {**options, "fields": ["audience_label"]} if name == "Audience" else options)
+            for name, options in fieldsets
+        ]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*super().get_readonly_fields(request, obj), "audience_label"]
+
     def has_change_permission(self, request, obj=None):
         # What is sending or sent is history: only its controls below still act on it.
         if obj and obj.status not in (Campaign.Status.DRAFT, Campaign.Status.SCHEDULED):

@@ -1,5 +1,6 @@
 import math
 import sqlite3
+from urllib.parse import urlsplit
 
 from anymail.exceptions import AnymailConfigurationError
 from django.conf import settings
@@ -75,4 +76,33 @@ def the_webhook_is_guarded(app_configs, **kwargs) -> list[checks.CheckMessage]:
         view.view_class(**view.view_initkwargs)
     except AnymailConfigurationError as exc:
         return [checks.Error(str(exc).strip(), id="waitlist.E005")]
+    return []
+
+
+@checks.register(checks.Tags.security, deploy=True)
+def bounces_come_back(app_configs, **kwargs) -> list[checks.CheckMessage]:
+    """Mail over SMTP needs the bounce mailbox, or an address that bounces later (not at once)
+    is mailed for ever; and its password never travels in clear to another host."""
+    url = urlsplit(settings.BOUNCE_MAILBOX_URL)
+    smtp = settings.EMAIL_BACKEND == "django.core.mail.backends.smtp.EmailBackend"
+    if smtp and not settings.BOUNCE_MAILBOX_URL:
+        return [
+            checks.Warning(
+                "Mail goes over SMTP and BOUNCE_MAILBOX_URL is not set: a bounce that comes "
+                "back as an email never suppresses its address, so it is mailed again and again.",
+                hint="Set BOUNCE_MAILBOX_URL=imaps://user:password@host/INBOX (or pop3s://…), "
+                "the mailbox of the envelope sender the SMTP server returns bounces to.",
+                id="waitlist.W006",
+            )
+        ]
+    loopback = url.hostname in ("localhost", "127.0.0.1", "::1")
+    if url.scheme in ("imap", "pop3") and not loopback:
+        return [
+            checks.Error(
+                f"BOUNCE_MAILBOX_URL reads {url.hostname} over {url.scheme} without TLS: its "
+                "password would cross the network in clear.",
+                hint=f"Use {url.scheme}s://.",
+                id="waitlist.E007",
+            )
+        ]
     return []

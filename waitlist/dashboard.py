@@ -160,8 +160,8 @@ def milestones() -> Table:
 
 # --- the chart ---------------------------------------------------------------------------------
 
-WIDTH, HEIGHT = 640, 260
-LEFT, RIGHT, TOP, BOTTOM = 44, 8, 12, 36
+WIDTH, HEIGHT = 640, 280
+LEFT, RIGHT, TOP, BOTTOM = 44, 8, 28, 40
 
 
 def nice_top(peak: int) -> int:

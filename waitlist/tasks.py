@@ -2,7 +2,7 @@ import logging
 
 from celery import shared_task
 
-from . import deliveries, heartbeats, outbox, pending
+from . import bounces, deliveries, heartbeats, outbox, pending
 
 logger = logging.getLogger(__name__)
 
@@ -65,3 +65,12 @@ def send_campaign_batch(campaign_id: int, low: int, high: int) -> dict:
         campaign_id, low, high, result.sent, result.failed, result.skipped, result.released,
     )  # fmt: skip
     return result.counts()
+
+
+@shared_task
+def read_bounces() -> dict[str, int]:
+    """The bounce mailbox (BOUNCE_MAILBOX_URL): suppress what bounced for good or complained."""
+    outcome = bounces.read_mailbox()
+    if outcome.read:
+        logger.info("bounces: %s", vars(outcome))
+    return vars(outcome)

@@ -63,12 +63,17 @@ def format_violations(violations: list[dict]) -> str:
 
 
 @pytest.fixture
-def assert_accessible() -> Callable[[Page], None]:
-    """Run axe-core's WCAG 2.0/2.1 A and AA rules on the page as it stands; fail on any."""
+def assert_accessible() -> Callable[..., None]:
+    """Run axe-core's WCAG 2.0/2.1 A and AA rules on the page as it stands (or the part of it
+    `within` selects: in admin, what this project drew); fail on any."""
 
-    def check(page: Page) -> None:
+    def check(page: Page, *, within: str | None = None) -> None:
         page.evaluate(AXE_SCRIPT)
-        results = page.evaluate("options => axe.run(document, options)", AXE_OPTIONS)
+        context = {"include": [within]} if within else None
+        results = page.evaluate(
+            "([context, options]) => axe.run(context || document, options)",
+            [context, AXE_OPTIONS],
+        )
         if results["violations"]:
             pytest.fail(format_violations(results["violations"]), pytrace=False)
 

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from tests.conftest import worker_env
-from tests.factories import ArticleFactory
+from tests.factories import ArticleFactory, StaffFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -19,15 +19,21 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_the_screenshot_script_shoots_every_page_at_both_sizes(live_server, smtp_sink, tmp_path):
     ArticleFactory(title="Reading a lab report")
-    env = {**os.environ, **worker_env(smtp_sink)}  # the live server's database and settings
+    var = tmp_path / "var"
+    var.mkdir()
+    (var / "admin-password.txt").write_text("screenshots admin password")
+    StaffFactory(username="admin", is_superuser=True, password="screenshots admin password")
+    shots = tmp_path / "shots"
+    # The live server's database and settings, and the admin `dev.py run` would have made.
+    env = {**os.environ, **worker_env(smtp_sink), "VAR_DIR": str(var)}
     done = subprocess.run(
-        [sys.executable, "tools/screenshots.py", live_server.url, str(tmp_path)],
+        [sys.executable, "tools/screenshots.py", live_server.url, str(shots)],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    sizes = {path.name: Image.open(path).size for path in tmp_path.glob("*.png")}
+    sizes = {path.name: Image.open(path).size for path in shots.glob("*.png")}
     assert sizes == {
         f"{name}-{size}.png": dimensions
-        for name in ("home", "article", "referral")
+        for name in ("home", "article", "referral", "campaign", "campaign-confirm", "dashboard")
         for size, dimensions in (("phone", (390, 844)), ("desktop", (1280, 800)))
     }

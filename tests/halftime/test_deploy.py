@@ -16,6 +16,7 @@ PRODUCTION = {
     "REDIS_URL": "redis://127.0.0.1:6379/9",
     "REDIS_CACHE_URL": "redis://cache.internal:6379/0",
     "EMAIL_URL": "smtp+tls://user:secret@smtp.example.com:587",
+    "BOUNCE_MAILBOX_URL": "imaps://bounces:secret@mail.example.com/INBOX",
 }
 
 
@@ -104,3 +105,15 @@ def test_an_email_service_s_own_webhook_key_is_asked_for():
     assert result.returncode != 0
     assert "waitlist.E005" in result.stderr and "POSTAL_WEBHOOK_KEY" in result.stderr
     assert check({**postal, "ANYMAIL_POSTAL_WEBHOOK_KEY": "a-public-key"}).returncode == 0
+
+
+def test_smtp_without_a_bounce_mailbox_is_refused():
+    env = {k: v for k, v in PRODUCTION.items() if k != "BOUNCE_MAILBOX_URL"}
+    result = check(env)
+    assert result.returncode == 1 and "waitlist.W006" in result.stderr
+
+
+def test_a_bounce_mailbox_read_without_tls_is_refused():
+    result = check({**PRODUCTION, "BOUNCE_MAILBOX_URL": "imap://u:p@mail.example.com/INBOX"})
+    assert result.returncode == 1 and "waitlist.E007" in result.stderr
+    assert check({**PRODUCTION, "BOUNCE_MAILBOX_URL": "pop3://u:p@127.0.0.1"}).returncode == 0

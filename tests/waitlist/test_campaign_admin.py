@@ -314,3 +314,13 @@ def test_the_webhook_refuses_calls_without_the_secret(client, webhook_secret):
     assert response.status_code == 400
     person.refresh_from_db()
     assert person.suppressed_at is None
+
+
+def test_a_sent_campaign_shows_its_audience_in_words(operator):
+    item = campaign(
+        status=Campaign.Status.SENT, audience_interests=["testosterone", "sleep"],
+        audience_states=["TX", "CA"],
+    )  # fmt: skip
+    page = operator.get(f"/admin/waitlist/campaign/{item.pk}/change/").content.decode()
+    assert "People interested in Testosterone, Sleep; in Texas, California" in page
+    assert "[&quot;testosterone&quot;" not in page and '["testosterone"' not in page

@@ -1,0 +1,118 @@
+"""The operators' console in a real browser, on a phone and a desktop: a campaign's page, its
+two-step send, its preview, its progress updating by itself, and the dashboard."""
+
+import pytest
+from django.utils import timezone
+from playwright.sync_api import Browser, Page, expect
+
+from tests.browser.conftest import PHONE
+from tests.factories import StaffFactory, SubscriberFactory
+from waitlist import campaigns, deliveries
+from waitlist.models import Campaign, Delivery
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+PASSWORD = "operator password, long enough"
+SIZES = {"phone": PHONE, "desktop": {"viewport": {"width": 1280, "height": 800}}}
+
+
+def signed_in(browser: Browser, base: str, size: str) -> Page:
+    page = browser.new_context(**SIZES[size]).new_page()
+    page.goto(f"{base}/admin/")
+    page.fill("#id_username", "operator")
+    page.fill("#id_password", PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.locator("#site-name")).to_be_visible()
+    return page
+
+
+def fits(page: Page) -> bool:
+    """Nothing wider than the screen: no sideways scrolling of the whole page."""
+    return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+
+@pytest.fixture
+def operator():
+    user = StaffFactory(username="operator", email="operator@example.com", is_superuser=True)
+    user.set_password(PASSWORD)
+    user.save()
+    return user
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_a_campaign_is_tested_confirmed_and_sent_in_two_steps(
+    live_server, settings, mail, browser: Browser, operator, assert_accessible, size
+):
+    settings.SITE_URL = live_server.url
+    SubscriberFactory.create_batch(3, state="TX")
+    campaign = Campaign.objects.create(
+        name="Texas opens", subject="We're open in Texas", preheader="Book this week",
+        body="## What changes\n\nBook a **first visit**.", audience_states=["TX"],
+    )  # fmt: skip
+    page = signed_in(browser, live_server.url, size)
+    page.goto(f"{live_server.url}/admin/waitlist/campaign/{campaign.pk}/change/")
+    # The send panel is this project's; the form above it is Django admin's own.
+    assert_accessible(page, within=".campaign-send")
+    assert fits(page)
+
+    page.get_by_label("Send a test to").fill("editor@example.org")
+    page.get_by_role("button", name="Send the test").click()
+    expect(page.locator(".messagelist")).to_contain_text("Test sent to editor@example.org.")
+    assert [m.envelope_to for m in mail.to("editor@example.org")] == [["editor@example.org"]]
+
+    page.get_by_role("link", name="as it arrives").click()
+    expect(page.locator(".inbox-subject")).to_have_text("We're open in Texas")
+    expect(page.locator(".inbox-text")).to_contain_text("What changes\n============")
+    assert_accessible(page, within="#content-main")
+    page.go_back()
+
+    page.get_by_role("link", name="Send now…").click()
+    expect(page.locator(".campaign-facts")).to_contain_text("People in Texas: 3 people now")
+    assert_accessible(page, within="#content-main")
+    assert fits(page)
+    campaign.refresh_from_db()
+    assert campaign.status == "draft"  # looking is not sending
+    page.get_by_role("button", name="Yes, send to 3 people now").click()
+    expect(page.locator(".messagelist")).to_contain_text("3 people")
+    campaign.refresh_from_db()
+    assert campaign.status == "scheduled"
+
+
+def test_progress_updates_by_itself_while_it_sends(
+    live_server, browser: Browser, operator, assert_accessible
+):
+    SubscriberFactory.create_batch(4)
+    campaign = Campaign.objects.create(
+        name="Live", subject="Live", body="Text.", status=Campaign.Status.SENDING
+    )
+    deliveries.create_deliveries(campaign)
+    page = signed_in(browser, live_server.url, "desktop")
+    page.goto(f"{live_server.url}/admin/waitlist/campaign/{campaign.pk}/change/")
+    expect(page.locator('[data-field="sent"]')).to_have_text("0")
+    assert_accessible(page, within=".campaign-send")
+    first, second = Delivery.objects.order_by("pk")[:2]
+    Delivery.objects.filter(pk__in=[first.pk, second.pk]).update(
+        status="sent", sent_at=timezone.now()
+    )
+    # No reload: the page asks for the figures every few seconds.
+    expect(page.locator('[data-field="sent"]')).to_have_text("2", timeout=10_000)
+    expect(page.locator('[data-field="queued"]')).to_have_text("2")
+    expect(page.locator('[data-field="pace"]')).to_contain_text("a second")
+    assert campaigns.progress(campaign)["percent"] == 50
+    expect(page.locator("progress.campaign-progress")).to_have_attribute("value", "50")
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_the_dashboard_reads_on_a_phone_and_a_desktop(
+    live_server, browser: Browser, operator, assert_accessible, size
+):
+    SubscriberFactory.create_batch(5, state="TX", interests=["sleep"])
+    SubscriberFactory(state="CA", status="pending", confirmed_at=None)
+    page = signed_in(browser, live_server.url, size)
+    expect(page.get_by_role("link", name="Dashboard")).to_be_visible()
+    page.get_by_role("link", name="Dashboard").click()
+    expect(page.get_by_role("heading", name="Totals")).to_be_visible()
+    expect(page.locator("svg.chart")).to_be_visible()
+    expect(page.get_by_role("table", name="Confirmed people by US state")).to_contain_text("Texas")
+    assert_accessible(page, within="#content-main")
+    assert fits(page)
