@@ -24,7 +24,10 @@ def ensure_admin() -> str:
 def test_the_first_run_makes_an_admin_with_an_email_and_prints_its_password(var_dir):
     printed = ensure_admin()
     password = (var_dir / "admin-password.txt").read_text()
-    assert f"user: admin   password: {password}   email: admin@localhost" in printed
+    kept = var_dir / "admin-password.txt"
+    assert (
+        f"user: admin   password: {password} (kept in {kept})   email: admin@localhost" in printed
+    )
     admin = authenticate(username="admin", password=password)
     assert admin is not None and admin.is_superuser and admin.email == "admin@localhost"
     assert (var_dir / "admin-password.txt").stat().st_mode & 0o077 == 0

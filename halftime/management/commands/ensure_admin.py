@@ -32,7 +32,7 @@ class Command(BaseCommand):
             user.email = email
             user.save(update_fields=["email"])
         known = saved.is_file() and user.check_password(saved.read_text().strip())
-        shown = saved.read_text().strip() if known else "(the one you set)"
+        shown = f"{saved.read_text().strip()} (kept in {saved})" if known else "(the one you set)"
         self.stdout.write(
             f"  Admin: {settings.SITE_URL}/{settings.ADMIN_PATH}   user: {username}   "
             f"password: {shown}   email: {user.email}"
