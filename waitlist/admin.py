@@ -363,6 +363,18 @@ class CampaignAdmin(admin.ModelAdmin):
             '<progress max="100" value="{}"></progress> {}%', counts["percent"], counts["percent"]
         )
 
+    def save_model(self, request, obj, form, change):
+        # What was confirmed is what goes out: a scheduled campaign that changes is a draft
+        # again, to be tested (if the recipients would see a change) and confirmed anew.
+        if change and obj.status == Campaign.Status.SCHEDULED and form.has_changed():
+            obj.status = Campaign.Status.DRAFT
+            self.message_user(
+                request,
+                "It was scheduled: changed, it is a draft again. Check it and schedule it anew.",
+                messages.WARNING,
+            )
+        super().save_model(request, obj, form, change)
+
     @admin.display(description="audience")
     def audience_label(self, campaign: Campaign) -> str:
         return campaigns.audience_label(campaign)

@@ -2,7 +2,8 @@
 sender's, or the one a provider forwards feedback reports to), read over IMAP or POP3.
 
 Each message is read as a delivery status notification (RFC 3464) or an abuse feedback report
-(RFC 5965). A permanent failure suppresses its address; one that blames our sender's
+(RFC 5965), and believed only if it quotes one of our emails to that address. A permanent
+failure suppresses its address; one that blames our sender's
 authentication suppresses nobody and pauses the campaign; a complaint suppresses the address;
 a delay is only noted. Messages read are deleted from the mailbox; anything else there (a
 person's reply) is left as it is, marked seen over IMAP."""
@@ -20,6 +21,7 @@ from urllib.parse import unquote, urlsplit
 from django.conf import settings
 
 from . import sending
+from .models import Delivery, OutboundEmail, SendStatus
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +47,9 @@ class Outcome:
     sender_refusals: int = 0
     delays: int = 0
     left: int = 0
+    # Reports that name no message we sent to that address (forged, or not about our mail).
+    unmatched: int = 0
+    unreadable: int = 0
 
 
 def configured() -> bool:
@@ -121,9 +126,27 @@ def _address(value) -> str:
     return found.group(0).strip(".,") if found else ""
 
 
+def sent_to(recipient: str, message_id: str) -> bool:
+    """Did we send the message this report is about to this address? Anyone can mail the
+    bounce mailbox: a report is believed only if it quotes the Message-ID of one of our
+    emails to that very address."""
+    if not message_id:
+        return False
+    ids = [message_id, f"<{message_id.strip('<>')}>"]
+    return any(
+        model.objects.filter(
+            message_id__in=ids, subscriber__email__iexact=recipient, status=SendStatus.SENT
+        ).exists()
+        for model in (Delivery, OutboundEmail)
+    )
+
+
 def act(report: Report, outcome: Outcome) -> None:
     if report.kind == "delayed":
         outcome.delays += 1
+        return
+    if not sent_to(report.recipient, report.message_id):
+        outcome.unmatched += 1
         return
     event = "complained" if report.kind == "complaint" else "bounced"
     known = sending.record_tracking_event(
@@ -151,8 +174,14 @@ def read_mailbox() -> Outcome:
 
 
 def _handle(raw: bytes, outcome: Outcome) -> bool:
-    """Act on one message; True if it was a report (and may be deleted)."""
-    reports = parse(raw)
+    """Act on one message; True if it was a report (and may be deleted). A message that cannot
+    be read is logged and left, and the next one is read."""
+    try:
+        reports = parse(raw)
+    except Exception:
+        logger.exception("bounces: a message in the mailbox could not be read; left there")
+        outcome.unreadable += 1
+        return False
     if not reports:
         outcome.left += 1
         return False

@@ -7,7 +7,7 @@ import logging
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, transaction
-from django.db.models import Case, DateTimeField, Max, Value, When
+from django.db.models import Case, DateTimeField, Value, When
 from django.db.models.functions import Cast
 from django.utils import timezone
 
@@ -116,7 +116,7 @@ def dispatch(*, enqueue) -> dict:
         released = sending.take_back(campaign.deliveries.all(), lease=lease())
         # Batches handed out less than a lease ago are still queued or running: wait for them,
         # unless a wave of rows that waited for its time (`not_before`) has come due since.
-        due = not recently_dispatched(campaign.pk, wave=_latest_wave(campaign.pk, now))
+        due = not recently_dispatched(campaign.pk, wave=_latest_wave(campaign, now))
         if campaign.pk in started or released or due:
             for low, high in batch_ranges(campaign.pk):
                 enqueue(campaign.pk, low, high)
@@ -134,11 +134,14 @@ def _dispatched_key(campaign_id: int, wave: str = "") -> str:
     return f"campaign:{campaign_id}:dispatched:{wave}"
 
 
-def _latest_wave(campaign_id: int, now: dt.datetime) -> str:
-    """The end of the latest wait (`not_before`) among rows due now: a new value, a new wave."""
-    latest = Delivery.objects.filter(
-        campaign_id=campaign_id, status=Delivery.Status.QUEUED, not_before__lte=now
-    ).aggregate(latest=Max("not_before"))["latest"]
+def _latest_wave(campaign: Campaign, now: dt.datetime) -> str:
+    """The latest of a local-time campaign's waves that has come (from its schedule, not from
+    the rows: a retry's backoff is no wave); "" for any other campaign."""
+    if not campaign.local_time or campaign.send_at is None:
+        return ""
+    wall = timezones.wall_clock(campaign.send_at)
+    come = [timezones.at_in(wall, zone) for zone in timezones.every_zone()]
+    latest = max((moment for moment in come if moment <= now), default=None)
     return latest.isoformat() if latest else ""
 
 
@@ -153,7 +156,8 @@ def recently_dispatched(campaign_id: int, *, wave: str = "") -> bool:
 
 def forget_dispatch(campaign_id: int) -> None:
     try:
-        cache.delete(_dispatched_key(campaign_id, _latest_wave(campaign_id, timezone.now())))
+        campaign = Campaign.objects.get(pk=campaign_id)
+        cache.delete(_dispatched_key(campaign_id, _latest_wave(campaign, timezone.now())))
     except Exception:
         logger.warning("campaign %s: could not reset its dispatch marker", campaign_id)
 

@@ -92,7 +92,16 @@ def read(data: bytes) -> list[Row]:
         raise ImportFailed([f"line 1: unknown column(s) {', '.join(unknown)}; known: {COLUMNS}"])
     reader.fieldnames = header
     rows, problems, seen = [], [], {}
-    for record in reader:
+    records = iter(reader)
+    while True:
+        starts = reader.line_num + 1  # the line the next record begins on
+        try:
+            record = next(records)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            problems.append(f"line {starts}: {exc} (an opening quote never closed?)")
+            break
         line = reader.line_num
         if None in record:
             problems.append(f"line {line}: more fields than the header has")
@@ -117,6 +126,8 @@ def read(data: bytes) -> list[Row]:
 
 def _row(line: int, values: dict[str, str]) -> Row:
     email = values.get("email", "")
+    if len(email) > 254:
+        raise ValueError(f"the address {email[:40]}… is longer than 254 characters")
     try:
         validate_email(email)
     except ValidationError as exc:

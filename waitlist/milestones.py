@@ -12,6 +12,8 @@ from .models import Milestone, MilestoneReached, OutboundEmail, Subscriber
 def award(referrer: Subscriber) -> list[Milestone]:
     """Every milestone `referrer` has the referrals for and had not reached: recorded and
     announced. Called with the referrer's row locked, as a referral is credited."""
+    if referrer.status != Subscriber.Status.CONFIRMED:
+        return []  # left, or erased, meanwhile
     count = referrer.credited_referrals()
     due = Milestone.objects.filter(referrals__lte=count).exclude(reached__subscriber=referrer)
     return [milestone for milestone in due if _reach(referrer, milestone)]

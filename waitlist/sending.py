@@ -420,14 +420,18 @@ def record_tracking_event(
             rows = _rows_about(model, subscriber, message_id)
             # A campaign's rows wait for its Resume; an email of the outbox waits a while.
             wait = dt.timedelta(seconds=SENDER_REFUSED_WAIT) if model is OutboundEmail else None
-            model.objects.filter(pk__in=[row.pk for row in rows]).update(
-                status=SendStatus.QUEUED,
-                not_before=wait and timezone.now() + wait,
-                answer=answer[:500],
-            )
             for row in rows:
-                if model is Delivery:
-                    pause_for_sender(row.campaign_id, answer)
+                going = model is OutboundEmail or pause_for_sender(row.campaign_id, answer)
+                if model is Delivery and not going:
+                    # Its campaign ended meanwhile: failed, so "Retry failed" sends it later.
+                    going = Campaign.objects.filter(
+                        pk=row.campaign_id, status=Campaign.Status.PAUSED
+                    ).exists()
+                model.objects.filter(pk=row.pk).update(
+                    status=SendStatus.QUEUED if going else SendStatus.FAILED,
+                    not_before=wait and timezone.now() + wait,
+                    answer=answer[:500],
+                )
         return True
     suppress(subscriber_id=subscriber.pk, reason=reason)
     for model in (Delivery, OutboundEmail):

@@ -299,12 +299,12 @@ class UpdatesView(TemplateView):
 
 
 class UpdateView(View):
-    """One update's web version, as it went out, without anyone's links. Staff can read one
-    before it goes out (the test's "view in your browser" link)."""
+    """One update's web version, as it went out, without anyone's links. Staff who may see
+    campaigns can read one before it goes out (the test's "view in your browser" link)."""
 
     def get(self, request: HttpRequest, pk: int) -> HttpResponse:
         shown = Campaign.objects.archived()
-        if request.user.is_staff:
+        if request.user.has_perm("waitlist.view_campaign"):
             shown = Campaign.objects.all()
         update = shown.filter(pk=pk).first()
         if update is None:

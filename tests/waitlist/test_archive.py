@@ -99,3 +99,14 @@ def test_the_archive_is_in_the_sitemap_and_has_a_feed(client):
     body = feed.content.decode()
     assert "We&amp;#x27;re live in Texas" in body and "Not yet" not in body
     assert f"/updates/{sent.pk}/" in body
+
+
+def test_a_draft_s_web_version_is_for_those_who_may_see_campaigns():
+    from django.test import Client
+
+    from tests.factories import StaffFactory
+
+    draft = update(status="draft", started_at=None)
+    client = Client(HTTP_HOST="localhost")
+    client.force_login(StaffFactory())  # staff, but not allowed to see campaigns
+    assert client.get(f"/updates/{draft.pk}/").status_code == 404

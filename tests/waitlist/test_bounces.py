@@ -43,8 +43,8 @@ def mailbox(mailbox_server, request):
     imap = imaplib.IMAP4("127.0.0.1", mailbox_server.imap_port)
     imap.login(user, MailboxServer.PASSWORD)
 
-    def put(name: str, **fill: str) -> None:
-        raw = (MESSAGES / name).read_bytes()
+    def put(name: str, *, raw: bytes | None = None, **fill: str) -> None:
+        raw = raw or (MESSAGES / name).read_bytes()
         for placeholder, value in fill.items():
             raw = raw.replace(placeholder.encode(), value.encode())
         imap.append("INBOX", None, None, raw)
@@ -108,6 +108,7 @@ def test_the_bounce_mailbox_suppresses_what_bounced_for_good_and_nothing_else(
     outcome = bounces.read_mailbox()
     assert vars(outcome) == {
         "read": 4, "suppressed": 2, "sender_refusals": 1, "delays": 1, "left": 1,
+        "unmatched": 0, "unreadable": 0,
     }  # fmt: skip
     reasons = dict(Subscriber.objects.values_list("email", "suppression_reason"))
     assert reasons == {
@@ -151,3 +152,41 @@ def test_a_wrong_password_is_an_error_not_a_silence(mailbox_server, settings):
     settings.BOUNCE_MAILBOX_URL = f"pop3://x:wrong@127.0.0.1:{mailbox_server.pop3_port}"
     with pytest.raises(poplib.error_proto):
         bounces.read_mailbox()
+
+
+def test_a_forged_report_about_no_email_of_ours_changes_nothing(mailbox, mailbox_server, settings):
+    victim = SubscriberFactory(email="victim@example.net")
+    campaign, ids = sent_campaign(victim)
+    # Anyone can mail the bounce mailbox: a report must quote one of our emails to that address.
+    mailbox("arf-complaint.eml", RECIPIENT=victim.email, MESSAGE_ID="<made-up@example.org>")
+    mailbox("outlook-sender-not-authenticated.eml", RECIPIENT=victim.email, MESSAGE_ID="")
+    settings.BOUNCE_MAILBOX_URL = (
+        f"imap://{mailbox.user}:{MailboxServer.PASSWORD}@127.0.0.1:{mailbox_server.imap_port}/"
+    )
+    outcome = bounces.read_mailbox()
+    assert (outcome.unmatched, outcome.suppressed, outcome.sender_refusals) == (2, 0, 0)
+    victim.refresh_from_db()
+    campaign.refresh_from_db()
+    assert victim.suppressed_at is None and campaign.status == "sending"
+
+
+def test_a_message_that_cannot_be_read_does_not_stop_the_others(mailbox, mailbox_server, settings):
+    gone = SubscriberFactory(email="gone@example.net")
+    _, ids = sent_campaign(gone)
+    broken = (
+        (MESSAGES / "postfix-hard-bounce.eml")
+        .read_bytes()
+        .replace(
+            b"Content-Type: text/rfc822-headers",
+            b"Content-Type: text/rfc822-headers; charset=x-bogus",
+        )
+    )
+    mailbox("broken", raw=broken, RECIPIENT="someone@example.net", MESSAGE_ID="<a@b>")
+    mailbox("postfix-hard-bounce.eml", RECIPIENT=gone.email, MESSAGE_ID=ids[gone.email])
+    settings.BOUNCE_MAILBOX_URL = (
+        f"imap://{mailbox.user}:{MailboxServer.PASSWORD}@127.0.0.1:{mailbox_server.imap_port}/"
+    )
+    outcome = bounces.read_mailbox()
+    assert (outcome.unreadable, outcome.suppressed) == (1, 1)
+    gone.refresh_from_db()
+    assert gone.suppression_reason == "hard bounce"

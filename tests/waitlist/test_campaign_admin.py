@@ -324,3 +324,19 @@ def test_a_sent_campaign_shows_its_audience_in_words(operator):
     page = operator.get(f"/admin/waitlist/campaign/{item.pk}/change/").content.decode()
     assert "People interested in Testosterone, Sleep; in Texas, California" in page
     assert "[&quot;testosterone&quot;" not in page and '["testosterone"' not in page
+
+
+def test_a_scheduled_campaign_that_is_edited_is_a_draft_again(operator):
+    item = campaign(status=Campaign.Status.SCHEDULED, send_at=timezone.now() + dt.timedelta(days=1))
+    when = timezone.localtime(item.send_at)
+    saved = operator.post(
+        f"/admin/waitlist/campaign/{item.pk}/change/",
+        {
+            "name": item.name, "subject": "A subject nobody tested", "body": item.body,
+            "send_at_0": f"{when:%Y-%m-%d}", "send_at_1": f"{when:%H:%M:%S}", "in_archive": "on",
+        },
+        follow=True,
+    )  # fmt: skip
+    assert "changed, it is a draft again" in saved.content.decode()
+    item.refresh_from_db()
+    assert (item.status, item.subject) == ("draft", "A subject nobody tested")

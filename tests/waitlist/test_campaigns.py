@@ -587,3 +587,21 @@ def test_the_paused_campaign_s_page_says_why(mail, staff_client):
     page = staff_client.get(f"/admin/waitlist/campaign/{campaign.pk}/change/").content.decode()
     assert "a receiving server refused our sender&#x27;s authentication" in page
     assert "Set up SPF, DKIM and DMARC" in page
+
+
+def test_a_sender_refusal_reported_after_the_campaign_ended_fails_the_row_for_retry():
+    person = SubscriberFactory()
+    campaign = make_campaign(status=Campaign.Status.SENT)
+    row = Delivery.objects.create(
+        campaign=campaign, subscriber=person, status="sent", message_id="<late@example.org>"
+    )
+    assert sending.record_tracking_event(
+        event_type="bounced", recipient=person.email, message_id="<late@example.org>",
+        answer=SENDER_REFUSALS[0],
+    )  # fmt: skip
+    row.refresh_from_db()
+    campaign.refresh_from_db()
+    assert (row.status, campaign.status) == ("failed", "sent")
+    person.refresh_from_db()
+    assert person.suppressed_at is None
+    assert campaigns.retry_failed(campaign) == 1  # sent again once the domain is fixed

@@ -188,6 +188,8 @@ BAD_IP = csv("ana@example.com,2026-01-01T00:00:00Z,Site,Yes.,,999.1.1.1,,")
         (csv("ana@example.com,,,,,,cooking,"), "line 2: unknown interest(s) cooking"),
         (BAD_IP, "line 2: consent_ip '999.1.1.1' is not an IP address"),
         (csv("ana@example.com,,,,,,,,extra"), "line 2: more fields than the header has"),
+        (csv("a" * 250 + "@example.com,,,,,,,"), "is longer than 254 characters"),
+        (csv('ana@example.com,"' + "x" * 140_000), "line 2: field larger than field limit"),
     ],
 )
 def test_each_kind_of_bad_file_is_refused_with_its_reason(importer, data, problem):

@@ -95,7 +95,11 @@ def test_a_local_time_campaign_cannot_be_sent_now(staff_client):
     page = staff_client.get(f"/admin/waitlist/campaign/{campaign.pk}/confirm/send_now/")
     assert "leaves on its schedule: use Schedule" in page.content.decode()
     schedule = staff_client.get(f"/admin/waitlist/campaign/{campaign.pk}/confirm/schedule/")
-    assert "The waves, one per time zone, at 09:00 local time" in schedule.content.decode()
+    page = schedule.content.decode()
+    assert "The waves, one per time zone, at 09:00 local time" in page
+    # Each wave at 09:00 in its own zone, and when that is at the site.
+    assert '<th scope="row">America/Los_Angeles</th><td>Wed, Mar 10, 09:00 PST</td>' in page
+    assert "<td>Wed, Mar 10, 11:00 CST</td>" in page
 
 
 # --- through the real dispatcher and worker, on a clock the test sets -------------------------

@@ -275,3 +275,10 @@ def test_friends_confirming_at_the_same_moment_bring_the_reward_once(mail):
     assert MilestoneReached.objects.filter(subscriber=referrer).count() == 1
     outbox.send_due()
     assert len(rewards_mailed(mail, "sharer@example.com")) == 1
+
+
+def test_a_referrer_who_left_reaches_no_milestone(mail):
+    early_access(3)
+    person = with_credited_referrals(3, status="unsubscribed")
+    assert milestones.award(person) == []
+    assert not MilestoneReached.objects.exists()

@@ -9,7 +9,13 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        # Campaigns sent before there was an archive stay out of it; new ones are in by default.
         migrations.AddField(
+            model_name="campaign",
+            name="in_archive",
+            field=models.BooleanField(default=False),
+        ),
+        migrations.AlterField(
             model_name="campaign",
             name="in_archive",
             field=models.BooleanField(
