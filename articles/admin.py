@@ -2,22 +2,22 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
+from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.html import format_html
 
-from .models import FAQ, Article, Category, GlossaryTerm, SlugRedirect, Source
-
-
-class ArticleAdminForm(forms.ModelForm):
-    def _post_clean(self):
-        super()._post_clean()
-        # review_problems() reads the instance, which _post_clean has just filled in.
-        if self.instance.status != Article.Status.DRAFT:
-            problems = self.instance.review_problems()
-            if problems:
-                self.add_error(
-                    None, "To publish or schedule, this article needs " + ", ".join(problems) + "."
-                )
+from .editor import MarkdownPreviewMixin
+from .models import (
+    FAQ,
+    Article,
+    Category,
+    GlossaryTerm,
+    Person,
+    SlugRedirect,
+    Source,
+    publish_refusal,
+)
+from .readability import FUNDAMENTALS_TARGET, readability
 
 
 class SourceFormSet(forms.BaseInlineFormSet):
@@ -29,7 +29,7 @@ class SourceFormSet(forms.BaseInlineFormSet):
             if form.cleaned_data and not form.cleaned_data.get("DELETE", False)
         ]
         if self.instance.status != Article.Status.DRAFT and not kept:
-            raise ValidationError("A published or scheduled article needs at least one source.")
+            raise ValidationError(publish_refusal("at least one source"))
 
 
 class FAQInline(admin.StackedInline):
@@ -80,8 +80,8 @@ class ReviewDueFilter(admin.SimpleListFilter):
 
 
 @admin.register(Article)
-class ArticleAdmin(admin.ModelAdmin):
-    form = ArticleAdminForm
+class ArticleAdmin(MarkdownPreviewMixin, admin.ModelAdmin):
+    markdown_fields = ["body"]
     list_display = [
         "title",
         "state",
@@ -92,11 +92,11 @@ class ArticleAdmin(admin.ModelAdmin):
         "preview_link",
     ]
     list_filter = [StateFilter, ReviewDueFilter, "category", "featured"]
-    search_fields = ["title", "summary", "slug", "reviewer", "author"]
+    search_fields = ["title", "summary", "slug", "reviewer__name", "author__name"]
     date_hierarchy = "publish_at"
     prepopulated_fields = {"slug": ["title"]}
-    autocomplete_fields = ["related"]
-    readonly_fields = ["reading_minutes", "created_at", "updated_at"]
+    autocomplete_fields = ["related", "author", "reviewer"]
+    readonly_fields = ["readability", "reading_minutes", "created_at", "updated_at"]
     inlines = [FAQInline, SourceInline]
     actions = ["publish", "unpublish"]
     save_on_top = True
@@ -120,8 +120,28 @@ class ArticleAdmin(admin.ModelAdmin):
             },
         ),
         ("Search engines", {"fields": ["meta_description"], "classes": ["collapse"]}),
-        ("Computed", {"fields": ["reading_minutes", "created_at", "updated_at"]}),
+        ("Computed", {"fields": ["readability", "reading_minutes", "created_at", "updated_at"]}),
     ]
+
+    @admin.display(description="reading grade")
+    def readability(self, article: Article) -> str:
+        if not article.pk:
+            return "Shown once the article is saved."
+        score = readability(article.body_html, lead=[article.summary, *article.tldr_items])
+        tiers = [
+            (name, tier, name.lower().startswith("fundamentals")) for name, tier in score.tiers
+        ]
+        # The target is the basics': Fundamentals, or the whole article when it has no tiers.
+        judged = [tier for _, tier, basic in tiers if basic] or [score.whole]
+        return render_to_string(
+            "admin/articles/article/readability.html",
+            {
+                "score": score,
+                "tiers": tiers,
+                "target": FUNDAMENTALS_TARGET,
+                "over": any(t.grade is not None and t.grade > FUNDAMENTALS_TARGET for t in judged),
+            },
+        )
 
     @admin.display(description="state")
     def state(self, article: Article) -> str:
@@ -145,9 +165,9 @@ class ArticleAdmin(admin.ModelAdmin):
         published, refused = 0, []
         for article in queryset.prefetch_related("sources"):
             article.publish_at = article.publish_at or timezone.now()
-            problems = article.publish_problems(source_count=len(article.sources.all()))
-            if problems:
-                refused.append(f"“{article.title}” needs " + ", ".join(problems))
+            needs = article.publish_problems(source_count=len(article.sources.all()))
+            if needs:
+                refused.append(f"“{article.title}” needs " + ", ".join(needs.values()))
                 continue
             article.status = Article.Status.PUBLISHED
             article.save(update_fields=["status", "publish_at", "updated_at"])
@@ -200,3 +220,33 @@ class SlugRedirectAdmin(admin.ModelAdmin):
     list_display = ["old_slug", "article", "created_at"]
     search_fields = ["old_slug", "article__title"]
     autocomplete_fields = ["article"]
+
+
+@admin.register(Person)
+class PersonAdmin(admin.ModelAdmin):
+    list_display = ["name", "credentials", "role", "written", "reviewed", "page_link"]
+    search_fields = ["name", "credentials", "role"]
+    prepopulated_fields = {"slug": ["name"]}
+    fields = ["name", "credentials", "slug", "role", "bio", "photo_url", "links"]
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                written_count=models.Count("articles_written", distinct=True),
+                reviewed_count=models.Count("articles_reviewed", distinct=True),
+            )
+        )
+
+    @admin.display(description="wrote", ordering="written_count")
+    def written(self, person: Person) -> int:
+        return person.written_count
+
+    @admin.display(description="reviewed", ordering="reviewed_count")
+    def reviewed(self, person: Person) -> int:
+        return person.reviewed_count
+
+    @admin.display(description="page")
+    def page_link(self, person: Person) -> str:
+        return format_html('<a href="{}">View</a>', person.get_absolute_url())

@@ -26,7 +26,7 @@ class LatestArticlesFeed(Feed):
         return item.publish_at
 
     def item_updateddate(self, item: Article):
-        return item.updated_at
+        return item.date_modified
 
     def item_categories(self, item: Article):
         return [item.category.name] if item.category else []

@@ -4,6 +4,7 @@ Every file is read and checked before anything is written; then all of them are 
 transaction. A problem is reported as ``file:line: what is wrong`` and nothing is imported.
 """
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,7 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from .models import FAQ, Article, Category, GlossaryTerm, Source
+from .models import FAQ, Article, Category, GlossaryTerm, Person, Source, free_slug
 from .parsing import ImportFailed, ParsedArticle, parse_article, parse_glossary
 
 
@@ -38,9 +39,23 @@ def _snapshot(article: Article) -> tuple:
 
 _SOURCE_FIELDS = ["title", "authors", "publisher", "year", "url", "doi", "position"]
 _ARTICLE_FIELDS = [
-    "title", "label", "summary", "tldr", "author", "reviewer", "last_reviewed",
+    "title", "label", "summary", "tldr", "author_id", "reviewer_id", "last_reviewed",
     "next_review_due", "publish_at", "disclaimer", "meta_description", "body", "status",
 ]  # fmt: skip
+
+
+PEOPLE_FIELDS = ("author", "reviewer")
+# An author or reviewer written as a slug names a person by their page's slug; anything else is
+# a name and credentials ("Jane Doe, MD"), matched to a person by name or made into one.
+PERSON_SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)+|[a-z0-9]+")
+
+
+def _person(value: str) -> Person | None:
+    if not value:
+        return None
+    if PERSON_SLUG.fullmatch(value):
+        return Person.objects.get(slug=value)
+    return Person.for_byline(value)
 
 
 def import_articles(paths: Sequence[Path]) -> ImportReport:
@@ -70,6 +85,29 @@ def import_articles(paths: Sequence[Path]) -> ImportReport:
                     f"{item.path}:{item.line_of.get('related', 1)}: related article '{slug}' "
                     "does not exist"
                 )
+    people = set(
+        Person.objects.filter(
+            slug__in=[i.fields[name] for i in parsed for name in PEOPLE_FIELDS]
+        ).values_list("slug", flat=True)
+    )
+    for item in parsed:
+        for name in PEOPLE_FIELDS:
+            value, at = item.fields[name], f"{item.path}:{item.line_of.get(name, 1)}"
+            if not value:
+                continue
+            if PERSON_SLUG.fullmatch(value):
+                if value not in people:
+                    problems.append(
+                        f"{at}: {name} '{value}' is no person's slug: add them under People in "
+                        "admin, or write their name and credentials"
+                    )
+                continue
+            person, _, credentials = (part.strip() for part in value.partition(","))
+            if not person or len(person) > 120 or len(credentials) > 80:
+                problems.append(
+                    f"{at}: {name} must be a person's slug or their name (up to 120 characters) "
+                    'and credentials (up to 80), as in "Jane Doe, MD"'
+                )
     if problems:
         raise ImportFailed(problems)
 
@@ -96,7 +134,7 @@ def _write(item: ParsedArticle, report: ImportReport) -> Article:
         category = Category.objects.filter(name__iexact=item.category).first()
         if category is None:
             category = Category.objects.create(
-                name=item.category, slug=_free_slug(Category, slugify(item.category) or "topic")
+                name=item.category, slug=free_slug(Category, slugify(item.category) or "topic")
             )
     article = Article.objects.filter(slug=slug).first()
     if article is None:
@@ -106,6 +144,8 @@ def _write(item: ParsedArticle, report: ImportReport) -> Article:
         before = _snapshot(article)
     if fields["status"] == Article.Status.PUBLISHED and not fields["publish_at"]:
         fields["publish_at"] = article.publish_at or timezone.now()
+    for name in PEOPLE_FIELDS:
+        fields[name] = _person(fields[name])
     for name, value in fields.items():
         setattr(article, name, value)
     article.category = category
@@ -134,13 +174,6 @@ def _write(item: ParsedArticle, report: ImportReport) -> Article:
     return article
 
 
-def _free_slug(model, base: str) -> str:
-    slug, n = base, 2
-    while model.objects.filter(slug=slug).exists():
-        slug, n = f"{base}-{n}", n + 1
-    return slug
-
-
 def import_glossary(path: Path) -> ImportReport:
     """Upsert the glossary's terms by term (case-insensitive)."""
     entries = parse_glossary(path)
@@ -151,7 +184,7 @@ def import_glossary(path: Path) -> ImportReport:
             if existing is None:
                 GlossaryTerm.objects.create(
                     term=term,
-                    slug=_free_slug(GlossaryTerm, slugify(term) or "term"),
+                    slug=free_slug(GlossaryTerm, slugify(term) or "term"),
                     definition=definition,
                     aliases=aliases,
                 )

@@ -1,10 +1,12 @@
 from django.conf import settings
 from django.contrib.postgres.search import SearchVector
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Min, Q
 from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.text import slugify
 
 from .rendering import reading_minutes, render_markdown, split_lines
 
@@ -33,6 +35,63 @@ class Category(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("articles:topic", args=[self.slug])
+
+
+class Person(models.Model):
+    """An author or a medical reviewer, with a public page listing what they wrote or reviewed."""
+
+    name = models.CharField(max_length=120)
+    slug = models.SlugField(max_length=120, unique=True, help_text="The page's address.")
+    credentials = models.CharField(
+        max_length=80, blank=True, help_text='Letters after the name, e.g. "MD" or "MD, FACS".'
+    )
+    role = models.CharField(
+        max_length=120, blank=True, help_text='e.g. "Board-certified urologist", "Health writer".'
+    )
+    bio = models.TextField(blank=True, help_text="A few sentences, in the third person.")
+    photo_url = models.URLField(
+        "photo", max_length=500, blank=True, help_text="The https address of a square photo."
+    )
+    links = models.TextField(
+        blank=True,
+        help_text="One address per line: a practice profile, a university page, LinkedIn.",
+    )
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "people"
+
+    def __str__(self) -> str:
+        return f"{self.name}, {self.credentials}" if self.credentials else self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("articles:person", args=[self.slug])
+
+    @property
+    def link_list(self) -> list[str]:
+        return [
+            line for line in split_lines(self.links) if line.startswith(("https://", "http://"))
+        ]
+
+    @classmethod
+    def for_byline(cls, byline: str) -> "Person":
+        """The person a "Name, credentials" string names (by name, ignoring case), made if new."""
+        name, _, credentials = byline.partition(",")
+        name, credentials = name.strip(), credentials.strip()
+        person = cls.objects.filter(name__iexact=name).first()
+        if person is None:
+            person = cls.objects.create(
+                name=name, credentials=credentials, slug=free_slug(cls, slugify(name) or "person")
+            )
+        return person
+
+
+def free_slug(model, base: str) -> str:
+    """`base`, or `base-2`, `base-3`… whichever no row of `model` has yet."""
+    slug, n = base, 2
+    while model.objects.filter(slug=slug).exists():
+        slug, n = f"{base}-{n}", n + 1
+    return slug
 
 
 class ArticleQuerySet(models.QuerySet):
@@ -102,9 +161,20 @@ class Article(models.Model):
     )
     featured = models.BooleanField(default=False)
 
-    author = models.CharField(max_length=120, blank=True)
-    reviewer = models.CharField(
-        max_length=160, blank=True, help_text='Name and credentials, e.g. "Jane Doe, MD".'
+    author = models.ForeignKey(
+        Person,
+        on_delete=models.PROTECT,
+        related_name="articles_written",
+        null=True,
+        blank=True,
+    )
+    reviewer = models.ForeignKey(
+        Person,
+        on_delete=models.PROTECT,
+        related_name="articles_reviewed",
+        null=True,
+        blank=True,
+        verbose_name="medical reviewer",
     )
     last_reviewed = models.DateField(null=True, blank=True)
     next_review_due = models.DateField(null=True, blank=True)
@@ -117,6 +187,13 @@ class Article(models.Model):
         "at that time on its own.",
     )
     publish_at = models.DateTimeField("publish date", null=True, blank=True)
+    content_updated_at = models.DateTimeField(
+        "content updated",
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="When what the public page says last changed (its visible Updated date).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -132,7 +209,11 @@ class Article(models.Model):
             # The publish gate, held by the database too: nothing leaves draft unreviewed.
             models.CheckConstraint(
                 condition=Q(status="draft")
-                | (~Q(reviewer="") & Q(last_reviewed__isnull=False) & Q(publish_at__isnull=False)),
+                | (
+                    Q(reviewer__isnull=False)
+                    & Q(last_reviewed__isnull=False)
+                    & Q(publish_at__isnull=False)
+                ),
                 name="article_reviewed_before_publishing",
                 violation_error_message="A published article needs a reviewer, a last-reviewed "
                 "date and a publish date.",
@@ -182,6 +263,20 @@ class Article(models.Model):
         return tree
 
     @property
+    def date_modified(self):
+        """When the public text last changed: its last material update, else its publication."""
+        return self.content_updated_at or self.publish_at
+
+    @property
+    def updated_on(self):
+        """The visible "Updated" date, when what the page says changed after it was published."""
+        if self.content_updated_at and self.publish_at:
+            changed = timezone.localdate(self.content_updated_at)
+            if changed > timezone.localdate(self.publish_at):
+                return changed
+        return None
+
+    @property
     def tldr_items(self) -> list[str]:
         return split_lines(self.tldr)
 
@@ -199,26 +294,34 @@ class Article(models.Model):
             SlugRedirect.objects.update_or_create(old_slug=old_slug, defaults={"article": self})
         SlugRedirect.objects.filter(old_slug=self.slug).delete()
 
-    def review_problems(self) -> list[str]:
-        """What this article lacks to leave draft, sources aside: the medical-review gate."""
-        problems = []
-        if not self.reviewer.strip():
-            problems.append("a medical reviewer (name and credentials)")
+    def publish_problems(self, *, source_count: int | None = None) -> dict[str, str]:
+        """What this article lacks to be published or scheduled, by the field that lacks it, as
+        "needs …" phrases; the admin form shows each beside its field, the bulk action lists
+        them. `source_count` adds the sources, which live in rows of their own."""
+        needs = {}
+        if self.reviewer_id is None:
+            needs["reviewer"] = "a medical reviewer"
         if not self.last_reviewed:
-            problems.append("a last-reviewed date")
+            needs["last_reviewed"] = "the date of its medical review"
         if not self.publish_at:
-            problems.append("a publish date")
+            needs["publish_at"] = "a publish date"
         if not self.category_id:
-            problems.append("a category")
+            needs["category"] = "a category"
         if not self.summary.strip():
-            problems.append("a summary")
-        return problems
+            needs["summary"] = "a summary"
+        if source_count is not None and source_count < 1:
+            needs["sources"] = "at least one source"
+        return needs
 
-    def publish_problems(self, *, source_count: int) -> list[str]:
-        problems = self.review_problems()
-        if source_count < 1:
-            problems.append("at least one source")
-        return problems
+    def clean(self) -> None:
+        if self.status != self.Status.DRAFT:
+            needs = self.publish_problems()
+            if needs:
+                raise ValidationError({name: publish_refusal(need) for name, need in needs.items()})
+
+
+def publish_refusal(need: str) -> str:
+    return f"To publish or schedule, this article needs {need}."
 
 
 class FAQ(models.Model):

@@ -2,20 +2,41 @@
 
 from django.conf import settings
 from django.urls import reverse
+from django.utils.timezone import localtime
 
-from .models import Article
+from .models import Article, Person
 
 
 def absolute(path: str) -> str:
     return settings.SITE_URL + path
 
 
-def _person(name_and_credentials: str) -> dict:
-    name, _, credentials = name_and_credentials.partition(",")
-    person = {"@type": "Person", "name": name.strip()}
-    if credentials.strip():
-        person["honorificSuffix"] = credentials.strip()
-    return person
+def person_data(person: Person) -> dict:
+    """A schema.org Person, pointing at their page on this site."""
+    url = absolute(person.get_absolute_url())
+    data = {"@type": "Person", "@id": f"{url}#person", "name": person.name, "url": url}
+    if person.credentials:
+        data["honorificSuffix"] = person.credentials
+    if person.role:
+        data["jobTitle"] = person.role
+    if person.photo_url:
+        data["image"] = person.photo_url
+    if person.link_list:
+        data["sameAs"] = person.link_list
+    return data
+
+
+def person_structured_data(person: Person) -> dict:
+    url = absolute(person.get_absolute_url())
+    return {
+        "@context": "https://schema.org",
+        "@type": "ProfilePage",
+        "@id": url,
+        "url": url,
+        "name": str(person),
+        "inLanguage": "en-US",
+        "mainEntity": person_data(person),
+    }
 
 
 def article_structured_data(article: Article) -> list[dict]:
@@ -23,7 +44,8 @@ def article_structured_data(article: Article) -> list[dict]:
     organization = {"@type": "Organization", "name": settings.SITE_NAME, "url": settings.SITE_URL}
     page = {
         "@context": "https://schema.org",
-        "@type": "MedicalWebPage",
+        # An Article for search engines' article features, on a page a medical reviewer checked.
+        "@type": ["Article", "MedicalWebPage"],
         "@id": url,
         "url": url,
         "name": article.title,
@@ -31,14 +53,14 @@ def article_structured_data(article: Article) -> list[dict]:
         "description": article.description,
         "inLanguage": "en-US",
         "publisher": organization,
-        "dateModified": article.updated_at.isoformat(),
     }
     if article.publish_at:
-        page["datePublished"] = article.publish_at.isoformat()
+        page["datePublished"] = localtime(article.publish_at).isoformat()
+        page["dateModified"] = localtime(article.date_modified).isoformat()
     if article.author:
-        page["author"] = _person(article.author)
+        page["author"] = person_data(article.author)
     if article.reviewer:
-        page["reviewedBy"] = _person(article.reviewer)
+        page["reviewedBy"] = person_data(article.reviewer)
     if article.last_reviewed:
         page["lastReviewed"] = article.last_reviewed.isoformat()
     if article.category:

@@ -12,7 +12,7 @@ class ArticleSitemap(Sitemap):
         return Article.objects.published().order_by("id")
 
     def lastmod(self, item: Article):
-        return item.updated_at
+        return item.date_modified
 
 
 class TopicSitemap(Sitemap):

@@ -11,6 +11,8 @@ urlpatterns = [
     path("feed/", LatestArticlesFeed(), name="feed"),
     path("glossary/", views.GlossaryView.as_view(), name="glossary"),
     path("topic/<slug:slug>/", views.TopicView.as_view(), name="topic"),
+    path("people/<slug:slug>/", views.PersonView.as_view(), name="person"),
+    path("editorial-policy/", views.EditorialPolicyView.as_view(), name="editorial_policy"),
     path("<slug:slug>/", views.ArticleDetailView.as_view(), name="detail"),
     path("<slug:slug>/share.png", views.share_image, name="share_image"),
 ]

@@ -13,9 +13,9 @@ from django.views.decorators.http import require_safe
 from django.views.generic import DetailView, ListView, TemplateView
 
 from . import cards
-from .models import Article, Category, GlossaryTerm, SlugRedirect, Source, search_document
+from .models import Article, Category, GlossaryTerm, Person, SlugRedirect, Source, search_document
 from .pagecache import cache_public_page
-from .seo import article_structured_data
+from .seo import article_structured_data, person_structured_data
 
 SEARCH_MAX_LENGTH = 200
 # Private-use characters mark a headline's matches, so the snippet can be escaped before <mark>.
@@ -66,7 +66,7 @@ class ArticleDetailView(DetailView):
     def get_queryset(self):
         related = Article.objects.published().order_by("-publish_at").only("slug", "title")
         queryset = (
-            Article.objects.select_related("category")
+            Article.objects.select_related("category", "author", "reviewer")
             .defer("body", "body_text")
             .prefetch_related(
                 "faqs",
@@ -211,3 +211,43 @@ class GlossaryView(ListView):
     template_name = "articles/glossary.html"
     context_object_name = "terms"
     model = GlossaryTerm
+
+
+@method_decorator(cache_public_page(), name="dispatch")
+class PersonView(DetailView):
+    """An author's or a medical reviewer's page: who they are and what they wrote or reviewed.
+    Only people with a public article have one (staff can preview the others)."""
+
+    template_name = "articles/person.html"
+    context_object_name = "person"
+    model = Person
+
+    def get_object(self, queryset=None):
+        person = super().get_object(queryset)
+        published = Article.objects.published().for_listing()
+        self.written = list(published.filter(author=person))
+        self.reviewed = list(published.filter(reviewer=person))
+        if not (self.written or self.reviewed or can_preview(self.request.user)):
+            raise Http404("No public article names this person.")
+        return person
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(
+            written=self.written,
+            reviewed=self.reviewed,
+            structured_data=[person_structured_data(self.object)],
+            **kwargs,
+        )
+
+
+@method_decorator(cache_public_page(), name="dispatch")
+class EditorialPolicyView(TemplateView):
+    template_name = "articles/editorial_policy.html"
+
+    def get_context_data(self, **kwargs):
+        reviewers = Person.objects.filter(
+            articles_reviewed__in=Article.objects.published()
+        ).distinct()
+        return super().get_context_data(
+            reviewers=reviewers, review_months=settings.ARTICLE_REVIEW_MONTHS, **kwargs
+        )

@@ -387,6 +387,9 @@ PAGE_CACHE_VERSION = "halftime.pages.page_version"
 # Cache-Control max-age of those pages, for browsers and a CDN in front; an edit reaches readers
 # behind a CDN within this many seconds.
 PAGE_MAX_AGE = env.int("PAGE_MAX_AGE", default=60)
+# How often a published article is read again by a medical reviewer: the editorial policy page
+# says it, and a review sets the next one due this many months on.
+ARTICLE_REVIEW_MONTHS = env.int("ARTICLE_REVIEW_MONTHS", default=12)
 ARTICLE_DISCLAIMER = env(
     "ARTICLE_DISCLAIMER",
     default=(

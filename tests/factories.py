@@ -4,7 +4,7 @@ import factory
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from articles.models import FAQ, Article, Category, GlossaryTerm, Source
+from articles.models import FAQ, Article, Category, GlossaryTerm, Person, Source
 from waitlist import consent
 from waitlist.models import ConsentRecord, Subscriber, email_hash
 from waitlist.signup import canonical_email
@@ -33,6 +33,16 @@ class CategoryFactory(factory.django.DjangoModelFactory):
     slug = factory.LazyAttribute(lambda c: c.name.lower().replace("'", "").replace(" ", "-"))
 
 
+class PersonFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Person
+        django_get_or_create = ["slug"]
+
+    name = "Jane Doe"
+    credentials = "MD"
+    slug = factory.LazyAttribute(lambda p: p.name.lower().replace(" ", "-"))
+
+
 class ArticleFactory(factory.django.DjangoModelFactory):
     """A published, reviewed article with one source; `draft=True` for a bare draft."""
 
@@ -43,7 +53,7 @@ class ArticleFactory(factory.django.DjangoModelFactory):
     class Params:
         draft = factory.Trait(
             status=Article.Status.DRAFT,
-            reviewer="",
+            reviewer=None,
             last_reviewed=None,
             publish_at=None,
             with_source=False,
@@ -55,8 +65,8 @@ class ArticleFactory(factory.django.DjangoModelFactory):
     summary = "A short summary of the article."
     tldr = "First point\nSecond point"
     body = "## What it is\n\nA paragraph about the subject.\n"
-    author = "Sam Writer"
-    reviewer = "Jane Doe, MD"
+    author = factory.SubFactory(PersonFactory, name="Sam Writer", credentials="")
+    reviewer = factory.SubFactory(PersonFactory)
     last_reviewed = factory.LazyFunction(lambda: timezone.localdate() - dt.timedelta(days=10))
     next_review_due = factory.LazyFunction(lambda: timezone.localdate() + dt.timedelta(days=300))
     status = Article.Status.PUBLISHED

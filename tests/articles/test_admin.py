@@ -3,7 +3,7 @@ from django.contrib.auth.models import Group, Permission
 from django.test import Client
 
 from articles.models import Article
-from tests.factories import ArticleFactory, StaffFactory
+from tests.factories import ArticleFactory, PersonFactory, StaffFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -93,13 +93,39 @@ def test_admin_refuses_to_publish_without_review_and_says_what_is_missing(editor
         article_form(status="published", publish_at_0="2026-01-01", publish_at_1="09:00"),
     )
     assert response.status_code == 200
-    page = response.content.decode()
-    assert (
-        "To publish or schedule, this article needs a medical reviewer (name and credentials), "
-        "a last-reviewed date, a category." in page
+    form = response.context["adminform"].form
+    assert form.errors == {
+        "reviewer": ["To publish or schedule, this article needs a medical reviewer."],
+        "last_reviewed": [
+            "To publish or schedule, this article needs the date of its medical review."
+        ],
+        "category": ["To publish or schedule, this article needs a category."],
+    }
+    sources = next(
+        f for f in response.context["inline_admin_formsets"] if f.formset.prefix == "sources"
     )
-    assert "A published or scheduled article needs at least one source." in page
+    assert sources.formset.non_form_errors() == [
+        "To publish or schedule, this article needs at least one source."
+    ]
+    page = response.content.decode()
+    # Each problem once, beside its field; nothing repeats them at the top.
+    assert page.count("needs a medical reviewer") == 1
+    assert page.count("needs at least one source") == 1
+    assert "errornote" in page and "A published article needs a reviewer" not in page
     assert not Article.objects.exists()
+
+
+def test_the_bulk_action_names_the_same_problems_as_the_form(editor_client):
+    unready = ArticleFactory(draft=True, title="Half-done", category=None)
+    response = editor_client.post(
+        "/admin/articles/article/",
+        {"action": "publish", "_selected_action": [unready.pk]},
+        follow=True,
+    )
+    assert (
+        "Not published: “Half-done” needs a medical reviewer, the date of its medical review, "
+        "a category, at least one source." in response.content.decode()
+    )
 
 
 def test_admin_publishes_a_reviewed_article_with_a_source(editor_client):
@@ -111,7 +137,7 @@ def test_admin_publishes_a_reviewed_article_with_a_source(editor_client):
             category=category.pk,
             publish_at_0="2026-01-01",
             publish_at_1="09:00",
-            reviewer="Jane Doe, MD",
+            reviewer=PersonFactory().pk,
             last_reviewed="2025-12-20",
             **{
                 "sources-TOTAL_FORMS": "1",

@@ -33,19 +33,19 @@ def test_publish_problems_lists_everything_the_review_gate_wants():
     article = ArticleFactory.build(
         draft=True, category=None, summary="", status=Article.Status.PUBLISHED
     )
-    assert article.publish_problems(source_count=0) == [
-        "a medical reviewer (name and credentials)",
-        "a last-reviewed date",
-        "a publish date",
-        "a category",
-        "a summary",
-        "at least one source",
-    ]
+    assert article.publish_problems(source_count=0) == {
+        "reviewer": "a medical reviewer",
+        "last_reviewed": "the date of its medical review",
+        "publish_at": "a publish date",
+        "category": "a category",
+        "summary": "a summary",
+        "sources": "at least one source",
+    }
 
 
 def test_a_reviewed_article_with_a_source_passes_the_gate():
     article = ArticleFactory()
-    assert article.publish_problems(source_count=article.sources.count()) == []
+    assert article.publish_problems(source_count=article.sources.count()) == {}
 
 
 def test_published_means_status_published_and_publish_date_come():

@@ -48,7 +48,6 @@ def test_article_page_shows_the_anatomy_in_reading_order(client):
         summary="Replace or nudge.",
         tldr="One replaces\nOne nudges",
         body="## What it is\n\nText.\n\n## How it works\n\nMore.\n\n## Who asks\n\nEven more.",
-        reviewer="Jane Doe, MD",
     )
     article.related.add(related)
     FAQFactory(article=article, question="Are they the same?", answer="No.")
@@ -61,7 +60,9 @@ def test_article_page_shows_the_anatomy_in_reading_order(client):
         "1 min read",
         '<h1 id="article-title">Two philosophies</h1>',
         "Replace or nudge.",
-        "Medically reviewed by Jane Doe, MD · Last reviewed",
+        'Medically reviewed by <a href="/learn/people/jane-doe/">Jane Doe, MD</a>',
+        "<dt>Published</dt>",
+        "<dt>Medically reviewed</dt>",
         "TL;DR",
         "One replaces",
         "On this page",
@@ -151,8 +152,8 @@ def test_changed_slug_answers_301_from_the_old_address(staff_client, client):
         "status": "published",
         "publish_at_0": "2026-01-01",
         "publish_at_1": "09:00:00",
-        "author": article.author,
-        "reviewer": article.reviewer,
+        "author": article.author_id,
+        "reviewer": article.reviewer_id,
         "last_reviewed": str(article.last_reviewed),
         "next_review_due": str(article.next_review_due),
         "faqs-TOTAL_FORMS": "0",
@@ -195,16 +196,23 @@ def test_article_has_title_description_canonical_open_graph_and_twitter_tags(cli
 
 
 def test_json_ld_describes_a_medically_reviewed_page_its_faq_and_breadcrumbs(client, settings):
-    article = ArticleFactory(title="TRT basics", reviewer="Jane Doe, MD", author="Sam Writer")
+    article = ArticleFactory(title="TRT basics")
     FAQFactory(article=article, question="Is it lifelong?", answer="Often.")
     page, breadcrumbs, faq = structured_data(client.get(article.get_absolute_url()))
     url = f"{settings.SITE_URL}/learn/{article.slug}/"
-    assert page["@type"] == "MedicalWebPage"
+    assert page["@type"] == ["Article", "MedicalWebPage"]
     assert page["@context"] == "https://schema.org"
     assert page["url"] == url and page["name"] == "TRT basics"
-    assert page["reviewedBy"] == {"@type": "Person", "name": "Jane Doe", "honorificSuffix": "MD"}
+    assert page["reviewedBy"] == {
+        "@type": "Person",
+        "@id": f"{settings.SITE_URL}/learn/people/jane-doe/#person",
+        "name": "Jane Doe",
+        "url": f"{settings.SITE_URL}/learn/people/jane-doe/",
+        "honorificSuffix": "MD",
+    }
     assert page["lastReviewed"] == article.last_reviewed.isoformat()
     assert page["author"]["name"] == "Sam Writer"
+    assert page["author"]["url"] == f"{settings.SITE_URL}/learn/people/sam-writer/"
     assert page["citation"][0]["url"] == "https://doi.org/10.1210/jc.2018-00229"
     assert breadcrumbs["@type"] == "BreadcrumbList"
     assert [item["name"] for item in breadcrumbs["itemListElement"]] == [
@@ -249,7 +257,7 @@ def test_sitemap_lists_public_articles_topics_and_pages_only(client):
     lastmod = ET.fromstring(response.content).find(
         ".//s:url[s:loc='http://localhost/learn/live-one/']/s:lastmod", ns
     )
-    assert lastmod.text == timezone.localtime(live.updated_at).date().isoformat()
+    assert lastmod.text == timezone.localtime(live.date_modified).date().isoformat()
 
 
 def test_feed_has_the_latest_public_articles_newest_first(client):
