@@ -66,16 +66,18 @@ class MarkdownPreviewMixin:
     def markdown_preview(self, request: HttpRequest) -> JsonResponse:
         if not (self.has_add_permission(request) or self.has_change_permission(request)):
             raise PermissionDenied
-        # A multipart body may name a charset (UTF-7, say) that decodes to lone surrogates, which
-        # nothing that writes UTF-8 accepts: each becomes U+FFFD, as undecodable bytes do.
-        source = request.POST.get("source", "").encode("utf-8", "surrogatepass")
-        source = source.decode("utf-8", "replace")
+        source = request.POST.get("source", "")
         if len(source) > MAX_PREVIEW_CHARS:
             return JsonResponse(
                 {"error": f"The preview takes at most {MAX_PREVIEW_CHARS:,} characters."},
                 status=400,
             )
-        return JsonResponse({"html": self.render_preview(source)})
+        html = self.render_preview(source)
+        return JsonResponse({"html": html, "note": self.preview_note(html)})
 
     def render_preview(self, source: str) -> str:
         return render_markdown(source, glossary=GlossaryTerm.objects.all()).html
+
+    def preview_note(self, html: str) -> str:
+        """A line shown under the preview about the text as rendered (none by default)."""
+        return ""

@@ -14,6 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
+from . import revisions
 from .models import FAQ, Article, Category, GlossaryTerm, Person, Source, free_slug
 from .parsing import ImportFailed, ParsedArticle, parse_article, parse_glossary
 
@@ -23,6 +24,7 @@ class ImportReport:
     created: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
+    pending: list[str] = field(default_factory=list)  # updated, waiting for review
 
 
 def _snapshot(article: Article) -> tuple:
@@ -113,6 +115,8 @@ def import_articles(paths: Sequence[Path]) -> ImportReport:
 
     report = ImportReport()
     with transaction.atomic():
+        for article in Article.objects.filter(slug__in=seen):
+            revisions.record_baseline(article)
         articles = {item.fields["slug"]: _write(item, report) for item in parsed}
         for item in parsed:
             article = articles[item.fields["slug"]]
@@ -123,6 +127,12 @@ def import_articles(paths: Sequence[Path]) -> ImportReport:
                 if article.slug in report.unchanged:
                     report.unchanged.remove(article.slug)
                     report.updated.append(article.slug)
+        # Each change is a revision, under the review rule: a published article's new text
+        # with no newer review date waits for review, and its page keeps the reviewed text.
+        for slug in report.created + report.updated:
+            edit = revisions.record(articles[slug], comment="Imported from a file.")
+            if edit.kind == edit.Kind.PENDING:
+                report.pending.append(slug)
     return report
 
 

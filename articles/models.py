@@ -1,3 +1,4 @@
+import reversion
 from django.conf import settings
 from django.contrib.postgres.search import SearchVector
 from django.core.exceptions import ValidationError
@@ -123,6 +124,7 @@ class ArticleQuerySet(models.QuerySet):
         return count
 
 
+@reversion.register(follow=["faqs", "sources"])
 class Article(models.Model):
     class Status(models.TextChoices):
         DRAFT = "draft", "Draft"
@@ -204,6 +206,9 @@ class Article(models.Model):
         indexes = [
             models.Index(fields=["status", "publish_at"]),
             # The full-text GIN index on search_document() is made by a PostgreSQL-only migration.
+        ]
+        permissions = [
+            ("publish_minor_edit", "Can publish a minor edit (typos, links) without a new review")
         ]
         constraints = [
             # The publish gate, held by the database too: nothing leaves draft unreviewed.
@@ -324,6 +329,7 @@ def publish_refusal(need: str) -> str:
     return f"To publish or schedule, this article needs {need}."
 
 
+@reversion.register()
 class FAQ(models.Model):
     article = models.ForeignKey(Article, on_delete=models.CASCADE, related_name="faqs")
     question = models.CharField(max_length=300)
@@ -339,6 +345,7 @@ class FAQ(models.Model):
         return self.question
 
 
+@reversion.register()
 class Source(models.Model):
     article = models.ForeignKey(Article, on_delete=models.CASCADE, related_name="sources")
     title = models.CharField(max_length=400)
@@ -364,6 +371,7 @@ class Source(models.Model):
         return f"https://doi.org/{self.doi}" if self.doi else ""
 
 
+@reversion.register()
 class GlossaryTerm(models.Model):
     term = models.CharField(max_length=80)
     slug = models.SlugField(max_length=80, unique=True)
@@ -398,3 +406,51 @@ class SlugRedirect(models.Model):
 
     def __str__(self) -> str:
         return f"{self.old_slug} → {self.article.slug}"
+
+
+class ArticleUpdate(models.Model):
+    """One line of an article's public Updates list: a material change, dated, in the editor's
+    words, written when the change was published after review."""
+
+    article = models.ForeignKey(Article, on_delete=models.CASCADE, related_name="updates")
+    published_on = models.DateField()
+    note = models.CharField(max_length=300)
+
+    class Meta:
+        ordering = ["-published_on", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.published_on}: {self.note}"
+
+
+class ArticleRevision(models.Model):
+    """What became of a saved revision of an article (django-reversion keeps its content):
+    whether it went live, after which review, or waits for one."""
+
+    class Kind(models.TextChoices):
+        DRAFT = "draft", "Saved as a draft"
+        PUBLISHED = "published", "Published after medical review"
+        REVIEW = "review", "Medical review, text unchanged"
+        DETAILS = "details", "Details changed, text unchanged"
+        MINOR = "minor", "Minor edit, published without review"
+        PENDING = "pending", "Waiting for medical review"
+
+    revision = models.OneToOneField(
+        "reversion.Revision", on_delete=models.CASCADE, related_name="article_revision"
+    )
+    article = models.ForeignKey(Article, on_delete=models.CASCADE, related_name="revisions")
+    kind = models.CharField(max_length=10, choices=Kind)
+    reason = models.CharField(
+        max_length=300, blank=True, help_text="Why a minor edit went live without review."
+    )
+
+    class Meta:
+        ordering = ["-revision_id"]
+        indexes = [models.Index(fields=["article", "-revision"])]
+
+    def __str__(self) -> str:
+        return f"{self.article}: {self.get_kind_display()}"
+
+    @property
+    def is_live(self) -> bool:
+        return self.kind != self.Kind.PENDING

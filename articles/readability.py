@@ -203,3 +203,15 @@ class _Prose(HTMLParser):
         if text:
             self.blocks.append((self._tier, text))
         self._text = []
+
+
+def basics(result: Readability) -> Score:
+    """What the target applies to: the Fundamentals tier, or the whole text when it has none."""
+    for name, score in result.tiers:
+        if name.lower().startswith("fundamentals"):
+            return score
+    return result.whole
+
+
+def over_target(score: Score) -> bool:
+    return score.grade is not None and score.grade > FUNDAMENTALS_TARGET

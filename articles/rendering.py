@@ -29,12 +29,13 @@ ALLOWED_ATTRIBUTES = {
     "h4": {"id"},
     "ol": {"start"},
     "code": {"class"},
-    "th": {"style"},
-    "td": {"style"},
     "div": {"class", "role", "aria-label", "tabindex"},
     "span": {"class"},
     "dfn": {"id"},
 }
+# A table column's alignment is a class: the Content-Security-Policy refuses inline styles.
+ALIGN_CLASSES = {"align-left", "align-center", "align-right"}
+ALLOWED_ATTRIBUTE_VALUES = {"th": {"class": ALIGN_CLASSES}, "td": {"class": ALIGN_CLASSES}}
 # Text inside these is never turned into a glossary definition.
 NO_GLOSSARY_INSIDE = {"a", "h2", "h3", "h4", "h5", "h6", "code", "pre", "dfn", "th"}
 # A paragraph reads through with at most one definition spelled out in it; the next terms in
@@ -74,6 +75,13 @@ def _table_close(renderer, tokens, idx, options, env) -> str:
     return "</table>\n</div>\n"
 
 
+def _cell_open(renderer, tokens, idx, options, env) -> str:
+    align = tokens[idx].attrs.pop("style", "").removeprefix("text-align:")
+    if align:
+        tokens[idx].attrSet("class", f"align-{align}")
+    return renderer.renderToken(tokens, idx, options, env)
+
+
 def _image(renderer, tokens, idx, options, env) -> str:
     tokens[idx].attrSet("loading", "lazy")
     tokens[idx].attrSet("decoding", "async")
@@ -86,6 +94,8 @@ def _markdown(*, breaks: bool = False) -> MarkdownIt:
     md.enable(["table", "strikethrough", "replacements", "smartquotes"])
     md.add_render_rule("table_open", _table_open)
     md.add_render_rule("table_close", _table_close)
+    md.add_render_rule("th_open", _cell_open)
+    md.add_render_rule("td_open", _cell_open)
     md.add_render_rule("image", _image)
     return md
 
@@ -131,8 +141,8 @@ def sanitize(markup: str) -> str:
         markup,
         tags=ALLOWED_TAGS,
         attributes=ALLOWED_ATTRIBUTES,
+        tag_attribute_values=ALLOWED_ATTRIBUTE_VALUES,
         url_schemes={"http", "https", "mailto"},
-        filter_style_properties={"text-align"},
         link_rel="noopener noreferrer",
         strip_comments=True,
     )
@@ -199,12 +209,18 @@ def _plain_text(markup: str) -> str:
     return html.unescape(re.sub(r"\s+", " ", _TAG.sub(" ", markup))).strip()
 
 
+def _well_formed(source: str) -> str:
+    """The text with each lone surrogate as U+FFFD and each split pair joined: a form body in
+    a charset such as UTF-7 can decode to them, and nothing that writes UTF-8 accepts them."""
+    return source.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+
+
 def render_markdown(
     source: str, *, glossary: Iterable[GlossaryEntry] = (), breaks: bool = False
 ) -> Rendered:
     """`breaks`: a single line break is a <br>, as in an email, not a space."""
     md = _MD_BREAKS if breaks else _MD
-    tokens = md.parse(source or "")
+    tokens = md.parse(_well_formed(source or ""))
     toc = _prepare_headings(tokens)
     raw = md.renderer.render(tokens, md.options, {})
     return Rendered(
@@ -219,7 +235,7 @@ def render_text(source: str) -> str:
     """Markdown as an email's plain-text part reads: headings underlined, list items marked,
     emphasis dropped, each link a numbered note listed at the end, line breaks as written."""
     writer = _TextWriter()
-    for token in _MD.parse(source or ""):
+    for token in _MD.parse(_well_formed(source or "")):
         writer.take(token)
     return writer.text()
 

@@ -70,6 +70,7 @@ class ArticleDetailView(DetailView):
             .defer("body", "body_text")
             .prefetch_related(
                 "faqs",
+                "updates",
                 Prefetch("sources", queryset=Source.objects.order_by("position", "id")),
                 Prefetch("related", queryset=related),
             )
@@ -130,8 +131,11 @@ class SearchView(ListView):
         for other in queries[1:]:
             query |= SearchQuery(other, search_type="websearch", config="english")
         return (
-            published.annotate(rank=SearchRank(search_document(), query))
-            .filter(rank__gt=0)
+            # Matches only (the rank alone is above zero for a partial match too), through the
+            # expression the full-text index is built on.
+            published.alias(document=search_document())
+            .filter(document=query)
+            .annotate(rank=SearchRank(F("document"), query))
             .annotate(
                 snippet=SearchHeadline(
                     "body_text",

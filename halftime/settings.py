@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "django.contrib.postgres",
     "anymail",
     "csp",
+    "reversion",
     "django_otp",
     "django_otp.plugins.otp_totp",
     "halftime",

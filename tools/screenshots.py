@@ -1,6 +1,7 @@
 """Screenshots of the pages a visitor meets first, at a phone's size (390 × 844) and a
-desktop's (1280 × 800), in Debian's chromium: the home page, an article and the referral page,
-and, signed in as the admin `dev.py run` makes, a campaign, its confirmation and the dashboard.
+desktop's (1280 × 800), in Debian's chromium: the home page, an article, its reviewer's page and
+the referral page, and, signed in as the admin `dev.py run` makes, a campaign, its confirmation,
+the dashboard, the article list and an article's editor with its live preview.
 
     python3 dev.py run                                     # in one terminal
     .venv/bin/python tools/screenshots.py http://localhost:8000 docs/screenshots
@@ -72,6 +73,8 @@ def site_pages() -> dict[str, str]:
     pages = {"home": "/"}
     if article is not None:
         pages["article"] = article.get_absolute_url()
+        if article.reviewer:
+            pages["reviewer"] = article.reviewer.get_absolute_url()
     pages["referral"] = (
         f"/waitlist/welcome/{tokens.make_token(tokens.PREFERENCES, key=person.token_key)}/"
     )
@@ -102,7 +105,13 @@ def operator_pages() -> tuple[dict[str, str], tuple[str, str]] | None:
         "campaign": f"/admin/waitlist/campaign/{campaign.pk}/change/#send",
         "campaign-confirm": f"/admin/waitlist/campaign/{campaign.pk}/confirm/schedule/",
         "dashboard": "/admin/waitlist/subscriber/dashboard/",
+        "article-list": "/admin/articles/article/",
     }
+    from articles.models import Article
+
+    article = Article.objects.order_by("-publish_at").first()
+    if article is not None:
+        pages["article-edit"] = f"/admin/articles/article/{article.pk}/change/#id_body"
     return pages, ("admin", saved.read_text().strip())
 
 

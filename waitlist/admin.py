@@ -3,6 +3,7 @@ import csv
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.core import signing
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.validators import validate_email
@@ -20,6 +21,8 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
+
+from articles.history import HistoryAdmin
 
 from . import campaigns, emails, heartbeats, importing, milestones, privacy
 from .dashboard import dashboard_view, spreadsheet_cell
@@ -326,7 +329,9 @@ class CampaignForm(forms.ModelForm):
 
 
 @admin.register(Campaign)
-class CampaignAdmin(admin.ModelAdmin):
+class CampaignAdmin(HistoryAdmin):
+    recover_deleted = False  # a deleted campaign's deliveries are gone with it
+    change_list_template = "admin/change_list.html"
     form = CampaignForm
     list_display = ["name", "status", "send_at", "progress_bar", "started_at", "finished_at"]
     list_filter = ["status"]
@@ -391,6 +396,14 @@ class CampaignAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return [*super().get_readonly_fields(request, obj), "audience_label"]
+
+    def revision_view(self, request, object_id, version_id, extra_context=None):
+        # Only a campaign that can still be edited takes an earlier version: restoring one
+        # leaves it a draft that wants a new test (see Campaign's registration).
+        campaign = self.get_object(request, unquote(object_id))
+        if campaign is None or not self.has_change_permission(request, campaign):
+            raise PermissionDenied
+        return super().revision_view(request, object_id, version_id, extra_context)
 
     def has_change_permission(self, request, obj=None):
         # What is sending or sent is history: only its controls below still act on it.

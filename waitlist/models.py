@@ -1,6 +1,7 @@
 import hashlib
 import secrets
 
+import reversion
 from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
@@ -373,6 +374,15 @@ class CampaignQuerySet(models.QuerySet):
         ).order_by("-started_at", "-pk")
 
 
+# What an operator writes; restoring a revision leaves the rest (status, test, progress) at its
+# defaults: a restored campaign is a draft that wants a new test.
+@reversion.register(
+    fields=[
+        "name", "subject", "preheader", "body", "body_html", "audience_interests",
+        "audience_states", "audience_milestone", "send_at", "local_time",
+        "quiet_hours_override", "in_archive", "created_at", "updated_at",
+    ]
+)  # fmt: skip
 class Campaign(models.Model):
     """A launch update: written and scheduled by an operator, sent by the workers."""
 

@@ -15,6 +15,7 @@
     const source = editor.querySelector("textarea");
     const preview = editor.querySelector("[data-markdown-preview]");
     const status = editor.querySelector("[data-markdown-status]");
+    const note = editor.querySelector("[data-markdown-note]");
     if (!source || !preview || !status) return;
     let asked = 0;  // requests are numbered
     let shown = 0;  // the request whose answer is on screen
@@ -27,9 +28,10 @@
       return true;
     }
 
-    function show(number, html) {
+    function show(number, html, remark) {
       if (!isCurrent(number)) return;
       preview.innerHTML = html;  // sanitized by the server
+      if (note) note.textContent = remark || "";
       // The admin page has ids of its own, and a link followed from here loses unsaved text.
       for (const element of preview.querySelectorAll("[id]")) element.id = `preview-${element.id}`;
       for (const link of preview.querySelectorAll("a[href]")) {
@@ -60,7 +62,7 @@
           credentials: "same-origin",
         });
         const data = await response.json();
-        if (response.ok && typeof data.html === "string") show(number, data.html);
+        if (response.ok && typeof data.html === "string") show(number, data.html, data.note);
         else fail(number, data.error && `${UNAVAILABLE} ${data.error}`);
       } catch (error) {
         fail(number);  // offline, signed out (the login page is not JSON), or a server error

@@ -206,3 +206,23 @@ def test_the_admin_shows_the_grades_with_the_target_and_warns_without_blocking(a
     article.save()
     page = admin_client.get(f"/admin/articles/article/{article.pk}/change/").content.decode()
     assert "Harder to read" not in page and "The basics read at grade 8 or below" in page
+
+
+@pytest.mark.django_db
+def test_the_live_preview_says_the_reading_grade_as_the_editor_types(admin_client):
+    hard = (
+        "## Fundamentals\n\nNotwithstanding considerable epidemiological heterogeneity, "
+        "investigators characterised testosterone supplementation as physiologically "
+        "advantageous.\n"
+    )
+    answer = admin_client.post("/admin/articles/article/preview/", {"source": hard}).json()
+    assert answer["note"].startswith("Body reading grade ")
+    assert "; Fundamentals " in answer["note"]
+    assert answer["note"].endswith("above the target of grade 8 (a warning only).")
+    easy = admin_client.post(
+        "/admin/articles/article/preview/", {"source": "It is fine. We can help."}
+    ).json()
+    assert easy["note"].endswith("within the target of grade 8.")
+    assert (
+        admin_client.post("/admin/articles/article/preview/", {"source": ""}).json()["note"] == ""
+    )

@@ -3,7 +3,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from articles.rendering import reading_minutes, render_markdown, render_text
+from articles.rendering import reading_minutes, render_markdown, render_text, sanitize
 from tests.factories import GlossaryTermFactory
 
 XSS_VECTORS = [
@@ -98,7 +98,31 @@ def test_safe_links_images_and_tables_survive():
     )
     assert 'alt="A chart of levels"' in rendered.html
     assert 'loading="lazy"' in rendered.html
-    assert '<th style="text-align:right">Range</th>' in rendered.html
+    assert '<th class="align-right">Range</th>' in rendered.html
+
+
+def test_an_aligned_table_marks_each_column_with_a_class_not_an_inline_style():
+    rendered = render_markdown("| a | b | c | d |\n| :-- | :-: | --: | --- |\n| 1 | 2 | 3 | 4 |\n")
+    assert "style=" not in rendered.html
+    assert (
+        '<th class="align-left">a</th>\n<th class="align-center">b</th>\n'
+        '<th class="align-right">c</th>\n<th>d</th>'
+    ) in rendered.html
+    assert (
+        '<td class="align-left">1</td>\n<td class="align-center">2</td>\n'
+        '<td class="align-right">3</td>\n<td>4</td>'
+    ) in rendered.html
+
+
+def test_the_sanitizer_keeps_only_an_alignment_class_on_a_table_cell():
+    cleaned = sanitize(
+        '<table><tr><td style="text-align:right">a</td><td class="align-right">b</td>'
+        '<td class="align-right wide">c</td><th class="tier" style="color:red">d</th></tr></table>'
+    )
+    assert cleaned == (
+        '<table><tbody><tr><td>a</td><td class="align-right">b</td><td>c</td><th>d</th></tr>'
+        "</tbody></table>"
+    )
 
 
 def test_tables_scroll_inside_a_focusable_labelled_region():
@@ -201,6 +225,16 @@ def test_a_term_named_like_a_character_reference_leaves_the_text_intact(name):
     assert 'href="https://example.org/?a=1&amp;b=2"' in rendered.html
     marked = render_markdown(f"Tom & Jerry {name} matters.", glossary=[term]).html
     assert marked.count("<dfn") == 1 and "Tom &amp; Jerry" in marked
+
+
+def test_lone_surrogates_render_as_replacement_characters():
+    source = "## Hi \ud800\n\nA \udfff and a split pair \ud83d\ude00."
+    rendered = render_markdown(source)
+    assert '<h2 id="hi">Hi \ufffd</h2>' in rendered.html
+    assert "<p>A \ufffd and a split pair \U0001f600.</p>" in rendered.html
+    assert rendered.text == "Hi \ufffd A \ufffd and a split pair \U0001f600."
+    assert rendered.toc[0]["text"] == "Hi \ufffd"
+    assert render_text(source) == "Hi \ufffd\n====\n\nA \ufffd and a split pair \U0001f600."
 
 
 def test_reading_time_is_words_over_220_per_minute_and_at_least_one():

@@ -142,6 +142,7 @@ def test_scheduled_article_is_404_until_its_publish_time_then_public(client):
 
 def test_changed_slug_answers_301_from_the_old_address(staff_client, client):
     article = ArticleFactory(slug="old-address")
+    source = article.sources.get()
     data = {
         "title": article.title,
         "slug": "new-address",
@@ -160,9 +161,14 @@ def test_changed_slug_answers_301_from_the_old_address(staff_client, client):
         "faqs-INITIAL_FORMS": "0",
         "sources-TOTAL_FORMS": "1",
         "sources-INITIAL_FORMS": "1",
+        "updates-TOTAL_FORMS": "0",
+        "updates-INITIAL_FORMS": "0",
         "sources-0-id": article.sources.get().pk,
         "sources-0-article": article.pk,
-        "sources-0-title": "A source",
+        **{
+            f"sources-0-{name}": getattr(source, name)
+            for name in ("title", "authors", "publisher", "year", "doi")
+        },
         "sources-0-position": "0",
     }
     response = staff_client.post(f"/admin/articles/article/{article.pk}/change/", data)

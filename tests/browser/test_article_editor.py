@@ -103,6 +103,8 @@ def test_typed_markdown_shows_rendered_in_the_preview_before_saving(
     # Typed HTML is shown as text, never run.
     expect(editor.preview).to_contain_text("<img src=x onerror=window.ran=1>")
     assert editor.page.evaluate("window.ran") is None
+    # The reading grade of what is typed, as it is typed.
+    expect(editor.page.locator("[data-markdown-note]")).to_contain_text("Body reading grade")
     assert not Article.objects.exists()
     assert editor.violations() == []
     assert_accessible(editor.page, within=".field-body")

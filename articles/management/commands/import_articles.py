@@ -37,4 +37,10 @@ class Command(BaseCommand):
         self.stdout.write(
             f"{len(report.created)} created, {len(report.updated)} updated, "
             f"{len(report.unchanged)} unchanged"
+            + (
+                f"; {len(report.pending)} waiting for medical review (their public pages keep "
+                "the reviewed text until a newer last_reviewed date is imported or entered)"
+                if report.pending
+                else ""
+            )
         )
