@@ -1,11 +1,13 @@
 """Authors and medical reviewers as people with pages of their own."""
 
+import datetime as dt
 import json
 import re
 
 import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
+from django.utils import timezone
 
 from articles.importer import import_articles
 from articles.models import Article, Person
@@ -113,42 +115,55 @@ def test_the_import_refuses_an_unknown_person_slug_with_its_line(tmp_path):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_migration_makes_people_of_today_s_bylines_with_no_article_lost():
+def test_the_migrations_carry_today_s_articles_over_with_no_loss_and_bylines_become_people(
+    client,
+):
     executor = MigrationExecutor(connection)
-    before, after = [("articles", "0004_no_stored_pages")], [("articles", "0005_people")]
+    before = [("articles", "0004_no_stored_pages")]
     executor.migrate(before)
     old = executor.loader.project_state(before).apps
     OldArticle = old.get_model("articles", "Article")
     category = old.get_model("articles", "Category").objects.create(name="Sleep", slug="sleep")
-    common = {"category": category, "summary": "S.", "body": "## Why\n\nBecause."}
-    OldArticle.objects.create(
+    common = {"category": category, "summary": "S.", "body": "## Why\n\nBecause.", "tldr": "A"}
+    one = OldArticle.objects.create(
         title="One", slug="one", author="Sam Writer", reviewer="Jane Doe, MD",
-        status="draft", **common,
+        status="published", last_reviewed=dt.date(2026, 10, 1),
+        publish_at=timezone.now() - dt.timedelta(days=5), label="PRIME",
+        body_html="<h2>Why</h2><p>Because.</p>", **common,
     )  # fmt: skip
-    OldArticle.objects.create(
+    two = OldArticle.objects.create(
         title="Two", slug="two", author="", reviewer="jane doe, MD, FACS", status="draft",
         **common,
     )  # fmt: skip
     OldArticle.objects.create(title="Three", slug="three", status="draft", **common)
+    one.related.add(two)
+    old.get_model("articles", "FAQ").objects.create(article=one, question="Q?", answer="A.")
+    old.get_model("articles", "Source").objects.create(article=one, title="A guideline")
+    kept = ["id", "title", "slug", "category_id", "label", "summary", "tldr", "body",
+            "body_html", "status", "publish_at", "last_reviewed", "created_at"]  # fmt: skip
+    then = {a["slug"]: a for a in OldArticle.objects.values(*kept)}
 
     executor = MigrationExecutor(connection)
     executor.loader.build_graph()
-    executor.migrate(after)
-    new = executor.loader.project_state(after).apps
-    rows = {
-        a.slug: (a.title, a.author and a.author.name, a.reviewer and str(a.reviewer.name))
-        for a in new.get_model("articles", "Article").objects.select_related("author", "reviewer")
+    executor.migrate(executor.loader.graph.leaf_nodes())
+
+    assert {a["slug"]: a for a in Article.objects.values(*kept)} == then
+    bylines = {
+        a.slug: (a.author and a.author.name, a.reviewer and a.reviewer.name)
+        for a in Article.objects.select_related("author", "reviewer")
     }
-    assert rows == {
-        "one": ("One", "Sam Writer", "Jane Doe"),
-        "two": ("Two", None, "Jane Doe"),
-        "three": ("Three", None, None),
+    assert bylines == {
+        "one": ("Sam Writer", "Jane Doe"),
+        "two": (None, "Jane Doe"),
+        "three": (None, None),
     }
-    people = new.get_model("articles", "Person").objects.order_by("name")
-    assert list(people.values_list("name", "credentials", "slug")) == [
+    assert list(Person.objects.order_by("name").values_list("name", "credentials", "slug")) == [
         ("Jane Doe", "MD", "jane-doe"),
         ("Sam Writer", "", "sam-writer"),
     ]
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(executor.loader.graph.leaf_nodes())
+    article = Article.objects.get(slug="one")
+    assert [f.question for f in article.faqs.all()] == ["Q?"]
+    assert [s.title for s in article.sources.all()] == ["A guideline"]
+    assert [r.slug for r in article.related.all()] == ["two"]
+    page = client.get("/learn/one/").content.decode()
+    assert '<a href="/learn/people/jane-doe/">Jane Doe, MD</a>' in page
