@@ -2,10 +2,11 @@ import ipaddress
 import logging
 
 from django.conf import settings
-from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
+from django.utils.http import parse_header_parameters
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +45,24 @@ class BodySizeLimitMiddleware:
         length = request.META.get("CONTENT_LENGTH") or "0"
         if limit is not None and (not length.isdigit() or int(length) > limit):
             raise RequestDataTooBig(f"A request body over {limit} bytes.")
+        return self.get_response(request)
+
+
+class FormEncodingMiddleware:
+    """A request body is read as UTF-8 (or a single-byte charset): every form and API of the
+    site sends UTF-8. Another charset named in its Content-Type (UTF-7, say, which decodes to
+    text no database stores) is the branded 400, before anything reads the body."""
+
+    READABLE = {"utf-8", "utf8", "us-ascii", "ascii", "iso-8859-1", "latin-1", "windows-1252"}
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        _, params = parse_header_parameters(request.META.get("CONTENT_TYPE", ""))
+        charset = params.get("charset", "utf-8").strip().lower()
+        if charset not in self.READABLE:
+            raise SuspiciousOperation(f"A request body in {charset!r}, not UTF-8.")
         return self.get_response(request)
 
 

@@ -58,6 +58,7 @@ MIDDLEWARE = [
     "halftime.middleware.ClientAddressMiddleware",
     "halftime.logs.RequestIdMiddleware",
     "halftime.middleware.BodySizeLimitMiddleware",
+    "halftime.middleware.FormEncodingMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",

@@ -98,6 +98,21 @@ def test_an_oversized_body_is_a_branded_400(client, settings):
     assert_branded(response, 400, "That request didn’t make sense")
 
 
+@pytest.mark.django_db
+@pytest.mark.parametrize("charset", ["utf-7", "unicode_escape", "utf-16"])
+def test_a_form_in_a_charset_that_is_not_utf_8_is_a_branded_400_and_saves_nothing(
+    staff_client, charset
+):
+    """UTF-7 decodes "+2AA-" to a lone surrogate, which no database stores: it would be a 500."""
+    content_type = f"multipart/form-data; boundary=b; charset={charset}"
+    for url, field in (("/waitlist/", "email"), ("/admin/articles/glossaryterm/add/", "term")):
+        body = f"--b\r\nContent-Disposition: form-data; name={field}\r\n\r\nA +2AA- b\r\n--b--\r\n"
+        response = staff_client.generic("POST", url, body.encode(), content_type=content_type)
+        assert_branded(response, 400, "That request didn’t make sense")
+    assert not Subscriber.objects.exists()
+    assert staff_client.post("/waitlist/", {"email": "ok@example.com"}).status_code != 400
+
+
 def raw_post(url: str, headers: dict, body: bytes) -> tuple[int, str]:
     parts = urlsplit(url)
     connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
