@@ -263,9 +263,11 @@ class ArticleAdmin(MarkdownPreviewMixin, HistoryAdmin):
         article = self.get_object(request, unquote(object_id))
         if article is None or not self.has_view_or_change_permission(request, article):
             return super().change_view(request, object_id, form_url, extra_context)
+        edit = revisions.pending(article)
+        if request.method != "POST" and edit is None:
+            return super().change_view(request, object_id, form_url, extra_context)
         with transaction.atomic():
             revisions.record_baseline(article, request.user)
-            edit = revisions.pending(article)
             # The form starts from the pending text; nothing a GET or a refused form did stays.
             try:
                 with transaction.atomic():
