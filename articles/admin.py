@@ -14,7 +14,7 @@ from reversion.models import Version
 
 from . import revisions
 from .editor import MarkdownPreviewMixin
-from .history import HistoryAdmin
+from .history import HistoryAdmin, TextField
 from .models import (
     FAQ,
     Article,
@@ -75,6 +75,7 @@ class SourceFormSet(forms.BaseInlineFormSet):
 class FAQInline(admin.StackedInline):
     model = FAQ
     extra = 0
+    formfield_overrides = {models.TextField: {"form_class": TextField}}
     fields = ["question", "answer", "position"]
 
 

@@ -6,6 +6,7 @@ import difflib
 import html
 import re
 
+from django import forms
 from django.contrib.admin.utils import quote, unquote
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied
@@ -19,6 +20,23 @@ from reversion.admin import VersionAdmin
 from reversion.models import Version
 
 _TOKENS = re.compile(r"\s+|[^\s]+")
+
+
+class TextField(forms.CharField):
+    """A textarea's text with the line breaks browsers send (CRLF) as files have them (LF), so
+    a save that changes nothing changes nothing, in the row and in the history."""
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        return _lines(value) if isinstance(value, str) else value
+
+    def has_changed(self, initial, data):
+        # The stored text as the form would clean it (a file's last line break, say).
+        return super().has_changed(self.to_python(initial), data)
+
+
+def _lines(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def word_diff(before: str, after: str) -> str:
@@ -83,9 +101,12 @@ def changes(before: Version | None, after: Version) -> list[dict]:
         if name not in new:
             continue
         a, b = old.get(name), new.get(name)
+        text = isinstance(field, (models.CharField, models.TextField))
+        if text and a is not None and b is not None:
+            # What a form would clean away (line endings, blank space around) is no change.
+            a, b = _lines(a).strip(), _lines(b).strip()
         if a == b or (isinstance(a, list) and isinstance(b, list) and sorted(a) == sorted(b)):
             continue
-        text = isinstance(field, (models.CharField, models.TextField))
         rows.append(
             {
                 "label": field.verbose_name,
@@ -115,6 +136,7 @@ class HistoryAdmin(VersionAdmin):
     object_history_template = "admin/history/object_history.html"
     history_latest_first = True
     recover_deleted = True
+    formfield_overrides = {models.TextField: {"form_class": TextField}}
 
     def _own_version(self, version_id, object_id=None) -> Version:
         versions = Version.objects.filter(

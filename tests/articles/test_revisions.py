@@ -352,3 +352,17 @@ def test_the_publish_action_leaves_published_articles_and_their_waiting_edits_al
     )
     assert "1 article(s) were published or scheduled already." in response.content.decode()
     assert article.revisions.first().kind == Kind.PENDING
+
+
+def test_a_browser_s_line_breaks_are_no_change(client):
+    """Browsers send a textarea's line breaks as CRLF; the files and the rows have LF."""
+    article = ArticleFactory(body=REVIEWED, tldr="First point\nSecond point")
+    staff = editor()
+    response = save(
+        staff, article, body=REVIEWED.replace("\n", "\r\n"), tldr="First point\r\nSecond point"
+    )
+    assert response.status_code == 302
+    article.refresh_from_db()
+    assert article.body == REVIEWED.strip() and article.tldr == "First point\nSecond point"
+    assert article.revisions.first().kind == Kind.DETAILS
+    assert "No fields changed." in article.revisions.first().revision.get_comment()
