@@ -308,7 +308,7 @@ class ArticleAdmin(MarkdownPreviewMixin, HistoryAdmin):
 
     def changelist_view(self, request, extra_context=None):
         # Not VersionAdmin's, which would gather the whole list's saves into one revision: the
-        # bulk actions keep one of each article and settle it (revisions.save).
+        # bulk actions keep one of each article and settle it (revisions.record).
         return admin.ModelAdmin.changelist_view(self, request, extra_context)
 
     def history_note(self, version) -> str:
@@ -367,8 +367,11 @@ class ArticleAdmin(MarkdownPreviewMixin, HistoryAdmin):
             if needs:
                 refused.append(f"“{article.title}” needs " + ", ".join(needs.values()))
                 continue
-            article.status = Article.Status.PUBLISHED
-            revisions.save(article, user=request.user, comment="Published from the list.")
+            with transaction.atomic():
+                revisions.record_baseline(article, request.user)
+                article.status = Article.Status.PUBLISHED
+                article.save()
+                revisions.record(article, user=request.user, comment="Published from the list.")
             published += 1
         if published:
             self.message_user(request, f"Published {published} article(s).", messages.SUCCESS)
@@ -379,8 +382,13 @@ class ArticleAdmin(MarkdownPreviewMixin, HistoryAdmin):
     def unpublish(self, request, queryset):
         count = 0
         for article in queryset.exclude(status=Article.Status.DRAFT):
-            article.status = Article.Status.DRAFT
-            revisions.save(article, user=request.user, comment="Back to draft, from the list.")
+            with transaction.atomic():
+                revisions.record_baseline(article, request.user)
+                article.status = Article.Status.DRAFT
+                article.save()
+                revisions.record(
+                    article, user=request.user, comment="Back to draft, from the list."
+                )
             count += 1
         self.message_user(request, f"Moved {count} article(s) back to draft.", messages.SUCCESS)
 

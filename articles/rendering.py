@@ -209,18 +209,12 @@ def _plain_text(markup: str) -> str:
     return html.unescape(re.sub(r"\s+", " ", _TAG.sub(" ", markup))).strip()
 
 
-def _well_formed(source: str) -> str:
-    """The text with each lone surrogate as U+FFFD and each split pair joined: a form body in
-    a charset such as UTF-7 can decode to them, and nothing that writes UTF-8 accepts them."""
-    return source.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
-
-
 def render_markdown(
     source: str, *, glossary: Iterable[GlossaryEntry] = (), breaks: bool = False
 ) -> Rendered:
     """`breaks`: a single line break is a <br>, as in an email, not a space."""
     md = _MD_BREAKS if breaks else _MD
-    tokens = md.parse(_well_formed(source or ""))
+    tokens = md.parse(source or "")
     toc = _prepare_headings(tokens)
     raw = md.renderer.render(tokens, md.options, {})
     return Rendered(
@@ -235,7 +229,7 @@ def render_text(source: str) -> str:
     """Markdown as an email's plain-text part reads: headings underlined, list items marked,
     emphasis dropped, each link a numbered note listed at the end, line breaks as written."""
     writer = _TextWriter()
-    for token in _MD.parse(_well_formed(source or "")):
+    for token in _MD.parse(source or ""):
         writer.take(token)
     return writer.text()
 

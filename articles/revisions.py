@@ -18,7 +18,6 @@ from dataclasses import dataclass
 
 import reversion
 from django.core import serializers
-from django.db import transaction
 from django.utils import timezone
 from reversion.models import Revision, Version
 
@@ -100,11 +99,9 @@ def record_baseline(article: Article, user=None) -> None:
     if article.revisions.exists():
         return
     article = Article.objects.get(pk=article.pk)
-    with reversion.create_revision():
-        reversion.add_to_revision(article)
-        reversion.set_user(user)
-        reversion.set_comment("The text as it stood before its history was kept.")
-    revision = Version.objects.get_for_object(article).first().revision
+    revision = _kept(
+        article, user=user, comment="The text as it stood before its history was kept."
+    )
     kind = Kind.DRAFT if article.status == Article.Status.DRAFT else Kind.PUBLISHED
     ArticleRevision.objects.create(revision=revision, article=article, kind=kind)
 
@@ -166,24 +163,18 @@ def open_pending(article: Article) -> bool:
     return True
 
 
-def save(article: Article, *, user=None, comment: str, choice: Choice = Choice(), **kwargs):
-    """Save `article` as a revision of its own and settle it: for code outside the admin form
-    (bulk actions)."""
-    with transaction.atomic():
-        record_baseline(article, user)
-        with reversion.create_revision():
-            article.save(**kwargs)
-            reversion.set_user(user)
-            reversion.set_comment(comment)
-        revision = Version.objects.get_for_object(article).first().revision
-        return settle(article, revision, choice)
-
-
-def record(article: Article, *, comment: str, choice: Choice = Choice()) -> ArticleRevision:
+def record(
+    article: Article, *, user=None, comment: str, choice: Choice = Choice()
+) -> ArticleRevision:
     """Keep `article` as it now stands in the database, children and related reading included,
-    as a revision, and settle it (the import writes first, then records)."""
+    as a revision, and settle it: for what writes articles outside the admin form (the import,
+    the bulk actions), after `record_baseline` and the write."""
+    return settle(article, _kept(article, user=user, comment=comment), choice)
+
+
+def _kept(article: Article, *, user, comment: str) -> Revision:
     with reversion.create_revision():
         reversion.add_to_revision(article)
+        reversion.set_user(user)
         reversion.set_comment(comment)
-    revision = Version.objects.get_for_object(article).first().revision
-    return settle(article, revision, choice)
+    return Version.objects.get_for_object(article).first().revision

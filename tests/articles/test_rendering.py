@@ -227,16 +227,6 @@ def test_a_term_named_like_a_character_reference_leaves_the_text_intact(name):
     assert marked.count("<dfn") == 1 and "Tom &amp; Jerry" in marked
 
 
-def test_lone_surrogates_render_as_replacement_characters():
-    source = "## Hi \ud800\n\nA \udfff and a split pair \ud83d\ude00."
-    rendered = render_markdown(source)
-    assert '<h2 id="hi">Hi \ufffd</h2>' in rendered.html
-    assert "<p>A \ufffd and a split pair \U0001f600.</p>" in rendered.html
-    assert rendered.text == "Hi \ufffd A \ufffd and a split pair \U0001f600."
-    assert rendered.toc[0]["text"] == "Hi \ufffd"
-    assert render_text(source) == "Hi \ufffd\n====\n\nA \ufffd and a split pair \U0001f600."
-
-
 def test_reading_time_is_words_over_220_per_minute_and_at_least_one():
     assert reading_minutes("word " * 10) == 1
     assert reading_minutes("word " * 221) == 2
