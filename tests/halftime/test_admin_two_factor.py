@@ -127,3 +127,17 @@ def test_enrolling_refuses_unknown_people_non_staff_and_a_second_device_by_accid
     call_command("totp_device", "ops", "--replace", stdout=StringIO())
     (device,) = TOTPDevice.objects.devices_for_user(user)
     assert device.bin_key != old_key
+
+
+def test_a_draft_campaign_s_web_version_needs_a_session_admin_would_let_in(required):
+    from waitlist.models import Campaign
+
+    user, key = staff_with_authenticator()
+    draft = Campaign.objects.create(name="Soon", subject="Not sent yet", body="Hello.")
+    password_only = Client(HTTP_HOST="localhost")
+    password_only.force_login(user)
+    assert password_only.get(f"/updates/{draft.pk}/").status_code == 404
+    with_code = Client(HTTP_HOST="localhost")
+    sign_in(with_code, "ops", code(key))
+    page = with_code.get(f"/updates/{draft.pk}/")
+    assert page.status_code == 200 and "Not sent yet" in page.content.decode()
