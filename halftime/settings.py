@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "anymail",
     "csp",
     "reversion",
+    "django_fsm_log",
     "django_otp",
     "django_otp.plugins.otp_totp",
     "halftime",

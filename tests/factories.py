@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from articles.models import FAQ, Article, Category, GlossaryTerm, Person, Source
 from waitlist import consent
-from waitlist.models import ConsentRecord, Subscriber, email_hash
+from waitlist.models import Campaign, ConsentRecord, Subscriber, email_hash
 from waitlist.signup import canonical_email
 
 
@@ -132,3 +132,16 @@ class SubscriberFactory(factory.django.DjangoModelFactory):
                 consent_text=consent.current_text(),
                 confirmed_at=subscriber.confirmed_at,
             )
+
+
+class CampaignFactory(factory.django.DjangoModelFactory):
+    """A launch update to everyone on the list: a draft unless `status` says otherwise (set as
+    a row found in that state, as a test's starting point)."""
+
+    class Meta:
+        model = Campaign
+
+    name = factory.Sequence(lambda n: f"Launch update {n}")
+    subject = "We're live in your state"
+    preheader = "Book your first visit"
+    body = "## We're live\n\nYou can now book a visit."

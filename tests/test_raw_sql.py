@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 
 from tests.factories import SubscriberFactory
-from waitlist import deliveries, sending
+from waitlist import deliveries
 from waitlist.models import Campaign, Delivery
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -20,7 +20,7 @@ RAW_STATEMENTS = {
     ("halftime/views.py", "_database_ok"),
     ("waitlist/deliveries.py", "create_deliveries"),
     ("waitlist/deliveries.py", "batch_ranges"),
-    ("waitlist/sending.py", "claim"),
+    ("waitlist/models.py", "claim"),
 }
 
 pytestmark = pytest.mark.django_db
@@ -92,12 +92,12 @@ def test_a_claim_takes_only_queued_rows_that_are_due_and_counts_the_attempt():
     low, high = min(d.pk for d in rows.values()), max(d.pk for d in rows.values())
 
     in_range = Delivery.objects.filter(campaign=campaign, pk__range=(low, high))
-    claimed = sending.claim(in_range)
+    claimed = in_range.claim()
 
     assert claimed == sorted((rows[p.pk].pk, p.pk) for p in (people[0], people[3])), (
         "only queued rows that are due"
     )
-    assert sending.claim(in_range) == [], "a row is claimed once"
+    assert in_range.claim() == [], "a row is claimed once"
     mine = Delivery.objects.filter(pk__in=[d for d, _ in claimed])
     assert set(mine.values_list("status", "attempts")) == {("sending", 1)}
     assert all(d.claimed_at is not None for d in mine)
@@ -108,6 +108,6 @@ def test_a_claim_takes_at_most_its_limit_in_the_order_asked():
     campaign = campaign_to()
     deliveries.create_deliveries(campaign)
     newest_first = Delivery.objects.order_by("-pk")
-    claimed = sending.claim(newest_first, limit=2)
+    claimed = newest_first.claim(limit=2)
     assert [subscriber for _, subscriber in claimed] == [people[3].pk, people[4].pk]
-    assert len(sending.claim(newest_first, limit=10)) == 3
+    assert len(newest_first.claim(limit=10)) == 3

@@ -1,30 +1,27 @@
 import csv
+from functools import partial
 
 from django import forms
-from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
-from django.core import signing
-from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.validators import validate_email
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count
 from django.http import (
-    Http404,
     HttpRequest,
     HttpResponse,
     HttpResponseRedirect,
-    JsonResponse,
     StreamingHttpResponse,
 )
-from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import path
 from django.utils import timezone
 from django.utils.html import format_html
 
+from articles.editor import MarkdownPreviewMixin
 from articles.history import HistoryAdmin
+from articles.rendering import render_markdown
 
-from . import campaigns, emails, heartbeats, importing, milestones, privacy
+from . import campaigns, console, heartbeats, importing, lifecycle, milestones, privacy
 from .dashboard import dashboard_view, spreadsheet_cell
 from .embed import embed_view
 from .models import (
@@ -37,13 +34,6 @@ from .models import (
     OutboundEmail,
     Subscriber,
     USState,
-)
-
-# How long a campaign's confirmation page stays good for its Send now or Schedule button.
-CONFIRMATION_MAX_AGE = 30 * 60
-LOCAL_TIME_NOT_NOW = (
-    "A campaign for each recipient's local time leaves on its schedule: use Schedule, or untick "
-    "“at this time in each recipient's time zone”."
 )
 
 
@@ -306,6 +296,10 @@ class MilestoneAdmin(admin.ModelAdmin):
             )
 
 
+# What is sending or sent is history: only the console's steps still act on it.
+EDITABLE = (Campaign.Status.DRAFT, Campaign.Status.SCHEDULED)
+
+
 class CampaignForm(forms.ModelForm):
     audience_interests = forms.MultipleChoiceField(
         choices=Interest.choices,
@@ -329,8 +323,9 @@ class CampaignForm(forms.ModelForm):
 
 
 @admin.register(Campaign)
-class CampaignAdmin(HistoryAdmin):
+class CampaignAdmin(MarkdownPreviewMixin, HistoryAdmin):
     recover_deleted = False  # a deleted campaign's deliveries are gone with it
+    markdown_fields = ["body"]
     change_list_template = "admin/change_list.html"
     form = CampaignForm
     list_display = ["name", "status", "send_at", "progress_bar", "started_at", "finished_at"]
@@ -356,8 +351,6 @@ class CampaignAdmin(HistoryAdmin):
             },
         ),
     ]
-    STEPS = ["send_test", "schedule", "send_now", "unschedule", "pause", "resume", "cancel",
-             "retry_failed"]  # fmt: skip
 
     @admin.display(description="progress")
     def progress_bar(self, campaign: Campaign) -> str:
@@ -368,11 +361,14 @@ class CampaignAdmin(HistoryAdmin):
             '<progress max="100" value="{}"></progress> {}%', counts["percent"], counts["percent"]
         )
 
+    def render_preview(self, source: str) -> str:
+        return render_markdown(source, breaks=True).html
+
     def save_model(self, request, obj, form, change):
         # What was confirmed is what goes out: a scheduled campaign that changes is a draft
         # again, to be tested (if the recipients would see a change) and confirmed anew.
         if change and obj.status == Campaign.Status.SCHEDULED and form.has_changed():
-            obj.status = Campaign.Status.DRAFT
+            lifecycle.move(obj, "unschedule", by=request.user, why="Edited while scheduled.")
             self.message_user(
                 request,
                 "It was scheduled: changed, it is a draft again. Check it and schedule it anew.",
@@ -407,18 +403,20 @@ class CampaignAdmin(HistoryAdmin):
 
     def has_change_permission(self, request, obj=None):
         # What is sending or sent is history: only its controls below still act on it.
-        if obj and obj.status not in (Campaign.Status.DRAFT, Campaign.Status.SCHEDULED):
+        if obj and obj.status not in EDITABLE:
             return False
         return super().has_change_permission(request, obj)
 
     def get_urls(self):
-        wrap = self.admin_site.admin_view
+        def view(function):
+            return self.admin_site.admin_view(partial(function, model_admin=self))
+
         return [
-            path("<int:pk>/preview/", wrap(self.inbox_preview), name="campaign_inbox_preview"),
-            path("<int:pk>/preview/<str:kind>/", wrap(self.preview), name="campaign_preview"),
-            path("<int:pk>/progress/", wrap(self.progress), name="campaign_progress"),
-            path("<int:pk>/do/<str:step>/", wrap(self.do), name="campaign_do"),
-            path("<int:pk>/confirm/<str:step>/", wrap(self.confirm), name="campaign_confirm"),
+            path("<int:pk>/preview/", view(console.inbox_preview), name="campaign_inbox_preview"),
+            path("<int:pk>/preview/<str:kind>/", view(console.preview), name="campaign_preview"),
+            path("<int:pk>/progress/", view(console.progress), name="campaign_progress"),
+            path("<int:pk>/do/<str:step>/", view(console.do), name="campaign_do"),
+            path("<int:pk>/confirm/<str:step>/", view(console.confirm), name="campaign_confirm"),
             *super().get_urls(),
         ]
 
@@ -429,6 +427,18 @@ class CampaignAdmin(HistoryAdmin):
     def change_view(self, request, object_id, form_url="", extra_context=None):
         self._warn_if_nothing_dispatches(request)
         campaign = self.get_object(request, object_id)
+        if (
+            campaign is not None
+            and request.method == "POST"
+            and not self.has_change_permission(request, campaign)
+        ):
+            # It moved on while the form was open (it started sending): nothing is saved.
+            messages.error(
+                request,
+                f"It is {campaign.get_status_display().lower()} now, so it can no longer be "
+                "edited: your changes were not saved.",
+            )
+            return HttpResponseRedirect(request.path)
         extra = dict(extra_context or {})
         if campaign is not None:
             paused = campaign.status == Campaign.Status.PAUSED and campaign.pause_reason
@@ -436,10 +446,16 @@ class CampaignAdmin(HistoryAdmin):
                 messages.error(request, campaign.pause_reason)
             extra.update(
                 campaign=campaign,
+                status_label=console.status_label(campaign),
                 audience=campaigns.audience_size(campaign),
                 audience_label=campaigns.audience_label(campaign),
                 progress=campaigns.progress(campaign),
-                can_steer=request.user.has_perm("waitlist.send_campaign"),
+                results_first=campaign.status not in EDITABLE,
+                results=console.results(campaign),
+                steps=console.steps(),
+                offered=[step["name"] for step in console.actions(campaign, request.user)],
+                can_steer=request.user.has_perm(Campaign.SEND_PERMISSION),
+                transitions=lifecycle.log(campaign),
             )
         return super().change_view(request, object_id, form_url, extra_context=extra)
 
@@ -447,170 +463,6 @@ class CampaignAdmin(HistoryAdmin):
         if request.method == "GET":
             for warning in heartbeats.warnings(tasks=["dispatch_campaigns"]):
                 messages.warning(request, warning)
-
-    @staticmethod
-    def _sample_copy(campaign: Campaign) -> emails.Copy:
-        """One recipient's copy, its personal links made for nobody (they lead to the page that
-        says the link is not valid)."""
-        return emails.campaign_copy(
-            emails.campaign_template(campaign), campaign_id=campaign.pk, subscriber_id=0,
-            email="you@example.com", token_key="preview",
-        )  # fmt: skip
-
-    def progress(self, request: HttpRequest, pk: int) -> JsonResponse:
-        """What the campaign page polls while it sends: counts, rate, time left."""
-        if not self.has_view_permission(request):
-            raise PermissionDenied
-        campaign = get_object_or_404(Campaign, pk=pk)
-        counts = campaigns.progress(campaign)
-        counts.update(status=campaign.status, status_label=campaign.get_status_display())
-        response = JsonResponse(counts)
-        response["Cache-Control"] = "no-store"
-        return response
-
-    def inbox_preview(self, request: HttpRequest, pk: int) -> HttpResponse:
-        """The campaign as an inbox shows it: From, Subject, the preview line, then each part."""
-        if not self.has_view_permission(request):
-            raise PermissionDenied
-        campaign = get_object_or_404(Campaign, pk=pk)
-        copy = self._sample_copy(campaign)
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.model._meta,
-            "title": f"Preview: {campaign.subject}",
-            "campaign": campaign,
-            "template": copy.template,
-            "text": copy.text,
-        }
-        return TemplateResponse(request, "admin/waitlist/campaign/preview.html", context)
-
-    def preview(self, request: HttpRequest, pk: int, kind: str) -> HttpResponse:
-        if not self.has_view_permission(request):
-            raise PermissionDenied
-        campaign = get_object_or_404(Campaign, pk=pk)
-        copy = self._sample_copy(campaign)
-        if kind == "html":
-            response = HttpResponse(copy.html)
-            # The preview is an email: show it in a sandbox where nothing in it can run.
-            response["Content-Security-Policy"] = (
-                "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; "
-                "frame-ancestors 'self'"
-            )
-            response["X-Frame-Options"] = "SAMEORIGIN"  # shown inside the inbox preview
-            return response
-        if kind == "text":
-            return HttpResponse(copy.text, content_type="text/plain; charset=utf-8")
-        raise Http404
-
-    def do(self, request: HttpRequest, pk: int, step: str) -> HttpResponse:
-        if request.method != "POST" or step not in self.STEPS:
-            raise Http404
-        if not request.user.has_perm("waitlist.send_campaign"):
-            raise PermissionDenied
-        campaign = get_object_or_404(Campaign, pk=pk)
-        back = reverse("admin:waitlist_campaign_change", args=[pk])
-        if step in self.CONFIRMED_STEPS and not self._confirmed(request, campaign, step):
-            # Only the confirmation page's own form sends: one POST from anywhere else cannot.
-            self.message_user(
-                request,
-                "Check the audience and the time, then confirm on this page.",
-                messages.WARNING,
-            )
-            return HttpResponseRedirect(reverse("admin:campaign_confirm", args=[pk, step]))
-        try:
-            message = self._step(request, campaign, step)
-        except campaigns.CampaignError as exc:
-            self.message_user(request, str(exc), messages.ERROR)
-        else:
-            self.message_user(request, message, messages.SUCCESS)
-        return HttpResponseRedirect(back)
-
-    CONFIRMED_STEPS = ("schedule", "send_now")
-
-    @staticmethod
-    def _confirmation(campaign: Campaign, step: str) -> str:
-        """What the confirmation page vouches for: this step of this version of the campaign.
-        Any save in between (text, audience, time) makes it stale."""
-        return signing.dumps(
-            [campaign.pk, step, campaign.updated_at.isoformat()], salt="waitlist.campaign-confirm"
-        )
-
-    def _confirmed(self, request: HttpRequest, campaign: Campaign, step: str) -> bool:
-        try:
-            signed = signing.loads(
-                request.POST.get("confirmation", ""),
-                salt="waitlist.campaign-confirm",
-                max_age=CONFIRMATION_MAX_AGE,
-            )
-        except signing.BadSignature:
-            return False
-        return signed == [campaign.pk, step, campaign.updated_at.isoformat()]
-
-    def confirm(self, request: HttpRequest, pk: int, step: str) -> HttpResponse:
-        """The second step of Schedule and Send now: who, how many, when, how long."""
-        if step not in self.CONFIRMED_STEPS:
-            raise Http404
-        if not request.user.has_perm("waitlist.send_campaign"):
-            raise PermissionDenied
-        campaign = get_object_or_404(Campaign, pk=pk)
-        when = timezone.now() if step == "send_now" else campaign.send_at
-        check = campaigns.preflight(campaign, when=when)
-        problems = list(check.problems)
-        if campaign.status != Campaign.Status.DRAFT:
-            problems.insert(0, f"It is {campaign.get_status_display().lower()}, not a draft.")
-        if when is None:
-            problems.append("Set a send time first (and save), or send now.")
-        if step == "send_now" and campaign.local_time:
-            problems.append(LOCAL_TIME_NOT_NOW)
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.model._meta,
-            "title": "Confirm sending now" if step == "send_now" else "Confirm the schedule",
-            "campaign": campaign,
-            "step": step,
-            "when": when,
-            "from_email": settings.DEFAULT_FROM_EMAIL,
-            "audience_label": campaigns.audience_label(campaign),
-            "check": check,
-            "minutes": max(1, round(check.estimated_seconds / 60)),
-            "problems": problems,
-            "confirmation": self._confirmation(campaign, step),
-        }
-        return TemplateResponse(request, "admin/waitlist/campaign/confirm.html", context)
-
-    def _step(self, request: HttpRequest, campaign: Campaign, step: str) -> str:
-        if step == "send_test":
-            to = request.POST.get("to", "").strip() or request.user.email
-            if not to:
-                raise campaigns.CampaignError("Type the address the test should go to.")
-            try:
-                validate_email(to)
-            except ValidationError as exc:
-                raise campaigns.CampaignError(f"{to!r} is not an email address.") from exc
-            campaigns.send_test(campaign, to=to)
-            return f"Test sent to {to}."
-        if step in ("schedule", "send_now"):
-            if step == "send_now" and campaign.local_time:
-                raise campaigns.CampaignError(LOCAL_TIME_NOT_NOW)
-            when = campaign.send_at if step == "schedule" else timezone.now()
-            if when is None:
-                raise campaigns.CampaignError("Set a send time first, or send now.")
-            check = campaigns.schedule(campaign, send_at=when)
-            minutes = max(1, round(check.estimated_seconds / 60))
-            return (
-                f"Scheduled for {timezone.localtime(when):%b %d, %H:%M}: {check.audience} people, "
-                f"about {minutes} minute(s) at the configured rate."
-            )
-        if step == "unschedule":
-            campaigns.unschedule(campaign)
-            return "Back to draft."
-        if step == "pause":
-            return "Paused." if campaigns.pause(campaign) else "It was not sending."
-        if step == "resume":
-            return "Resumed." if campaigns.resume(campaign) else "It was not paused."
-        if step == "cancel":
-            return f"Cancelled; {campaigns.cancel(campaign)} unsent message(s) skipped."
-        return f"{campaigns.retry_failed(campaign)} failed message(s) queued again."
 
 
 @admin.register(Delivery)

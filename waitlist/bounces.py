@@ -20,7 +20,7 @@ from urllib.parse import unquote, urlsplit
 
 from django.conf import settings
 
-from . import sending
+from . import feedback, sending
 from .models import Delivery, OutboundEmail, SendStatus
 
 logger = logging.getLogger(__name__)
@@ -149,7 +149,7 @@ def act(report: Report, outcome: Outcome) -> None:
         outcome.unmatched += 1
         return
     event = "complained" if report.kind == "complaint" else "bounced"
-    known = sending.record_tracking_event(
+    known = feedback.record_tracking_event(
         event_type=event, recipient=report.recipient, message_id=report.message_id,
         answer=report.answer,
     )  # fmt: skip

@@ -2,24 +2,23 @@
 
 import datetime as dt
 import logging
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
+from celery import current_app
 from django.conf import settings
-from django.db.models import Count, Q
-from django.urls import reverse
+from django.db import transaction
+from django.db.models import Count, Exists, F, OuterRef, Q
+from django.http.request import validate_host
+from django.urls import Resolver404, resolve
 from django.utils import timezone
 
-from . import deliveries, emails, timezones
+from . import deliveries, emails, sending, timezones, tokens
+from .lifecycle import CampaignError, move
 from .models import Campaign, Delivery, Interest, USState
 
 logger = logging.getLogger(__name__)
-
-
-class CampaignError(Exception):
-    """An operator asked for something the campaign's state does not allow."""
 
 
 @dataclass
@@ -51,7 +50,7 @@ class Preflight:
 def waves(campaign: Campaign, *, when: dt.datetime | None) -> list[Wave]:
     """When each time zone's people get it: all at `when`, or, for a local-time campaign, at
     its wall-clock time in each zone. Earliest first."""
-    by_state = deliveries.audience(campaign).values("state").annotate(people=Count("pk")).order_by()
+    by_state = campaign.audience().values("state").annotate(people=Count("pk")).order_by()
     people: dict[str, int] = {}
     for row in by_state:
         zone = timezones.zone_name(row["state"])
@@ -69,7 +68,7 @@ def waves(campaign: Campaign, *, when: dt.datetime | None) -> list[Wave]:
 
 
 def audience_size(campaign: Campaign) -> int:
-    return deliveries.audience(campaign).count()
+    return campaign.audience().count()
 
 
 def audience_label(campaign: Campaign) -> str:
@@ -88,24 +87,30 @@ def audience_label(campaign: Campaign) -> str:
     return "People " + "; ".join(parts) if parts else "Everyone on the list"
 
 
-def unsubscribe_endpoint_answers(*, timeout: float = 5) -> bool:
-    """Ask our own unsubscribe page, as a mail provider would, whether it is up. A bad token
-    must get the friendly 400 page; no answer, or a 5xx, means the links would be dead."""
-    url = settings.SITE_URL + reverse("waitlist:unsubscribe", args=["preflight-check"])
+def unsubscribe_links_work() -> str:
+    """What would make a person's unsubscribe link dead, checked without leaving the process:
+    it must name a host this site answers to and reach the unsubscribe page with a token it
+    reads back. "" when nothing would."""
+    token = tokens.make_token(tokens.UNSUBSCRIBE, key="preflight")
+    link = urlsplit(emails.link_pattern("waitlist:unsubscribe").format(token))
+    if not validate_host(link.hostname or "", settings.ALLOWED_HOSTS):
+        return (
+            f"The unsubscribe links would be dead: they lead to {link.hostname}, which is not in "
+            "ALLOWED_HOSTS (check SITE_URL)."
+        )
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            return response.status < 500
-    except urllib.error.HTTPError as error:
-        return error.code < 500
-    except (urllib.error.URLError, OSError):
-        return False
+        page = resolve(link.path)
+        tokens.read_token(tokens.UNSUBSCRIBE, page.kwargs["token"])
+    except (Resolver404, KeyError, tokens.BadToken):
+        return "The unsubscribe links would be dead: they do not reach the unsubscribe page."
+    return ""
 
 
 def preflight(campaign: Campaign, *, when: dt.datetime | None = None) -> Preflight:
     """Whether the campaign may leave at `when` (its send time if not given)."""
     problems, notes = [], []
     when = when or campaign.send_at
-    people = deliveries.audience(campaign)
+    people = campaign.audience()
     size = people.count()
     if size == 0:
         problems.append("The audience is empty.")
@@ -129,8 +134,8 @@ def preflight(campaign: Campaign, *, when: dt.datetime | None = None) -> Preflig
             if campaign.test_sent_at
             else "Send a test first."
         )
-    if not unsubscribe_endpoint_answers():
-        problems.append("The unsubscribe page does not answer; its links would be dead.")
+    if dead_links := unsubscribe_links_work():
+        problems.append(dead_links)
     rate = min(settings.CAMPAIGN_RATE_PER_SECOND, settings.CAMPAIGN_RATE_PER_HOUR / 3600)
     largest = max((wave.people for wave in planned), default=size)
     estimated = int((largest if campaign.local_time else size) / rate) if rate else 0
@@ -162,69 +167,101 @@ def send_test(campaign: Campaign, *, to: str) -> str:
     return message.extra_headers["Message-ID"]
 
 
-def schedule(campaign: Campaign, *, send_at: dt.datetime | None = None) -> Preflight:
-    """Schedule for `send_at`, or now; refused unless the preflight passes."""
-    if campaign.status not in (Campaign.Status.DRAFT, Campaign.Status.SCHEDULED):
-        raise CampaignError(
-            f"A {campaign.get_status_display().lower()} campaign can't be scheduled."
-        )
-    check = preflight(campaign, when=send_at or timezone.now())
+# --- the lifecycle: the one way a campaign's status changes --------------------------------
+
+DISPATCH_TASK = "waitlist.tasks.dispatch_campaigns"
+# A send time further ahead than this is shown as a likely typo on the confirmation page.
+FAR_AHEAD = dt.timedelta(days=30)
+
+
+def _dispatch_on_commit() -> None:
+    """Ask a worker to run the dispatcher once this transaction commits, rather than at beat's
+    next tick. By name: the tasks module imports this one. With the broker down the tick
+    starts it."""
+
+    def enqueue() -> None:
+        try:
+            current_app.send_task(DISPATCH_TASK, retry=False)
+        except Exception:
+            logger.warning("campaigns: could not enqueue the dispatcher; beat's tick will")
+
+    transaction.on_commit(enqueue)
+
+
+def schedule(campaign: Campaign, *, by=None) -> Preflight:
+    """Leave at its send time; refused unless it is still ahead and the preflight passes."""
+    if campaign.send_at is None:
+        raise CampaignError("Set a send time first (and save), or send now.")
+    if deliveries.starts_at(campaign) <= timezone.now():
+        raise CampaignError(PAST_SEND_TIME)
+    check = preflight(campaign)
     if not check.ok:
         raise CampaignError(" ".join(check.problems))
-    Campaign.objects.filter(pk=campaign.pk).update(
-        status=Campaign.Status.SCHEDULED, send_at=send_at or timezone.now()
-    )
+    move(campaign, "schedule", by=by, why=f"To leave {_when(campaign.send_at)}.")
     return check
 
 
-def unschedule(campaign: Campaign) -> None:
-    Campaign.objects.filter(pk=campaign.pk, status=Campaign.Status.SCHEDULED).update(
-        status=Campaign.Status.DRAFT
-    )
+def send_now(campaign: Campaign, *, by=None) -> Preflight:
+    """Leave at once: the dispatcher starts it as soon as this commits."""
+    if campaign.local_time:
+        raise CampaignError(LOCAL_TIME_NOT_NOW)
+    now = timezone.now()
+    check = preflight(campaign, when=now)
+    if not check.ok:
+        raise CampaignError(" ".join(check.problems))
+    with transaction.atomic():
+        move(campaign, "send_now", by=by, why="Sent now.", now=now)
+        _dispatch_on_commit()
+    return check
 
 
-def pause(campaign: Campaign) -> bool:
-    """Workers stop within a few messages and put their claimed rows back."""
-    return bool(
-        Campaign.objects.filter(pk=campaign.pk, status=Campaign.Status.SENDING).update(
-            status=Campaign.Status.PAUSED
-        )
-    )
+PAST_SEND_TIME = "This time has passed: send it now instead, or set a new send time."
+LOCAL_TIME_NOT_NOW = (
+    "A campaign for each recipient's local time leaves on its schedule: use Schedule, or untick "
+    "“at this time in each recipient's time zone”."
+)
 
 
-def resume(campaign: Campaign) -> bool:
-    resumed = Campaign.objects.filter(pk=campaign.pk, status=Campaign.Status.PAUSED).update(
-        status=Campaign.Status.SENDING, pause_reason=""
-    )
+def _when(moment: dt.datetime) -> str:
+    return f"at {timezone.localtime(moment):%b %d, %Y %H:%M %Z}"
+
+
+def unschedule(campaign: Campaign, *, by=None, why: str = "") -> None:
+    move(campaign, "unschedule", by=by, why=why)
+
+
+def pause(campaign: Campaign, *, by=None, reason: str = "") -> None:
+    """Workers stop within a few messages and put their claimed rows back. The workers pause
+    with a `reason`, shown on the campaign until it resumes."""
+    move(campaign, "pause", by=by, why=reason, reason=reason)
+
+
+def resume(campaign: Campaign, *, by=None) -> None:
+    with transaction.atomic():
+        move(campaign, "resume", by=by)
+        _dispatch_on_commit()
     deliveries.forget_dispatch(campaign.pk)
-    return bool(resumed)
 
 
-def cancel(campaign: Campaign) -> int:
+def cancel(campaign: Campaign, *, by=None) -> int:
     """Nothing more goes out; rows not yet sent are skipped. Returns how many."""
-    stoppable = [Campaign.Status.SCHEDULED, Campaign.Status.SENDING, Campaign.Status.PAUSED]
-    cancelled = Campaign.objects.filter(pk=campaign.pk, status__in=stoppable).update(
-        status=Campaign.Status.CANCELLED, finished_at=timezone.now()
-    )
-    if not cancelled:
-        raise CampaignError("Only a scheduled, sending or paused campaign can be cancelled.")
-    return Delivery.objects.filter(campaign=campaign, status=Delivery.Status.QUEUED).update(
-        status=Delivery.Status.SKIPPED, answer="campaign cancelled"
-    )
+    with transaction.atomic():
+        move(campaign, "cancel", by=by, now=timezone.now())
+        return Delivery.objects.filter(campaign=campaign).queued().skip("campaign cancelled")
 
 
-def retry_failed(campaign: Campaign) -> int:
-    """Queue the failed rows of still-eligible people again and send them."""
-    retried = (
-        Delivery.objects.filter(campaign=campaign, status=Delivery.Status.FAILED)
-        .filter(subscriber__suppressed_at__isnull=True)
-        .update(status=Delivery.Status.QUEUED, attempts=0, not_before=None)
-    )
-    if retried:
-        Campaign.objects.filter(
-            pk=campaign.pk, status__in=[Campaign.Status.SENT, Campaign.Status.PAUSED]
-        ).update(status=Campaign.Status.SENDING, finished_at=None)
-        deliveries.forget_dispatch(campaign.pk)
+def retry_failed(campaign: Campaign, *, by=None) -> int:
+    """Queue the failed rows of people still mailable again: a sending or sent campaign sends
+    them now, a paused one when it resumes. Returns how many."""
+    rows = Delivery.objects.filter(campaign=campaign).failed()
+    rows = rows.filter(subscriber__suppressed_at__isnull=True)
+    with transaction.atomic():
+        count = rows.count()
+        move(campaign, "retry_failed", by=by, why=f"{count} failed message(s) queued again.")
+        retried = rows.retry()
+        if campaign.status == Campaign.Status.SENDING:
+            _dispatch_on_commit()
+    deliveries.forget_dispatch(campaign.pk)
     return retried
 
 
@@ -250,3 +287,65 @@ def progress(campaign: Campaign) -> dict:
 
 
 RATE_WINDOW = dt.timedelta(minutes=1)
+
+
+# What a campaign did, as its page and the dashboard show it.
+RESULTS = {
+    "sent": "Sent",
+    "failed": "Failed",
+    "skipped": "Skipped",
+    "bounced": "Bounced",
+    "complaints": "Spam complaints",
+    "unsubscribes": "Unsubscribes it caused",
+}
+
+
+def results(chosen) -> dict[int, dict[str, int]]:
+    """The figures of each campaign in `chosen`, by id. A bounce is a failed message to an
+    address suppressed as a hard bounce; a complaint, a message its recipient marked as spam;
+    an unsubscribe it caused, a person who left after it reached them and before anything
+    else did."""
+    sent = Q(status=Delivery.Status.SENT)
+    bounced = Q(status=Delivery.Status.FAILED, subscriber__suppression_reason=sending.HARD_BOUNCE)
+    something_later = Delivery.objects.filter(
+        subscriber=OuterRef("subscriber"),
+        status=Delivery.Status.SENT,
+        sent_at__gt=OuterRef("sent_at"),
+        sent_at__lte=OuterRef("subscriber__unsubscribed_at"),
+    )
+    figures = (
+        Delivery.objects.filter(campaign__in=chosen)
+        .values("campaign")
+        .annotate(
+            sent=Count("pk", filter=sent),
+            failed=Count("pk", filter=Q(status=Delivery.Status.FAILED)),
+            skipped=Count("pk", filter=Q(status=Delivery.Status.SKIPPED)),
+            bounced=Count("pk", filter=bounced),
+            complaints=Count("pk", filter=Q(answer=sending.SPAM_COMPLAINT)),
+            unsubscribes=Count(
+                "pk",
+                filter=sent
+                & Q(subscriber__unsubscribed_at__gte=F("sent_at"))
+                & ~Exists(something_later),
+            ),
+        )
+        .order_by()
+    )
+    return {row.pop("campaign"): row for row in figures}
+
+
+def results_table() -> list[list]:
+    """Every campaign that went out, newest first, with its results: the dashboard's table."""
+    went_out = Campaign.objects.exclude(
+        status__in=[Campaign.Status.DRAFT, Campaign.Status.SCHEDULED]
+    ).order_by("-started_at", "-pk")
+    figures = results(went_out)
+    return [
+        [
+            campaign.name,
+            campaign.get_status_display(),
+            timezone.localtime(campaign.started_at).date() if campaign.started_at else "",
+            *(figures.get(campaign.pk, {}).get(name, 0) for name in RESULTS),
+        ]
+        for campaign in went_out
+    ]

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from articles.models import Article
 
+from . import campaigns
 from .models import Interest, Milestone, Subscriber, USState
 
 DAYS = 30
@@ -226,10 +227,19 @@ def chart(table: Table) -> dict:
 # --- the view ----------------------------------------------------------------------------------
 
 
+def campaign_results() -> Table:
+    return Table(
+        "campaigns",
+        "Campaigns that went out",
+        ["Campaign", "Status", "Started", *campaigns.RESULTS.values()],
+        campaigns.results_table(),
+    )
+
+
 def tables() -> list[Table]:
     return [
         daily(), by_status(), by_source(), by_state(), by_interest(), top_articles(),
-        referrals(), milestones(),
+        referrals(), milestones(), campaign_results(),
     ]  # fmt: skip
 
 

@@ -12,6 +12,7 @@ from django.db.models.functions import Cast
 from django.utils import timezone
 
 from . import emails, sending, timezones
+from .lifecycle import CampaignError, move
 from .models import Campaign, Delivery, Subscriber
 
 logger = logging.getLogger(__name__)
@@ -24,21 +25,12 @@ def lease() -> dt.timedelta:
     return dt.timedelta(seconds=settings.CAMPAIGN_LEASE_SECONDS)
 
 
-def audience(campaign: Campaign):
-    """Who a campaign goes to: the mailable people of its segment."""
-    return Subscriber.objects.mailable().in_segment(
-        interests=campaign.audience_interests,
-        states=campaign.audience_states,
-        milestone=campaign.audience_milestone,
-    )
-
-
 def create_deliveries(campaign: Campaign) -> int:
     """One row per recipient in one statement; running it twice adds nobody twice. A
     local-time campaign's rows wait (`not_before`) for their zone's wall-clock send time. SQLite
     needs the `WHERE` to tell the upsert's `ON CONFLICT` from a join's `ON`; PostgreSQL
     takes the same text."""
-    people = audience(campaign).annotate(leaves=_leaves(campaign))
+    people = campaign.audience().annotate(leaves=_leaves(campaign))
     select, params = people.values_list("id", "leaves").query.sql_with_params()
     table = Delivery._meta.db_table
     with connection.cursor() as cursor:
@@ -82,7 +74,7 @@ def starts_at(campaign: Campaign) -> dt.datetime:
 def batch_ranges(campaign_id: int, *, size: int = BATCH_SIZE) -> list[tuple[int, int]]:
     """Id ranges of at most `size` queued rows each that may be sent now, computed in the
     database."""
-    due = sending.due(Delivery.objects.filter(campaign_id=campaign_id)).values("id")
+    due = Delivery.objects.filter(campaign_id=campaign_id).due().values("id")
     select, params = due.query.sql_with_params()
     with connection.cursor() as cursor:
         cursor.execute(
@@ -104,16 +96,17 @@ def dispatch(*, enqueue) -> dict:
             continue
         # One transaction: no other dispatcher may see the campaign sending before all of its
         # rows exist, or it would find nothing left to send and close it.
-        with transaction.atomic():
-            won = Campaign.objects.filter(pk=campaign.pk, status=Campaign.Status.SCHEDULED).update(
-                status=Campaign.Status.SENDING, started_at=now
-            )
-            if won:
+        try:
+            with transaction.atomic():
+                move(campaign, "start", why="The dispatcher started it: its send time came.",
+                     now=now)  # fmt: skip
                 create_deliveries(campaign)
-                started.append(campaign.pk)
+        except CampaignError:
+            continue  # another dispatcher started it, or an operator took it back
+        started.append(campaign.pk)
     handed_out = 0
     for campaign in Campaign.objects.filter(status=Campaign.Status.SENDING):
-        released = sending.take_back(campaign.deliveries.all(), lease=lease())
+        released = campaign.deliveries.expired(lease()).requeue()
         # Batches handed out less than a lease ago are still queued or running: wait for them,
         # unless a wave of rows that waited for its time (`not_before`) has come due since.
         due = not recently_dispatched(campaign.pk, wave=_latest_wave(campaign, now))
@@ -163,16 +156,36 @@ def forget_dispatch(campaign_id: int) -> None:
 
 
 def finish_if_done(campaign_id: int) -> bool:
-    left = Delivery.objects.filter(
-        campaign_id=campaign_id, status__in=[Delivery.Status.QUEUED, Delivery.Status.SENDING]
-    ).exists()
-    if left:
+    """A sending campaign with nothing queued or being sent is sent."""
+    rows = Delivery.objects.filter(campaign_id=campaign_id)
+    if rows.queued().exists() or rows.claimed().exists():
         return False
-    return bool(
-        Campaign.objects.filter(pk=campaign_id, status=Campaign.Status.SENDING).update(
-            status=Campaign.Status.SENT, finished_at=timezone.now()
-        )
+    return _move_if_sending(campaign_id, "finish", why="Nothing was left to send.",
+                            now=timezone.now())  # fmt: skip
+
+
+def _move_if_sending(campaign_id: int, name: str, **arguments) -> bool:
+    """The workers' transitions: taken only on a campaign that is sending, and quietly not
+    taken when an operator or another worker moved it first."""
+    campaign = Campaign.objects.filter(pk=campaign_id, status=Campaign.Status.SENDING).first()
+    if campaign is None:
+        return False
+    try:
+        move(campaign, name, **arguments)
+    except CampaignError:
+        return False
+    return True
+
+
+def pause_for_sender(campaign_id: int, answer: str) -> bool:
+    """Pause a sending campaign because a server refused our sender's authentication."""
+    reason = (
+        "Paused: a receiving server refused our sender's authentication "
+        f"({answer[:300]}). Nobody was suppressed, and nothing more is sent. Set up "
+        "SPF, DKIM and DMARC for the From address's domain, then resume: the unsent "
+        "messages go out then."
     )
+    return _move_if_sending(campaign_id, "pause", reason=reason, why=reason)
 
 
 class CampaignBatch(sending.Batch):
@@ -233,7 +246,7 @@ class CampaignBatch(sending.Batch):
         pause_past_error_threshold(self.campaign_id)
 
     def sender_refused(self, answer: str) -> None:
-        if sending.pause_for_sender(self.campaign_id, answer):
+        if pause_for_sender(self.campaign_id, answer):
             logger.error("campaign %s paused: our sender is not authenticated: %s",
                          self.campaign_id, answer)  # fmt: skip
 
@@ -255,13 +268,11 @@ def pause_past_error_threshold(campaign_id: int) -> bool:
         return False
     if counts["failed"] / tried <= settings.CAMPAIGN_ERROR_THRESHOLD:
         return False
-    paused = Campaign.objects.filter(pk=campaign_id, status=Campaign.Status.SENDING).update(
-        status=Campaign.Status.PAUSED,
-        pause_reason=(
-            f"Paused: {counts['failed']} of {tried} messages failed, more than "
-            f"{settings.CAMPAIGN_ERROR_THRESHOLD:.0%}. See the delivery log, then resume."
-        ),
+    reason = (
+        f"Paused: {counts['failed']} of {tried} messages failed, more than "
+        f"{settings.CAMPAIGN_ERROR_THRESHOLD:.0%}. See the delivery log, then resume."
     )
+    paused = _move_if_sending(campaign_id, "pause", reason=reason, why=reason)
     if paused:
         logger.warning("campaign %s paused: %s of %s failed", campaign_id, counts["failed"], tried)
     return bool(paused)

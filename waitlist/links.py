@@ -8,7 +8,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from . import tokens
-from .models import OutboundEmail, Subscriber
+from .models import Subscriber
 
 
 def referral_url(referral_code: str) -> str:
@@ -38,9 +38,7 @@ def unsubscribe(*, subscriber_id: int) -> None:
             subscriber.unsubscribed_at = now
             subscriber.save(update_fields=["status", "unsubscribed_at"])
         subscriber.consents.filter(withdrawn_at__isnull=True).update(withdrawn_at=now)
-        subscriber.emails.filter(status=OutboundEmail.Status.QUEUED).update(
-            status=OutboundEmail.Status.SKIPPED
-        )
+        subscriber.emails.queued().skip()
 
 
 def update_preferences(*, subscriber_id: int, interests: list[str], state: str) -> Subscriber:

@@ -1,13 +1,17 @@
+import datetime as dt
 import hashlib
 import secrets
 
 import reversion
 from django.conf import settings
 from django.core.validators import MinValueValidator
-from django.db import models
+from django.db import connections, models, transaction
+from django.db.models import Case, F, Value, When
 from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils import timezone
+from django_fsm import RETURN_VALUE, ConcurrentTransitionMixin, FSMField, transition
+from django_fsm_log.decorators import fsm_log_by, fsm_log_description
 
 from articles.rendering import render_markdown
 
@@ -308,6 +312,87 @@ class ConsentRecord(models.Model):
         return f"consent v{self.consent_version} of {self.subscriber}"
 
 
+class SendableQuerySet(models.QuerySet):
+    """The only ways an email's row changes status: claimed, marked sent, failed or skipped, and
+    back to the queue (`requeue`)."""
+
+    def queued(self) -> "SendableQuerySet":
+        return self.filter(status=SendStatus.QUEUED)
+
+    def claimed(self) -> "SendableQuerySet":
+        return self.filter(status=SendStatus.SENDING)
+
+    def failed(self) -> "SendableQuerySet":
+        return self.filter(status=SendStatus.FAILED)
+
+    def due(self, *, now: dt.datetime | None = None) -> "SendableQuerySet":
+        """Queued, and not asked to wait past `now`."""
+        now = now or timezone.now()
+        return self.queued().filter(
+            models.Q(not_before__isnull=True) | models.Q(not_before__lte=now)
+        )
+
+    def expired(self, lease: dt.timedelta) -> "SendableQuerySet":
+        """Claimed longer than `lease` ago by a worker that never marked them: it died."""
+        return self.claimed().filter(claimed_at__lt=timezone.now() - lease)
+
+    def claim(self, *, limit: int | None = None) -> list[tuple[int, int]]:
+        """Take the due rows (at most `limit`): (id, subscriber id) of each, by id. One
+        statement; two workers never get the same row, and on PostgreSQL a worker passes over
+        rows another is claiming instead of waiting for them."""
+        now = timezone.now()
+        with transaction.atomic(using=self.db):
+            picked = self.due(now=now).select_for_update(skip_locked=True).values("pk")
+            select, params = (picked[:limit] if limit else picked).query.sql_with_params()
+            with connections[self.db].cursor() as cursor:
+                cursor.execute(
+                    f"UPDATE {self.model._meta.db_table}"
+                    " SET status = %s, claimed_at = %s, attempts = attempts + 1"
+                    f" WHERE status = %s AND id IN ({select}) RETURNING id, subscriber_id",
+                    [SendStatus.SENDING, now, SendStatus.QUEUED, *params],
+                )
+                return sorted(cursor.fetchall())
+
+    def renew(self) -> int:
+        """Still being sent: the claim holds another lease."""
+        return self.claimed().update(claimed_at=timezone.now())
+
+    def mark_sent(self, sent: list[tuple[int, str, str]]) -> int:
+        """(row, Message-ID, the email service's id or "") of each message accepted."""
+        esp_ids = [When(pk=row, then=Value(esp_id)) for row, _, esp_id in sent if esp_id]
+        return self.filter(pk__in=[row for row, _, _ in sent]).update(
+            status=SendStatus.SENT,
+            sent_at=timezone.now(),
+            answer="accepted",
+            message_id=Case(*[When(pk=row, then=Value(message_id)) for row, message_id, _ in sent]),
+            esp_message_id=Case(*esp_ids, default=F("esp_message_id")),
+        )
+
+    def mark_failed(self, answer: str) -> int:
+        return self.update(status=SendStatus.FAILED, answer=answer[:500])
+
+    def skip(self, answer: str = "") -> int:
+        """No longer to be sent (the person left, the campaign was cancelled…)."""
+        return self.update(status=SendStatus.SKIPPED, answer=answer[:500])
+
+    def requeue(
+        self, *, answer: str | None = None, wait: dt.timedelta | None = None, refund: bool = False
+    ) -> int:
+        """Back to the queue: tried again once `wait` has passed (at once if None). `refund`
+        gives back the attempt its claim took, when the failure was not the message's (the
+        server was down, our sender was refused, the batch stopped)."""
+        changes: dict = {"status": SendStatus.QUEUED, "not_before": wait and timezone.now() + wait}
+        if answer is not None:
+            changes["answer"] = answer[:500]
+        if refund:
+            changes["attempts"] = F("attempts") - 1
+        return self.update(**changes)
+
+    def retry(self) -> int:
+        """Failed rows queued again with their attempts reset (an operator's Retry failed)."""
+        return self.update(status=SendStatus.QUEUED, attempts=0, not_before=None)
+
+
 class Sendable(models.Model):
     """One email to one person, as the sender sees it: claimed, sent at most once, its outcome
     recorded. Database defaults, so rows can be made by one INSERT … SELECT naming few columns."""
@@ -331,6 +416,8 @@ class Sendable(models.Model):
     answer = models.CharField(
         max_length=500, blank=True, db_default="", help_text="The mail server's answer."
     )
+
+    objects = SendableQuerySet.as_manager()
 
     class Meta:
         abstract = True
@@ -374,6 +461,12 @@ class CampaignQuerySet(models.QuerySet):
         ).order_by("-started_at", "-pk")
 
 
+def recorded(transition_method):
+    """A transition whose `by` (a person; None for the workers) and `description` (why) go
+    into its log entry (django-fsm-log)."""
+    return fsm_log_by(fsm_log_description(transition_method))
+
+
 # What an operator writes; restoring a revision leaves the rest (status, test, progress) at its
 # defaults: a restored campaign is a draft that wants a new test.
 @reversion.register(
@@ -383,8 +476,13 @@ class CampaignQuerySet(models.QuerySet):
         "quiet_hours_override", "in_archive", "created_at", "updated_at",
     ]
 )  # fmt: skip
-class Campaign(models.Model):
-    """A launch update: written and scheduled by an operator, sent by the workers."""
+class Campaign(ConcurrentTransitionMixin, models.Model):
+    """A launch update: written and scheduled by an operator, sent by the workers.
+
+    Its status is a state machine (django-fsm-2): the transitions below are the only way it
+    changes, each is recorded with who or what took it and why (django-fsm-log), and a
+    transition saved over a row that moved meanwhile is refused (ConcurrentTransitionMixin).
+    `waitlist.campaigns.move` runs them."""
 
     class Status(models.TextChoices):
         DRAFT = "draft", "Draft"
@@ -415,7 +513,7 @@ class Campaign(models.Model):
         related_name="campaigns",
         help_text="Only people who reached this referral milestone; none: anyone.",
     )
-    status = models.CharField(max_length=10, choices=Status, default=Status.DRAFT)
+    status = FSMField(max_length=10, choices=Status, default=Status.DRAFT, protected=True)
     send_at = models.DateTimeField(null=True, blank=True)
     local_time = models.BooleanField(
         "at this time in each recipient's time zone",
@@ -468,6 +566,103 @@ class Campaign(models.Model):
         schedule or the audience leaves it as it is."""
         seen = [settings.DEFAULT_FROM_EMAIL, self.subject, self.preheader, self.body]
         return hashlib.sha256("\x00".join(seen).encode()).hexdigest()
+
+    def audience(self) -> SubscriberQuerySet:
+        """Who it goes to: the mailable people of its segment."""
+        return Subscriber.objects.mailable().in_segment(
+            interests=self.audience_interests,
+            states=self.audience_states,
+            milestone=self.audience_milestone,
+        )
+
+    def has_failed_deliveries(self) -> bool:
+        """Failed messages to people who may still be mailed: what Retry failed would send."""
+        failed = self.deliveries.filter(status=SendStatus.FAILED)
+        return failed.filter(subscriber__suppressed_at__isnull=True).exists()
+
+    # The lifecycle. Schedule and Send now have their conditions checked by the preflight on
+    # the confirmation page (`campaigns.preflight`), which says what is missing rather than
+    # hiding the button.
+    SEND_PERMISSION = "waitlist.send_campaign"
+
+    @recorded
+    @transition(
+        field=status, source=Status.DRAFT, target=Status.SCHEDULED,
+        permission=SEND_PERMISSION, custom={"label": "Schedule for the send time", "confirm": True},
+    )  # fmt: skip
+    def schedule(self, *, by=None, description: str = "") -> None:
+        """Leave at its send time."""
+
+    @recorded
+    @transition(
+        field=status, source=Status.DRAFT, target=Status.SCHEDULED,
+        permission=SEND_PERMISSION, custom={"label": "Send now", "confirm": True},
+    )  # fmt: skip
+    def send_now(self, *, now: dt.datetime, by=None, description: str = "") -> None:
+        """Leave at once: the dispatcher is asked to start it as soon as this commits."""
+        self.send_at = now
+
+    @recorded
+    @transition(
+        field=status, source=Status.SCHEDULED, target=Status.DRAFT,
+        permission=SEND_PERMISSION, custom={"label": "Back to draft"},
+    )  # fmt: skip
+    def unschedule(self, *, by=None, description: str = "") -> None:
+        """A draft again (an operator asked, or edited it)."""
+
+    @recorded
+    @transition(field=status, source=Status.SCHEDULED, target=Status.SENDING)
+    def start(self, *, now: dt.datetime, by=None, description: str = "") -> None:
+        """The dispatcher's: its send time came."""
+        self.started_at = now
+
+    @recorded
+    @transition(
+        field=status, source=Status.SENDING, target=Status.PAUSED,
+        permission=SEND_PERMISSION, custom={"label": "Pause"},
+    )  # fmt: skip
+    def pause(self, *, reason: str = "", by=None, description: str = "") -> None:
+        """Workers stop within a few messages and put their claimed rows back. `reason`: why
+        the workers paused it by themselves, shown until it resumes."""
+        self.pause_reason = reason
+
+    @recorded
+    @transition(
+        field=status, source=Status.PAUSED, target=Status.SENDING,
+        permission=SEND_PERMISSION, custom={"label": "Resume"},
+    )  # fmt: skip
+    def resume(self, *, by=None, description: str = "") -> None:
+        self.pause_reason = ""
+
+    @recorded
+    @transition(field=status, source=Status.SENDING, target=Status.SENT)
+    def finish(self, *, now: dt.datetime, by=None, description: str = "") -> None:
+        """The workers': nothing is left to send."""
+        self.finished_at = now
+
+    @recorded
+    @transition(
+        field=status, source=[Status.SCHEDULED, Status.SENDING, Status.PAUSED],
+        target=Status.CANCELLED, permission=SEND_PERMISSION,
+        custom={"label": "Cancel the campaign"},
+    )  # fmt: skip
+    def cancel(self, *, now: dt.datetime, by=None, description: str = "") -> None:
+        """Nothing more goes out."""
+        self.finished_at = now
+
+    @recorded
+    @transition(
+        field=status, source=[Status.SENDING, Status.PAUSED, Status.SENT],
+        target=RETURN_VALUE(Status.SENDING, Status.PAUSED), permission=SEND_PERMISSION,
+        conditions=[has_failed_deliveries], custom={"label": "Retry failed"},
+    )  # fmt: skip
+    def retry_failed(self, *, by=None, description: str = "") -> str:
+        """Its failed messages are sent again: a sent campaign sends again, a paused one sends
+        them when it resumes."""
+        if self.status == self.Status.SENT:
+            self.finished_at = None
+            return self.Status.SENDING
+        return self.status
 
 
 class Delivery(Sendable):

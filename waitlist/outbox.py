@@ -202,8 +202,8 @@ def send_due() -> sending.Result:
 def sweep(*, enqueue=enqueue) -> int:
     """Run by beat: take back emails whose worker died, and hand the workers what is due and
     was missed. Returns how many emails are due."""
-    sending.take_back(OutboundEmail.objects.all(), lease=lease())
-    due = sending.due(OutboundEmail.objects.filter(created_at__lt=timezone.now() - SWEEP_AFTER))
+    OutboundEmail.objects.expired(lease()).requeue()
+    due = OutboundEmail.objects.filter(created_at__lt=timezone.now() - SWEEP_AFTER).due()
     count = due.count()
     for _ in range(min(SWEEP_TASKS, math.ceil(count / BATCH_SIZE))):
         enqueue()

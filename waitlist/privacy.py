@@ -67,20 +67,23 @@ def erase(*, subscriber_id: int, reason: str = ASKED) -> None:
         subscriber.consents.all().delete()
         subscriber.emails.all().delete()
         subscriber.milestones_reached.all().delete()
-        Subscriber.objects.filter(pk=subscriber.pk).update(
-            email=None,
-            status=Subscriber.Status.ERASED,
-            interests=[],
-            state="",
-            source_article=None,
-            placement="",
-            referrer_url="",
-            referred_by=None,
-            signup_ip=None,
-            token_key=new_token_key(),
-            referral_code=new_referral_code(),
-            confirmed_at=None,
-            unsubscribed_at=timezone.now(),
-            erasure_reason=reason,
+        erased = {
+            "email": None,
+            "status": Subscriber.Status.ERASED,
+            "interests": [],
+            "state": "",
+            "source_article": None,
+            "placement": "",
+            "referrer_url": "",
+            "referred_by": None,
+            "signup_ip": None,
+            "token_key": new_token_key(),
+            "referral_code": new_referral_code(),
+            "confirmed_at": None,
+            "unsubscribed_at": timezone.now(),
+            "erasure_reason": reason,
             **dict.fromkeys(UTM_FIELDS, ""),
-        )
+        }
+        for name, value in erased.items():
+            setattr(subscriber, name, value)
+        subscriber.save(update_fields=list(erased))

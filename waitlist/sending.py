@@ -15,19 +15,20 @@ from anymail.exceptions import AnymailAPIError, AnymailError, AnymailRecipientsR
 from django.core.cache import caches
 from django.core.mail import get_connection
 from django.core.mail.backends.smtp import EmailBackend as SMTPBackend
-from django.db import connection, transaction
-from django.db.models import Case, F, Q, QuerySet, Value, When
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from . import emails
 from .dbretry import until_written
-from .models import Campaign, Delivery, OutboundEmail, Sendable, SendStatus, Subscriber
+from .models import Sendable, Subscriber
 
 logger = logging.getLogger(__name__)
 
 # Rows are marked sent this many at a time; a batch checks it is still wanted between groups.
 MARK_EVERY = 100
 HARD_BOUNCE_CODES = {550, 551, 553}
+# Why an address is suppressed, in its row and in the answer of the message it was about.
+HARD_BOUNCE, SPAM_COMPLAINT = "hard bounce", "spam complaint"
 MAX_BACKOFF_SECONDS = 300
 # A receiving server refusing our mail because the sender's domain does not authenticate
 # (SPF, DKIM, DMARC): Microsoft's 5.7.515, Gmail's 5.7.26, and 5.7.1 when it names one of them.
@@ -124,7 +125,7 @@ def send(batch: Batch) -> Result:
     result = Result()
     if not batch.still_wanted():
         return result
-    claimed = claim(batch.rows(), limit=batch.limit)
+    claimed = batch.rows().claim(limit=batch.limit)
     result.claimed = len(claimed)
     if not claimed:
         return result
@@ -141,21 +142,20 @@ def send(batch: Batch) -> Result:
         for start in range(0, len(claimed), MARK_EVERY):
             group = claimed[start : start + MARK_EVERY]
             if start and not batch.still_wanted():
-                result.released += _release(batch.model, [row for row, _ in claimed[start:]])
+                left = _claimed(batch, [row for row, _ in claimed[start:]])
+                result.released += left.requeue(refund=True)  # as if never claimed
                 return result
             copies = batch.copies(group)
             gone = [row for row, _ in group if row not in copies]
             if gone:
-                batch.model.objects.filter(pk__in=gone).update(
-                    status=SendStatus.SKIPPED, answer=batch.skipped_answer
-                )
+                batch.model.objects.filter(pk__in=gone).skip(batch.skipped_answer)
                 result.skipped += len(gone)
             for position, (row, subscriber_id) in enumerate(group):
                 if row not in copies:
                     continue
                 if time.monotonic() - renewed > renew_every:
                     # Sent but not yet marked, or still to send.
-                    _renew(batch.model, [r for r, _ in claimed[start:]])
+                    _claimed(batch, [r for r, _ in claimed[start:]]).renew()
                     renewed = time.monotonic()
                 batch.take_permit()
                 try:
@@ -181,40 +181,6 @@ def send(batch: Batch) -> Result:
         mail.close()
     batch.finished(result)
     return result
-
-
-def claim(rows: QuerySet, *, limit: int | None = None) -> list[tuple[int, int]]:
-    """Take the due, queued rows of `rows` (at most `limit`): (id, subscriber id) of each,
-    by id. One statement; two workers never get the same row, and on PostgreSQL a worker
-    passes over rows another is claiming instead of waiting for them."""
-    now = timezone.now()
-    with transaction.atomic():
-        picked = due(rows, now=now).select_for_update(skip_locked=True).values("pk")
-        select, params = (picked[:limit] if limit else picked).query.sql_with_params()
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"UPDATE {rows.model._meta.db_table}"
-                " SET status = 'sending', claimed_at = %s, attempts = attempts + 1"
-                f" WHERE status = 'queued' AND id IN ({select}) RETURNING id, subscriber_id",
-                [now, *params],
-            )
-            return sorted(cursor.fetchall())
-
-
-def due(rows: QuerySet, *, now: dt.datetime | None = None) -> QuerySet:
-    """The queued rows of `rows` that may be tried now."""
-    now = now or timezone.now()
-    return rows.filter(status=SendStatus.QUEUED).filter(
-        Q(not_before__isnull=True) | Q(not_before__lte=now)
-    )
-
-
-def take_back(rows: QuerySet, *, lease: dt.timedelta) -> int:
-    """Rows claimed longer than `lease` ago by a worker that never marked them (it died) go
-    back to the queue. They are sent again with the same Message-ID."""
-    return rows.filter(status=SendStatus.SENDING, claimed_at__lt=timezone.now() - lease).update(
-        status=SendStatus.QUEUED
-    )
 
 
 def server_unavailable(exc: BaseException) -> bool:
@@ -264,9 +230,9 @@ def _refused(batch: Batch, row: int, subscriber_id: int, exc: Exception, result:
     if code is None and not isinstance(exc, AnymailError):
         logger.exception("mail: sending %s %s failed", batch.model._meta.model_name, row)
     if code is not None and code >= 500:
-        batch.model.objects.filter(pk=row).update(status=SendStatus.FAILED, answer=answer[:500])
+        batch.model.objects.filter(pk=row).mark_failed(answer)
         if code in HARD_BOUNCE_CODES:
-            suppress(subscriber_id=subscriber_id, reason="hard bounce")
+            suppress(subscriber_id=subscriber_id, reason=HARD_BOUNCE)
         result.failed += 1
         return
     result.retry_after(_retry_later(batch, [row], answer))
@@ -277,30 +243,13 @@ def _mark_sent(batch: Batch, sent: list[tuple[int, str, str]]) -> None:
     """One UPDATE for the group. The messages are already sent: a short database outage is
     waited out rather than leaving them to be sent again."""
     if sent:
-        until_written(lambda: _write_sent(batch, sent))
+        until_written(lambda: batch.model.objects.mark_sent(sent))
         sent.clear()
 
 
-def _write_sent(batch: Batch, sent: list[tuple[int, str, str]]) -> None:
-    esp_ids = [When(pk=row, then=Value(esp_id)) for row, _, esp_id in sent if esp_id]
-    batch.model.objects.filter(pk__in=[row for row, _, _ in sent]).update(
-        status=SendStatus.SENT,
-        sent_at=timezone.now(),
-        answer="accepted",
-        message_id=Case(*[When(pk=row, then=Value(message_id)) for row, message_id, _ in sent]),
-        esp_message_id=Case(*esp_ids, default=F("esp_message_id")),
-    )
-
-
-def _renew(model: type[Sendable], rows: list[int]) -> None:
-    model.objects.filter(pk__in=rows, status=SendStatus.SENDING).update(claimed_at=timezone.now())
-
-
-def _release(model: type[Sendable], rows: list[int]) -> int:
-    """Back to the queue unsent, as if never claimed."""
-    return model.objects.filter(pk__in=rows, status=SendStatus.SENDING).update(
-        status=SendStatus.QUEUED, attempts=F("attempts") - 1
-    )
+def _claimed(batch: Batch, rows: list[int]) -> QuerySet:
+    """Those of `rows` this batch still holds."""
+    return batch.model.objects.filter(pk__in=rows).claimed()
 
 
 def _put_back(batch: Batch, rows: list[int], exc: Exception, result: Result) -> None:
@@ -313,12 +262,8 @@ def _put_back(batch: Batch, rows: list[int], exc: Exception, result: Result) -> 
         return
     # Not the message's fault: the attempt does not count, however long the outage lasts.
     result.unreachable = True
-    batch.model.objects.filter(pk__in=rows, status=SendStatus.SENDING).update(
-        status=SendStatus.QUEUED,
-        attempts=F("attempts") - 1,
-        not_before=timezone.now() + dt.timedelta(seconds=batch.unreachable_wait),
-        answer=answer,
-    )
+    wait = dt.timedelta(seconds=batch.unreachable_wait)
+    _claimed(batch, rows).requeue(answer=answer, wait=wait, refund=True)
     logger.warning(
         "mail: server unavailable (%s); %s %s(s) wait %ss",
         answer,
@@ -333,11 +278,8 @@ def _hold(batch: Batch, rows: list[int], answer: str, result: Result) -> None:
     """Back to the queue with no attempt used: the fault is ours, not the messages'."""
     result.released += len(rows)
     wait = batch.sender_refused_wait
-    batch.model.objects.filter(pk__in=rows, status=SendStatus.SENDING).update(
-        status=SendStatus.QUEUED,
-        attempts=F("attempts") - 1,
-        not_before=timezone.now() + dt.timedelta(seconds=wait) if wait else None,
-        answer=answer[:500],
+    _claimed(batch, rows).requeue(
+        answer=answer, wait=dt.timedelta(seconds=wait) if wait else None, refund=True
     )
     if wait:
         result.retry_after(wait)
@@ -345,16 +287,12 @@ def _hold(batch: Batch, rows: list[int], answer: str, result: Result) -> None:
 
 def _retry_later(batch: Batch, rows: list[int], answer: str) -> int:
     """Back to the queue after a backoff; a row out of attempts fails instead."""
-    claimed = batch.model.objects.filter(pk__in=rows, status=SendStatus.SENDING)
+    claimed = _claimed(batch, rows)
     attempts = max(claimed.values_list("attempts", flat=True), default=1)
     delay = min(MAX_BACKOFF_SECONDS, 10 * 2 ** (attempts - 1))
-    claimed.filter(attempts__gte=batch.max_attempts).update(
-        status=SendStatus.FAILED, answer=answer[:500]
-    )
-    claimed.filter(attempts__lt=batch.max_attempts).update(
-        status=SendStatus.QUEUED,
-        not_before=timezone.now() + dt.timedelta(seconds=delay),
-        answer=answer[:500],
+    claimed.filter(attempts__gte=batch.max_attempts).mark_failed(answer)
+    claimed.filter(attempts__lt=batch.max_attempts).requeue(
+        answer=answer, wait=dt.timedelta(seconds=delay)
     )
     return delay
 
@@ -395,83 +333,4 @@ class RateLimiter:
 def suppress(*, subscriber_id: int, reason: str) -> None:
     Subscriber.objects.filter(pk=subscriber_id, suppressed_at__isnull=True).update(
         suppressed_at=timezone.now(), suppression_reason=reason
-    )
-
-
-SUPPRESSING_EVENTS = {"bounced": "hard bounce", "complained": "spam complaint"}
-
-
-def record_tracking_event(
-    *, event_type: str, recipient: str, message_id: str | None, answer: str = ""
-) -> bool:
-    """A bounce or complaint reported by the email service suppresses the address for good and
-    marks the email it was about failed. Other events (delivered, opened…) are not recorded. A
-    bounce that blames our sender's authentication (`answer`) suppresses nobody: the campaign
-    it came from pauses instead."""
-    reason = SUPPRESSING_EVENTS.get(event_type)
-    if not reason or not recipient:
-        return False
-    subscriber = Subscriber.objects.filter(email__iexact=recipient.strip()).first()
-    if subscriber is None:
-        return False
-    if event_type == "bounced" and sender_not_authenticated(answer):
-        # Never reached the person, through no fault of theirs: queued again for after the fix.
-        for model in (Delivery, OutboundEmail):
-            rows = _rows_about(model, subscriber, message_id)
-            # A campaign's rows wait for its Resume; an email of the outbox waits a while.
-            wait = dt.timedelta(seconds=SENDER_REFUSED_WAIT) if model is OutboundEmail else None
-            for row in rows:
-                going = model is OutboundEmail or pause_for_sender(row.campaign_id, answer)
-                if model is Delivery and not going:
-                    # Its campaign ended meanwhile: failed, so "Retry failed" sends it later.
-                    going = Campaign.objects.filter(
-                        pk=row.campaign_id, status=Campaign.Status.PAUSED
-                    ).exists()
-                model.objects.filter(pk=row.pk).update(
-                    status=SendStatus.QUEUED if going else SendStatus.FAILED,
-                    not_before=wait and timezone.now() + wait,
-                    answer=answer[:500],
-                )
-        return True
-    suppress(subscriber_id=subscriber.pk, reason=reason)
-    for model in (Delivery, OutboundEmail):
-        rows = model.objects.filter(subscriber=subscriber)
-        if message_id:
-            bare = message_id.strip("<>")
-            rows = rows.filter(
-                Q(esp_message_id=message_id) | Q(message_id__in=[message_id, f"<{bare}>"])
-            )
-        elif model is Delivery:
-            rows = rows.filter(status=SendStatus.SENT).order_by("-sent_at")[:1]
-        else:
-            continue
-        model.objects.filter(pk__in=list(rows.values_list("pk", flat=True))).update(
-            status=SendStatus.FAILED, answer=reason
-        )
-    return True
-
-
-def _rows_about(model, subscriber: Subscriber, message_id: str | None) -> list:
-    if not message_id:
-        return []
-    bare = message_id.strip("<>")
-    return list(
-        model.objects.filter(subscriber=subscriber).filter(
-            Q(esp_message_id=message_id) | Q(message_id__in=[message_id, f"<{bare}>"])
-        )
-    )
-
-
-def pause_for_sender(campaign_id: int, answer: str) -> bool:
-    """Pause a sending campaign because a server refused our sender's authentication."""
-    return bool(
-        Campaign.objects.filter(pk=campaign_id, status=Campaign.Status.SENDING).update(
-            status=Campaign.Status.PAUSED,
-            pause_reason=(
-                "Paused: a receiving server refused our sender's authentication "
-                f"({answer[:300]}). Nobody was suppressed, and nothing more is sent. Set up "
-                "SPF, DKIM and DMARC for the From address's domain, then resume: the unsent "
-                "messages go out then."
-            ),
-        )
     )

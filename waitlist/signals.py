@@ -3,12 +3,12 @@
 from anymail.signals import tracking
 from django.dispatch import receiver
 
-from . import sending
+from . import feedback
 
 
 @receiver(tracking)
 def email_service_event(sender, event, esp_name, **kwargs) -> None:
-    sending.record_tracking_event(
+    feedback.record_tracking_event(
         event_type=event.event_type,
         recipient=event.recipient or "",
         message_id=event.message_id,

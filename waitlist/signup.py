@@ -210,9 +210,7 @@ def confirm(*, token: str, ip: str | None) -> Subscriber:
         subscriber.referral_outcome = _referral_outcome(subscriber, referrer, now)
         subscriber.referral_credited = subscriber.referral_outcome == REFERRAL_COUNTED
         subscriber.save()
-        subscriber.emails.filter(status=OutboundEmail.Status.QUEUED).update(
-            status=OutboundEmail.Status.SKIPPED
-        )
+        subscriber.emails.queued().skip()
         outbox.queue(subscriber, kind=OutboundEmail.Kind.WELCOME)
         if subscriber.referral_credited:
             milestones.award(referrer)

@@ -1,11 +1,12 @@
-// The campaign page's progress, kept up to date while the campaign is scheduled or sending:
-// it asks the server every few seconds and writes the counts, the rate and the time left.
+// The campaign page, kept true while the campaign is live: every second or few it asks the
+// server for the status, the steps possible now and the counts. Buttons for steps that are no
+// longer possible are hidden at once; when the status changes the page is loaded again, so
+// the form, the results and the history follow.
 (function () {
   "use strict";
   const panel = document.querySelector("[data-campaign-progress]");
   if (!panel) return;
-  const LIVE = ["scheduled", "sending"];
-  const EVERY_MS = 3000;
+  const LIVE = ["scheduled", "sending", "paused"];
   const bar = panel.querySelector("progress");
 
   function field(name, value) {
@@ -23,6 +24,17 @@
     return text + ".";
   }
 
+  function offer(actions) {
+    for (const control of document.querySelectorAll("[data-step]")) {
+      control.hidden = !actions.includes(control.dataset.step);
+    }
+  }
+
+  // A scheduled campaign starts at the dispatcher's next run: watch it closely.
+  function every(status) {
+    return status === "scheduled" ? 1000 : 3000;
+  }
+
   async function refresh() {
     let data = null;
     try {
@@ -36,17 +48,16 @@
         field(name, data[name]);
       }
       field("pace", pace(data));
-      bar.value = data.percent;
-      const was = panel.dataset.status;
-      panel.dataset.status = data.status;
-      // Once it stops sending, its controls change (Pause gives way to Retry, or to none).
-      if (was === "sending" && data.status !== "sending") {
+      if (bar) bar.value = data.percent;
+      offer(data.actions);
+      if (data.status !== panel.dataset.status) {
+        panel.dataset.status = data.status;
         window.location.reload();
         return;
       }
     }
-    if (LIVE.includes(panel.dataset.status)) window.setTimeout(refresh, EVERY_MS);
+    if (LIVE.includes(panel.dataset.status)) window.setTimeout(refresh, every(panel.dataset.status));
   }
 
-  if (LIVE.includes(panel.dataset.status)) window.setTimeout(refresh, EVERY_MS);
+  if (LIVE.includes(panel.dataset.status)) window.setTimeout(refresh, every(panel.dataset.status));
 })();

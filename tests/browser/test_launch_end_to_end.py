@@ -7,6 +7,7 @@ run under honcho, as `dev.py run` starts them. Visitors join and confirm in a br
 operator signs in with the password the set-up printed, sends a test, schedules a campaign to a
 segment; a mail provider's one-click unsubscribe POST takes one person out of the next one."""
 
+import datetime as dt
 import email
 import email.policy
 import os
@@ -191,19 +192,20 @@ def wait_until_sent(page: Page) -> None:
         page.reload()
         return page.locator(".field-status .readonly").inner_text().strip() == "Sent"
 
-    wait_until(sent, timeout=60, message="the campaign did not finish")
+    wait_until(sent, timeout=120, message="the campaign did not finish")
 
 
 def launch_campaign(page: Page, url: str, *, subject: str) -> None:
-    """As an operator: write it for Texas, send a test to themselves, schedule it for now."""
+    """As an operator: write it for Texas, send a test to themselves, schedule it for a
+    moment from now (a time that has passed is refused)."""
     page.goto(f"{url}/admin/waitlist/campaign/add/")
     page.fill("#id_name", subject)
     page.fill("#id_subject", subject)
     page.fill("#id_body", "## We're live\n\nBook your first visit.")
     page.select_option("#id_audience_states", ["TX"])
-    now = timezone.localtime()
-    page.fill("#id_send_at_0", f"{now:%Y-%m-%d}")
-    page.fill("#id_send_at_1", f"{now:%H:%M:%S}")
+    soon = timezone.localtime() + dt.timedelta(seconds=20)
+    page.fill("#id_send_at_0", f"{soon:%Y-%m-%d}")
+    page.fill("#id_send_at_1", f"{soon:%H:%M:%S}")
     page.get_by_role("button", name="Save and continue editing").click()
     page.get_by_role("button", name="Send the test").click()
     expect(page.locator(".messagelist")).to_contain_text("Test sent to admin@localhost.")

@@ -6,7 +6,7 @@ from django.utils import timezone
 from playwright.sync_api import Browser, Page, expect
 
 from tests.browser.conftest import PHONE
-from tests.factories import StaffFactory, SubscriberFactory
+from tests.factories import CampaignFactory, StaffFactory, SubscriberFactory
 from waitlist import campaigns, deliveries
 from waitlist.models import Campaign, Delivery
 
@@ -73,9 +73,41 @@ def test_a_campaign_is_tested_confirmed_and_sent_in_two_steps(
     campaign.refresh_from_db()
     assert campaign.status == "draft"  # looking is not sending
     page.get_by_role("button", name="Yes, send to 3 people now").click()
-    expect(page.locator(".messagelist")).to_contain_text("3 people")
+    expect(page.locator(".messagelist")).to_contain_text("Sending now to 3 people.")
     campaign.refresh_from_db()
-    assert campaign.status == "scheduled"
+    assert campaign.status != "draft"
+
+
+def test_after_send_now_the_page_follows_the_campaign_and_refuses_back_to_draft(
+    live_server, settings, mail, worker, browser: Browser, operator
+):
+    """Send now → Sending and Pause within 2 s (the dispatcher is asked at once, not at beat's
+    next tick); Back to draft is not offered, and forcing it is refused with the reason; every
+    person gets exactly one email."""
+    settings.SITE_URL = live_server.url
+    people = SubscriberFactory.create_batch(300)
+    campaign = CampaignFactory()
+    campaigns.send_test(campaign, to="operator@example.com")
+    mail.clear()
+    page = signed_in(browser, live_server.url, "desktop")
+    page.goto(f"{live_server.url}/admin/waitlist/campaign/{campaign.pk}/confirm/send_now/")
+    page.get_by_role("button", name="Yes, send to 300 people now").click()
+    status = page.locator('[data-field="status_label"]')
+    expect(status).to_have_text("Sending", timeout=2_000)
+    expect(page.get_by_role("button", name="Pause")).to_be_visible()
+    expect(page.get_by_role("button", name="Back to draft")).to_be_hidden()
+
+    # The form a stale page would post: refused, and said so.
+    page.evaluate("document.getElementById('step-unschedule').submit()")
+    expect(page.locator(".messagelist .error")).to_have_text(
+        "It has started sending: pause it instead."
+    )
+    expect(page.locator(".messagelist .success")).to_have_count(0)
+    expect(status).to_have_text("Sent", timeout=30_000)
+    campaign.refresh_from_db()
+    assert campaign.status == "sent"
+    received = sorted(to for message in mail.messages for to in message.envelope_to)
+    assert received == sorted(person.email for person in people)
 
 
 def test_progress_updates_by_itself_while_it_sends(

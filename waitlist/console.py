@@ -1,0 +1,251 @@
+"""The campaign console's own pages, wired into admin's URLs by `CampaignAdmin`: the preview as
+an inbox shows it, the live progress, the confirmation of Schedule and Send now, and the steps
+an operator takes. Each step is one call to `campaigns`; what the page offers is what the
+lifecycle allows now (`lifecycle.offered`), and a step that was not taken says why."""
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.admin import ModelAdmin
+from django.core import signing
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.validators import validate_email
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils import timezone
+
+from . import campaigns, deliveries, emails, lifecycle
+from .lifecycle import CampaignError
+from .models import Campaign
+
+# How long a campaign's confirmation page stays good for its Send now or Schedule button.
+CONFIRMATION_MAX_AGE = 30 * 60
+CONFIRMED_STEPS = ("schedule", "send_now")
+# In the order the page shows them.
+STEPS = ("send_test", *CONFIRMED_STEPS, "unschedule", "pause", "resume", "retry_failed", "cancel")
+TEST = {"name": "send_test", "label": "Send the test", "confirm": False}
+
+
+def steps() -> list[dict]:
+    """Every step the page can show: the test, then the lifecycle's labelled transitions."""
+    found = {"send_test": TEST}
+    for each in Campaign._meta.get_field("status").get_all_transitions(Campaign):
+        if "label" in each.custom:
+            found[each.name] = {
+                "name": each.name,
+                "label": each.custom["label"],
+                "confirm": each.custom.get("confirm", False),
+            }
+    return [found[name] for name in STEPS]
+
+
+def _campaign(request: HttpRequest, model_admin: ModelAdmin, pk: int) -> Campaign:
+    if not model_admin.has_view_permission(request):
+        raise PermissionDenied
+    return get_object_or_404(Campaign, pk=pk)
+
+
+def _page(request: HttpRequest, model_admin: ModelAdmin, name: str, **context):
+    context = {**model_admin.admin_site.each_context(request), "opts": Campaign._meta, **context}
+    return TemplateResponse(request, f"admin/waitlist/campaign/{name}", context)
+
+
+def status_label(campaign: Campaign) -> str:
+    """Its status as the page shows it: a scheduled campaign whose time came is starting."""
+    due = campaign.send_at and campaign.send_at <= timezone.now()
+    if campaign.status == Campaign.Status.SCHEDULED and due:
+        return "Starting…"
+    return campaign.get_status_display()
+
+
+def actions(campaign: Campaign, user) -> list[dict]:
+    """What the page offers `user` now: the test while it can still change, then the steps."""
+    offered = lifecycle.offered(campaign, user)
+    editable = campaign.status in (Campaign.Status.DRAFT, Campaign.Status.SCHEDULED)
+    if editable and user.has_perm(Campaign.SEND_PERMISSION):
+        offered.insert(0, TEST)
+    return offered
+
+
+def progress(request: HttpRequest, pk: int, *, model_admin: ModelAdmin) -> JsonResponse:
+    """What the campaign page polls while it is live: status, the steps offered now, counts,
+    rate and time left."""
+    campaign = _campaign(request, model_admin, pk)
+    counts = campaigns.progress(campaign)
+    response = JsonResponse(
+        {
+            **counts,
+            "status": campaign.status,
+            "status_label": status_label(campaign),
+            "actions": [step["name"] for step in actions(campaign, request.user)],
+        }
+    )
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def results(campaign: Campaign) -> list[dict]:
+    """Its figures, labelled, in the order the page shows them."""
+    figures = campaigns.results(Campaign.objects.filter(pk=campaign.pk)).get(campaign.pk, {})
+    return [
+        {"label": label, "value": figures.get(name, 0)} for name, label in campaigns.RESULTS.items()
+    ]
+
+
+def _sample_copy(campaign: Campaign) -> emails.Copy:
+    """One recipient's copy, its personal links made for nobody (they lead to the page that
+    says the link is not valid)."""
+    return emails.campaign_copy(
+        emails.campaign_template(campaign), campaign_id=campaign.pk, subscriber_id=0,
+        email="you@example.com", token_key="preview",
+    )  # fmt: skip
+
+
+def inbox_preview(request: HttpRequest, pk: int, *, model_admin: ModelAdmin) -> HttpResponse:
+    """The campaign as an inbox shows it: From, Subject, the preview line, then each part."""
+    campaign = _campaign(request, model_admin, pk)
+    copy = _sample_copy(campaign)
+    return _page(
+        request, model_admin, "preview.html", title=f"Preview: {campaign.subject}",
+        campaign=campaign, template=copy.template, text=copy.text,
+    )  # fmt: skip
+
+
+def preview(request: HttpRequest, pk: int, kind: str, *, model_admin: ModelAdmin) -> HttpResponse:
+    campaign = _campaign(request, model_admin, pk)
+    copy = _sample_copy(campaign)
+    if kind == "html":
+        response = HttpResponse(copy.html)
+        # The preview is an email: show it in a sandbox where nothing in it can run.
+        response["Content-Security-Policy"] = (
+            "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; "
+            "frame-ancestors 'self'"
+        )
+        response["X-Frame-Options"] = "SAMEORIGIN"  # shown inside the inbox preview
+        return response
+    if kind == "text":
+        return HttpResponse(copy.text, content_type="text/plain; charset=utf-8")
+    raise Http404
+
+
+def _confirmation(campaign: Campaign, step: str) -> str:
+    """What the confirmation page vouches for: this step of this version of the campaign. Any
+    save in between (text, audience, time) makes it stale."""
+    return signing.dumps(
+        [campaign.pk, step, campaign.updated_at.isoformat()], salt="waitlist.campaign-confirm"
+    )
+
+
+def _confirmed(request: HttpRequest, campaign: Campaign, step: str) -> bool:
+    try:
+        signed = signing.loads(
+            request.POST.get("confirmation", ""),
+            salt="waitlist.campaign-confirm",
+            max_age=CONFIRMATION_MAX_AGE,
+        )
+    except signing.BadSignature:
+        return False
+    return signed == [campaign.pk, step, campaign.updated_at.isoformat()]
+
+
+def confirm(request: HttpRequest, pk: int, step: str, *, model_admin: ModelAdmin) -> HttpResponse:
+    """The second step of Schedule and Send now: who, how many, when, how long."""
+    if step not in CONFIRMED_STEPS:
+        raise Http404
+    if not request.user.has_perm(Campaign.SEND_PERMISSION):
+        raise PermissionDenied
+    campaign = get_object_or_404(Campaign, pk=pk)
+    now = timezone.now()
+    when = now if step == "send_now" else campaign.send_at
+    check = campaigns.preflight(campaign, when=when)
+    problems, notes = list(check.problems), list(check.notes)
+    passed = False
+    if campaign.status != Campaign.Status.DRAFT:
+        problems.insert(0, lifecycle.refusal(campaign, step))
+    if when is None:
+        problems.append("Set a send time first (and save), or send now.")
+    elif step == "schedule" and deliveries.starts_at(campaign) <= now:
+        if campaign.local_time:
+            problems.append("This time has passed in the first time zone: set a later one.")
+        else:
+            passed = True  # the page asks: send it now?
+    elif when - now > campaigns.FAR_AHEAD:
+        notes.append(
+            f"That is {(when - now).days} days from now, more than "
+            f"{campaigns.FAR_AHEAD.days}: check the date."
+        )
+    if step == "send_now" and campaign.local_time:
+        problems.append(campaigns.LOCAL_TIME_NOT_NOW)
+    return _page(
+        request, model_admin, "confirm.html",
+        title="Confirm sending now" if step == "send_now" else "Confirm the schedule",
+        campaign=campaign, step=step, when=when, passed=passed,
+        from_email=settings.DEFAULT_FROM_EMAIL, audience_label=campaigns.audience_label(campaign),
+        check=check, minutes=max(1, round(check.estimated_seconds / 60)),
+        problems=problems,
+        notes=notes, confirmation=_confirmation(campaign, step),
+    )  # fmt: skip
+
+
+def do(request: HttpRequest, pk: int, step: str, *, model_admin: ModelAdmin) -> HttpResponse:
+    """Take one step; the campaign's page says what happened, or why nothing did."""
+    if request.method != "POST" or step not in STEPS:
+        raise Http404
+    if not request.user.has_perm(Campaign.SEND_PERMISSION):
+        raise PermissionDenied
+    campaign = get_object_or_404(Campaign, pk=pk)
+    back = reverse("admin:waitlist_campaign_change", args=[pk])
+    if step in CONFIRMED_STEPS and not _confirmed(request, campaign, step):
+        # Only the confirmation page's own form sends: one POST from anywhere else cannot.
+        messages.warning(request, "Check the audience and the time, then confirm on this page.")
+        return HttpResponseRedirect(reverse("admin:campaign_confirm", args=[pk, step]))
+    try:
+        done = _take(request, campaign, step)
+    except CampaignError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, done)
+    return HttpResponseRedirect(back)
+
+
+def _take(request: HttpRequest, campaign: Campaign, step: str) -> str:
+    """What was done, in words; CampaignError says why not."""
+    by = request.user
+    if step == "send_test":
+        to = request.POST.get("to", "").strip() or by.email
+        if not to:
+            raise CampaignError("Type the address the test should go to.")
+        try:
+            validate_email(to)
+        except ValidationError as exc:
+            raise CampaignError(f"{to!r} is not an email address.") from exc
+        if campaign.status not in (Campaign.Status.DRAFT, Campaign.Status.SCHEDULED):
+            raise CampaignError(f"{lifecycle.ENDED.get(campaign.status, 'It has gone out.')} "
+                                "A test is for what can still change.")  # fmt: skip
+        campaigns.send_test(campaign, to=to)
+        return f"Test sent to {to}."
+    if step == "schedule":
+        check = campaigns.schedule(campaign, by=by)
+        minutes = max(1, round(check.estimated_seconds / 60))
+        return (
+            f"Scheduled for {timezone.localtime(campaign.send_at):%b %d, %H:%M}: "
+            f"{check.audience} people, about {minutes} minute(s) at the configured rate."
+        )
+    if step == "send_now":
+        check = campaigns.send_now(campaign, by=by)
+        return f"Sending now to {check.audience} people."
+    if step == "unschedule":
+        campaigns.unschedule(campaign, by=by, why="Taken back to draft.")
+        return "Back to draft: nothing was sent."
+    if step == "pause":
+        campaigns.pause(campaign, by=by)
+        return "Paused: nothing more goes out until you resume."
+    if step == "resume":
+        campaigns.resume(campaign, by=by)
+        return "Resumed."
+    if step == "cancel":
+        return f"Cancelled; {campaigns.cancel(campaign, by=by)} unsent message(s) skipped."
+    retried = campaigns.retry_failed(campaign, by=by)
+    when = "when you resume" if campaign.status == Campaign.Status.PAUSED else "now"
+    return f"{retried} failed message(s) queued again: they go out {when}."
