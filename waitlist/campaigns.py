@@ -167,7 +167,7 @@ def send_test(campaign: Campaign, *, to: str) -> str:
     return message.extra_headers["Message-ID"]
 
 
-# --- the lifecycle: the one way a campaign's status changes --------------------------------
+# --- what operators do: each step one transition, taken by lifecycle.move -----------------
 
 DISPATCH_TASK = "waitlist.tasks.dispatch_campaigns"
 # A send time further ahead than this is shown as a likely typo on the confirmation page.
