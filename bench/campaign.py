@@ -61,20 +61,21 @@ def new_campaign(status: str):
 
 def time_deliveries(stack: Stack, count: int) -> tuple[list[float], bytes]:
     """create_deliveries for all, 3 times; and the app's bytes for the last campaign's first."""
-    from waitlist import deliveries, emails
+    from waitlist.campaigns import dispatch, emails
+    from waitlist.engine import messages
 
     seconds = []
     for _ in range(3):
         stack.sql(EMPTY_CAMPAIGNS)
         campaign = new_campaign("sending")
         started = time.perf_counter()
-        deliveries.create_deliveries(campaign)  # checked by the send: one message for each
+        dispatch.create_deliveries(campaign)  # checked by the send: one message for each
         seconds.append(round(time.perf_counter() - started, 3))
     pk, email, key = stack.sql("SELECT id, email, token_key FROM waitlist_subscriber LIMIT 1")[0]
     copy = emails.campaign_copy(emails.campaign_template(campaign), campaign_id=campaign.pk,
                                 subscriber_id=pk, email=email, token_key=key)  # fmt: skip
     stack.sql(EMPTY_CAMPAIGNS)
-    return seconds, emails.mime(copy)
+    return seconds, messages.mime(copy)
 
 
 def send_raw(port: int, count: int, message: bytes, prefix: str) -> None:
@@ -111,7 +112,7 @@ def peak_rss_mb(pid: int) -> float:
 
 
 def send_campaign(stack: Stack, args) -> dict:
-    from waitlist import emails
+    from waitlist.campaigns import emails
 
     stack.sink.clear()
     workers = [stack.worker(queues="mail,campaigns,default", concurrency=args.concurrency)

@@ -4,7 +4,7 @@ from django.contrib.admin.apps import AdminConfig
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
-from waitlist.ratelimit import Limit, LimiterUnavailable, hit
+from waitlist.people.ratelimit import Limit, LimiterUnavailable, hit
 
 
 class HalftimeAdminSite(admin.AdminSite):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from waitlist import consent
+from waitlist.people import consent
 
 # Settings a page shows; a new value is a new page.
 SHOWN_SETTINGS = ("SITE_NAME", "SITE_URL", "ARTICLE_DISCLAIMER", "STATIC_URL", "TIME_ZONE")

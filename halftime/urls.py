@@ -6,7 +6,7 @@ from django.urls import include, path
 from articles.sitemaps import sitemaps as learning_center
 from halftime import views
 from halftime.metrics import metrics
-from waitlist.sitemaps import UpdateSitemap
+from waitlist.campaigns.sitemaps import UpdateSitemap
 
 sitemaps = {**learning_center, "updates": UpdateSitemap}
 

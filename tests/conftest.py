@@ -1,3 +1,5 @@
+import json
+
 import pytest
 import redis
 from django.conf import settings
@@ -8,6 +10,8 @@ from django.test import Client
 from tests.factories import StaffFactory
 from tests.mailsink import MailSink
 from tests.processes import celery_worker
+from waitlist.engine import workers
+from waitlist.models import Subscriber
 
 
 def on_sqlite() -> bool:
@@ -99,3 +103,39 @@ def worker(django_db_setup, django_db_blocker, smtp_sink):
     process = celery_worker(worker_env(smtp_sink))
     yield process
     process.stop()
+
+
+@pytest.fixture
+def handed_out(monkeypatch) -> list[tuple]:
+    """The tasks handed to the workers, (name, *args) each, kept here instead of the broker: for
+    tests that run the tasks' work themselves, with no worker to take it."""
+    tasks: list[tuple] = []
+
+    def record(task: str, *args, countdown=None) -> bool:
+        tasks.append((task, *args))
+        return True
+
+    monkeypatch.setattr(workers, "enqueue", record)
+    return tasks
+
+
+# --- what a visitor does -----------------------------------------------------------------------
+
+
+def join(client, email="new.person@example.com", *, ip="203.0.113.7", as_json=False,
+         headers=None, **fields):  # fmt: skip
+    """A visitor joins: the form's POST to /waitlist/, or with `as_json` the JSON API's. The
+    response."""
+    if as_json:
+        body = json.dumps({"email": email, **fields})
+        return client.post(
+            "/api/waitlist/", body, content_type="application/json", REMOTE_ADDR=ip,
+            **(headers or {}),
+        )  # fmt: skip
+    return client.post("/waitlist/", {"email": email, **fields}, REMOTE_ADDR=ip, **(headers or {}))
+
+
+def joined(client, email="pat@example.com", **options) -> Subscriber:
+    """A visitor joins through the form: the person now on the list."""
+    join(client, email, **options)
+    return Subscriber.objects.get(email=email)

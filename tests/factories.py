@@ -5,9 +5,9 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from articles.models import FAQ, Article, Category, GlossaryTerm, Person, Source
-from waitlist import consent
 from waitlist.models import Campaign, ConsentRecord, Subscriber, email_hash
-from waitlist.signup import canonical_email
+from waitlist.people import consent
+from waitlist.people.signup import canonical_email
 
 
 class UserFactory(factory.django.DjangoModelFactory):

@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 
 from tests.factories import SubscriberFactory
-from waitlist import deliveries
+from waitlist.campaigns import dispatch
 from waitlist.models import Campaign, Delivery
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -18,9 +18,9 @@ APPS = ("halftime", "articles", "waitlist")
 # (file, function) of every `cursor.execute` in the apps; each has a test below.
 RAW_STATEMENTS = {
     ("halftime/views.py", "_database_ok"),
-    ("waitlist/deliveries.py", "create_deliveries"),
-    ("waitlist/deliveries.py", "batch_ranges"),
-    ("waitlist/models.py", "claim"),
+    ("waitlist/campaigns/dispatch.py", "create_deliveries"),
+    ("waitlist/campaigns/dispatch.py", "batch_ranges"),
+    ("waitlist/models/engine.py", "claim"),
 }
 
 pytestmark = pytest.mark.django_db
@@ -61,8 +61,8 @@ def test_delivery_rows_are_made_for_the_segment_once():
     SubscriberFactory(state="TX", interests=["sleep"], status="pending", confirmed_at=None)
     campaign = campaign_to(audience_states=["TX"], audience_interests=["sleep"])
 
-    assert deliveries.create_deliveries(campaign) == 1
-    assert deliveries.create_deliveries(campaign) == 0
+    assert dispatch.create_deliveries(campaign) == 1
+    assert dispatch.create_deliveries(campaign) == 0
     assert list(Delivery.objects.values_list("campaign", "subscriber", "status")) == [
         (campaign.pk, texas_sleep.pk, "queued")
     ]
@@ -71,11 +71,11 @@ def test_delivery_rows_are_made_for_the_segment_once():
 def test_batch_ranges_split_the_queued_rows_in_order():
     SubscriberFactory.create_batch(5)
     campaign = campaign_to()
-    deliveries.create_deliveries(campaign)
+    dispatch.create_deliveries(campaign)
     ids = sorted(Delivery.objects.values_list("pk", flat=True))
     Delivery.objects.filter(pk=ids[2]).update(status="sent")
     queued = [i for i in ids if i != ids[2]]
-    assert deliveries.batch_ranges(campaign.pk, size=2) == [
+    assert dispatch.batch_ranges(campaign.pk, size=2) == [
         (queued[0], queued[1]),
         (queued[2], queued[3]),
     ]
@@ -84,7 +84,7 @@ def test_batch_ranges_split_the_queued_rows_in_order():
 def test_a_claim_takes_only_queued_rows_that_are_due_and_counts_the_attempt():
     people = SubscriberFactory.create_batch(4)
     campaign = campaign_to()
-    deliveries.create_deliveries(campaign)
+    dispatch.create_deliveries(campaign)
     rows = {d.subscriber_id: d for d in Delivery.objects.all()}
     Delivery.objects.filter(pk=rows[people[1].pk].pk).update(status="sent")
     later = timezone.now() + dt.timedelta(minutes=5)
@@ -106,7 +106,7 @@ def test_a_claim_takes_only_queued_rows_that_are_due_and_counts_the_attempt():
 def test_a_claim_takes_at_most_its_limit_in_the_order_asked():
     people = SubscriberFactory.create_batch(5)
     campaign = campaign_to()
-    deliveries.create_deliveries(campaign)
+    dispatch.create_deliveries(campaign)
     newest_first = Delivery.objects.order_by("-pk")
     claimed = newest_first.claim(limit=2)
     assert [subscriber for _, subscriber in claimed] == [people[3].pk, people[4].pk]

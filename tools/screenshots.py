@@ -55,8 +55,8 @@ def shoot(
 def site_pages() -> dict[str, str]:
     """The paths to shoot on the site whose settings this process has."""
     from articles.models import Article
-    from waitlist import signup, tokens
     from waitlist.models import Subscriber, email_hash
+    from waitlist.people import signup, tokens
 
     address = "screenshots@example.invalid"
     person, _ = Subscriber.objects.get_or_create(

@@ -6,8 +6,8 @@ from anymail.exceptions import AnymailConfigurationError
 from django.conf import settings
 from django.core import checks
 
-from .dbretry import RECORD_WITHIN
-from .webhooks import TRACKING_VIEWS, secret_set
+from .engine.dbretry import RECORD_WITHIN
+from .engine.webhooks import TRACKING_VIEWS, secret_set
 
 # The campaign engine claims rows with UPDATE … RETURNING, which SQLite has since 3.35.
 SQLITE_NEEDED = (3, 35)

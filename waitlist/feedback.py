@@ -6,8 +6,10 @@ import datetime as dt
 
 from django.db.models import Q
 
-from . import deliveries, sending
+from .campaigns import dispatch
+from .engine import bounces, sending
 from .models import Campaign, Delivery, OutboundEmail, SendStatus, Subscriber
+from .people import suppression
 
 SUPPRESSING_EVENTS = {"bounced": sending.HARD_BOUNCE, "complained": sending.SPAM_COMPLAINT}
 
@@ -36,9 +38,7 @@ def record_tracking_event(
                 else None
             )
             for row in rows:
-                going = model is OutboundEmail or deliveries.pause_for_sender(
-                    row.campaign_id, answer
-                )
+                going = model is OutboundEmail or dispatch.pause_for_sender(row.campaign_id, answer)
                 if model is Delivery and not going:
                     # Its campaign ended meanwhile: failed, so "Retry failed" sends it later.
                     going = Campaign.objects.filter(
@@ -50,7 +50,7 @@ def record_tracking_event(
                 else:
                     one.mark_failed(answer)
         return True
-    sending.suppress(subscriber_id=subscriber.pk, reason=reason)
+    suppression.suppress(subscriber_id=subscriber.pk, reason=reason)
     for model in (Delivery, OutboundEmail):
         rows = model.objects.filter(subscriber=subscriber)
         if message_id:
@@ -75,3 +75,35 @@ def _rows_about(model, subscriber: Subscriber, message_id: str | None) -> list:
             Q(esp_message_id=message_id) | Q(message_id__in=[message_id, f"<{bare}>"])
         )
     )
+
+
+def sent_to(recipient: str, message_id: str) -> bool:
+    """Did we send the message this report is about to this address? Anyone can mail the
+    bounce mailbox: a report from it is believed only if it quotes the Message-ID of one of our
+    emails to that very address."""
+    if not message_id:
+        return False
+    ids = [message_id, f"<{message_id.strip('<>')}>"]
+    return any(
+        model.objects.filter(
+            message_id__in=ids, subscriber__email__iexact=recipient, status=SendStatus.SENT
+        ).exists()
+        for model in (Delivery, OutboundEmail)
+    )
+
+
+def record(event, *, from_mailbox: bool) -> str:
+    """An event of anymail's `tracking` signal, from an email service's webhook or from the
+    bounce mailbox (whose reports must quote one of our emails): what came of it, in the bounce
+    mailbox's words, or "" when nothing did."""
+    recipient, message_id = event.recipient or "", event.message_id or ""
+    if from_mailbox and not sent_to(recipient, message_id):
+        return bounces.UNMATCHED
+    answer = event.mta_response or event.description or ""
+    if not record_tracking_event(
+        event_type=event.event_type, recipient=recipient, message_id=message_id, answer=answer
+    ):
+        return ""
+    if event.event_type == "bounced" and sending.sender_not_authenticated(answer):
+        return bounces.SENDER_REFUSED
+    return bounces.SUPPRESSED

@@ -2,7 +2,10 @@ import logging
 
 from celery import shared_task
 
-from . import bounces, deliveries, heartbeats, outbox, pending
+from . import heartbeats
+from .campaigns import dispatch
+from .engine import bounces, workers
+from .people import outbox, pending
 
 logger = logging.getLogger(__name__)
 
@@ -41,25 +44,21 @@ def tend_pending() -> dict[str, int]:
 
 @shared_task(acks_late=True)
 def dispatch_campaigns() -> dict:
-    outcome = deliveries.dispatch(enqueue=enqueue_batch)
+    outcome = dispatch.dispatch()
     if outcome["started"] or outcome["batches"]:
         logger.info("campaigns: started %s, handed out %s batch(es)", *outcome.values())
     heartbeats.record("dispatch_campaigns")
     return outcome
 
 
-def enqueue_batch(campaign_id: int, low: int, high: int, countdown: int | None = None) -> None:
-    send_campaign_batch.apply_async(args=[campaign_id, low, high], countdown=countdown)
-
-
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def send_campaign_batch(campaign_id: int, low: int, high: int) -> dict:
-    result = deliveries.send_batch(campaign_id, low, high)
+    result = dispatch.send_batch(campaign_id, low, high)
     if result.retry_in:
         # Rows put back after a transient failure: try this range again after the backoff.
-        enqueue_batch(campaign_id, low, high, countdown=result.retry_in)
+        workers.enqueue(dispatch.BATCH_TASK, campaign_id, low, high, countdown=result.retry_in)
     else:
-        deliveries.finish_if_done(campaign_id)  # the last batch closes it, not the next dispatch
+        dispatch.finish_if_done(campaign_id)  # the last batch closes it, not the next dispatch
     logger.info(
         "campaign %s batch %s-%s: sent %s, failed %s, skipped %s, released %s",
         campaign_id, low, high, result.sent, result.failed, result.skipped, result.released,

@@ -1,6 +1,8 @@
 from django.urls import path
 
-from . import feeds, views, webhooks
+from . import views
+from .campaigns import feeds
+from .engine import webhooks
 
 app_name = "waitlist"
 

@@ -14,10 +14,10 @@ from django.views.generic import TemplateView
 
 from articles.models import Article
 
-from . import links, milestones, pacing, privacy, signup, tokens
-from .forms import JoinForm, PreferencesForm
 from .models import Campaign, Subscriber
-from .ratelimit import Limit, LimiterUnavailable, hit
+from .people import links, milestones, pacing, privacy, signup, tokens
+from .people.forms import JoinForm, PreferencesForm
+from .people.ratelimit import Limit, LimiterUnavailable, hit
 
 CHECK_INBOX = (
     "Thanks! Check your inbox: we've sent a link to confirm your address. "

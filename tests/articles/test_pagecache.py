@@ -18,8 +18,8 @@ from tests.conftest import database_url
 from tests.factories import ArticleFactory, GlossaryTermFactory
 from tests.mailsink import free_port
 from tests.processes import ROOT, Process, gunicorn, wait_until
-from waitlist import consent
 from waitlist.models import ConsentRecord
+from waitlist.people import consent
 
 # Edits move the cache on when they commit: these tests commit, as requests do.
 pytestmark = pytest.mark.django_db(transaction=True)

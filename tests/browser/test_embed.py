@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from waitlist import embed
 from waitlist.models import Subscriber
+from waitlist.people import embed
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

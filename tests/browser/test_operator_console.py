@@ -7,7 +7,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from tests.browser.conftest import PHONE
 from tests.factories import CampaignFactory, StaffFactory, SubscriberFactory
-from waitlist import campaigns, deliveries
+from waitlist.campaigns import actions, dispatch
 from waitlist.models import Campaign, Delivery
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -87,7 +87,7 @@ def test_after_send_now_the_page_follows_the_campaign_and_refuses_back_to_draft(
     settings.SITE_URL = live_server.url
     people = SubscriberFactory.create_batch(300)
     campaign = CampaignFactory()
-    campaigns.send_test(campaign, to="operator@example.com")
+    actions.send_test(campaign, to="operator@example.com")
     mail.clear()
     page = signed_in(browser, live_server.url, "desktop")
     page.goto(f"{live_server.url}/admin/waitlist/campaign/{campaign.pk}/confirm/send_now/")
@@ -117,7 +117,7 @@ def test_progress_updates_by_itself_while_it_sends(
     campaign = Campaign.objects.create(
         name="Live", subject="Live", body="Text.", status=Campaign.Status.SENDING
     )
-    deliveries.create_deliveries(campaign)
+    dispatch.create_deliveries(campaign)
     page = signed_in(browser, live_server.url, "desktop")
     page.goto(f"{live_server.url}/admin/waitlist/campaign/{campaign.pk}/change/")
     expect(page.locator('[data-field="sent"]')).to_have_text("0")
@@ -130,7 +130,7 @@ def test_progress_updates_by_itself_while_it_sends(
     expect(page.locator('[data-field="sent"]')).to_have_text("2", timeout=10_000)
     expect(page.locator('[data-field="queued"]')).to_have_text("2")
     expect(page.locator('[data-field="pace"]')).to_contain_text("a second")
-    assert campaigns.progress(campaign)["percent"] == 50
+    assert actions.progress(campaign)["percent"] == 50
     expect(page.locator("progress.campaign-progress")).to_have_attribute("value", "50")
 
 

@@ -7,7 +7,7 @@ from playwright.sync_api import Browser, expect
 
 from tests.browser.conftest import PHONE
 from tests.factories import SubscriberFactory
-from waitlist import links, tokens
+from waitlist.people import links, tokens
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

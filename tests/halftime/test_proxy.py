@@ -11,7 +11,7 @@ from tests.factories import SubscriberFactory
 from tests.http import status_of
 from tests.mailsink import free_port
 from tests.processes import gunicorn, nginx, wait_until
-from waitlist import tokens
+from waitlist.people import tokens
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

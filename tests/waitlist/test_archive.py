@@ -7,7 +7,7 @@ import pytest
 from django.utils import timezone
 
 from tests.factories import SubscriberFactory
-from waitlist import deliveries
+from waitlist.campaigns import dispatch
 from waitlist.models import Campaign
 
 pytestmark = pytest.mark.django_db
@@ -65,9 +65,9 @@ def test_every_campaign_email_links_its_web_version(client, mail, fast):
     SubscriberFactory(email="reader@example.com")
     SubscriberFactory(email="other@example.com")
     campaign = update(status=Campaign.Status.SENDING, started_at=timezone.now())
-    deliveries.create_deliveries(campaign)
-    for low, high in deliveries.batch_ranges(campaign.pk):
-        deliveries.send_batch(campaign.pk, low, high)
+    dispatch.create_deliveries(campaign)
+    for low, high in dispatch.batch_ranges(campaign.pk):
+        dispatch.send_batch(campaign.pk, low, high)
     links = set()
     for received in mail.messages:
         url = WEB_VERSION.search(received.text).group(1)
@@ -81,9 +81,9 @@ def test_every_campaign_email_links_its_web_version(client, mail, fast):
 def test_an_update_out_of_the_archive_has_no_web_version_link(mail, fast):
     SubscriberFactory(email="reader@example.com")
     campaign = update(status=Campaign.Status.SENDING, in_archive=False)
-    deliveries.create_deliveries(campaign)
-    for low, high in deliveries.batch_ranges(campaign.pk):
-        deliveries.send_batch(campaign.pk, low, high)
+    dispatch.create_deliveries(campaign)
+    for low, high in dispatch.batch_ranges(campaign.pk):
+        dispatch.send_batch(campaign.pk, low, high)
     (received,) = mail.messages
     assert "View in your browser" not in received.text + received.html
 

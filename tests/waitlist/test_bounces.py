@@ -16,7 +16,8 @@ from django.utils import timezone
 from tests.factories import SubscriberFactory
 from tests.mailsink import free_port
 from tests.processes import MailboxServer
-from waitlist import bounces, emails
+from waitlist.campaigns import emails
+from waitlist.engine import bounces
 from waitlist.models import Campaign, Delivery, Subscriber
 
 pytestmark = pytest.mark.django_db

@@ -12,8 +12,9 @@ from django.utils import timezone
 
 from tests.conftest import worker_env
 from tests.processes import celery_beat, celery_worker, wait_until
-from waitlist import emails, links
+from waitlist.campaigns import emails
 from waitlist.models import Campaign, Delivery, Subscriber, email_hash
+from waitlist.people import links
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -11,8 +11,11 @@ from django.utils import timezone
 
 from tests.factories import SubscriberFactory
 from tests.faults import cut_database_connection_on_accept
-from waitlist import campaigns, deliveries, emails, feedback, links, sending, tasks
+from waitlist import feedback, tasks
+from waitlist.campaigns import actions, dispatch, emails
+from waitlist.engine import messages, sending
 from waitlist.models import Campaign, Delivery, Subscriber
+from waitlist.people import links
 
 
 def make_campaign(**fields) -> Campaign:
@@ -27,8 +30,8 @@ def make_campaign(**fields) -> Campaign:
 
 
 def run_batches(campaign: Campaign) -> list[sending.Result]:
-    ranges = deliveries.batch_ranges(campaign.pk)
-    return [deliveries.send_batch(campaign.pk, low, high) for low, high in ranges]
+    ranges = dispatch.batch_ranges(campaign.pk)
+    return [dispatch.send_batch(campaign.pk, low, high) for low, high in ranges]
 
 
 @pytest.fixture
@@ -49,23 +52,23 @@ def test_the_audience_is_confirmed_unsuppressed_people_in_the_segment():
     SubscriberFactory(state="TX", interests=["sleep"], suppressed_at=timezone.now())
     campaign = make_campaign(audience_states=["TX"], audience_interests=["sleep", "testosterone"])
     assert list(campaign.audience()) == [texas_sleep]
-    assert campaigns.audience_size(make_campaign()) == 3
+    assert actions.audience_size(make_campaign()) == 3
 
 
 def test_delivery_rows_are_made_in_one_statement_and_never_twice(django_assert_num_queries):
     SubscriberFactory.create_batch(5)
     campaign = make_campaign()
     with django_assert_num_queries(1):
-        assert deliveries.create_deliveries(campaign) == 5
-    assert deliveries.create_deliveries(campaign) == 0
+        assert dispatch.create_deliveries(campaign) == 5
+    assert dispatch.create_deliveries(campaign) == 0
     assert Delivery.objects.filter(campaign=campaign).count() == 5
 
 
 def test_batch_ranges_cover_every_queued_row_in_batches_of_at_most_the_size():
     SubscriberFactory.create_batch(7)
     campaign = make_campaign()
-    deliveries.create_deliveries(campaign)
-    ranges = deliveries.batch_ranges(campaign.pk, size=3)
+    dispatch.create_deliveries(campaign)
+    ranges = dispatch.batch_ranges(campaign.pk, size=3)
     assert len(ranges) == 3
     ids = sorted(Delivery.objects.values_list("pk", flat=True))
     assert ranges[0][0] == ids[0] and ranges[-1][1] == ids[-1]
@@ -74,7 +77,7 @@ def test_batch_ranges_cover_every_queued_row_in_batches_of_at_most_the_size():
 def test_a_batch_sends_each_person_one_message_with_the_required_headers(mail, settings):
     people = SubscriberFactory.create_batch(3)
     campaign = make_campaign()
-    deliveries.create_deliveries(campaign)
+    dispatch.create_deliveries(campaign)
     (result,) = run_batches(campaign)
     assert result.sent == 3
     assert sorted(m.envelope_to[0] for m in mail.messages) == sorted(p.email for p in people)
@@ -102,7 +105,7 @@ def test_a_batch_sends_each_person_one_message_with_the_required_headers(mail, s
 def test_the_unsubscribe_link_in_a_campaign_works_with_one_click(mail, client):
     person = SubscriberFactory()
     campaign = make_campaign()
-    deliveries.create_deliveries(campaign)
+    dispatch.create_deliveries(campaign)
     run_batches(campaign)
     link = mail.messages[0].message["List-Unsubscribe"].split(",")[0].strip(" <>")
     path = link.split("localhost:8000", 1)[1]
@@ -117,7 +120,7 @@ def test_the_unsubscribe_link_in_a_campaign_works_with_one_click(mail, client):
 def test_a_second_run_of_the_same_batch_sends_nothing(mail):
     SubscriberFactory.create_batch(2)
     campaign = make_campaign()
-    deliveries.create_deliveries(campaign)
+    dispatch.create_deliveries(campaign)
     run_batches(campaign)
     run_batches(campaign)
     assert len(mail.messages) == 2
@@ -126,7 +129,7 @@ def test_a_second_run_of_the_same_batch_sends_nothing(mail):
 def test_someone_who_unsubscribes_before_their_batch_is_skipped(mail):
     stays, leaves = SubscriberFactory.create_batch(2)
     campaign = make_campaign()
-    deliveries.create_deliveries(campaign)
+    dispatch.create_deliveries(campaign)
     links.unsubscribe(subscriber_id=leaves.pk)
     (result,) = run_batches(campaign)
     assert (result.sent, result.skipped) == (1, 1)
@@ -138,19 +141,19 @@ def test_a_451_puts_the_row_back_with_a_backoff(mail):
     busy = SubscriberFactory(email="busy+tempfail@example.com")
     SubscriberFactory()
     campaign = make_campaign()
-    deliveries.create_deliveries(campaign)
+    dispatch.create_deliveries(campaign)
     (result,) = run_batches(campaign)
     assert result.sent == 1 and result.retry_in == 10
     row = Delivery.objects.get(subscriber=busy)
     assert row.status == "queued" and row.not_before > timezone.now()
     assert "451" in row.answer
-    assert deliveries.send_batch(campaign.pk, row.pk, row.pk).sent == 0
+    assert dispatch.send_batch(campaign.pk, row.pk, row.pk).sent == 0
 
 
 def test_a_550_fails_the_row_and_suppresses_the_address(mail):
     gone = SubscriberFactory(email="gone+reject@example.com")
     campaign = make_campaign()
-    deliveries.create_deliveries(campaign)
+    dispatch.create_deliveries(campaign)
     (result,) = run_batches(campaign)
     assert result.failed == 1
     row = Delivery.objects.get(subscriber=gone)
@@ -164,7 +167,7 @@ def test_an_unreachable_server_puts_every_claimed_row_back(mail, settings):
     settings.EMAIL_PORT = 1
     SubscriberFactory.create_batch(3)
     campaign = make_campaign()
-    deliveries.create_deliveries(campaign)
+    dispatch.create_deliveries(campaign)
     (result,) = run_batches(campaign)
     assert result.released == 3 and result.retry_in
     assert set(Delivery.objects.values_list("status", flat=True)) == {"queued"}
@@ -174,14 +177,14 @@ def test_a_long_outage_of_the_mail_server_never_uses_up_a_row_s_attempts(mail, s
     # A row one try from its last: the server being down must not be what fails it.
     SubscriberFactory.create_batch(3)
     campaign = make_campaign()
-    deliveries.create_deliveries(campaign)
-    Delivery.objects.update(attempts=deliveries.CampaignBatch.max_attempts - 1)
+    dispatch.create_deliveries(campaign)
+    Delivery.objects.update(attempts=dispatch.CampaignBatch.max_attempts - 1)
     settings.EMAIL_PORT = 1
     for _ in range(3):
         (result,) = run_batches(campaign)
-        assert result.released == 3 and result.retry_in == deliveries.CampaignBatch.unreachable_wait
+        assert result.released == 3 and result.retry_in == dispatch.CampaignBatch.unreachable_wait
         assert set(Delivery.objects.values_list("status", "attempts")) == {
-            ("queued", deliveries.CampaignBatch.max_attempts - 1)
+            ("queued", dispatch.CampaignBatch.max_attempts - 1)
         }
         Delivery.objects.update(not_before=None)
     settings.EMAIL_PORT = mail.port
@@ -195,7 +198,7 @@ def test_a_long_outage_of_the_mail_server_never_uses_up_a_row_s_attempts(mail, s
 def test_sent_messages_are_recorded_even_if_the_database_drops_the_connection_meanwhile(mail):
     SubscriberFactory.create_batch(3)
     campaign = make_campaign()
-    deliveries.create_deliveries(campaign)
+    dispatch.create_deliveries(campaign)
     cut_database_connection_on_accept(mail)
     (result,) = run_batches(campaign)
     assert result.sent == 3
@@ -209,7 +212,7 @@ def test_a_campaign_pauses_itself_past_the_error_threshold(mail, settings):
         SubscriberFactory(email=f"bad{i}+reject@example.com")
     SubscriberFactory.create_batch(2)
     campaign = make_campaign()
-    deliveries.create_deliveries(campaign)
+    dispatch.create_deliveries(campaign)
     run_batches(campaign)
     campaign.refresh_from_db()
     assert campaign.status == "paused"
@@ -218,26 +221,26 @@ def test_a_campaign_pauses_itself_past_the_error_threshold(mail, settings):
 def test_pause_stops_sending_and_resume_carries_on(mail):
     SubscriberFactory.create_batch(3)
     campaign = make_campaign()
-    deliveries.create_deliveries(campaign)
-    campaigns.pause(campaign)
+    dispatch.create_deliveries(campaign)
+    actions.pause(campaign)
     assert run_batches(campaign)[0].sent == 0
     assert set(Delivery.objects.values_list("status", flat=True)) == {"queued"}
-    campaigns.resume(campaign)
+    actions.resume(campaign)
     assert run_batches(campaign)[0].sent == 3
 
 
 def test_pausing_mid_batch_puts_the_rest_back(mail, settings, monkeypatch):
     SubscriberFactory.create_batch(sending.MARK_EVERY + 5)
     campaign = make_campaign()
-    deliveries.create_deliveries(campaign)
-    original = deliveries.CampaignBatch.still_wanted
+    dispatch.create_deliveries(campaign)
+    original = dispatch.CampaignBatch.still_wanted
 
     def paused_after_the_first_check(batch):
         wanted = original(batch)
         Campaign.objects.filter(pk=batch.campaign_id).update(status="paused")
         return wanted
 
-    monkeypatch.setattr(deliveries.CampaignBatch, "still_wanted", paused_after_the_first_check)
+    monkeypatch.setattr(dispatch.CampaignBatch, "still_wanted", paused_after_the_first_check)
     (result,) = run_batches(campaign)
     assert result.sent == sending.MARK_EVERY and result.released == 5
     assert Delivery.objects.filter(status="queued").count() == 5
@@ -247,35 +250,34 @@ def test_pausing_mid_batch_puts_the_rest_back(mail, settings, monkeypatch):
 def test_cancel_skips_everything_not_yet_sent(mail):
     SubscriberFactory.create_batch(3)
     campaign = make_campaign()
-    deliveries.create_deliveries(campaign)
-    assert campaigns.cancel(campaign) == 3
+    dispatch.create_deliveries(campaign)
+    assert actions.cancel(campaign) == 3
     assert run_batches(campaign) == []
     assert mail.messages == []
-    with pytest.raises(campaigns.CampaignError):
-        campaigns.cancel(campaign)
+    with pytest.raises(actions.CampaignError):
+        actions.cancel(campaign)
 
 
 def test_retry_failed_queues_failed_rows_of_people_still_reachable(mail):
     person = SubscriberFactory()
     campaign = make_campaign(status=Campaign.Status.SENT)
-    deliveries.create_deliveries(campaign)
+    dispatch.create_deliveries(campaign)
     Delivery.objects.update(status="failed", answer="421 try later")
-    assert campaigns.retry_failed(campaign) == 1
+    assert actions.retry_failed(campaign) == 1
     campaign.refresh_from_db()
     assert campaign.status == "sending"
     run_batches(campaign)
     assert [m.envelope_to for m in mail.messages] == [[person.email]]
 
 
-def test_the_dispatcher_starts_a_due_campaign_and_closes_it_when_all_is_sent(mail):
+def test_the_dispatcher_starts_a_due_campaign_and_closes_it_when_all_is_sent(mail, handed_out):
     SubscriberFactory.create_batch(4)
     campaign = make_campaign(status=Campaign.Status.SCHEDULED, send_at=timezone.now())
-    enqueued = []
-    outcome = deliveries.dispatch(enqueue=lambda *args: enqueued.append(args))
-    assert outcome["started"] == [campaign.pk] and len(enqueued) == 1
-    for args in enqueued:
-        deliveries.send_batch(*args)
-    deliveries.dispatch(enqueue=lambda *args: None)
+    outcome = dispatch.dispatch()
+    assert outcome["started"] == [campaign.pk] and len(handed_out) == 1
+    for _, *args in handed_out:
+        dispatch.send_batch(*args)
+    dispatch.dispatch()
     campaign.refresh_from_db()
     assert campaign.status == "sent" and campaign.finished_at is not None
 
@@ -283,8 +285,8 @@ def test_the_dispatcher_starts_a_due_campaign_and_closes_it_when_all_is_sent(mai
 def test_the_last_batch_closes_its_campaign_and_an_earlier_one_does_not(mail):
     SubscriberFactory.create_batch(4)
     campaign = make_campaign()
-    deliveries.create_deliveries(campaign)
-    first, second = deliveries.batch_ranges(campaign.pk, size=2)
+    dispatch.create_deliveries(campaign)
+    first, second = dispatch.batch_ranges(campaign.pk, size=2)
     tasks.send_campaign_batch(campaign.pk, *first)
     assert Campaign.objects.get(pk=campaign.pk).status == "sending"
     tasks.send_campaign_batch(campaign.pk, *second)
@@ -292,28 +294,27 @@ def test_the_last_batch_closes_its_campaign_and_an_earlier_one_does_not(mail):
     assert campaign.status == "sent" and campaign.finished_at is not None
 
 
-def test_a_campaign_scheduled_for_later_waits():
+def test_a_campaign_scheduled_for_later_waits(handed_out):
     SubscriberFactory()
     later = timezone.now() + timezone.timedelta(hours=1)
     make_campaign(status=Campaign.Status.SCHEDULED, send_at=later)
-    assert deliveries.dispatch(enqueue=lambda *args: None)["started"] == []
+    assert dispatch.dispatch()["started"] == []
     assert not Delivery.objects.exists()
 
 
-def test_the_dispatcher_takes_back_rows_whose_worker_died(mail):
+def test_the_dispatcher_takes_back_rows_whose_worker_died(mail, handed_out):
     SubscriberFactory.create_batch(2)
     campaign = make_campaign()
-    deliveries.create_deliveries(campaign)
-    stale = timezone.now() - deliveries.lease() - timezone.timedelta(seconds=1)
+    dispatch.create_deliveries(campaign)
+    stale = timezone.now() - dispatch.lease() - timezone.timedelta(seconds=1)
     Delivery.objects.update(status="sending", claimed_at=stale)
-    enqueued = []
-    deliveries.dispatch(enqueue=lambda *args: enqueued.append(args))
+    dispatch.dispatch()
     assert set(Delivery.objects.values_list("status", flat=True)) == {"queued"}
-    assert enqueued
+    assert handed_out
 
 
 @pytest.mark.django_db(transaction=True)
-def test_two_dispatchers_at_once_start_a_campaign_once_and_make_each_row_once():
+def test_two_dispatchers_at_once_start_a_campaign_once_and_make_each_row_once(handed_out):
     SubscriberFactory.create_batch(20)
     campaign = make_campaign(status=Campaign.Status.SCHEDULED, send_at=timezone.now())
     barrier = threading.Barrier(2)
@@ -322,7 +323,7 @@ def test_two_dispatchers_at_once_start_a_campaign_once_and_make_each_row_once():
     def run():
         barrier.wait()
         try:
-            outcomes.append(deliveries.dispatch(enqueue=lambda *args: None))
+            outcomes.append(dispatch.dispatch())
         finally:
             connection.close()
 
@@ -345,20 +346,20 @@ def test_preflight_refuses_without_a_test_send_and_when_unsubscribe_links_would_
     SubscriberFactory()
     tomorrow = timezone.now() + dt.timedelta(days=1)
     campaign = make_campaign(status=Campaign.Status.DRAFT, send_at=tomorrow)
-    check = campaigns.preflight(campaign)
+    check = actions.preflight(campaign)
     assert not check.ok
     assert "Send a test first." in check.problems
     assert (
         "The unsubscribe links would be dead: they lead to elsewhere.example, which is not in "
         "ALLOWED_HOSTS (check SITE_URL)." in check.problems
     )
-    with pytest.raises(campaigns.CampaignError, match="test"):
-        campaigns.schedule(campaign)
+    with pytest.raises(actions.CampaignError, match="test"):
+        actions.schedule(campaign)
 
 
 def test_preflight_refuses_an_empty_audience():
     campaign = make_campaign(status=Campaign.Status.DRAFT, audience_states=["AK"])
-    assert "The audience is empty." in campaigns.preflight(campaign).problems
+    assert "The audience is empty." in actions.preflight(campaign).problems
 
 
 @pytest.mark.django_db(transaction=True)
@@ -367,9 +368,9 @@ def test_preflight_passes_after_a_test_and_schedules_with_an_estimate(mail, sett
     SubscriberFactory.create_batch(25)
     tomorrow = timezone.now() + dt.timedelta(days=1)
     campaign = make_campaign(status=Campaign.Status.DRAFT, send_at=tomorrow)
-    campaigns.send_test(campaign, to="operator@example.com")
+    actions.send_test(campaign, to="operator@example.com")
     campaign.refresh_from_db()
-    check = campaigns.schedule(campaign)
+    check = actions.schedule(campaign)
     assert check.ok and check.audience == 25 and check.estimated_seconds == 2
     campaign.refresh_from_db()
     assert campaign.status == "scheduled"
@@ -388,37 +389,37 @@ STALE_TEST = (
 def test_changing_what_the_recipient_sees_asks_for_a_new_test(mail, field, value):
     SubscriberFactory()
     campaign = make_campaign(status=Campaign.Status.DRAFT)
-    campaigns.send_test(campaign, to="operator@example.com")
+    actions.send_test(campaign, to="operator@example.com")
     campaign.refresh_from_db()
     setattr(campaign, field, value)
     campaign.save()
-    assert STALE_TEST in campaigns.preflight(campaign).problems
+    assert STALE_TEST in actions.preflight(campaign).problems
 
 
 def test_a_new_sender_address_asks_for_a_new_test(mail, settings):
     campaign = make_campaign(status=Campaign.Status.DRAFT)
-    campaigns.send_test(campaign, to="operator@example.com")
+    actions.send_test(campaign, to="operator@example.com")
     campaign.refresh_from_db()
     settings.DEFAULT_FROM_EMAIL = "Halftime Health <news@example.org>"
-    assert STALE_TEST in campaigns.preflight(campaign).problems
+    assert STALE_TEST in actions.preflight(campaign).problems
 
 
 def test_editing_the_schedule_or_the_audience_keeps_the_test(mail):
     SubscriberFactory(state="TX")
     campaign = make_campaign(status=Campaign.Status.DRAFT)
-    campaigns.send_test(campaign, to="operator@example.com")
+    actions.send_test(campaign, to="operator@example.com")
     campaign.refresh_from_db()
     campaign.send_at = timezone.now() + dt.timedelta(days=2)
     campaign.audience_states = ["TX"]
     campaign.name = "Texas, second try"
     campaign.save()
-    problems = campaigns.preflight(campaign).problems
+    problems = actions.preflight(campaign).problems
     assert not any("test" in problem for problem in problems)
 
 
 def test_a_test_send_looks_like_the_real_thing(mail):
     campaign = make_campaign(status=Campaign.Status.DRAFT)
-    campaigns.send_test(campaign, to="operator@example.com")
+    actions.send_test(campaign, to="operator@example.com")
     (received,) = mail.to("operator@example.com")
     assert received.message["Subject"] == "[Test] Halftime Health is live in your state"
     assert received.message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
@@ -432,7 +433,7 @@ def test_the_plain_text_part_reads_as_text_and_keeps_the_editor_s_line_breaks(ma
         body="## News\n\nWe are **live** in *Texas*. [Book a visit](https://example.org/book)"
         "\n\n- First visit online\n- Labs near you\n\nSee you soon,\nThe Halftime team",
     )
-    deliveries.create_deliveries(campaign)
+    dispatch.create_deliveries(campaign)
     run_batches(campaign)
     (received,) = mail.to("reader@example.com")
     text = received.text
@@ -448,16 +449,14 @@ def test_the_fast_smtp_path_writes_the_same_message_as_django_would():
     import email
     import email.policy
 
-    from waitlist import emails
-
     campaign = make_campaign(subject="We’re live in Texas — book now")
     template = emails.campaign_template(campaign)
     copy = emails.campaign_copy(
         template, campaign_id=campaign.pk, subscriber_id=7, email="pat@example.com", token_key="k"
     )
     parse = lambda data: email.message_from_bytes(data, policy=email.policy.default)  # noqa: E731
-    fast = parse(emails.mime(copy))
-    django = parse(emails.message(copy).message().as_bytes())
+    fast = parse(messages.mime(copy))
+    django = parse(messages.message(copy).message().as_bytes())
     for header in ["From", "To", "Subject", "Message-ID", "List-Unsubscribe",
                    "List-Unsubscribe-Post", "List-Id"]:  # fmt: skip
         assert str(fast[header]).strip() == str(django[header]).strip(), header
@@ -474,7 +473,7 @@ def test_an_email_service_backend_gets_django_messages_and_its_ids_are_kept(sett
     settings.EMAIL_BACKEND = "anymail.backends.test.EmailBackend"
     people = SubscriberFactory.create_batch(2)
     campaign = make_campaign()
-    deliveries.create_deliveries(campaign)
+    dispatch.create_deliveries(campaign)
     django_mail.outbox = []
     (result,) = run_batches(campaign)
     assert result.sent == 2
@@ -487,29 +486,29 @@ def test_an_email_service_backend_gets_django_messages_and_its_ids_are_kept(sett
 
 @pytest.mark.django_db(transaction=True)
 def test_a_dispatcher_running_while_another_makes_the_rows_does_not_close_the_campaign(
-    monkeypatch,
+    monkeypatch, handed_out
 ):
     SubscriberFactory.create_batch(30)
     campaign = make_campaign(status=Campaign.Status.SCHEDULED, send_at=timezone.now())
     inside, go = threading.Event(), threading.Event()
-    real_create = deliveries.create_deliveries
+    real_create = dispatch.create_deliveries
 
     def slow_create(campaign):
         inside.set()
         assert go.wait(10)
         return real_create(campaign)
 
-    monkeypatch.setattr(deliveries, "create_deliveries", slow_create)
+    monkeypatch.setattr(dispatch, "create_deliveries", slow_create)
 
     def first():
         try:
-            deliveries.dispatch(enqueue=lambda *args: None)
+            dispatch.dispatch()
         finally:
             connection.close()
 
     def second():
         try:
-            deliveries.dispatch(enqueue=lambda *args: None)
+            dispatch.dispatch()
         finally:
             connection.close()
 
@@ -542,7 +541,7 @@ SENDER_REFUSALS = [
 def test_a_server_refusing_our_sender_pauses_the_campaign_and_suppresses_nobody(mail, answer):
     SubscriberFactory.create_batch(3)
     campaign = make_campaign()
-    deliveries.create_deliveries(campaign)
+    dispatch.create_deliveries(campaign)
     mail.refuse_data = answer
     (result,) = run_batches(campaign)
     assert result.sent == 0 and result.failed == 0
@@ -554,7 +553,7 @@ def test_a_server_refusing_our_sender_pauses_the_campaign_and_suppresses_nobody(
     assert [(row.status, row.attempts) for row in rows] == [("queued", 0)] * 3
 
     mail.refuse_data = None  # the domain's authentication is fixed
-    campaigns.resume(campaign)
+    actions.resume(campaign)
     assert sum(result.sent for result in run_batches(campaign)) == 3
     assert len(mail.messages) == 3
     campaign.refresh_from_db()
@@ -562,8 +561,8 @@ def test_a_server_refusing_our_sender_pauses_the_campaign_and_suppresses_nobody(
 
 
 def test_confirmations_our_sender_cannot_send_wait_and_suppress_nobody(client, mail):
-    from waitlist import outbox
     from waitlist.models import OutboundEmail
+    from waitlist.people import outbox
 
     client.post("/waitlist/", {"email": "new@example.org"})
     mail.refuse_data = SENDER_REFUSALS[0]
@@ -585,7 +584,7 @@ def test_other_refusals_are_not_taken_for_our_sender_s(answer):
 def test_the_paused_campaign_s_page_says_why(mail, staff_client):
     SubscriberFactory()
     campaign = make_campaign()
-    deliveries.create_deliveries(campaign)
+    dispatch.create_deliveries(campaign)
     mail.refuse_data = SENDER_REFUSALS[0]
     run_batches(campaign)
     page = staff_client.get(f"/admin/waitlist/campaign/{campaign.pk}/change/").content.decode()
@@ -608,4 +607,4 @@ def test_a_sender_refusal_reported_after_the_campaign_ended_fails_the_row_for_re
     assert (row.status, campaign.status) == ("failed", "sent")
     person.refresh_from_db()
     assert person.suppressed_at is None
-    assert campaigns.retry_failed(campaign) == 1  # sent again once the domain is fixed
+    assert actions.retry_failed(campaign) == 1  # sent again once the domain is fixed

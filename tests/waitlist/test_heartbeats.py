@@ -95,7 +95,7 @@ def test_a_dispatcher_that_fails_writes_no_heartbeat(monkeypatch, staff_client):
     def broken(**kwargs):
         raise RuntimeError("the database refused the statement")
 
-    monkeypatch.setattr(tasks.deliveries, "dispatch", broken)
+    monkeypatch.setattr(tasks.dispatch, "dispatch", broken)
     with pytest.raises(RuntimeError):
         tasks.dispatch_campaigns()
     assert not Heartbeat.objects.filter(task="dispatch_campaigns").exists()

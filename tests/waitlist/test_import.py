@@ -13,8 +13,8 @@ from django.test import Client
 from django.utils import timezone
 
 from tests.factories import StaffFactory, SubscriberFactory
-from waitlist import outbox, privacy
 from waitlist.models import ConsentRecord, OutboundEmail, Subscriber
+from waitlist.people import outbox, privacy
 
 pytestmark = pytest.mark.django_db
 

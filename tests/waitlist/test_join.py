@@ -1,6 +1,5 @@
 import copy
 import datetime as dt
-import json
 import urllib.error
 import urllib.request
 
@@ -8,6 +7,7 @@ import pytest
 from django.db import IntegrityError
 from django.utils import timezone
 
+from tests.conftest import join
 from tests.factories import ArticleFactory, SubscriberFactory
 from tests.http import join as join_over_http
 from tests.http import status_of
@@ -16,16 +16,6 @@ from waitlist.models import ConsentRecord, OutboundEmail, Subscriber
 pytestmark = pytest.mark.django_db
 
 CHECK_INBOX = "/waitlist/check-your-inbox/"
-
-
-def join(client, email="new.person@example.com", ip="203.0.113.7", headers=None, **fields):
-    return client.post("/waitlist/", {"email": email, **fields}, REMOTE_ADDR=ip, **(headers or {}))
-
-
-def join_json(client, payload, ip="203.0.113.7"):
-    return client.post(
-        "/api/waitlist/", json.dumps(payload), content_type="application/json", REMOTE_ADDR=ip
-    )
 
 
 def test_joining_without_javascript_redirects_to_check_your_inbox(client):
@@ -50,7 +40,7 @@ def test_a_signup_writes_its_consent_record_and_its_confirmation_email_row(clien
 
 
 def test_joining_with_json_answers_202_with_a_message(client):
-    response = join_json(client, {"email": "json.person@example.com", "interests": ["peptides"]})
+    response = join(client, "json.person@example.com", as_json=True, interests=["peptides"])
     assert response.status_code == 202
     assert response.json()["status"] == "ok"
     assert "Check your inbox" in response.json()["message"]
@@ -126,7 +116,7 @@ def test_the_answer_is_the_same_for_new_pending_confirmed_and_unsubscribed_addre
     }
     assert len(answers) == 1
     json_answers = {
-        join_json(client, {"email": email}).content
+        join(client, email, as_json=True).content
         for email in ["another.new@example.com", "pending@example.com", "confirmed@example.com"]
     }
     assert len(json_answers) == 1
@@ -226,7 +216,7 @@ def test_invalid_addresses_get_a_field_message_in_the_form_and_in_json(client, e
     assert page.status_code == 400
     assert fragment in page.content.decode().replace("&#x27;", "'")
     assert 'aria-invalid="true"' in page.content.decode()
-    api = join_json(client, {"email": email})
+    api = join(client, email, as_json=True)
     assert api.status_code == 400
     assert fragment in api.json()["errors"]["email"][0]["message"]
     assert not Subscriber.objects.exists()
@@ -261,7 +251,7 @@ def test_a_filled_honeypot_looks_like_success_but_stores_nothing(client):
 
 
 def test_rendering_and_validating_forms_never_changes_the_fields_every_form_shares(client):
-    from waitlist.forms import JoinForm
+    from waitlist.people.forms import JoinForm
 
     def snapshot():
         return {
@@ -274,7 +264,7 @@ def test_rendering_and_validating_forms_never_changes_the_fields_every_form_shar
     for path in ("/", article.get_absolute_url(), "/waitlist/?ref=abc&utm_source=x"):
         assert client.get(path).status_code == 200
     assert join(client, email="not an address", state="ZZ").status_code == 400
-    assert join_json(client, {"email": "", "interests": ["nope"]}).status_code == 400
+    assert join(client, "", as_json=True, interests=["nope"]).status_code == 400
     assert snapshot() == before
 
 
@@ -292,8 +282,8 @@ def test_one_ip_is_limited_to_twenty_attempts_per_ten_minutes(client):
 
 def test_the_ip_limit_answers_json_429_with_retry_after(client):
     for i in range(20):
-        join_json(client, {"email": f"j{i}@example.com"}, ip="198.51.100.9")
-    response = join_json(client, {"email": "late@example.com"}, ip="198.51.100.9")
+        join(client, f"j{i}@example.com", as_json=True, ip="198.51.100.9")
+    response = join(client, "late@example.com", as_json=True, ip="198.51.100.9")
     assert response.status_code == 429
     assert response["Retry-After"] == "600"
     assert "Too many attempts" in response.json()["errors"]["__all__"][0]

@@ -12,8 +12,8 @@ from django.utils import timezone
 from django_fsm_log.models import StateLog
 
 from tests.factories import CampaignFactory, StaffFactory, SubscriberFactory
-from waitlist import campaigns, deliveries, lifecycle
-from waitlist.lifecycle import CampaignError
+from waitlist.campaigns import actions, dispatch, lifecycle
+from waitlist.campaigns.lifecycle import CampaignError
 from waitlist.models import Campaign, Delivery
 
 pytestmark = pytest.mark.django_db
@@ -153,7 +153,7 @@ def test_retry_failed_is_not_offered_when_nothing_failed():
     campaign = CampaignFactory(status=S.SENT)
     assert lifecycle.offered(campaign, StaffFactory(is_superuser=True)) == []
     with pytest.raises(CampaignError, match="No message has failed."):
-        campaigns.retry_failed(campaign)
+        actions.retry_failed(campaign)
 
 
 # --- Retry failed, in every state where it is offered ----------------------------------------
@@ -173,14 +173,14 @@ def failed_campaign(status: str) -> tuple[Campaign, Delivery]:
 def test_retry_failed_queues_the_rows_and_the_campaign_sends_them(status, after, mail, settings):
     settings.CAMPAIGN_RATE_PER_SECOND = 1000
     campaign, row = failed_campaign(status)
-    assert campaigns.retry_failed(campaign) == 1
+    assert actions.retry_failed(campaign) == 1
     row.refresh_from_db()
     campaign.refresh_from_db()
     assert (row.status, row.attempts, campaign.status) == ("queued", 0, after)
     if after == S.PAUSED:
-        campaigns.resume(campaign)
-    for low, high in deliveries.batch_ranges(campaign.pk):
-        deliveries.send_batch(campaign.pk, low, high)
+        actions.resume(campaign)
+    for low, high in dispatch.batch_ranges(campaign.pk):
+        dispatch.send_batch(campaign.pk, low, high)
     row.refresh_from_db()
     assert row.status == "sent" and len(mail.messages) == 1
 
@@ -189,7 +189,7 @@ def test_retry_failed_on_a_cancelled_campaign_is_refused_and_its_rows_stay_faile
     campaign, row = failed_campaign(S.CANCELLED)
     assert lifecycle.offered(campaign, StaffFactory(is_superuser=True)) == []
     with pytest.raises(CampaignError, match="It was cancelled"):
-        campaigns.retry_failed(campaign)
+        actions.retry_failed(campaign)
     row.refresh_from_db()
     assert row.status == "failed"
 
@@ -247,7 +247,7 @@ def ready(**fields) -> Campaign:
 def test_a_send_time_that_has_passed_is_not_scheduled(staff_client):
     campaign = ready(send_at=timezone.now() - dt.timedelta(days=3))
     with pytest.raises(CampaignError, match="This time has passed: send it now instead"):
-        campaigns.schedule(campaign)
+        actions.schedule(campaign)
     assert Campaign.objects.get(pk=campaign.pk).status == S.DRAFT
     page = staff_client.get(f"/admin/waitlist/campaign/{campaign.pk}/confirm/schedule/")
     text = page.content.decode()
@@ -267,8 +267,8 @@ def test_a_send_time_more_than_30_days_ahead_is_pointed_out(staff_client):
 def test_the_campaign_page_lists_each_transition_with_who_and_when(staff_client):
     operator = StaffFactory(username="ops", is_superuser=True)
     campaign = ready(send_at=timezone.now() + dt.timedelta(days=1))
-    campaigns.schedule(campaign, by=operator)
-    campaigns.unschedule(campaign, by=operator, why="Taken back to draft.")
+    actions.schedule(campaign, by=operator)
+    actions.unschedule(campaign, by=operator, why="Taken back to draft.")
     page = staff_client.get(f"/admin/waitlist/campaign/{campaign.pk}/change/").content.decode()
     table = page.split('id="transitions-heading"')[1]
     assert table.count("<td>ops</td>") == 2

@@ -11,16 +11,12 @@ from django.core import signing
 from django.test import Client
 from django.utils import timezone
 
+from tests.conftest import joined
 from tests.factories import SubscriberFactory
-from waitlist import links, privacy, tokens
 from waitlist.models import ConsentRecord, OutboundEmail, Subscriber, email_hash
+from waitlist.people import links, privacy, tokens
 
 pytestmark = pytest.mark.django_db
-
-
-def signup(client, email="pat@example.com", ip="203.0.113.7", **fields) -> Subscriber:
-    client.post("/waitlist/", {"email": email, **fields}, REMOTE_ADDR=ip)
-    return Subscriber.objects.get(email=email)
 
 
 def confirm_token(subscriber: Subscriber) -> str:
@@ -55,7 +51,7 @@ def test_a_token_for_one_purpose_is_refused_for_another():
     ],
 )
 def test_tampered_confirmation_links_get_the_friendly_page_not_an_error(client, tamper):
-    subscriber = signup(client)
+    subscriber = joined(client)
     url = f"/waitlist/confirm/{tamper(confirm_token(subscriber))}/"
     page = client.get(url)
     assert page.status_code == 400
@@ -67,7 +63,7 @@ def test_tampered_confirmation_links_get_the_friendly_page_not_an_error(client, 
 
 
 def test_confirmation_links_expire_after_seven_days(client):
-    subscriber = signup(client)
+    subscriber = joined(client)
     eight_days_ago = time.time() - dt.timedelta(days=8).total_seconds()
     with mock.patch("django.core.signing.time.time", return_value=eight_days_ago):
         old = confirm_token(subscriber)
@@ -80,7 +76,7 @@ def test_confirmation_links_expire_after_seven_days(client):
 
 
 def test_a_six_day_old_confirmation_link_still_works(client):
-    subscriber = signup(client)
+    subscriber = joined(client)
     six_days_ago = time.time() - dt.timedelta(days=6).total_seconds()
     with mock.patch("django.core.signing.time.time", return_value=six_days_ago):
         old = confirm_token(subscriber)
@@ -101,7 +97,7 @@ def test_unsubscribe_links_never_expire(client):
 
 
 def test_links_mailed_in_the_first_form_still_confirm_and_unsubscribe(client):
-    subscriber = signup(client)
+    subscriber = joined(client)
     key, consent = subscriber.token_key, subscriber.consents.first()
     confirm = signing.dumps([subscriber.pk, key, consent.pk], salt=tokens.CONFIRM, compress=False)
     assert client.post(f"/waitlist/confirm/{confirm}/").status_code == 302
@@ -114,7 +110,7 @@ def test_links_mailed_in_the_first_form_still_confirm_and_unsubscribe(client):
 
 
 def test_opening_the_confirmation_link_only_shows_a_button(client):
-    subscriber = signup(client)
+    subscriber = joined(client)
     page = client.get(f"/waitlist/confirm/{confirm_token(subscriber)}/")
     assert page.status_code == 200
     assert "Yes, add me to the list" in page.content.decode()
@@ -124,7 +120,7 @@ def test_opening_the_confirmation_link_only_shows_a_button(client):
 
 def test_pressing_the_button_confirms_and_shows_the_position_and_referral_link(client):
     SubscriberFactory(confirmed_at=timezone.now() - dt.timedelta(days=1))
-    subscriber = signup(client)
+    subscriber = joined(client)
     response = client.post(
         f"/waitlist/confirm/{confirm_token(subscriber)}/", REMOTE_ADDR="203.0.113.50"
     )
@@ -139,7 +135,7 @@ def test_pressing_the_button_confirms_and_shows_the_position_and_referral_link(c
 
 
 def test_confirming_twice_is_harmless(client):
-    subscriber = signup(client)
+    subscriber = joined(client)
     link = f"/waitlist/confirm/{confirm_token(subscriber)}/"
     client.post(link)
     first = Subscriber.objects.get().confirmed_at
@@ -148,14 +144,14 @@ def test_confirming_twice_is_harmless(client):
 
 
 def test_confirming_skips_any_confirmation_email_still_queued(client):
-    subscriber = signup(client)
+    subscriber = joined(client)
     client.post(f"/waitlist/confirm/{confirm_token(subscriber)}/")
     assert OutboundEmail.objects.get(kind="confirmation").status == "skipped"
     assert OutboundEmail.objects.get(kind="welcome").status == "queued"
 
 
 def test_an_old_confirmation_link_cannot_resubscribe_someone_who_left(client):
-    subscriber = signup(client)
+    subscriber = joined(client)
     link = f"/waitlist/confirm/{confirm_token(subscriber)}/"
     links.unsubscribe(subscriber_id=subscriber.pk)
     assert client.post(link).status_code == 400
@@ -163,10 +159,10 @@ def test_an_old_confirmation_link_cannot_resubscribe_someone_who_left(client):
 
 
 def test_rejoining_after_unsubscribing_then_confirming_the_new_link_resubscribes(client):
-    subscriber = signup(client)
+    subscriber = joined(client)
     links.unsubscribe(subscriber_id=subscriber.pk)
     Subscriber.objects.update(last_confirmation_at=None)
-    signup(client)
+    joined(client)
     subscriber.refresh_from_db()
     assert client.post(f"/waitlist/confirm/{confirm_token(subscriber)}/").status_code == 302
     subscriber.refresh_from_db()
@@ -177,7 +173,7 @@ def test_rejoining_after_unsubscribing_then_confirming_the_new_link_resubscribes
 
 
 def referred_and_confirmed(client, referrer, email, ip) -> Subscriber:
-    person = signup(client, email=email, ip=ip, ref=referrer.referral_code)
+    person = joined(client, email=email, ip=ip, ref=referrer.referral_code)
     client.post(f"/waitlist/confirm/{confirm_token(person)}/")
     person.refresh_from_db()
     return person
@@ -185,7 +181,7 @@ def referred_and_confirmed(client, referrer, email, ip) -> Subscriber:
 
 def test_a_referral_counts_only_when_the_referred_person_confirms(client):
     referrer = SubscriberFactory(signup_ip="192.0.2.1")
-    person = signup(
+    person = joined(
         client, email="friend@example.org", ip="198.51.100.3", ref=referrer.referral_code
     )
     assert not person.referral_credited
@@ -272,7 +268,7 @@ def test_bad_preferences_are_refused_with_a_message(client):
 
 
 def test_download_my_data_returns_everything_held_as_json(client):
-    subscriber = signup(client, email="data@example.com", interests=["sleep"], state="OR")
+    subscriber = joined(client, email="data@example.com", interests=["sleep"], state="OR")
     client.post(f"/waitlist/confirm/{confirm_token(subscriber)}/", REMOTE_ADDR="203.0.113.9")
     response = client.post(f"/waitlist/preferences/{token(tokens.PREFERENCES, subscriber)}/export/")
     assert response.status_code == 200
@@ -293,7 +289,7 @@ def test_export_is_post_only(client):
 
 
 def test_delete_me_erases_personal_data_and_keeps_only_the_hash(client):
-    subscriber = signup(client, email="forget.me@example.com", utm_source="ads")
+    subscriber = joined(client, email="forget.me@example.com", utm_source="ads")
     prefs = token(tokens.PREFERENCES, subscriber)
     unsubscribe = token(tokens.UNSUBSCRIBE, subscriber)
     page = client.post(f"/waitlist/preferences/{prefs}/erase/", {"confirm": "yes"})
@@ -316,7 +312,7 @@ def test_delete_me_without_ticking_the_box_changes_nothing(client):
 
 
 def test_an_erased_address_can_join_again_as_a_new_signup(client):
-    subscriber = signup(client, email="back@example.com")
+    subscriber = joined(client, email="back@example.com")
     privacy.erase(subscriber_id=subscriber.pk)
     assert client.post("/waitlist/", {"email": "back@example.com"}).status_code == 302
     again = Subscriber.objects.get()

@@ -14,7 +14,7 @@ from django.conf import settings
 from tests.conftest import worker_env
 from tests.factories import SubscriberFactory
 from tests.processes import celery_beat, celery_worker, wait_until
-from waitlist import campaigns, deliveries
+from waitlist.campaigns import actions, dispatch
 from waitlist.models import Campaign, Delivery
 
 pytestmark = pytest.mark.django_db
@@ -53,7 +53,7 @@ def everyone() -> dict[str, list]:
 
 def test_the_preflight_shows_one_wave_per_time_zone_at_its_own_nine():
     everyone()
-    check = campaigns.preflight(local_campaign())
+    check = actions.preflight(local_campaign())
     assert [(wave.zone, wave.leaves_at, wave.people) for wave in check.waves] == [
         ("America/New_York", WAVES["NY"], 2),
         ("America/Chicago", WAVES["TX"], 4),
@@ -65,13 +65,13 @@ def test_the_preflight_shows_one_wave_per_time_zone_at_its_own_nine():
 def test_quiet_hours_are_refused_unless_the_operator_says_so():
     everyone()
     late = local_campaign(send_at=NINE.replace(hour=21, minute=30))
-    (problem,) = [p for p in campaigns.preflight(late).problems if "quiet" in p]
+    (problem,) = [p for p in actions.preflight(late).problems if "quiet" in p]
     assert "21:30 in America/New_York (2 people), in quiet hours (21:00–08:00)" in problem
     late.quiet_hours_override = True
-    assert not [p for p in campaigns.preflight(late).problems if "quiet" in p]
+    assert not [p for p in actions.preflight(late).problems if "quiet" in p]
     # One moment for everyone: 07:30 in California is said, not refused.
     at_once = local_campaign(local_time=False, send_at=NINE.replace(hour=9, minute=30))
-    check = campaigns.preflight(at_once)
+    check = actions.preflight(at_once)
     assert not [p for p in check.problems if "quiet" in p]
     assert check.notes == [
         "It arrives at 07:30 in America/Los_Angeles (2 people), in quiet hours (21:00–08:00)."
@@ -81,12 +81,12 @@ def test_quiet_hours_are_refused_unless_the_operator_says_so():
 def test_each_delivery_waits_for_nine_in_its_person_s_zone():
     people = everyone()
     campaign = local_campaign(status=Campaign.Status.SENDING)
-    assert deliveries.create_deliveries(campaign) == 8
+    assert dispatch.create_deliveries(campaign) == 8
     for state, group in people.items():
         for person in group:
             row = Delivery.objects.get(campaign=campaign, subscriber=person)
             assert row.not_before == WAVES[state]
-    assert deliveries.starts_at(campaign) == WAVES["NY"]
+    assert dispatch.starts_at(campaign) == WAVES["NY"]
 
 
 def test_a_local_time_campaign_cannot_be_sent_now(staff_client):

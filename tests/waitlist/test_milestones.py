@@ -9,8 +9,9 @@ from django.db import connections
 from django.test import Client
 
 from tests.factories import StaffFactory, SubscriberFactory
-from waitlist import deliveries, milestones, outbox, privacy, signup, tokens
+from waitlist.campaigns import dispatch
 from waitlist.models import Campaign, Milestone, MilestoneReached, OutboundEmail, Subscriber
+from waitlist.people import milestones, outbox, privacy, signup, tokens
 
 pytestmark = pytest.mark.django_db
 
@@ -187,10 +188,10 @@ def test_a_campaign_for_a_milestone_goes_only_to_those_who_reached_it(operator, 
     assert "<strong>Audience:</strong> 2 confirmed people" in change
 
     Campaign.objects.filter(pk=campaign.pk).update(status=Campaign.Status.SENDING)
-    assert deliveries.create_deliveries(campaign) == 2
+    assert dispatch.create_deliveries(campaign) == 2
     results = [
-        deliveries.send_batch(campaign.pk, low, high)
-        for low, high in deliveries.batch_ranges(campaign.pk)
+        dispatch.send_batch(campaign.pk, low, high)
+        for low, high in dispatch.batch_ranges(campaign.pk)
     ]
     assert sum(result.sent for result in results) == 2
     got = sorted(m.envelope_to for m in mail.messages if m.message["Subject"] == campaign.subject)

@@ -16,20 +16,17 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from tests.conftest import joined
 from tests.faults import cut_database_connection_on_accept
 from tests.processes import wait_until
-from waitlist import emails, outbox
+from waitlist.engine import messages
+from waitlist.engine.sending import server_unavailable
 from waitlist.models import OutboundEmail, Subscriber
-from waitlist.sending import server_unavailable
-from waitlist.signup import SignupSource, subscribe
+from waitlist.people import emails, outbox
+from waitlist.people.signup import SignupSource, subscribe
 from waitlist.tasks import send_outbox
 
 LINK = re.compile(r"https?://\S+/waitlist/confirm/[^/\s]+/")
-
-
-def signup(client, email="pat@example.com") -> Subscriber:
-    client.post("/waitlist/", {"email": email})
-    return Subscriber.objects.get(email=email)
 
 
 def join(email: str) -> Subscriber:
@@ -43,12 +40,12 @@ def join(email: str) -> Subscriber:
 @pytest.mark.django_db(transaction=True)
 def test_a_signup_reaches_the_inbox_through_a_real_worker(client, worker, smtp_sink):
     smtp_sink.clear()
-    signup(client, "inbox@example.com")
+    joined(client, "inbox@example.com")
     (received,) = smtp_sink.wait_for(1)
     message = received.message
     assert received.envelope_to == ["inbox@example.com"]
     assert message["Subject"] == "Confirm your email for Halftime Health updates"
-    assert message["Message-ID"] == emails.message_id(
+    assert message["Message-ID"] == messages.message_id(
         "confirmation", OutboundEmail.objects.get().pk
     )
     link = LINK.search(received.text).group(0)
@@ -66,7 +63,7 @@ def test_a_signup_reaches_the_inbox_through_a_real_worker(client, worker, smtp_s
 
 @pytest.mark.django_db
 def test_no_message_id_or_link_in_an_email_tells_how_many_people_have_joined(client, mail):
-    people = [signup(client, f"count{n}@example.com") for n in range(3)]
+    people = [joined(client, f"count{n}@example.com") for n in range(3)]
     assert outbox.send_due().sent == 3
     for person in people:
         received = mail.to(person.email)[0]
@@ -89,7 +86,7 @@ def test_confirmation_mail_has_its_own_queue():
 
 @pytest.mark.django_db
 def test_sending_claims_the_row_so_a_second_send_does_nothing(client, mail):
-    signup(client)
+    joined(client)
     assert outbox.send_due().counts() == {"claimed": 1, "sent": 1}
     assert outbox.send_due().counts() == {}
     assert len(mail.to("pat@example.com")) == 1
@@ -97,7 +94,7 @@ def test_sending_claims_the_row_so_a_second_send_does_nothing(client, mail):
 
 @pytest.mark.django_db
 def test_a_451_from_the_server_puts_the_email_back_for_a_retry(client, mail):
-    outbound = signup(client, "busy+tempfail@example.com").emails.get()
+    outbound = joined(client, "busy+tempfail@example.com").emails.get()
     result = outbox.send_due()
     assert (result.released, result.retry_in) == (1, 10)
     outbound.refresh_from_db()
@@ -110,7 +107,7 @@ def test_a_451_from_the_server_puts_the_email_back_for_a_retry(client, mail):
 
 @pytest.mark.django_db
 def test_a_550_from_the_server_fails_the_email_for_good(client, mail):
-    subscriber = signup(client, "nobody+reject@example.com")
+    subscriber = joined(client, "nobody+reject@example.com")
     assert outbox.send_due().failed == 1
     outbound = subscriber.emails.get()
     assert outbound.status == "failed" and outbound.answer.startswith("550")
@@ -122,7 +119,7 @@ def test_a_550_from_the_server_fails_the_email_for_good(client, mail):
 @pytest.mark.django_db
 def test_an_unreachable_server_puts_the_email_back_without_counting_the_try(client, mail, settings):
     settings.EMAIL_PORT = 1
-    outbound = signup(client).emails.get()
+    outbound = joined(client).emails.get()
     result = outbox.send_due()
     assert result.unreachable and result.retry_in == outbox.Outbox.unreachable_wait
     outbound.refresh_from_db()
@@ -131,7 +128,7 @@ def test_an_unreachable_server_puts_the_email_back_without_counting_the_try(clie
 
 @pytest.mark.django_db
 def test_a_long_outage_of_the_mail_server_never_gives_a_confirmation_up(client, mail, settings):
-    outbound = signup(client).emails.get()
+    outbound = joined(client).emails.get()
     OutboundEmail.objects.filter(pk=outbound.pk).update(attempts=outbox.Outbox.max_attempts)
     settings.EMAIL_PORT = 1
     for _ in range(3):
@@ -150,13 +147,14 @@ def test_a_sent_email_is_recorded_even_if_the_database_drops_the_connection_mean
 ):
     # Sent here, not by a worker of another test that may still be running.
     monkeypatch.setattr(outbox, "enqueue", lambda **options: None)
-    outbound = signup(client).emails.get()
+    outbound = joined(client).emails.get()
     cut_database_connection_on_accept(mail)
     assert outbox.send_due().sent == 1
     outbound.refresh_from_db()
     assert outbound.status == "sent" and outbound.message_id
     assert len(mail.to("pat@example.com")) == 1
-    assert outbox.sweep(enqueue=lambda: pytest.fail("nothing is due")) == 0
+    monkeypatch.setattr(outbox, "enqueue", lambda: pytest.fail("nothing is due"))
+    assert outbox.sweep() == 0
 
 
 @pytest.mark.parametrize(
@@ -182,7 +180,7 @@ def test_only_an_unreachable_server_is_waited_for_without_counting(error, server
 
 @pytest.mark.django_db
 def test_an_email_is_given_up_after_the_last_attempt(client, mail):
-    outbound = signup(client, "busy+tempfail@example.com").emails.get()
+    outbound = joined(client, "busy+tempfail@example.com").emails.get()
     OutboundEmail.objects.filter(pk=outbound.pk).update(attempts=outbox.Outbox.max_attempts - 1)
     assert outbox.send_due().released == 1
     outbound.refresh_from_db()
@@ -191,7 +189,7 @@ def test_an_email_is_given_up_after_the_last_attempt(client, mail):
 
 @pytest.mark.django_db
 def test_a_confirmation_for_someone_already_confirmed_is_skipped(client, mail):
-    subscriber = signup(client)
+    subscriber = joined(client)
     Subscriber.objects.filter(pk=subscriber.pk).update(status="confirmed")
     assert outbox.send_due().skipped == 1
     assert subscriber.emails.get().status == "skipped"
@@ -200,17 +198,17 @@ def test_a_confirmation_for_someone_already_confirmed_is_skipped(client, mail):
 
 @pytest.mark.django_db
 def test_a_confirmation_for_an_older_consent_is_skipped_and_the_newest_is_sent(client, mail):
-    subscriber = signup(client)
+    subscriber = joined(client)
     older = subscriber.emails.get()
     an_hour_ago = timezone.now() - dt.timedelta(hours=1)
     Subscriber.objects.filter(pk=subscriber.pk).update(
         status="unsubscribed", last_confirmation_at=an_hour_ago
     )
-    signup(client)  # asks again: a new consent record and a new confirmation
+    joined(client)  # asks again: a new consent record and a new confirmation
     newer = subscriber.emails.exclude(pk=older.pk).get()
     assert outbox.send_due().counts() == {"claimed": 2, "sent": 1, "skipped": 1}
     (received,) = mail.messages
-    assert received.message["Message-ID"] == emails.message_id("confirmation", newer.pk)
+    assert received.message["Message-ID"] == messages.message_id("confirmation", newer.pk)
     assert OutboundEmail.objects.get(pk=older.pk).status == "skipped"
 
 
@@ -240,38 +238,43 @@ def test_a_backlog_goes_out_oldest_first(client, mail):
 
 
 @pytest.mark.django_db
-def test_the_sweep_hands_out_old_queued_rows_and_takes_back_rows_whose_worker_died(client):
+def test_the_sweep_hands_out_old_queued_rows_and_takes_back_rows_whose_worker_died(
+    client, monkeypatch
+):
     old = timezone.now() - dt.timedelta(minutes=10)
-    stuck_queued = signup(client, "a@example.com").emails.get()
-    stuck_sending = signup(client, "b@example.com").emails.get()
-    signup(client, "c@example.com")  # its own task is on the way: not the sweep's
+    stuck_queued = joined(client, "a@example.com").emails.get()
+    stuck_sending = joined(client, "b@example.com").emails.get()
+    joined(client, "c@example.com")  # its own task is on the way: not the sweep's
     OutboundEmail.objects.filter(pk=stuck_queued.pk).update(created_at=old)
     OutboundEmail.objects.filter(pk=stuck_sending.pk).update(
         created_at=old, status="sending", claimed_at=old
     )
     enqueued = []
-    assert outbox.sweep(enqueue=lambda: enqueued.append(1)) == 2
+    monkeypatch.setattr(outbox, "enqueue", lambda: enqueued.append(1))
+    assert outbox.sweep() == 2
     assert enqueued == [1], "one task sends a whole batch"
     assert OutboundEmail.objects.get(pk=stuck_sending.pk).status == "queued"
 
 
 @pytest.mark.django_db
-def test_a_row_left_sending_by_a_dead_worker_is_sent_again_after_the_lease(client, mail):
-    outbound = signup(client).emails.get()
+def test_a_row_left_sending_by_a_dead_worker_is_sent_again_after_the_lease(
+    client, mail, handed_out
+):
+    outbound = joined(client).emails.get()
     OutboundEmail.objects.filter(pk=outbound.pk).update(
         status="sending",
         claimed_at=timezone.now() - outbox.lease() - dt.timedelta(seconds=1),
     )
     assert outbox.send_due().claimed == 0
-    outbox.sweep(enqueue=lambda: None)
+    outbox.sweep()
     assert outbox.send_due().sent == 1
     (received,) = mail.messages
-    assert received.message["Message-ID"] == emails.message_id("confirmation", outbound.pk)
+    assert received.message["Message-ID"] == messages.message_id("confirmation", outbound.pk)
 
 
 @pytest.mark.django_db
 def test_a_live_worker_keeps_its_claim_however_long_its_batch_takes(
-    client, mail, settings, monkeypatch
+    client, mail, settings, monkeypatch, handed_out
 ):
     settings.OUTBOX_LEASE_SECONDS = 1
     for i in range(5):
@@ -280,7 +283,7 @@ def test_a_live_worker_keeps_its_claim_however_long_its_batch_takes(
 
     def slow_send_while_the_sweep_runs(batch):
         time.sleep(0.3)
-        outbox.sweep(enqueue=lambda: None)
+        outbox.sweep()
         taken_back.append(OutboundEmail.objects.filter(status="queued").count())
 
     monkeypatch.setattr(outbox.Outbox, "take_permit", slow_send_while_the_sweep_runs)
@@ -291,7 +294,7 @@ def test_a_live_worker_keeps_its_claim_however_long_its_batch_takes(
 
 @pytest.mark.django_db
 def test_the_fast_smtp_path_writes_the_same_confirmation_as_django_would(client):
-    subscriber = signup(client)
+    subscriber = joined(client)
     outbound = subscriber.emails.get()
     copy = emails.confirmation_copy(
         emails.confirmation_template(),
@@ -301,8 +304,8 @@ def test_the_fast_smtp_path_writes_the_same_confirmation_as_django_would(client)
         email=subscriber.email,
     )
     parse = lambda data: email.message_from_bytes(data, policy=email.policy.default)  # noqa: E731
-    fast = parse(emails.mime(copy))
-    django = parse(emails.message(copy).message().as_bytes())
+    fast = parse(messages.mime(copy))
+    django = parse(messages.message(copy).message().as_bytes())
     for header in ["From", "To", "Subject", "Message-ID"]:
         assert str(fast[header]) == str(django[header]), header
     for kind in ("plain", "html"):

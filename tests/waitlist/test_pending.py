@@ -7,27 +7,23 @@ import re
 import pytest
 from django.utils import timezone
 
+from tests.conftest import joined
 from tests.factories import SubscriberFactory
-from waitlist import outbox, pending
 from waitlist.models import ConsentRecord, Subscriber, email_hash
+from waitlist.people import outbox, pending
 
 pytestmark = pytest.mark.django_db
 
 CONFIRM = re.compile(r"https?://\S+(/waitlist/confirm/[^/\s]+/)")
 
 
-def join(client, email: str) -> Subscriber:
-    client.post("/waitlist/", {"email": email})
-    return Subscriber.objects.get(email=email)
-
-
 def test_one_reminder_after_two_days_and_it_confirms(client, mail):
-    person = join(client, "slow.reader@example.com")
+    person = joined(client, "slow.reader@example.com")
     outbox.send_due()
-    joined = person.created_at
-    assert pending.remind(now=joined + dt.timedelta(hours=47)) == 0
-    assert pending.remind(now=joined + dt.timedelta(hours=49)) == 1
-    assert pending.remind(now=joined + dt.timedelta(hours=90)) == 0  # one, never two
+    joined_at = person.created_at
+    assert pending.remind(now=joined_at + dt.timedelta(hours=47)) == 0
+    assert pending.remind(now=joined_at + dt.timedelta(hours=49)) == 1
+    assert pending.remind(now=joined_at + dt.timedelta(hours=90)) == 0  # one, never two
     assert outbox.send_due().sent == 1
     first, reminder = mail.to("slow.reader@example.com")
     assert reminder.message["Subject"] == "Still want Halftime Health updates? Confirm your email"
@@ -38,7 +34,7 @@ def test_one_reminder_after_two_days_and_it_confirms(client, mail):
 
 def test_no_reminder_for_the_confirmed_or_for_someone_who_asked_again_lately(client, mail):
     confirmed = SubscriberFactory(created_at=timezone.now())
-    person = join(client, "asked.again@example.com")
+    person = joined(client, "asked.again@example.com")
     later = timezone.now() + dt.timedelta(hours=49)
     Subscriber.objects.filter(pk=person.pk).update(last_confirmation_at=later)
     assert pending.remind(now=later + dt.timedelta(hours=1)) == 0
@@ -46,11 +42,11 @@ def test_no_reminder_for_the_confirmed_or_for_someone_who_asked_again_lately(cli
 
 
 def test_a_signup_never_confirmed_is_erased_after_thirty_days_and_says_why(client):
-    person = join(client, "never.confirmed@example.com")
+    person = joined(client, "never.confirmed@example.com")
     keeps = SubscriberFactory(email="confirmed.long.ago@example.com")
-    joined = person.created_at
-    assert pending.expire(now=joined + dt.timedelta(days=29)) == 0
-    assert pending.expire(now=joined + dt.timedelta(days=31)) == 1
+    joined_at = person.created_at
+    assert pending.expire(now=joined_at + dt.timedelta(days=29)) == 0
+    assert pending.expire(now=joined_at + dt.timedelta(days=31)) == 1
     person.refresh_from_db()
     assert (person.status, person.email, person.signup_ip) == ("erased", None, None)
     assert person.erasure_reason == "never confirmed"
@@ -59,12 +55,12 @@ def test_a_signup_never_confirmed_is_erased_after_thirty_days_and_says_why(clien
     assert not person.emails.exists()
     assert Subscriber.objects.get(pk=keeps.pk).status == "confirmed"
     # The address may join again, as new.
-    assert join(client, "never.confirmed@example.com").status == "pending"
+    assert joined(client, "never.confirmed@example.com").status == "pending"
 
 
 def test_the_hourly_task_reminds_and_erases(client, mail):
-    old = join(client, "old@example.com")
-    recent = join(client, "recent@example.com")
+    old = joined(client, "old@example.com")
+    recent = joined(client, "recent@example.com")
     Subscriber.objects.filter(pk=old.pk).update(
         created_at=timezone.now() - dt.timedelta(days=40),
         last_confirmation_at=timezone.now() - dt.timedelta(days=40),

@@ -6,9 +6,10 @@ import re
 
 import pytest
 
+from tests.conftest import join
 from tests.factories import SubscriberFactory
-from waitlist import outbox
 from waitlist.models import OutboundEmail, Subscriber
+from waitlist.people import outbox
 
 pytestmark = pytest.mark.django_db
 
@@ -16,16 +17,9 @@ CONFIRM = re.compile(r"https?://\S+(/waitlist/confirm/[^/\s]+/)")
 WELCOME = re.compile(r"https?://\S+(/waitlist/welcome/[^/\s]+/)")
 
 
-def join(client, email: str):
-    return client.post(
-        "/api/waitlist/", {"email": email}, content_type="application/json",
-        HTTP_ACCEPT="application/json",
-    )  # fmt: skip
-
-
 def test_confirming_sends_the_welcome_with_the_place_and_the_link_to_share(client, mail):
     SubscriberFactory.create_batch(4)  # four people ahead
-    join(client, "new.person@example.com")
+    join(client, "new.person@example.com", as_json=True)
     outbox.send_due()
     (confirmation,) = mail.to("new.person@example.com")
     assert client.post(CONFIRM.search(confirmation.text).group(1)).status_code == 302
@@ -56,8 +50,8 @@ def test_a_welcome_for_someone_who_left_meanwhile_is_not_sent(client, mail):
 
 def test_a_confirmed_address_entered_again_gets_its_links_at_most_every_ten_minutes(client, mail):
     person = SubscriberFactory(email="already@example.com")
-    new = join(client, "someone.new@example.com")
-    again = join(client, "already@example.com")
+    new = join(client, "someone.new@example.com", as_json=True)
+    again = join(client, "already@example.com", as_json=True)
     assert (again.status_code, again.content) == (new.status_code, new.content)
     outbox.send_due()
     (links,) = mail.to("already@example.com")
@@ -66,12 +60,12 @@ def test_a_confirmed_address_entered_again_gets_its_links_at_most_every_ten_minu
     assert f"/waitlist/?ref={person.referral_code}" in links.text
     assert client.get(WELCOME.search(links.text).group(1)).status_code == 200
 
-    join(client, "already@example.com")  # within ten minutes: nothing more
+    join(client, "already@example.com", as_json=True)  # within ten minutes: nothing more
     assert outbox.send_due().sent == 0
     Subscriber.objects.filter(pk=person.pk).update(
         last_confirmation_at=person.confirmed_at - dt.timedelta(minutes=11)
     )
-    join(client, "already@example.com")
+    join(client, "already@example.com", as_json=True)
     assert outbox.send_due().sent == 1
     assert len(mail.to("already@example.com")) == 2
     assert Subscriber.objects.get(pk=person.pk).status == "confirmed"

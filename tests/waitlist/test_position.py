@@ -7,7 +7,7 @@ import pytest
 from django.utils import timezone
 
 from tests.factories import SubscriberFactory
-from waitlist import tokens
+from waitlist.people import tokens
 
 pytestmark = pytest.mark.django_db
 

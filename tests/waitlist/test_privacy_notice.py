@@ -6,8 +6,8 @@ import datetime as dt
 import pytest
 
 from tests.factories import ArticleFactory, SubscriberFactory
-from waitlist import outbox, pending
 from waitlist.models import OutboundEmail, Subscriber
+from waitlist.people import outbox, pending
 
 pytestmark = pytest.mark.django_db
 

@@ -6,8 +6,8 @@ import threading
 import pytest
 from django.db import IntegrityError, connection, connections, transaction
 
-from waitlist import signup
 from waitlist.models import ConsentRecord, OutboundEmail, Subscriber
+from waitlist.people import signup
 from waitlist.tasks import send_outbox
 
 SignupSource = signup.SignupSource

@@ -10,7 +10,7 @@ import pytest
 
 from tests.factories import SubscriberFactory
 from tests.http import status_of
-from waitlist.webhooks import TRACKING_VIEWS
+from waitlist.engine.webhooks import TRACKING_VIEWS
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

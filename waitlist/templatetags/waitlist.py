@@ -4,9 +4,9 @@ from django import template
 from django.utils.html import format_html_join
 from django.utils.safestring import SafeString
 
-from waitlist import consent
-from waitlist.forms import STATE_CHOICES, JoinForm
 from waitlist.models import Interest
+from waitlist.people import consent
+from waitlist.people.forms import STATE_CHOICES, JoinForm
 
 register = template.Library()
 

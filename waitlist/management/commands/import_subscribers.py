@@ -2,7 +2,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from waitlist.importing import COLUMNS, ImportFailed, import_csv
+from waitlist.people.importing import COLUMNS, ImportFailed, import_csv
 
 
 class Command(BaseCommand):

@@ -2,7 +2,7 @@ from disposable_email_domains import blocklist as DISPOSABLE_DOMAINS
 from django import forms
 from email_validator import EmailNotValidError, validate_email
 
-from .models import UTM_KEYS, Interest, USState
+from ..models.people import UTM_KEYS, Interest, USState
 
 PLACEMENTS = {"inline", "footer", "home", "page", "embed"}  # embed: a form on another site
 
@@ -28,15 +28,6 @@ class InterestsStateFields(forms.Form):
         return list(dict.fromkeys(self.cleaned_data["interests"]))  # each once, in order
 
 
-class _SharedFields(dict):
-    """Form fields that every instance of a form shares. Django deep-copies a form's fields for
-    each instance, so that one instance may change its own; a form that never does can skip the
-    copy (for the join form, thirteen fields and their widgets on every page and every signup)."""
-
-    def __deepcopy__(self, memo) -> dict:
-        return dict(self)
-
-
 class JoinForm(InterestsStateFields):
     email = forms.CharField(
         label="Email address",
@@ -44,9 +35,6 @@ class JoinForm(InterestsStateFields):
         widget=forms.EmailInput(attrs={"autocomplete": "email", "inputmode": "email"}),
         error_messages={"required": "Enter your email address."},
     )
-    # Checked against the choices by hand: a ChoiceField copies its 52 choices for every form,
-    # and this form is on every page and every signup. The template writes the options.
-    state = forms.CharField(required=False, max_length=2, label="Your US state (optional)")
     # A field people never see; bots that fill every field fill this one too.
     website = forms.CharField(required=False, max_length=200)
     article = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
@@ -89,15 +77,6 @@ class JoinForm(InterestsStateFields):
             )
         return result.normalized
 
-    def clean_state(self) -> str:
-        state = self.cleaned_data["state"]
-        if state and state not in USState.values:
-            raise forms.ValidationError(
-                "Select a valid choice. That choice is not one of the available choices.",
-                code="invalid_choice",
-            )
-        return state
-
     def clean_placement(self) -> str:
         placement = self.cleaned_data["placement"]
         return placement if placement in PLACEMENTS else "page"
@@ -112,10 +91,6 @@ class JoinForm(InterestsStateFields):
             for key in UTM_KEYS
             if self.cleaned_data.get(f"utm_{key}")
         }
-
-
-# Nothing changes a JoinForm's fields after the class is built.
-JoinForm.base_fields = _SharedFields(JoinForm.base_fields)
 
 
 class PreferencesForm(InterestsStateFields):

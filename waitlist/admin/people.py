@@ -1,40 +1,33 @@
+"""Admin for people: subscribers, their consent records and emails, milestones, the
+dashboard, the import and the form for another site."""
+
 import csv
 from functools import partial
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count
 from django.http import (
     HttpRequest,
     HttpResponse,
-    HttpResponseRedirect,
     StreamingHttpResponse,
 )
 from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
-from django.utils.html import format_html
 
-from articles.editor import MarkdownPreviewMixin
-from articles.history import HistoryAdmin
-from articles.rendering import render_markdown
-
-from . import campaigns, console, heartbeats, importing, lifecycle, milestones, privacy
-from .dashboard import dashboard_view, spreadsheet_cell
-from .embed import embed_view
-from .models import (
+from ..campaigns import actions
+from ..models import (
     UTM_FIELDS,
-    Campaign,
     ConsentRecord,
-    Delivery,
-    Interest,
     Milestone,
     OutboundEmail,
     Subscriber,
-    USState,
 )
+from ..people import importing, milestones, privacy
+from ..people.dashboard import dashboard_view, spreadsheet_cell
+from ..people.embed import embed_view
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -198,7 +191,9 @@ class SubscriberAdmin(admin.ModelAdmin):
         return response
 
     def get_urls(self):
-        dashboard = self.admin_site.admin_view(dashboard_view)
+        # The campaigns' results join the people's figures on one page.
+        dashboard = partial(dashboard_view, more_tables=[actions.results_table])
+        dashboard = self.admin_site.admin_view(dashboard)
         embed = self.admin_site.admin_view(embed_view)
         return [
             path("dashboard/", dashboard, name="waitlist_dashboard"),
@@ -294,180 +289,3 @@ class MilestoneAdmin(admin.ModelAdmin):
                 "reached it now, and each gets its email.",
                 messages.INFO,
             )
-
-
-# What is sending or sent is history: only the console's steps still act on it.
-EDITABLE = (Campaign.Status.DRAFT, Campaign.Status.SCHEDULED)
-
-
-class CampaignForm(forms.ModelForm):
-    audience_interests = forms.MultipleChoiceField(
-        choices=Interest.choices,
-        required=False,
-        widget=forms.CheckboxSelectMultiple,
-        help_text="Only people with any of these interests; none ticked: everyone.",
-    )
-    audience_states = forms.MultipleChoiceField(
-        choices=USState.choices,
-        required=False,
-        widget=forms.SelectMultiple(attrs={"size": 10}),
-        help_text="Only people in these states; none chosen: every state.",
-    )
-
-    class Meta:
-        model = Campaign
-        fields = [
-            "name", "subject", "preheader", "body", "audience_interests", "audience_states",
-            "audience_milestone", "send_at", "local_time", "quiet_hours_override", "in_archive",
-        ]  # fmt: skip
-
-
-@admin.register(Campaign)
-class CampaignAdmin(MarkdownPreviewMixin, HistoryAdmin):
-    recover_deleted = False  # a deleted campaign's deliveries are gone with it
-    markdown_fields = ["body"]
-    change_list_template = "admin/change_list.html"
-    form = CampaignForm
-    list_display = ["name", "status", "send_at", "progress_bar", "started_at", "finished_at"]
-    list_filter = ["status"]
-    search_fields = ["name", "subject"]
-    readonly_fields = ["status", "test_sent_at", "started_at", "finished_at"]
-    change_form_template = "admin/waitlist/campaign/change_form.html"
-    fieldsets = [
-        (None, {"fields": ["name", "status"]}),
-        ("Message", {"fields": ["subject", "preheader", "body", "in_archive"]}),
-        ("Audience", {"fields": ["audience_interests", "audience_states", "audience_milestone"]}),
-        (
-            "Schedule",
-            {
-                "fields": [
-                    "send_at",
-                    "local_time",
-                    "quiet_hours_override",
-                    "test_sent_at",
-                    "started_at",
-                    "finished_at",
-                ]
-            },
-        ),
-    ]
-
-    @admin.display(description="progress")
-    def progress_bar(self, campaign: Campaign) -> str:
-        counts = campaigns.progress(campaign)
-        if not counts["total"]:
-            return "–"
-        return format_html(
-            '<progress max="100" value="{}"></progress> {}%', counts["percent"], counts["percent"]
-        )
-
-    def render_preview(self, source: str) -> str:
-        return render_markdown(source, breaks=True).html
-
-    def save_model(self, request, obj, form, change):
-        # What was confirmed is what goes out: a scheduled campaign that changes is a draft
-        # again, to be tested (if the recipients would see a change) and confirmed anew.
-        if change and obj.status == Campaign.Status.SCHEDULED and form.has_changed():
-            lifecycle.move(obj, "unschedule", by=request.user, why="Edited while scheduled.")
-            self.message_user(
-                request,
-                "It was scheduled: changed, it is a draft again. Check it and schedule it anew.",
-                messages.WARNING,
-            )
-        super().save_model(request, obj, form, change)
-
-    @admin.display(description="audience")
-    def audience_label(self, campaign: Campaign) -> str:
-        return campaigns.audience_label(campaign)
-
-    def get_fieldsets(self, request, obj=None):
-        fieldsets = super().get_fieldsets(request, obj)
-        if obj is None or self.has_change_permission(request, obj):
-            return fieldsets
-        # Read only: the audience in words, not the lists it is stored as.
-        return [
-            (name, {**options, "fields": ["audience_label"]} if name == "Audience" else options)
-            for name, options in fieldsets
-        ]
-
-    def get_readonly_fields(self, request, obj=None):
-        return [*super().get_readonly_fields(request, obj), "audience_label"]
-
-    def revision_view(self, request, object_id, version_id, extra_context=None):
-        # Only a campaign that can still be edited takes an earlier version: restoring one
-        # leaves it a draft that wants a new test (see Campaign's registration).
-        campaign = self.get_object(request, unquote(object_id))
-        if campaign is None or not self.has_change_permission(request, campaign):
-            raise PermissionDenied
-        return super().revision_view(request, object_id, version_id, extra_context)
-
-    def has_change_permission(self, request, obj=None):
-        # What is sending or sent is history: only its controls below still act on it.
-        if obj and obj.status not in EDITABLE:
-            return False
-        return super().has_change_permission(request, obj)
-
-    def get_urls(self):
-        def view(function):
-            return self.admin_site.admin_view(partial(function, model_admin=self))
-
-        return [
-            path("<int:pk>/preview/", view(console.inbox_preview), name="campaign_inbox_preview"),
-            path("<int:pk>/preview/<str:kind>/", view(console.preview), name="campaign_preview"),
-            path("<int:pk>/progress/", view(console.progress), name="campaign_progress"),
-            path("<int:pk>/do/<str:step>/", view(console.do), name="campaign_do"),
-            path("<int:pk>/confirm/<str:step>/", view(console.confirm), name="campaign_confirm"),
-            *super().get_urls(),
-        ]
-
-    def changelist_view(self, request, extra_context=None):
-        self._warn_if_nothing_dispatches(request)
-        return super().changelist_view(request, extra_context)
-
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        self._warn_if_nothing_dispatches(request)
-        campaign = self.get_object(request, object_id)
-        if (
-            campaign is not None
-            and request.method == "POST"
-            and not self.has_change_permission(request, campaign)
-        ):
-            # It moved on while the form was open (it started sending): nothing is saved.
-            messages.error(
-                request,
-                f"It is {campaign.get_status_display().lower()} now, so it can no longer be "
-                "edited: your changes were not saved.",
-            )
-            return HttpResponseRedirect(request.path)
-        extra = dict(extra_context or {})
-        if campaign is not None:
-            paused = campaign.status == Campaign.Status.PAUSED and campaign.pause_reason
-            if request.method == "GET" and paused:
-                messages.error(request, campaign.pause_reason)
-            extra.update(
-                campaign=campaign,
-                status_label=console.status_label(campaign),
-                audience=campaigns.audience_size(campaign),
-                audience_label=campaigns.audience_label(campaign),
-                progress=campaigns.progress(campaign),
-                results_first=campaign.status not in EDITABLE,
-                results=console.results(campaign),
-                steps=console.steps(),
-                offered=[step["name"] for step in console.actions(campaign, request.user)],
-                can_steer=request.user.has_perm(Campaign.SEND_PERMISSION),
-                transitions=lifecycle.log(campaign),
-            )
-        return super().change_view(request, object_id, form_url, extra_context=extra)
-
-    def _warn_if_nothing_dispatches(self, request: HttpRequest) -> None:
-        if request.method == "GET":
-            for warning in heartbeats.warnings(tasks=["dispatch_campaigns"]):
-                messages.warning(request, warning)
-
-
-@admin.register(Delivery)
-class DeliveryAdmin(ReadOnlyAdmin):
-    list_display = ["subscriber", "campaign", "status", "attempts", "sent_at", "answer"]
-    list_filter = ["status", "campaign"]
-    search_fields = ["subscriber__email", "message_id"]
-    list_select_related = ["subscriber", "campaign"]

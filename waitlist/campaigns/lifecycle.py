@@ -6,7 +6,7 @@ from django.db import transaction
 from django_fsm import ConcurrentTransition, can_proceed, has_transition_perm
 from django_fsm_log.models import StateLog
 
-from .models import Campaign
+from ..models import Campaign
 
 
 class CampaignError(Exception):

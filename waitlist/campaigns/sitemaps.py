@@ -1,7 +1,7 @@
 from django.contrib.sitemaps import Sitemap
 from django.urls import reverse
 
-from .models import Campaign
+from ..models import Campaign
 
 
 class UpdateSitemap(Sitemap):

@@ -3,7 +3,7 @@ from django.contrib.syndication.views import Feed
 from django.urls import reverse_lazy
 from django.utils.html import escape
 
-from .models import Campaign
+from ..models import Campaign
 
 
 class LaunchUpdatesFeed(Feed):

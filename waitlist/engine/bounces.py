@@ -18,16 +18,17 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from urllib.parse import unquote, urlsplit
 
+from anymail.signals import AnymailTrackingEvent, EventType, tracking
 from django.conf import settings
-
-from . import feedback, sending
-from .models import Delivery, OutboundEmail, SendStatus
 
 logger = logging.getLogger(__name__)
 
 TIMEOUT = 30
 PORTS = {"imap": 143, "imaps": 993, "pop3": 110, "pop3s": 995}
 ADDRESS = re.compile(r"[^\s<>;]+@[^\s<>;]+")
+# The `esp_name` of the events this module sends, and what a receiver says came of one.
+MAILBOX = "bounce mailbox"
+UNMATCHED, SENDER_REFUSED, SUPPRESSED = "unmatched", "sender refused", "suppressed"
 
 
 @dataclass(frozen=True)
@@ -126,38 +127,24 @@ def _address(value) -> str:
     return found.group(0).strip(".,") if found else ""
 
 
-def sent_to(recipient: str, message_id: str) -> bool:
-    """Did we send the message this report is about to this address? Anyone can mail the
-    bounce mailbox: a report is believed only if it quotes the Message-ID of one of our
-    emails to that very address."""
-    if not message_id:
-        return False
-    ids = [message_id, f"<{message_id.strip('<>')}>"]
-    return any(
-        model.objects.filter(
-            message_id__in=ids, subscriber__email__iexact=recipient, status=SendStatus.SENT
-        ).exists()
-        for model in (Delivery, OutboundEmail)
-    )
-
-
 def act(report: Report, outcome: Outcome) -> None:
+    """Hand the report on as the email services' webhooks do (anymail's `tracking` signal,
+    from the bounce mailbox), and count what came of it."""
     if report.kind == "delayed":
         outcome.delays += 1
         return
-    if not sent_to(report.recipient, report.message_id):
+    event = AnymailTrackingEvent(
+        event_type=EventType.COMPLAINED if report.kind == "complaint" else EventType.BOUNCED,
+        recipient=report.recipient,
+        message_id=report.message_id,
+        mta_response=report.answer,
+    )
+    verdicts = [verdict for _, verdict in tracking.send(Report, event=event, esp_name=MAILBOX)]
+    if UNMATCHED in verdicts:
         outcome.unmatched += 1
-        return
-    event = "complained" if report.kind == "complaint" else "bounced"
-    known = feedback.record_tracking_event(
-        event_type=event, recipient=report.recipient, message_id=report.message_id,
-        answer=report.answer,
-    )  # fmt: skip
-    if not known:
-        return  # not an address of ours
-    if event == "bounced" and sending.sender_not_authenticated(report.answer):
+    elif SENDER_REFUSED in verdicts:
         outcome.sender_refusals += 1
-    else:
+    elif SUPPRESSED in verdicts:
         outcome.suppressed += 1
 
 

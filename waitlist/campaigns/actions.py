@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from celery import current_app
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, Exists, F, OuterRef, Q
@@ -14,9 +13,12 @@ from django.http.request import validate_host
 from django.urls import Resolver404, resolve
 from django.utils import timezone
 
-from . import deliveries, emails, sending, timezones, tokens
+from ..engine import messages, sending, workers
+from ..models import Campaign, Delivery, Interest, USState
+from ..people import tokens
+from ..people.dashboard import Table
+from . import dispatch, emails, timezones
 from .lifecycle import CampaignError, move
-from .models import Campaign, Delivery, Interest, USState
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +94,7 @@ def unsubscribe_links_work() -> str:
     it must name a host this site answers to and reach the unsubscribe page with a token it
     reads back. "" when nothing would."""
     token = tokens.make_token(tokens.UNSUBSCRIBE, key="preflight")
-    link = urlsplit(emails.link_pattern("waitlist:unsubscribe").format(token))
+    link = urlsplit(messages.link_pattern("waitlist:unsubscribe").format(token))
     if not validate_host(link.hostname or "", settings.ALLOWED_HOSTS):
         return (
             f"The unsubscribe links would be dead: they lead to {link.hostname}, which is not in "
@@ -154,8 +156,8 @@ def send_test(campaign: Campaign, *, to: str) -> str:
     copy = emails.campaign_copy(
         template, campaign_id=campaign.pk, subscriber_id=0, email=to, token_key="test"
     )
-    message = emails.message(copy)
-    message.extra_headers["Message-ID"] = emails.message_id(
+    message = messages.message(copy)
+    message.extra_headers["Message-ID"] = messages.message_id(
         f"test.{campaign.pk}", int(timezone.now().timestamp())
     )
     message.subject = f"[Test] {message.subject}"
@@ -176,23 +178,15 @@ FAR_AHEAD = dt.timedelta(days=30)
 
 def _dispatch_on_commit() -> None:
     """Ask a worker to run the dispatcher once this transaction commits, rather than at beat's
-    next tick. By name: the tasks module imports this one. With the broker down the tick
-    starts it."""
-
-    def enqueue() -> None:
-        try:
-            current_app.send_task(DISPATCH_TASK, retry=False)
-        except Exception:
-            logger.warning("campaigns: could not enqueue the dispatcher; beat's tick will")
-
-    transaction.on_commit(enqueue)
+    next tick (which starts it anyway should the broker be down)."""
+    transaction.on_commit(lambda: workers.enqueue(DISPATCH_TASK))
 
 
 def schedule(campaign: Campaign, *, by=None) -> Preflight:
     """Leave at its send time; refused unless it is still ahead and the preflight passes."""
     if campaign.send_at is None:
         raise CampaignError("Set a send time first (and save), or send now.")
-    if deliveries.starts_at(campaign) <= timezone.now():
+    if dispatch.starts_at(campaign) <= timezone.now():
         raise CampaignError(PAST_SEND_TIME)
     check = preflight(campaign)
     if not check.ok:
@@ -240,7 +234,7 @@ def resume(campaign: Campaign, *, by=None) -> None:
     with transaction.atomic():
         move(campaign, "resume", by=by)
         _dispatch_on_commit()
-    deliveries.forget_dispatch(campaign.pk)
+    dispatch.forget_dispatch(campaign.pk)
 
 
 def cancel(campaign: Campaign, *, by=None) -> int:
@@ -261,7 +255,7 @@ def retry_failed(campaign: Campaign, *, by=None) -> int:
         retried = rows.retry()
         if campaign.status == Campaign.Status.SENDING:
             _dispatch_on_commit()
-    deliveries.forget_dispatch(campaign.pk)
+    dispatch.forget_dispatch(campaign.pk)
     return retried
 
 
@@ -334,13 +328,13 @@ def results(chosen) -> dict[int, dict[str, int]]:
     return {row.pop("campaign"): row for row in figures}
 
 
-def results_table() -> list[list]:
+def results_table() -> Table:
     """Every campaign that went out, newest first, with its results: the dashboard's table."""
     went_out = Campaign.objects.exclude(
         status__in=[Campaign.Status.DRAFT, Campaign.Status.SCHEDULED]
     ).order_by("-started_at", "-pk")
     figures = results(went_out)
-    return [
+    rows = [
         [
             campaign.name,
             campaign.get_status_display(),
@@ -349,3 +343,5 @@ def results_table() -> list[list]:
         ]
         for campaign in went_out
     ]
+    columns = ["Campaign", "Status", "Started", *RESULTS.values()]
+    return Table("campaigns", "Campaigns that went out", columns, rows)

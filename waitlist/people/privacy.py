@@ -3,7 +3,7 @@
 from django.db import transaction
 from django.utils import timezone
 
-from .models import UTM_FIELDS, OutboundEmail, Subscriber, new_referral_code, new_token_key
+from ..models.people import UTM_FIELDS, OutboundEmail, Subscriber, new_referral_code, new_token_key
 
 
 def _iso(moment) -> str | None:

@@ -16,11 +16,10 @@ from django.core.cache import caches
 from django.core.mail import get_connection
 from django.core.mail.backends.smtp import EmailBackend as SMTPBackend
 from django.db.models import QuerySet
-from django.utils import timezone
 
-from . import emails
+from ..models.engine import Sendable
+from . import messages
 from .dbretry import until_written
-from .models import Sendable, Subscriber
 
 logger = logging.getLogger(__name__)
 
@@ -73,9 +72,13 @@ class Batch(abc.ABC):
         return True
 
     @abc.abstractmethod
-    def copies(self, claimed: list[tuple[int, int]]) -> dict[int, emails.Copy]:
+    def copies(self, claimed: list[tuple[int, int]]) -> dict[int, messages.Copy]:
         """Each claimed (row, subscriber) still to be sent, by row id; a row left out is
         skipped. One query for the group; templates rendered once per batch."""
+
+    @abc.abstractmethod
+    def suppress(self, *, subscriber_id: int, reason: str) -> None:
+        """The server refused the address for good (a hard bounce): never mail it again."""
 
     def take_permit(self) -> None:
         """Called before each message; blocks to keep a sending rate. None by default."""
@@ -199,13 +202,13 @@ def server_unavailable(exc: BaseException) -> bool:
     return isinstance(exc, OSError) and not isinstance(exc, smtplib.SMTPException)
 
 
-def _deliver(mail, copy: emails.Copy) -> str:
+def _deliver(mail, copy: messages.Copy) -> str:
     """Send one copy over the open connection; returns the email service's id, if any."""
     if isinstance(mail, SMTPBackend) and copy.to.isascii():
         # Straight to the SMTP session: the same bytes, without the email package's cost.
-        mail.connection.sendmail(copy.template.mailto, [copy.to], emails.mime(copy))
+        mail.connection.sendmail(copy.template.mailto, [copy.to], messages.mime(copy))
         return ""
-    message = emails.message(copy, connection=mail)
+    message = messages.message(copy, connection=mail)
     mail.send_messages([message])
     status = getattr(message, "anymail_status", None)
     return "" if status is None or status.message_id is None else str(status.message_id)
@@ -232,7 +235,7 @@ def _refused(batch: Batch, row: int, subscriber_id: int, exc: Exception, result:
     if code is not None and code >= 500:
         batch.model.objects.filter(pk=row).mark_failed(answer)
         if code in HARD_BOUNCE_CODES:
-            suppress(subscriber_id=subscriber_id, reason=HARD_BOUNCE)
+            batch.suppress(subscriber_id=subscriber_id, reason=HARD_BOUNCE)
         result.failed += 1
         return
     result.retry_after(_retry_later(batch, [row], answer))
@@ -328,9 +331,3 @@ class RateLimiter:
             return 1
         allowed = min(self.chunk, self.per_second - second_before, self.per_hour - hour_before)
         return max(0, allowed)
-
-
-def suppress(*, subscriber_id: int, reason: str) -> None:
-    Subscriber.objects.filter(pk=subscriber_id, suppressed_at__isnull=True).update(
-        suppressed_at=timezone.now(), suppression_reason=reason
-    )

@@ -11,13 +11,16 @@ from django.db.models import Case, DateTimeField, Value, When
 from django.db.models.functions import Cast
 from django.utils import timezone
 
-from . import emails, sending, timezones
+from ..engine import messages, sending, workers
+from ..models import Campaign, Delivery, Subscriber
+from ..people import suppression
+from . import emails, timezones
 from .lifecycle import CampaignError, move
-from .models import Campaign, Delivery, Subscriber
 
 logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 500
+BATCH_TASK = "waitlist.tasks.send_campaign_batch"
 
 
 def lease() -> dt.timedelta:
@@ -85,7 +88,7 @@ def batch_ranges(campaign_id: int, *, size: int = BATCH_SIZE) -> list[tuple[int,
         return [(low, high) for low, high in cursor.fetchall()]
 
 
-def dispatch(*, enqueue) -> dict:
+def dispatch() -> dict:
     """Run by beat every 30 s; safe when two run at once. Starts due campaigns, takes back rows
     whose worker died, hands out batches, and closes campaigns with nothing left to send."""
     now = timezone.now()
@@ -112,7 +115,7 @@ def dispatch(*, enqueue) -> dict:
         due = not recently_dispatched(campaign.pk, wave=_latest_wave(campaign, now))
         if campaign.pk in started or released or due:
             for low, high in batch_ranges(campaign.pk):
-                enqueue(campaign.pk, low, high)
+                workers.enqueue(BATCH_TASK, campaign.pk, low, high)
                 handed_out += 1
         finish_if_done(campaign.pk)
     return {"started": started, "batches": handed_out}
@@ -197,9 +200,11 @@ class CampaignBatch(sending.Batch):
     skipped_answer = "no longer subscribed"
     sender_refused_wait = 0  # the campaign pauses: its rows wait for Resume
 
+    suppress = staticmethod(suppression.suppress)
+
     def __init__(self, campaign_id: int, low: int, high: int):
         self.campaign_id, self.low, self.high = campaign_id, low, high
-        self._template: emails.Template | None = None
+        self._template: messages.Template | None = None
         self.limiter = sending.RateLimiter(
             per_second=settings.CAMPAIGN_RATE_PER_SECOND, per_hour=settings.CAMPAIGN_RATE_PER_HOUR
         )
@@ -220,7 +225,7 @@ class CampaignBatch(sending.Batch):
     def lease(self) -> dt.timedelta:
         return lease()
 
-    def copies(self, claimed: list[tuple[int, int]]) -> dict[int, emails.Copy]:
+    def copies(self, claimed: list[tuple[int, int]]) -> dict[int, messages.Copy]:
         people = {
             person["pk"]: person
             for person in Subscriber.objects.mailable()

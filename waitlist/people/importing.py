@@ -24,8 +24,8 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from ..models.people import ConsentRecord, Interest, OutboundEmail, Subscriber, USState, email_hash
 from . import consent, outbox
-from .models import ConsentRecord, Interest, OutboundEmail, Subscriber, USState, email_hash
 from .signup import canonical_email
 
 COLUMNS = (

@@ -9,8 +9,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from ..models.people import OutboundEmail, Subscriber
 from . import outbox, privacy
-from .models import OutboundEmail, Subscriber
 
 NEVER_CONFIRMED = "never confirmed"
 

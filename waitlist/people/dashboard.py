@@ -3,6 +3,7 @@ here with labelled axes, each beside the table of its figures, and every table a
 
 import csv
 import datetime as dt
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from django.contrib import admin
@@ -15,8 +16,7 @@ from django.utils import timezone
 
 from articles.models import Article
 
-from . import campaigns
-from .models import Interest, Milestone, Subscriber, USState
+from ..models.people import Interest, Milestone, Subscriber, USState
 
 DAYS = 30
 CONFIRMED = Q(status=Subscriber.Status.CONFIRMED)
@@ -227,19 +227,10 @@ def chart(table: Table) -> dict:
 # --- the view ----------------------------------------------------------------------------------
 
 
-def campaign_results() -> Table:
-    return Table(
-        "campaigns",
-        "Campaigns that went out",
-        ["Campaign", "Status", "Started", *campaigns.RESULTS.values()],
-        campaigns.results_table(),
-    )
-
-
 def tables() -> list[Table]:
     return [
         daily(), by_status(), by_source(), by_state(), by_interest(), top_articles(),
-        referrals(), milestones(), campaign_results(),
+        referrals(), milestones(),
     ]  # fmt: skip
 
 
@@ -264,10 +255,13 @@ def spreadsheet_cell(value: str) -> str:
     return f"'{value}" if value.startswith(FORMULA_STARTS) else value
 
 
-def dashboard_view(request: HttpRequest) -> HttpResponse:
+def dashboard_view(
+    request: HttpRequest, *, more_tables: Sequence[Callable[[], Table]] = ()
+) -> HttpResponse:
+    """The dashboard; `more_tables` adds tables of other rooms' figures (the campaigns')."""
     if not request.user.has_perm("waitlist.view_dashboard"):
         raise PermissionDenied
-    everything = tables()
+    everything = [*tables(), *(table() for table in more_tables)]
     if "csv" in request.GET:
         wanted = next((t for t in everything if t.name == request.GET["csv"]), None)
         if wanted is None:

@@ -15,9 +15,10 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 
-from . import campaigns, deliveries, emails, lifecycle
+from ..engine.messages import Copy
+from ..models import Campaign
+from . import actions, dispatch, emails, lifecycle
 from .lifecycle import CampaignError
-from .models import Campaign
 
 # How long a campaign's confirmation page stays good for its Send now or Schedule button.
 CONFIRMATION_MAX_AGE = 30 * 60
@@ -59,7 +60,7 @@ def status_label(campaign: Campaign) -> str:
     return campaign.get_status_display()
 
 
-def actions(campaign: Campaign, user) -> list[dict]:
+def offered_steps(campaign: Campaign, user) -> list[dict]:
     """What the page offers `user` now: the test while it can still change, then the steps."""
     offered = lifecycle.offered(campaign, user)
     editable = campaign.status in (Campaign.Status.DRAFT, Campaign.Status.SCHEDULED)
@@ -72,13 +73,13 @@ def progress(request: HttpRequest, pk: int, *, model_admin: ModelAdmin) -> JsonR
     """What the campaign page polls while it is live: status, the steps offered now, counts,
     rate and time left."""
     campaign = _campaign(request, model_admin, pk)
-    counts = campaigns.progress(campaign)
+    counts = actions.progress(campaign)
     response = JsonResponse(
         {
             **counts,
             "status": campaign.status,
             "status_label": status_label(campaign),
-            "actions": [step["name"] for step in actions(campaign, request.user)],
+            "actions": [step["name"] for step in offered_steps(campaign, request.user)],
         }
     )
     response["Cache-Control"] = "no-store"
@@ -87,13 +88,13 @@ def progress(request: HttpRequest, pk: int, *, model_admin: ModelAdmin) -> JsonR
 
 def results(campaign: Campaign) -> list[dict]:
     """Its figures, labelled, in the order the page shows them."""
-    figures = campaigns.results(Campaign.objects.filter(pk=campaign.pk)).get(campaign.pk, {})
+    figures = actions.results(Campaign.objects.filter(pk=campaign.pk)).get(campaign.pk, {})
     return [
-        {"label": label, "value": figures.get(name, 0)} for name, label in campaigns.RESULTS.items()
+        {"label": label, "value": figures.get(name, 0)} for name, label in actions.RESULTS.items()
     ]
 
 
-def _sample_copy(campaign: Campaign) -> emails.Copy:
+def _sample_copy(campaign: Campaign) -> Copy:
     """One recipient's copy, its personal links made for nobody (they lead to the page that
     says the link is not valid)."""
     return emails.campaign_copy(
@@ -158,30 +159,30 @@ def confirm(request: HttpRequest, pk: int, step: str, *, model_admin: ModelAdmin
     campaign = get_object_or_404(Campaign, pk=pk)
     now = timezone.now()
     when = now if step == "send_now" else campaign.send_at
-    check = campaigns.preflight(campaign, when=when)
+    check = actions.preflight(campaign, when=when)
     problems, notes = list(check.problems), list(check.notes)
     passed = False
     if campaign.status != Campaign.Status.DRAFT:
         problems.insert(0, lifecycle.refusal(campaign, step))
     if when is None:
         problems.append("Set a send time first (and save), or send now.")
-    elif step == "schedule" and deliveries.starts_at(campaign) <= now:
+    elif step == "schedule" and dispatch.starts_at(campaign) <= now:
         if campaign.local_time:
             problems.append("This time has passed in the first time zone: set a later one.")
         else:
             passed = True  # the page asks: send it now?
-    elif when - now > campaigns.FAR_AHEAD:
+    elif when - now > actions.FAR_AHEAD:
         notes.append(
             f"That is {(when - now).days} days from now, more than "
-            f"{campaigns.FAR_AHEAD.days}: check the date."
+            f"{actions.FAR_AHEAD.days}: check the date."
         )
     if step == "send_now" and campaign.local_time:
-        problems.append(campaigns.LOCAL_TIME_NOT_NOW)
+        problems.append(actions.LOCAL_TIME_NOT_NOW)
     return _page(
         request, model_admin, "confirm.html",
         title="Confirm sending now" if step == "send_now" else "Confirm the schedule",
         campaign=campaign, step=step, when=when, passed=passed,
-        from_email=settings.DEFAULT_FROM_EMAIL, audience_label=campaigns.audience_label(campaign),
+        from_email=settings.DEFAULT_FROM_EMAIL, audience_label=actions.audience_label(campaign),
         check=check, minutes=max(1, round(check.estimated_seconds / 60)),
         problems=problems,
         notes=notes, confirmation=_confirmation(campaign, step),
@@ -223,29 +224,29 @@ def _take(request: HttpRequest, campaign: Campaign, step: str) -> str:
         if campaign.status not in (Campaign.Status.DRAFT, Campaign.Status.SCHEDULED):
             raise CampaignError(f"{lifecycle.ENDED.get(campaign.status, 'It has gone out.')} "
                                 "A test is for what can still change.")  # fmt: skip
-        campaigns.send_test(campaign, to=to)
+        actions.send_test(campaign, to=to)
         return f"Test sent to {to}."
     if step == "schedule":
-        check = campaigns.schedule(campaign, by=by)
+        check = actions.schedule(campaign, by=by)
         minutes = max(1, round(check.estimated_seconds / 60))
         return (
             f"Scheduled for {timezone.localtime(campaign.send_at):%b %d, %H:%M}: "
             f"{check.audience} people, about {minutes} minute(s) at the configured rate."
         )
     if step == "send_now":
-        check = campaigns.send_now(campaign, by=by)
+        check = actions.send_now(campaign, by=by)
         return f"Sending now to {check.audience} people."
     if step == "unschedule":
-        campaigns.unschedule(campaign, by=by, why="Taken back to draft.")
+        actions.unschedule(campaign, by=by, why="Taken back to draft.")
         return "Back to draft: nothing was sent."
     if step == "pause":
-        campaigns.pause(campaign, by=by)
+        actions.pause(campaign, by=by)
         return "Paused: nothing more goes out until you resume."
     if step == "resume":
-        campaigns.resume(campaign, by=by)
+        actions.resume(campaign, by=by)
         return "Resumed."
     if step == "cancel":
-        return f"Cancelled; {campaigns.cancel(campaign, by=by)} unsent message(s) skipped."
-    retried = campaigns.retry_failed(campaign, by=by)
+        return f"Cancelled; {actions.cancel(campaign, by=by)} unsent message(s) skipped."
+    retried = actions.retry_failed(campaign, by=by)
     when = "when you resume" if campaign.status == Campaign.Status.PAUSED else "now"
     return f"{retried} failed message(s) queued again: they go out {when}."

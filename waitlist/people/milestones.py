@@ -5,8 +5,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from ..models.people import Milestone, MilestoneReached, OutboundEmail, Subscriber
 from . import outbox
-from .models import Milestone, MilestoneReached, OutboundEmail, Subscriber
 
 
 def award(referrer: Subscriber) -> list[Milestone]:

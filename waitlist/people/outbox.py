@@ -10,15 +10,15 @@ import datetime as dt
 import logging
 import math
 
-from celery import current_app
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
-from . import emails, links, sending
-from .models import ConsentRecord, Milestone, OutboundEmail, Subscriber
+from ..engine import messages, sending, workers
+from ..models.people import ConsentRecord, Milestone, OutboundEmail, Subscriber
+from . import emails, links, suppression
 
 logger = logging.getLogger(__name__)
 
@@ -79,13 +79,8 @@ def starting() -> None:
 
 
 def enqueue(*, countdown: float | None = None) -> None:
-    """Ask a worker to send what is due. The rows are the guarantee, the task only a hint: with
-    the broker down this fails at once (no retry, a 1 s connect timeout) and the sweep sends the
-    email later. By name: the tasks module imports this one."""
-    try:
-        current_app.send_task(SEND_TASK, countdown=countdown, retry=False)
-    except Exception:
-        logger.warning("outbox: could not enqueue a send; the sweep will")
+    """Ask a worker to send what is due."""
+    workers.enqueue(SEND_TASK, countdown=countdown)
 
 
 # The emails that ask a person to confirm, sent only while they have not.
@@ -104,8 +99,10 @@ class Outbox(sending.Batch):
     unreachable_wait = 5
     limit = BATCH_SIZE
 
+    suppress = staticmethod(suppression.suppress)
+
     def __init__(self):
-        self.templates: dict[tuple[str, int | None], emails.Template] = {}
+        self.templates: dict[tuple[str, int | None], messages.Template] = {}
 
     def rows(self):
         return OutboundEmail.objects.order_by("created_at", "pk")
@@ -113,7 +110,7 @@ class Outbox(sending.Batch):
     def lease(self) -> dt.timedelta:
         return lease()
 
-    def copies(self, claimed: list[tuple[int, int]]) -> dict[int, emails.Copy]:
+    def copies(self, claimed: list[tuple[int, int]]) -> dict[int, messages.Copy]:
         latest_consent = ConsentRecord.objects.filter(
             subscriber=OuterRef("subscriber_id")
         ).order_by(*ConsentRecord._meta.ordering)
@@ -138,7 +135,7 @@ class Outbox(sending.Batch):
         )
         return {row["pk"]: copy for row in rows if (copy := self.copy(row))}
 
-    def copy(self, row: dict) -> emails.Copy | None:
+    def copy(self, row: dict) -> messages.Copy | None:
         """One email as its person gets it, or None if it is no longer wanted."""
         if row["kind"] in ASKING:
             # Whoever has confirmed meanwhile, or asked again since, does not need this one.
@@ -172,7 +169,7 @@ class Outbox(sending.Batch):
             )
         raise ValueError(f"no email is written for kind {row['kind']!r}")
 
-    def template(self, kind: str, row: dict | None = None) -> emails.Template:
+    def template(self, kind: str, row: dict | None = None) -> messages.Template:
         milestone_id = row and row["milestone_id"]
         key = (kind, milestone_id)
         if key not in self.templates:
@@ -199,7 +196,7 @@ def send_due() -> sending.Result:
             return total
 
 
-def sweep(*, enqueue=enqueue) -> int:
+def sweep() -> int:
     """Run by beat: take back emails whose worker died, and hand the workers what is due and
     was missed. Returns how many emails are due."""
     OutboundEmail.objects.expired(lease()).requeue()

@@ -9,8 +9,8 @@ from django.db.models import Q, Value
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from ..models.people import UTM_FIELDS, ConsentRecord, OutboundEmail, Subscriber, email_hash
 from . import consent, links, milestones, outbox, tokens
-from .models import UTM_FIELDS, ConsentRecord, OutboundEmail, Subscriber, email_hash
 
 RESEND_AFTER = dt.timedelta(minutes=10)
 # More credited referrals than this from one IP address in a day look like one person.

@@ -7,8 +7,8 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from ..models.people import Subscriber
 from . import tokens
-from .models import Subscriber
 
 
 def referral_url(referral_code: str) -> str:

@@ -1,0 +1,50 @@
+"""A campaign's email: rendered once for everyone (`engine.messages`), each person's copy with
+their own unsubscribe and preferences links."""
+
+from django.conf import settings
+from django.utils.safestring import mark_safe
+
+from articles.rendering import render_text
+
+from ..engine.messages import Copy, Template, absolute, message_id, message_id_domain, render
+from ..models import Campaign
+from ..people import tokens
+
+
+def campaign_template(campaign: Campaign) -> Template:
+    domain = message_id_domain()
+    return render(
+        "waitlist/email/campaign",
+        {
+            "campaign": campaign,
+            "body_html": mark_safe(campaign.body_html),
+            "body_text": render_text(campaign.body),
+            "web_url": absolute(campaign.get_absolute_url()) if campaign.in_archive else "",
+        },
+        key=f"campaign-{campaign.pk}",
+        subject=campaign.subject,
+        links={"unsubscribe": "waitlist:unsubscribe", "preferences": "waitlist:preferences"},
+        headers={
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+            "List-Id": f"{settings.SITE_NAME} launch updates <launch.{domain}>",
+        },
+    )
+
+
+def campaign_message_id(campaign_id: int, subscriber_id: int) -> str:
+    return message_id(f"campaign.{campaign_id}", subscriber_id)
+
+
+def campaign_copy(
+    template: Template, *, campaign_id: int, subscriber_id: int, email: str, token_key: str
+) -> Copy:
+    unsubscribe = template.link("unsubscribe", tokens.make_token(tokens.UNSUBSCRIBE, key=token_key))
+    preferences = template.link("preferences", tokens.make_token(tokens.PREFERENCES, key=token_key))
+    return template.fill(
+        to=email,
+        headers={
+            "Message-ID": campaign_message_id(campaign_id, subscriber_id),
+            "List-Unsubscribe": f"<{unsubscribe}>, <mailto:{template.mailto}?subject=unsubscribe>",
+        },
+        links={"unsubscribe": unsubscribe, "preferences": preferences},
+    )

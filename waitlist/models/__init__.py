@@ -1,0 +1,26 @@
+"""The waitlist's models, kept by room: the mail engine's rows, people, and campaigns."""
+
+from .campaigns import Campaign, CampaignQuerySet, Delivery
+from .engine import Heartbeat, Sendable, SendableQuerySet, SendStatus
+from .people import (
+    UTM_FIELDS,
+    UTM_KEYS,
+    ConsentRecord,
+    Interest,
+    Milestone,
+    MilestoneReached,
+    OutboundEmail,
+    Subscriber,
+    SubscriberQuerySet,
+    USState,
+    email_hash,
+    new_referral_code,
+    new_token_key,
+)
+
+__all__ = [
+    "UTM_FIELDS", "UTM_KEYS", "Campaign", "CampaignQuerySet", "ConsentRecord", "Delivery",
+    "Heartbeat", "Interest", "Milestone", "MilestoneReached", "OutboundEmail", "Sendable",
+    "SendableQuerySet", "SendStatus", "Subscriber", "SubscriberQuerySet", "USState",
+    "email_hash", "new_referral_code", "new_token_key",
+]  # fmt: skip

@@ -1,0 +1,248 @@
+"""Launch updates: a campaign, its lifecycle, and one delivery row per person it goes to."""
+
+import datetime as dt
+import hashlib
+
+import reversion
+from django.conf import settings
+from django.db import models
+from django.urls import reverse
+from django_fsm import RETURN_VALUE, ConcurrentTransitionMixin, FSMField, transition
+from django_fsm_log.decorators import fsm_log_by, fsm_log_description
+
+from articles.rendering import render_markdown
+
+from .engine import Sendable, SendStatus
+from .people import Milestone, Subscriber, SubscriberQuerySet
+
+
+class CampaignQuerySet(models.QuerySet):
+    def archived(self) -> "CampaignQuerySet":
+        """The public archive: updates that went out (or are going out), newest first."""
+        return self.filter(
+            in_archive=True,
+            status__in=[Campaign.Status.SENDING, Campaign.Status.PAUSED, Campaign.Status.SENT],
+        ).order_by("-started_at", "-pk")
+
+
+def recorded(transition_method):
+    """A transition whose `by` (a person; None for the workers) and `description` (why) go
+    into its log entry (django-fsm-log)."""
+    return fsm_log_by(fsm_log_description(transition_method))
+
+
+# What an operator writes; restoring a revision leaves the rest (status, test, progress) at its
+# defaults: a restored campaign is a draft that wants a new test.
+@reversion.register(
+    fields=[
+        "name", "subject", "preheader", "body", "body_html", "audience_interests",
+        "audience_states", "audience_milestone", "send_at", "local_time",
+        "quiet_hours_override", "in_archive", "created_at", "updated_at",
+    ]
+)  # fmt: skip
+class Campaign(ConcurrentTransitionMixin, models.Model):
+    """A launch update: written and scheduled by an operator, sent by the workers.
+
+    Its status is a state machine (django-fsm-2): the transitions below are the only way it
+    changes, each is recorded with who or what took it and why (django-fsm-log), and a
+    transition saved over a row that moved meanwhile is refused (ConcurrentTransitionMixin).
+    `waitlist.campaigns.move` runs them."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        SCHEDULED = "scheduled", "Scheduled"
+        SENDING = "sending", "Sending"
+        PAUSED = "paused", "Paused"
+        SENT = "sent", "Sent"
+        CANCELLED = "cancelled", "Cancelled"
+
+    name = models.CharField(max_length=120, help_text="For operators only; never shown.")
+    subject = models.CharField(max_length=150)
+    preheader = models.CharField(
+        max_length=150, blank=True, help_text="The preview line inboxes show after the subject."
+    )
+    body = models.TextField(help_text="Markdown: ## headings, lists, links, **bold**.")
+    body_html = models.TextField(editable=False, default="")
+    audience_interests = models.JSONField(
+        default=list, blank=True, help_text="Only people with any of these interests; none: all."
+    )
+    audience_states = models.JSONField(
+        default=list, blank=True, help_text="Only people in these states; none: every state."
+    )
+    audience_milestone = models.ForeignKey(
+        Milestone,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="campaigns",
+        help_text="Only people who reached this referral milestone; none: anyone.",
+    )
+    status = FSMField(max_length=10, choices=Status, default=Status.DRAFT, protected=True)
+    send_at = models.DateTimeField(null=True, blank=True)
+    local_time = models.BooleanField(
+        "at this time in each recipient's time zone",
+        default=False,
+        help_text="09:00 reaches New York at 09:00 Eastern and California at 09:00 Pacific, on "
+        "the send time's date; people who gave no state get the site's time zone.",
+    )
+    quiet_hours_override = models.BooleanField(
+        "send in quiet hours",
+        default=False,
+        help_text="Let a local-time campaign leave between 21:00 and 08:00 in its recipients' "
+        "zones (refused otherwise).",
+    )
+    in_archive = models.BooleanField(
+        "in the public archive",
+        default=True,
+        help_text="Shown at /updates/ once it goes out, and linked from the email as “view in "
+        "your browser”. Untick for an update meant for its audience alone.",
+    )
+    # Why the workers paused it by themselves (too many failures, our sender refused); cleared
+    # on resume.
+    pause_reason = models.CharField(max_length=600, blank=True, editable=False)
+    test_sent_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # What the last test showed (Campaign.seen_version): a test stays valid until this changes.
+    tested_version = models.CharField(max_length=64, blank=True, editable=False)
+    started_at = models.DateTimeField(null=True, blank=True, editable=False)
+    finished_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = CampaignQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "send_at"])]
+        permissions = [("send_campaign", "Can test, schedule, pause, resume and cancel sending")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def save(self, *args, **kwargs) -> None:
+        self.body_html = render_markdown(self.body, breaks=True).html
+        super().save(*args, **kwargs)
+
+    def get_absolute_url(self) -> str:
+        return reverse("waitlist:update", args=[self.pk])
+
+    def seen_version(self) -> str:
+        """A digest of what a recipient sees (sender, subject, preheader, body): a change to the
+        schedule or the audience leaves it as it is."""
+        seen = [settings.DEFAULT_FROM_EMAIL, self.subject, self.preheader, self.body]
+        return hashlib.sha256("\x00".join(seen).encode()).hexdigest()
+
+    def audience(self) -> SubscriberQuerySet:
+        """Who it goes to: the mailable people of its segment."""
+        return Subscriber.objects.mailable().in_segment(
+            interests=self.audience_interests,
+            states=self.audience_states,
+            milestone=self.audience_milestone,
+        )
+
+    def has_failed_deliveries(self) -> bool:
+        """Failed messages to people who may still be mailed: what Retry failed would send."""
+        failed = self.deliveries.filter(status=SendStatus.FAILED)
+        return failed.filter(subscriber__suppressed_at__isnull=True).exists()
+
+    # The lifecycle. Schedule and Send now have their conditions checked by the preflight on
+    # the confirmation page (`campaigns.preflight`), which says what is missing rather than
+    # hiding the button.
+    SEND_PERMISSION = "waitlist.send_campaign"
+
+    @recorded
+    @transition(
+        field=status, source=Status.DRAFT, target=Status.SCHEDULED,
+        permission=SEND_PERMISSION, custom={"label": "Schedule for the send time", "confirm": True},
+    )  # fmt: skip
+    def schedule(self, *, by=None, description: str = "") -> None:
+        """Leave at its send time."""
+
+    @recorded
+    @transition(
+        field=status, source=Status.DRAFT, target=Status.SCHEDULED,
+        permission=SEND_PERMISSION, custom={"label": "Send now", "confirm": True},
+    )  # fmt: skip
+    def send_now(self, *, now: dt.datetime, by=None, description: str = "") -> None:
+        """Leave at once: the dispatcher is asked to start it as soon as this commits."""
+        self.send_at = now
+
+    @recorded
+    @transition(
+        field=status, source=Status.SCHEDULED, target=Status.DRAFT,
+        permission=SEND_PERMISSION, custom={"label": "Back to draft"},
+    )  # fmt: skip
+    def unschedule(self, *, by=None, description: str = "") -> None:
+        """A draft again (an operator asked, or edited it)."""
+
+    @recorded
+    @transition(field=status, source=Status.SCHEDULED, target=Status.SENDING)
+    def start(self, *, now: dt.datetime, by=None, description: str = "") -> None:
+        """The dispatcher's: its send time came."""
+        self.started_at = now
+
+    @recorded
+    @transition(
+        field=status, source=Status.SENDING, target=Status.PAUSED,
+        permission=SEND_PERMISSION, custom={"label": "Pause"},
+    )  # fmt: skip
+    def pause(self, *, reason: str = "", by=None, description: str = "") -> None:
+        """Workers stop within a few messages and put their claimed rows back. `reason`: why
+        the workers paused it by themselves, shown until it resumes."""
+        self.pause_reason = reason
+
+    @recorded
+    @transition(
+        field=status, source=Status.PAUSED, target=Status.SENDING,
+        permission=SEND_PERMISSION, custom={"label": "Resume"},
+    )  # fmt: skip
+    def resume(self, *, by=None, description: str = "") -> None:
+        self.pause_reason = ""
+
+    @recorded
+    @transition(field=status, source=Status.SENDING, target=Status.SENT)
+    def finish(self, *, now: dt.datetime, by=None, description: str = "") -> None:
+        """The workers': nothing is left to send."""
+        self.finished_at = now
+
+    @recorded
+    @transition(
+        field=status, source=[Status.SCHEDULED, Status.SENDING, Status.PAUSED],
+        target=Status.CANCELLED, permission=SEND_PERMISSION,
+        custom={"label": "Cancel the campaign"},
+    )  # fmt: skip
+    def cancel(self, *, now: dt.datetime, by=None, description: str = "") -> None:
+        """Nothing more goes out."""
+        self.finished_at = now
+
+    @recorded
+    @transition(
+        field=status, source=[Status.SENDING, Status.PAUSED, Status.SENT],
+        target=RETURN_VALUE(Status.SENDING, Status.PAUSED), permission=SEND_PERMISSION,
+        conditions=[has_failed_deliveries], custom={"label": "Retry failed"},
+    )  # fmt: skip
+    def retry_failed(self, *, by=None, description: str = "") -> str:
+        """Its failed messages are sent again: a sent campaign sends again, a paused one sends
+        them when it resumes."""
+        if self.status == self.Status.SENT:
+            self.finished_at = None
+            return self.Status.SENDING
+        return self.status
+
+
+class Delivery(Sendable):
+    """One campaign to one person: created once, sent at most once, its outcome recorded."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="deliveries")
+    subscriber = models.ForeignKey(Subscriber, on_delete=models.CASCADE, related_name="deliveries")
+
+    class Meta:
+        verbose_name_plural = "deliveries"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["campaign", "subscriber"], name="one_delivery_per_person"
+            ),
+        ]
+        indexes = [models.Index(fields=["campaign", "status"])]
+
+    def __str__(self) -> str:
+        return f"{self.campaign} → {self.subscriber}"

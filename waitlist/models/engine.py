@@ -1,0 +1,139 @@
+"""The mail engine's rows: one email to one person (`Sendable`), how such rows change status
+(`SendableQuerySet`), and when each periodic task last finished (`Heartbeat`)."""
+
+import datetime as dt
+
+from django.db import connections, models, transaction
+from django.db.models import Case, F, Value, When
+from django.utils import timezone
+
+
+class SendStatus(models.TextChoices):
+    """Where one email stands: the outbox and campaign deliveries share these."""
+
+    QUEUED = "queued", "Queued"
+    SENDING = "sending", "Sending"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
+    SKIPPED = "skipped", "Skipped"
+
+
+class SendableQuerySet(models.QuerySet):
+    """The only ways an email's row changes status: claimed, marked sent, failed or skipped, and
+    back to the queue (`requeue`)."""
+
+    def queued(self) -> "SendableQuerySet":
+        return self.filter(status=SendStatus.QUEUED)
+
+    def claimed(self) -> "SendableQuerySet":
+        return self.filter(status=SendStatus.SENDING)
+
+    def failed(self) -> "SendableQuerySet":
+        return self.filter(status=SendStatus.FAILED)
+
+    def due(self, *, now: dt.datetime | None = None) -> "SendableQuerySet":
+        """Queued, and not asked to wait past `now`."""
+        now = now or timezone.now()
+        return self.queued().filter(
+            models.Q(not_before__isnull=True) | models.Q(not_before__lte=now)
+        )
+
+    def expired(self, lease: dt.timedelta) -> "SendableQuerySet":
+        """Claimed longer than `lease` ago by a worker that never marked them: it died."""
+        return self.claimed().filter(claimed_at__lt=timezone.now() - lease)
+
+    def claim(self, *, limit: int | None = None) -> list[tuple[int, int]]:
+        """Take the due rows (at most `limit`): (id, subscriber id) of each, by id. One
+        statement; two workers never get the same row, and on PostgreSQL a worker passes over
+        rows another is claiming instead of waiting for them."""
+        now = timezone.now()
+        with transaction.atomic(using=self.db):
+            picked = self.due(now=now).select_for_update(skip_locked=True).values("pk")
+            select, params = (picked[:limit] if limit else picked).query.sql_with_params()
+            with connections[self.db].cursor() as cursor:
+                cursor.execute(
+                    f"UPDATE {self.model._meta.db_table}"
+                    " SET status = %s, claimed_at = %s, attempts = attempts + 1"
+                    f" WHERE status = %s AND id IN ({select}) RETURNING id, subscriber_id",
+                    [SendStatus.SENDING, now, SendStatus.QUEUED, *params],
+                )
+                return sorted(cursor.fetchall())
+
+    def renew(self) -> int:
+        """Still being sent: the claim holds another lease."""
+        return self.claimed().update(claimed_at=timezone.now())
+
+    def mark_sent(self, sent: list[tuple[int, str, str]]) -> int:
+        """(row, Message-ID, the email service's id or "") of each message accepted."""
+        esp_ids = [When(pk=row, then=Value(esp_id)) for row, _, esp_id in sent if esp_id]
+        return self.filter(pk__in=[row for row, _, _ in sent]).update(
+            status=SendStatus.SENT,
+            sent_at=timezone.now(),
+            answer="accepted",
+            message_id=Case(*[When(pk=row, then=Value(message_id)) for row, message_id, _ in sent]),
+            esp_message_id=Case(*esp_ids, default=F("esp_message_id")),
+        )
+
+    def mark_failed(self, answer: str) -> int:
+        return self.update(status=SendStatus.FAILED, answer=answer[:500])
+
+    def skip(self, answer: str = "") -> int:
+        """No longer to be sent (the person left, the campaign was cancelled…)."""
+        return self.update(status=SendStatus.SKIPPED, answer=answer[:500])
+
+    def requeue(
+        self, *, answer: str | None = None, wait: dt.timedelta | None = None, refund: bool = False
+    ) -> int:
+        """Back to the queue: tried again once `wait` has passed (at once if None). `refund`
+        gives back the attempt its claim took, when the failure was not the message's (the
+        server was down, our sender was refused, the batch stopped)."""
+        changes: dict = {"status": SendStatus.QUEUED, "not_before": wait and timezone.now() + wait}
+        if answer is not None:
+            changes["answer"] = answer[:500]
+        if refund:
+            changes["attempts"] = F("attempts") - 1
+        return self.update(**changes)
+
+    def retry(self) -> int:
+        """Failed rows queued again with their attempts reset (an operator's Retry failed)."""
+        return self.update(status=SendStatus.QUEUED, attempts=0, not_before=None)
+
+
+class Sendable(models.Model):
+    """One email to one person, as the sender sees it: claimed, sent at most once, its outcome
+    recorded. Database defaults, so rows can be made by one INSERT … SELECT naming few columns."""
+
+    Status = SendStatus
+
+    status = models.CharField(max_length=10, choices=Status, db_default=Status.QUEUED)
+    attempts = models.PositiveSmallIntegerField(db_default=0)
+    # Not to be tried again before this (after the server asked to try later, or was down).
+    not_before = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    message_id = models.CharField(max_length=200, blank=True, db_default="")
+    esp_message_id = models.CharField(
+        "email service's id",
+        max_length=200,
+        blank=True,
+        db_default="",
+        help_text="When sent through an ESP.",
+    )
+    answer = models.CharField(
+        max_length=500, blank=True, db_default="", help_text="The mail server's answer."
+    )
+
+    objects = SendableQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+
+class Heartbeat(models.Model):
+    """When a periodic task last finished: proof that beat and a worker on its queue run."""
+
+    task = models.CharField(max_length=50, primary_key=True)
+    finished_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.task} at {self.finished_at:%Y-%m-%d %H:%M:%S}"

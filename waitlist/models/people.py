@@ -1,0 +1,328 @@
+"""People on the list: who they are, what they consented to, the milestones they reached, and
+the transactional emails sent to them."""
+
+import hashlib
+import secrets
+
+from django.conf import settings
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+from .engine import Sendable
+
+
+class Interest(models.TextChoices):
+    TESTOSTERONE = "testosterone", "Testosterone"
+    PEPTIDES = "peptides", "Peptides"
+    WEIGHT = "weight", "Weight"
+    SLEEP = "sleep", "Sleep"
+
+
+class USState(models.TextChoices):
+    AL = "AL", "Alabama"
+    AK = "AK", "Alaska"
+    AZ = "AZ", "Arizona"
+    AR = "AR", "Arkansas"
+    CA = "CA", "California"
+    CO = "CO", "Colorado"
+    CT = "CT", "Connecticut"
+    DE = "DE", "Delaware"
+    DC = "DC", "District of Columbia"
+    FL = "FL", "Florida"
+    GA = "GA", "Georgia"
+    HI = "HI", "Hawaii"
+    ID = "ID", "Idaho"
+    IL = "IL", "Illinois"
+    IN = "IN", "Indiana"
+    IA = "IA", "Iowa"
+    KS = "KS", "Kansas"
+    KY = "KY", "Kentucky"
+    LA = "LA", "Louisiana"
+    ME = "ME", "Maine"
+    MD = "MD", "Maryland"
+    MA = "MA", "Massachusetts"
+    MI = "MI", "Michigan"
+    MN = "MN", "Minnesota"
+    MS = "MS", "Mississippi"
+    MO = "MO", "Missouri"
+    MT = "MT", "Montana"
+    NE = "NE", "Nebraska"
+    NV = "NV", "Nevada"
+    NH = "NH", "New Hampshire"
+    NJ = "NJ", "New Jersey"
+    NM = "NM", "New Mexico"
+    NY = "NY", "New York"
+    NC = "NC", "North Carolina"
+    ND = "ND", "North Dakota"
+    OH = "OH", "Ohio"
+    OK = "OK", "Oklahoma"
+    OR = "OR", "Oregon"
+    PA = "PA", "Pennsylvania"
+    RI = "RI", "Rhode Island"
+    SC = "SC", "South Carolina"
+    SD = "SD", "South Dakota"
+    TN = "TN", "Tennessee"
+    TX = "TX", "Texas"
+    UT = "UT", "Utah"
+    VT = "VT", "Vermont"
+    VA = "VA", "Virginia"
+    WA = "WA", "Washington"
+    WV = "WV", "West Virginia"
+    WI = "WI", "Wisconsin"
+    WY = "WY", "Wyoming"
+
+
+def email_hash(email: str) -> str:
+    """What stays of an address after erasure: enough to keep it suppressed, not to read it."""
+    return hashlib.sha256(email.strip().lower().encode()).hexdigest()
+
+
+def new_referral_code() -> str:
+    return secrets.token_urlsafe(6)
+
+
+def new_token_key() -> str:
+    return secrets.token_hex(8)
+
+
+# The campaign parameters a signup records (as utm_source, utm_medium and so on).
+UTM_KEYS = ("source", "medium", "campaign", "term", "content")
+UTM_FIELDS = tuple(f"utm_{key}" for key in UTM_KEYS)
+
+
+class SubscriberQuerySet(models.QuerySet):
+    def mailable(self) -> "SubscriberQuerySet":
+        """Who may get launch updates: confirmed, with an address, never suppressed."""
+        return self.filter(
+            status=Subscriber.Status.CONFIRMED, suppressed_at__isnull=True, email__isnull=False
+        )
+
+    def in_segment(
+        self, *, interests: list[str], states: list[str], milestone: "Milestone | None" = None
+    ) -> "SubscriberQuerySet":
+        """Anyone with any of `interests` (none: everyone), in any of `states` (none: all), who
+        reached `milestone` (none: whoever)."""
+        people = self
+        if milestone is not None:
+            people = people.filter(milestones_reached__milestone=milestone)
+        if interests:
+            any_interest = models.Q()
+            for interest in interests:
+                # The JSON list's text holds each interest in quotes: "sleep" never matches
+                # "sleeping".
+                any_interest |= models.Q(interests__icontains=f'"{interest}"')
+            people = people.filter(any_interest)
+        if states:
+            people = people.filter(state__in=states)
+        return people
+
+
+class Subscriber(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending confirmation"
+        CONFIRMED = "confirmed", "Confirmed"
+        UNSUBSCRIBED = "unsubscribed", "Unsubscribed"
+        ERASED = "erased", "Erased"
+
+    # NULL, not "", once erased: many erased rows must not collide on the unique address.
+    email = models.EmailField(max_length=254, null=True, blank=True)  # noqa: DJ001
+    # Unique and indexed through Meta: a field's own unique=True or db_index=True would also
+    # give PostgreSQL a second, pattern-matching index that no query uses and every signup pays.
+    email_hash = models.CharField(max_length=64, editable=False)
+    # The address with plus-tags (and, at Gmail, dots) removed: one person, one referral credit.
+    canonical_email_hash = models.CharField(max_length=64, editable=False)
+    status = models.CharField(max_length=12, choices=Status, default=Status.PENDING)
+    interests = models.JSONField(default=list, blank=True)
+    state = models.CharField("US state", max_length=2, choices=USState, blank=True)
+
+    source_article = models.ForeignKey(
+        "articles.Article",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="signups",
+    )
+    placement = models.CharField(max_length=20, blank=True)
+    utm_source = models.CharField(max_length=100, blank=True)
+    utm_medium = models.CharField(max_length=100, blank=True)
+    utm_campaign = models.CharField(max_length=100, blank=True)
+    utm_term = models.CharField(max_length=100, blank=True)
+    utm_content = models.CharField(max_length=100, blank=True)
+    referrer_url = models.CharField(max_length=500, blank=True)
+
+    referral_code = models.CharField(max_length=16, default=new_referral_code)
+    referred_by = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="referrals"
+    )
+    referral_credited = models.BooleanField(
+        default=False, help_text="This person's confirmation counted for whoever referred them."
+    )
+    referral_outcome = models.CharField(
+        max_length=80, blank=True, editable=False,
+        help_text="Whether the confirmation counted for the referrer, and if not, why.",
+    )  # fmt: skip
+    signup_ip = models.GenericIPAddressField(null=True, blank=True)
+    # Part of every signed link; a new key (on erasure) makes every old link dead.
+    token_key = models.CharField(max_length=16, default=new_token_key, editable=False)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    unsubscribed_at = models.DateTimeField(null=True, blank=True)
+    last_confirmation_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # A hard bounce or a spam complaint: never mailed again, whatever the status says.
+    suppressed_at = models.DateTimeField(null=True, blank=True)
+    suppression_reason = models.CharField(max_length=40, blank=True)
+    # The one reminder a signup that is not confirmed gets (waitlist/pending.py).
+    reminded_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Why the person's data is gone: they asked, or they never confirmed.
+    erasure_reason = models.CharField(max_length=60, blank=True, editable=False)
+
+    objects = SubscriberQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(Lower("email"), name="subscriber_email_unique_ci"),
+            models.UniqueConstraint(fields=["email_hash"], name="subscriber_email_hash_unique"),
+            models.UniqueConstraint(
+                fields=["referral_code"], name="subscriber_referral_code_unique"
+            ),
+            # A signed link names its subscriber by this key.
+            models.UniqueConstraint(fields=["token_key"], name="subscriber_token_key_unique"),
+            models.CheckConstraint(
+                condition=models.Q(status="erased") | models.Q(email__isnull=False),
+                name="subscriber_has_email_unless_erased",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "confirmed_at"]),
+            models.Index(fields=["canonical_email_hash"], name="subscriber_canonical_hash"),
+        ]
+        permissions = [
+            ("import_subscribers", "Can import a list of subscribers from CSV"),
+            ("export_subscribers", "Can export subscribers as CSV"),
+            ("erase_subscribers", "Can erase subscribers' personal data"),
+            ("view_dashboard", "Can view the waitlist dashboard"),
+        ]
+
+    def __str__(self) -> str:
+        return self.email or f"erased subscriber #{self.pk}"
+
+    def position(self) -> int | None:
+        """Place on the list among confirmed people: max(1, rank − REFERRAL_PLACES × credited
+        referrals), rank by when they confirmed; two people can share a place."""
+        if self.status != self.Status.CONFIRMED or not self.confirmed_at:
+            return None
+        ahead = Subscriber.objects.filter(status=self.Status.CONFIRMED).filter(
+            models.Q(confirmed_at__lt=self.confirmed_at)
+            | models.Q(confirmed_at=self.confirmed_at, pk__lt=self.pk)
+        )
+        rank = ahead.count() + 1
+        return max(1, rank - settings.REFERRAL_PLACES * self.credited_referrals())
+
+    def credited_referrals(self) -> int:
+        return self.referrals.filter(referral_credited=True).count()
+
+
+class Milestone(models.Model):
+    """A reward operators promise for confirmed referrals ("3 referrals: early access"). Reaching
+    one is recorded and announced by email once; a campaign can go to the people who did."""
+
+    referrals = models.PositiveSmallIntegerField(
+        "confirmed referrals",
+        validators=[MinValueValidator(1)],
+        help_text="How many friends must join through the person's link and confirm.",
+    )
+    reward = models.CharField(
+        max_length=80, help_text="What the person gets, as they read it: “Early access”."
+    )
+    details = models.TextField(
+        max_length=500,
+        blank=True,
+        help_text="One or two sentences for the email and the referral page: what happens next.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["referrals"]
+        constraints = [
+            models.UniqueConstraint(fields=["referrals"], name="one_milestone_per_count"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.referrals} referral{'s' if self.referrals != 1 else ''}: {self.reward}"
+
+
+class MilestoneReached(models.Model):
+    """A person who reached a milestone, and when: the reward is theirs from then on."""
+
+    subscriber = models.ForeignKey(
+        "Subscriber", on_delete=models.CASCADE, related_name="milestones_reached"
+    )
+    milestone = models.ForeignKey(Milestone, on_delete=models.CASCADE, related_name="reached")
+    reached_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name_plural = "milestones reached"
+        ordering = ["reached_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["subscriber", "milestone"], name="one_reaching_per_milestone"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subscriber} reached {self.milestone}"
+
+
+class ConsentRecord(models.Model):
+    """Proof of one act of consent: what the person was shown, when and from where they agreed,
+    when they confirmed, and when they withdrew. Deleted only when the person is erased."""
+
+    subscriber = models.ForeignKey(Subscriber, on_delete=models.CASCADE, related_name="consents")
+    consent_version = models.CharField(max_length=20)
+    consent_text = models.TextField()
+    # Where consent was given, when it was given elsewhere (an imported list); blank: here.
+    source = models.CharField(max_length=200, blank=True)
+    signed_up_at = models.DateTimeField(default=timezone.now)
+    signup_ip = models.GenericIPAddressField(null=True, blank=True)
+    signup_user_agent = models.CharField(max_length=400, blank=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    confirm_ip = models.GenericIPAddressField(null=True, blank=True)
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-signed_up_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"consent v{self.consent_version} of {self.subscriber}"
+
+
+class OutboundEmail(Sendable):
+    """The outbox: a transactional email is a row before any task is enqueued."""
+
+    class Kind(models.TextChoices):
+        CONFIRMATION = "confirmation", "Confirmation"
+        WELCOME = "welcome", "Welcome (after confirming)"
+        LINKS = "links", "Your links (a confirmed address entered again)"
+        REMINDER = "reminder", "Reminder to confirm"
+        RECONFIRM = "reconfirm", "Confirm again (an imported address without consent proof)"
+        MILESTONE = "milestone", "Referral milestone reached"
+
+    subscriber = models.ForeignKey(Subscriber, on_delete=models.CASCADE, related_name="emails")
+    consent = models.ForeignKey(
+        ConsentRecord, on_delete=models.SET_NULL, null=True, blank=True, related_name="emails"
+    )
+    # The milestone a MILESTONE email announces (gone if an operator deleted it: not sent).
+    milestone = models.ForeignKey(
+        Milestone, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    kind = models.CharField(max_length=20, choices=Kind)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["status", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} #{self.pk} ({self.status})"
