@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
-from tests.factories import SubscriberFactory
+from tests.factories import CampaignFactory, SubscriberFactory
 from waitlist.campaigns import dispatch
 from waitlist.models import Campaign, Delivery
 
@@ -49,7 +49,7 @@ def test_readiness_asks_the_database(client):
 
 
 def campaign_to(**audience) -> Campaign:
-    return Campaign.objects.create(
+    return CampaignFactory(
         name="Live", subject="Live", body="Hello", status=Campaign.Status.SENDING, **audience
     )
 

@@ -45,7 +45,7 @@ def test_a_campaign_is_tested_confirmed_and_sent_in_two_steps(
 ):
     settings.SITE_URL = live_server.url
     SubscriberFactory.create_batch(3, state="TX")
-    campaign = Campaign.objects.create(
+    campaign = CampaignFactory(
         name="Texas opens", subject="We're open in Texas", preheader="Book this week",
         body="## What changes\n\nBook a **first visit**.", audience_states=["TX"],
     )  # fmt: skip
@@ -114,7 +114,7 @@ def test_progress_updates_by_itself_while_it_sends(
     live_server, browser: Browser, operator, assert_accessible
 ):
     SubscriberFactory.create_batch(4)
-    campaign = Campaign.objects.create(
+    campaign = CampaignFactory(
         name="Live", subject="Live", body="Text.", status=Campaign.Status.SENDING
     )
     dispatch.create_deliveries(campaign)

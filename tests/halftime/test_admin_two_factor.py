@@ -11,7 +11,7 @@ from django.test import Client
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from tests.factories import ArticleFactory, StaffFactory, UserFactory
+from tests.factories import ArticleFactory, CampaignFactory, StaffFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 PASSWORD = "a long staff password 42"
@@ -130,10 +130,9 @@ def test_enrolling_refuses_unknown_people_non_staff_and_a_second_device_by_accid
 
 
 def test_a_draft_campaign_s_web_version_needs_a_session_admin_would_let_in(required):
-    from waitlist.models import Campaign
 
     user, key = staff_with_authenticator()
-    draft = Campaign.objects.create(name="Soon", subject="Not sent yet", body="Hello.")
+    draft = CampaignFactory(name="Soon", subject="Not sent yet", body="Hello.")
     password_only = Client(HTTP_HOST="localhost")
     password_only.force_login(user)
     assert password_only.get(f"/updates/{draft.pk}/").status_code == 404

@@ -6,7 +6,7 @@ import re
 import pytest
 from django.utils import timezone
 
-from tests.factories import SubscriberFactory
+from tests.factories import CampaignFactory, SubscriberFactory
 from waitlist.campaigns import dispatch
 from waitlist.models import Campaign
 
@@ -24,7 +24,7 @@ def update(**fields) -> Campaign:
         "status": Campaign.Status.SENT,
         "started_at": timezone.now(),
     }
-    return Campaign.objects.create(**{**defaults, **fields})
+    return CampaignFactory(**{**defaults, **fields})
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
-from tests.factories import SubscriberFactory
+from tests.factories import CampaignFactory, SubscriberFactory
 from tests.mailsink import free_port
 from tests.processes import MailboxServer
 from waitlist.campaigns import emails
@@ -70,7 +70,7 @@ def left_in(server: MailboxServer, user: str) -> list[str]:
 
 def sent_campaign(*people: Subscriber) -> tuple[Campaign, dict[str, str]]:
     """A campaign that went to `people`; each person's Message-ID, as the bounce quotes it."""
-    campaign = Campaign.objects.create(
+    campaign = CampaignFactory(
         name="Texas", subject="We're open in Texas", body="Book.", status=Campaign.Status.SENDING,
         started_at=timezone.now(),
     )  # fmt: skip

@@ -11,7 +11,7 @@ from django.contrib.auth.models import Permission
 from django.test import Client
 from django.utils import timezone
 
-from tests.factories import StaffFactory, SubscriberFactory
+from tests.factories import CampaignFactory, StaffFactory, SubscriberFactory
 from waitlist.campaigns import actions, dispatch
 from waitlist.models import Campaign, Delivery
 
@@ -34,7 +34,7 @@ def operator() -> Client:
 
 def campaign(**fields) -> Campaign:
     defaults = {"name": "Live in Texas", "subject": "We're live", "body": "## Hello\n\nNews."}
-    return Campaign.objects.create(**{**defaults, **fields})
+    return CampaignFactory(**{**defaults, **fields})
 
 
 def test_operator_writes_a_campaign_for_a_segment(operator):

@@ -11,6 +11,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from tests.conftest import worker_env
+from tests.factories import CampaignFactory
 from tests.processes import celery_beat, celery_worker, wait_until
 from waitlist.campaigns import emails
 from waitlist.models import Campaign, Delivery, Subscriber, email_hash
@@ -65,7 +66,7 @@ def engine(smtp_sink, django_db_setup):
 
 
 def launch(**fields) -> Campaign:
-    return Campaign.objects.create(
+    return CampaignFactory(
         name="Live in Texas",
         subject="We're live in Texas",
         body="## We're live\n\nBook your first visit.",

@@ -9,7 +9,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from tests.factories import SubscriberFactory
+from tests.factories import CampaignFactory, SubscriberFactory
 from tests.faults import cut_database_connection_on_accept
 from waitlist import feedback, tasks
 from waitlist.campaigns import actions, dispatch, emails
@@ -26,7 +26,7 @@ def make_campaign(**fields) -> Campaign:
         "body": "## We're live\n\nYou can now book a visit. [Learn more](https://example.org/x)",
         "status": Campaign.Status.SENDING,
     }
-    return Campaign.objects.create(**{**defaults, **fields})
+    return CampaignFactory(**{**defaults, **fields})
 
 
 def run_batches(campaign: Campaign) -> list[sending.Result]:

@@ -6,9 +6,9 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from tests.factories import StaffFactory, SubscriberFactory
+from tests.factories import CampaignFactory, StaffFactory, SubscriberFactory
 from waitlist import tasks
-from waitlist.models import Campaign, Heartbeat, OutboundEmail
+from waitlist.models import Heartbeat, OutboundEmail
 
 pytestmark = pytest.mark.django_db
 
@@ -34,7 +34,7 @@ def silent_for(minutes: int) -> None:
 
 
 def test_a_site_just_started_is_not_called_stalled(staff_client):
-    Campaign.objects.create(
+    CampaignFactory(
         name="Live", subject="Live", body="Hello", status="scheduled", send_at=timezone.now()
     )
     assert STOPPED not in staff_client.get("/admin/").content.decode()
@@ -42,7 +42,7 @@ def test_a_site_just_started_is_not_called_stalled(staff_client):
 
 def test_work_waiting_for_tasks_that_never_ran_is_told_on_the_admin_index(staff_client):
     a_while_ago = timezone.now() - dt.timedelta(minutes=5)
-    Campaign.objects.create(
+    CampaignFactory(
         name="Live", subject="Live", body="Hello", status="scheduled", send_at=a_while_ago
     )
     outbound = SubscriberFactory(status="pending", confirmed_at=None).emails.create(
@@ -73,7 +73,7 @@ def test_a_stopped_beat_shows_the_warning_on_the_admin_index_and_the_campaign_pa
     assert "dispatch_campaigns last ran" in index and "(10 minutes ago)" in index
     assert "Campaigns are not being sent" in index
     assert START in index
-    campaign = Campaign.objects.create(name="Live", subject="Live", body="Hello")
+    campaign = CampaignFactory(name="Live", subject="Live", body="Hello")
     for url in ("/admin/waitlist/campaign/", f"/admin/waitlist/campaign/{campaign.pk}/change/"):
         page = staff_client.get(url).content.decode()
         assert "dispatch_campaigns last ran" in page, url

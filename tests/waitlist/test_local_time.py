@@ -12,7 +12,7 @@ import redis
 from django.conf import settings
 
 from tests.conftest import worker_env
-from tests.factories import SubscriberFactory
+from tests.factories import CampaignFactory, SubscriberFactory
 from tests.processes import celery_beat, celery_worker, wait_until
 from waitlist.campaigns import actions, dispatch
 from waitlist.models import Campaign, Delivery
@@ -40,7 +40,7 @@ def local_campaign(**fields) -> Campaign:
         "local_time": True,
         "send_at": NINE,
     }
-    return Campaign.objects.create(**{**defaults, **fields})
+    return CampaignFactory(**{**defaults, **fields})
 
 
 def everyone() -> dict[str, list]:

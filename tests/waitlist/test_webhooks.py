@@ -8,7 +8,7 @@ import urllib.request
 
 import pytest
 
-from tests.factories import SubscriberFactory
+from tests.factories import CampaignFactory, SubscriberFactory
 from tests.http import status_of
 from waitlist.engine.webhooks import TRACKING_VIEWS
 
@@ -88,7 +88,7 @@ def test_a_bounce_that_blames_our_sender_suppresses_nobody_and_pauses_the_campai
 ):
     from waitlist.models import Campaign, Delivery
 
-    campaign = Campaign.objects.create(
+    campaign = CampaignFactory(
         name="Live", subject="Live", body="Text.", status=Campaign.Status.SENDING
     )
     delivery = Delivery.objects.create(
