@@ -28,11 +28,12 @@ from lib.stack import BIN, RESULTS, Stack, wait_until
 
 SEED = """INSERT INTO waitlist_subscriber (email, email_hash, canonical_email_hash, status,
     interests, state, placement, utm_source, utm_medium, utm_campaign, utm_term, utm_content,
-    referrer_url, referral_code, referral_credited, token_key, created_at, confirmed_at,
-    suppression_reason)
+    referrer_url, referral_code, referral_credited, referral_outcome, token_key, created_at,
+    confirmed_at, suppression_reason, erasure_reason)
 SELECT e, encode(sha256(e::bytea), 'hex'), encode(sha256(e::bytea), 'hex'), 'confirmed',
-    '["sleep"]', 'TX', '', '', '', '', '', '', '', 'r' || n, false, left(md5(e), 16), now(), now(),
-    '' FROM (SELECT n, 'person' || n || '@example.com' AS e FROM generate_series(1, %s) n) AS s"""
+    '["sleep"]', 'TX', '', '', '', '', '', '', '', 'r' || n, false, '', left(md5(e), 16), now(),
+    now(), '', ''
+FROM (SELECT n, 'person' || n || '@example.com' AS e FROM generate_series(1, %s) n) AS s"""
 STATUS = "SELECT status FROM waitlist_campaign"  # the one campaign there is
 NOT_SENT = "SELECT count(*) FROM waitlist_delivery WHERE status <> 'sent'"
 EMPTY_CAMPAIGNS = "TRUNCATE waitlist_delivery, waitlist_campaign RESTART IDENTITY CASCADE"

@@ -39,13 +39,13 @@ SHORTENED = {"CAMPAIGN_DISPATCH_SECONDS": "5", "CAMPAIGN_RATE_PER_SECOND": "1000
 SEED = """
 INSERT INTO waitlist_subscriber (email, email_hash, canonical_email_hash, status, interests,
     state, placement, utm_source, utm_medium, utm_campaign, utm_term, utm_content, referrer_url,
-    referral_code, referral_credited, token_key, created_at, confirmed_at, suppressed_at,
-    suppression_reason)
+    referral_code, referral_credited, referral_outcome, token_key, created_at, confirmed_at,
+    suppressed_at, suppression_reason, erasure_reason)
 SELECT e, md5(e) || md5('#' || e), md5(e) || md5('#' || e),
        CASE WHEN pending THEN 'pending' ELSE 'confirmed' END, '["sleep"]', 'TX', '', '', '', '',
-       '', '', '', 'r' || g, false, left(md5('key' || g), 16), now(),
+       '', '', '', 'r' || g, false, '', left(md5('key' || g), 16), now(),
        CASE WHEN NOT pending THEN now() END, CASE WHEN suppressed THEN now() END,
-       CASE WHEN suppressed THEN 'hard bounce' ELSE '' END
+       CASE WHEN suppressed THEN 'hard bounce' ELSE '' END, ''
 FROM (SELECT g, CASE WHEN g > %(n)s THEN 'outsider' ELSE 'drill' END || g || '@example.com' AS e,
              g > %(n)s AND mod(g, 2) = 1 AS pending, g > %(n)s AND mod(g, 2) = 0 AS suppressed
       FROM generate_series(1, %(n)s + %(outsiders)s) AS g) AS people

@@ -1,7 +1,8 @@
 """Screenshots of the pages a visitor meets first, at a phone's size (390 × 844) and a
 desktop's (1280 × 800), in Debian's chromium: the home page, an article, its reviewer's page and
-the referral page, and, signed in as the admin `dev.py run` makes, a campaign, its confirmation,
-the dashboard, the article list and an article's editor with its live preview.
+the referral page, and, signed in as the admin `dev.py run` makes, a campaign (its send panel,
+and its body beside the live preview), its confirmation, the dashboard, the article list and an
+article's editor with its live preview.
 
     python3 dev.py run                                     # in one terminal
     .venv/bin/python tools/screenshots.py http://localhost:8000 docs/screenshots
@@ -103,6 +104,7 @@ def operator_pages() -> tuple[dict[str, str], tuple[str, str]] | None:
     )
     pages = {
         "campaign": f"/admin/waitlist/campaign/{campaign.pk}/change/#send",
+        "campaign-body": f"/admin/waitlist/campaign/{campaign.pk}/change/#id_body",
         "campaign-confirm": f"/admin/waitlist/campaign/{campaign.pk}/confirm/schedule/",
         "dashboard": "/admin/waitlist/subscriber/dashboard/",
         "article-list": "/admin/articles/article/",

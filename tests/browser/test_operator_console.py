@@ -148,3 +148,25 @@ def test_the_dashboard_reads_on_a_phone_and_a_desktop(
     expect(page.get_by_role("table", name="Confirmed people by US state")).to_contain_text("Texas")
     assert_accessible(page, within="#content-main")
     assert fits(page)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_the_campaign_body_s_preview_follows_what_is_typed(
+    live_server, browser: Browser, operator, assert_accessible, size
+):
+    page = signed_in(browser, live_server.url, size)
+    page.goto(f"{live_server.url}/admin/waitlist/campaign/add/")
+    body = page.get_by_role("textbox", name="Body")
+    preview = page.get_by_role("region", name="Preview")
+    body.fill(
+        "## Texas is open\n\nBook a **first visit**\nthis week.\n\n<img src=x onerror=alert(1)>"
+    )
+    expect(preview.get_by_role("heading", name="Texas is open")).to_be_visible()
+    expect(preview.locator("strong")).to_have_text("first visit")
+    expect(preview.locator("br")).to_have_count(1)  # a line break is kept, as in the email
+    expect(preview.locator("img")).to_have_count(0)  # raw HTML is shown as text, never run
+    body.fill("## Now California")
+    expect(preview.get_by_role("heading", name="Now California")).to_be_visible()
+    expect(preview.get_by_role("heading", name="Texas is open")).to_have_count(0)
+    assert_accessible(page, within=".field-body")
+    assert fits(page)

@@ -35,8 +35,8 @@ def test_the_screenshot_script_shoots_every_page_at_both_sizes(live_server, smtp
     assert sizes == {
         f"{name}-{size}.png": dimensions
         for name in (
-            "home", "article", "reviewer", "referral", "campaign", "campaign-confirm",
-            "dashboard", "article-list", "article-edit",
+            "home", "article", "reviewer", "referral", "campaign", "campaign-body",
+            "campaign-confirm", "dashboard", "article-list", "article-edit",
         )
         for size, dimensions in (("phone", (390, 844)), ("desktop", (1280, 800)))
     }  # fmt: skip
