@@ -66,7 +66,7 @@ def move(campaign: Campaign, name: str, *, by=None, why: str = "", **arguments) 
     try:
         with transaction.atomic():
             step(by=by, description=why, **arguments)
-            changed = [name for name, value in before.items() if getattr(campaign, name) != value]
+            changed = [f for f, value in before.items() if getattr(campaign, f) != value]
             campaign.save(update_fields={"status", *changed})
     except ConcurrentTransition:
         campaign.refresh_from_db()
