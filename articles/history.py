@@ -185,7 +185,6 @@ class HistoryAdmin(VersionAdmin):
             {
                 "version": version,
                 "revision": version.revision,
-                "note": self.history_note(version),
                 "url": reverse(f"{prefix}_revision", args=(quote(version.object_id), version.pk)),
                 "changes_url": reverse(
                     f"{prefix}_changes", args=(quote(version.object_id), version.pk)
@@ -195,10 +194,6 @@ class HistoryAdmin(VersionAdmin):
         ]
         context = {**(extra_context or {}), "entries": entries}
         return super().history_view(request, object_id, context)
-
-    def history_note(self, version: Version) -> str:
-        """What this version was, in a word, beside its comment (none by default)."""
-        return ""
 
     def changes_view(self, request, object_id, version_id):
         if not self.has_view_or_change_permission(request):

@@ -122,6 +122,16 @@ def _date(value, key: str, line: int, problems: _Problems) -> dt.date | None:
         return None
 
 
+def _review_date(value, line: int, problems: _Problems) -> dt.date | None:
+    """A review's date, never after today: a review cannot be dated before it happened."""
+    day = _date(value, "last_reviewed", line, problems)
+    if day is not None and day > timezone.localdate():
+        problems.add(
+            line, f"'last_reviewed' is {day}, in the future: a review is dated the day it was done"
+        )
+    return day
+
+
 def _datetime(value, key: str, line: int, problems: _Problems) -> dt.datetime | None:
     if value in (None, ""):
         return None
@@ -205,9 +215,7 @@ def parse_article(path: Path) -> ParsedArticle:
         "tldr": "\n".join(item for item in tldr if item),
         "author": _text(data.get("author"), "author", line("author"), problems, 120),
         "reviewer": _text(data.get("reviewer"), "reviewer", line("reviewer"), problems, 160),
-        "last_reviewed": _date(
-            data.get("last_reviewed"), "last_reviewed", line("last_reviewed"), problems
-        ),
+        "last_reviewed": _review_date(data.get("last_reviewed"), line("last_reviewed"), problems),
         "next_review_due": _date(
             data.get("next_review_due"), "next_review_due", line("next_review_due"), problems
         ),

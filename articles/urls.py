@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import review, views
 from .feeds import LatestArticlesFeed
 
 app_name = "articles"
@@ -14,5 +14,6 @@ urlpatterns = [
     path("people/<slug:slug>/", views.PersonView.as_view(), name="person"),
     path("editorial-policy/", views.EditorialPolicyView.as_view(), name="editorial_policy"),
     path("<slug:slug>/", views.ArticleDetailView.as_view(), name="detail"),
+    path("<slug:slug>/review/", review.review_page, name="review"),
     path("<slug:slug>/share.png", views.share_image, name="share_image"),
 ]

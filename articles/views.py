@@ -13,7 +13,7 @@ from django.utils.decorators import method_decorator
 from django.views.decorators.http import require_safe
 from django.views.generic import DetailView, ListView, TemplateView
 
-from . import cards
+from . import cards, workflow
 from .models import Article, Category, GlossaryTerm, Person, SlugRedirect, Source, search_document
 from .pagecache import cache_public_page
 from .seo import article_structured_data, person_structured_data
@@ -64,7 +64,11 @@ class ArticleDetailView(DetailView):
     context_object_name = "article"
 
     def get_queryset(self):
-        related = Article.objects.published().order_by("-publish_at").only("slug", "title")
+        related = (
+            Article.objects.published()
+            .order_by("-publish_at")
+            .only("slug", "title", "status", "stage")
+        )
         queryset = (
             Article.objects.select_related("category", "author", "reviewer")
             .defer("body", "body_text")
@@ -94,8 +98,11 @@ class ArticleDetailView(DetailView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         article = self.object
+        faqs, sources = list(article.faqs.all()), list(article.sources.all())
+        context["faqs"], context["sources"] = faqs, sources
         context["preview"] = not article.is_public
-        context["structured_data"] = article_structured_data(article)
+        context["change_waits"] = can_preview(self.request) and workflow.waiting(article)
+        context["structured_data"] = article_structured_data(article, faqs=faqs, sources=sources)
         return context
 
 

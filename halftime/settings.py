@@ -196,6 +196,8 @@ CELERY_TIMEZONE = "UTC"
 CELERY_TASK_ROUTES = {
     "waitlist.tasks.send_outbox": {"queue": "mail"},
     "waitlist.tasks.sweep_outbox": {"queue": "mail"},
+    "articles.tasks.send_review_emails": {"queue": "mail"},
+    "articles.tasks.sweep_review_emails": {"queue": "mail"},
     # Not behind the batches it hands out: a dispatch waiting in that queue would be late.
     "waitlist.tasks.dispatch_campaigns": {"queue": "default"},
     "waitlist.tasks.send_campaign_batch": {"queue": "campaigns"},
@@ -211,6 +213,7 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": CAMPAIGN_DISPATCH_SECONDS},
     },
     "tend-pending": {"task": "waitlist.tasks.tend_pending", "schedule": 3600},
+    "sweep-review-emails": {"task": "articles.tasks.sweep_review_emails", "schedule": 60},
 }
 # Bounces for mail sent over SMTP: the mailbox they arrive in, read every BOUNCE_CHECK_SECONDS
 # (waitlist/bounces.py): imaps://user:password@host/INBOX, or pop3s://user:password@host.

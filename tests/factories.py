@@ -4,7 +4,17 @@ import factory
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from articles.models import FAQ, Article, Category, GlossaryTerm, Person, Source
+from articles.content import Content
+from articles.models import (
+    FAQ,
+    Article,
+    ArticleVersion,
+    Category,
+    GlossaryTerm,
+    Person,
+    SignOff,
+    Source,
+)
 from waitlist.models import Campaign, ConsentRecord, Subscriber, email_hash
 from waitlist.people import consent
 from waitlist.people.signup import canonical_email
@@ -57,6 +67,7 @@ class ArticleFactory(factory.django.DjangoModelFactory):
             last_reviewed=None,
             publish_at=None,
             with_source=False,
+            stage=Article.Stage.DRAFT,
         )
 
     title = factory.Sequence(lambda n: f"Article {n}")
@@ -70,12 +81,35 @@ class ArticleFactory(factory.django.DjangoModelFactory):
     last_reviewed = factory.LazyFunction(lambda: timezone.localdate() - dt.timedelta(days=10))
     next_review_due = factory.LazyFunction(lambda: timezone.localdate() + dt.timedelta(days=300))
     status = Article.Status.PUBLISHED
+    stage = Article.Stage.SIGNED
     publish_at = factory.LazyFunction(lambda: timezone.now() - dt.timedelta(days=1))
 
     @factory.post_generation
     def with_source(article, create, extracted, **kwargs):  # noqa: N805
-        if create and extracted is not False:
-            SourceFactory(article=article)
+        """One source unless False; then its text kept as a version and, when it has a review
+        line, signed off as it is."""
+        if create:
+            if extracted is not False:
+                SourceFactory(article=article)
+            sign(article)
+
+
+def sign(article: Article) -> None:
+    """Keep the article's text as it now stands as its newest version, signed off by its
+    reviewer when it has one (a test that built FAQ or sources after the factory calls it)."""
+    text = Content.of(article)
+    version = ArticleVersion.objects.create(
+        article=article, data=text.as_data(), digest=text.digest, note="Test fixture"
+    )
+    if article.reviewer_id and article.last_reviewed:
+        SignOff.objects.create(
+            article=article,
+            version=version,
+            digest=version.digest,
+            reviewer=article.reviewer,
+            reviewed_on=article.last_reviewed,
+            via=SignOff.Via.CARRIED,
+        )
 
 
 class FAQFactory(factory.django.DjangoModelFactory):

@@ -1,8 +1,9 @@
 """Screenshots of the pages a visitor meets first, at a phone's size (390 × 844) and a
 desktop's (1280 × 800), in Debian's chromium: the home page, an article, its reviewer's page and
 the referral page, and, signed in as the admin `dev.py run` makes, a campaign (its send panel,
-and its body beside the live preview), its confirmation, the dashboard, the article list and an
-article's editor with its live preview.
+and its body beside the live preview), its confirmation, the dashboard, the article list, an
+article's editor with its live preview and its review panel, and the article's newest text on
+its real page as a medical reviewer reads it.
 
     python3 dev.py run                                     # in one terminal
     .venv/bin/python tools/screenshots.py http://localhost:8000 docs/screenshots
@@ -114,6 +115,8 @@ def operator_pages() -> tuple[dict[str, str], tuple[str, str]] | None:
     article = Article.objects.order_by("-publish_at").first()
     if article is not None:
         pages["article-edit"] = f"/admin/articles/article/{article.pk}/change/#id_body"
+        pages["article-review-panel"] = f"/admin/articles/article/{article.pk}/change/"
+        pages["article-review"] = f"/learn/{article.slug}/review/"
     return pages, ("admin", saved.read_text().strip())
 
 

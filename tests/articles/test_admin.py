@@ -1,6 +1,7 @@
 import pytest
 from django.contrib.auth.models import Group, Permission
 from django.test import Client
+from django.utils import timezone
 
 from articles.models import Article
 from tests.factories import ArticleFactory, PersonFactory, StaffFactory
@@ -31,13 +32,10 @@ def article_form(article: Article | None = None, **overrides) -> dict:
         "summary": "How sleep shapes hormones.",
         "tldr": "Sleep matters",
         "body": "## Why\n\nBecause.",
-        "status": "draft",
         "publish_at_0": "",
         "publish_at_1": "",
         "author": "",
-        "reviewer": "",
-        "last_reviewed": "",
-        "next_review_due": "",
+        "update_note": "",
         "disclaimer": "",
         "meta_description": "",
         "faqs-TOTAL_FORMS": "0",
@@ -65,14 +63,25 @@ def test_editors_group_holds_exactly_the_learning_center_permissions():
             "content_type__app_label", "codename"
         )
     )
-    # Publishing without review is granted on its own; the history is admin's, not a model's.
+    # Publishing without review and signing off are granted on their own; the versions,
+    # sign-offs and review emails are written by the review's steps, not edited as rows.
+    kept = {"articleversion", "signoff", "reviewemail"}
     assert everything - codenames == {
         ("articles", "publish_minor_edit"),
-        ("articles", "add_articlerevision"),
-        ("articles", "change_articlerevision"),
-        ("articles", "delete_articlerevision"),
-        ("articles", "view_articlerevision"),
+        ("articles", "sign_off"),
+        *{
+            ("articles", f"{verb}_{model}")
+            for verb in ("add", "change", "delete", "view")
+            for model in kept
+        },
     }
+
+
+def test_medical_reviewers_sign_off_and_read_but_do_not_edit():
+    codenames = set(
+        Group.objects.get(name="Medical reviewers").permissions.values_list("codename", flat=True)
+    )
+    assert codenames == {"sign_off", "view_article", "view_person", "view_category"}
 
 
 def test_editor_sees_articles_in_admin_and_nothing_else(editor_client):
@@ -97,32 +106,38 @@ def test_editor_saves_a_draft_with_only_a_title(editor_client):
     assert Article.objects.get().status == "draft"
 
 
-def test_admin_refuses_to_publish_without_review_and_says_what_is_missing(editor_client):
+def test_no_field_of_the_form_publishes_or_sets_the_review_line_even_when_forced(editor_client):
+    reviewer = PersonFactory()
+    category = ArticleFactory().category
     response = editor_client.post(
         "/admin/articles/article/add/",
-        article_form(status="published", publish_at_0="2026-01-01", publish_at_1="09:00"),
+        article_form(
+            category=category.pk,
+            status="published",
+            stage="signed",
+            reviewer=reviewer.pk,
+            last_reviewed="2025-12-20",
+            next_review_due="2026-12-20",
+            publish_at_0="2026-01-01",
+            publish_at_1="09:00",
+        ),
     )
-    assert response.status_code == 200
-    form = response.context["adminform"].form
-    assert form.errors == {
-        "reviewer": ["To publish or schedule, this article needs a medical reviewer."],
-        "last_reviewed": [
-            "To publish or schedule, this article needs the date of its medical review."
-        ],
-        "category": ["To publish or schedule, this article needs a category."],
-    }
-    sources = next(
-        f for f in response.context["inline_admin_formsets"] if f.formset.prefix == "sources"
-    )
-    assert sources.formset.non_form_errors() == [
-        "To publish or schedule, this article needs at least one source."
-    ]
-    page = response.content.decode()
-    # Each problem once, beside its field; nothing repeats them at the top.
-    assert page.count("needs a medical reviewer") == 1
-    assert page.count("needs at least one source") == 1
-    assert "errornote" in page and "A published article needs a reviewer" not in page
-    assert not Article.objects.exists()
+    assert response.status_code == 302
+    article = Article.objects.get(slug="sleep-and-testosterone")
+    assert (article.status, article.stage) == ("draft", "draft")
+    assert article.reviewer is None and article.last_reviewed is None
+    assert article.next_review_due is None and not article.sign_offs.exists()
+
+
+def test_the_form_lists_publish_problems_at_its_top_linking_their_fields(editor_client):
+    unready = ArticleFactory(draft=True, title="Half-done", category=None, summary="")
+    page = editor_client.get(f"/admin/articles/article/{unready.pk}/change/").content.decode()
+    needs = page[page.index("To publish, this article needs:") :]
+    needs = needs[: needs.index("</ul>")]
+    assert "a medical reviewer&#x27;s sign-off" in needs
+    assert '<a href="#id_category">a category</a>' in needs
+    assert '<a href="#id_summary">a summary</a>' in needs
+    assert '<a href="#sources-group">at least one source</a>' in needs
 
 
 def test_the_bulk_action_names_the_same_problems_as_the_form(editor_client):
@@ -133,33 +148,40 @@ def test_the_bulk_action_names_the_same_problems_as_the_form(editor_client):
         follow=True,
     )
     assert (
-        "Not published: “Half-done” needs a medical reviewer, the date of its medical review, "
-        "a category, at least one source." in response.content.decode()
+        "Not published: “Half-done”: It needs a medical reviewer&#x27;s sign-off, a category, "
+        "at least one source." in response.content.decode()
     )
 
 
-def test_admin_publishes_a_reviewed_article_with_a_source(editor_client):
-    category = ArticleFactory().category
-    response = editor_client.post(
-        "/admin/articles/article/add/",
-        article_form(
-            status="published",
-            category=category.pk,
-            publish_at_0="2026-01-01",
-            publish_at_1="09:00",
-            reviewer=PersonFactory().pk,
-            last_reviewed="2025-12-20",
-            **{
-                "sources-TOTAL_FORMS": "1",
-                "sources-0-title": "A guideline",
-                "sources-0-url": "https://example.org/guideline",
-                "sources-0-position": "0",
-            },
-        ),
+def test_a_title_over_200_characters_is_refused_with_its_length_never_cut(editor_client):
+    title = "Testosterone " * 40
+    form = article_form(title=title)
+    response = editor_client.post("/admin/articles/article/add/", form)
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["title"] == [
+        f"Keep the title to 200 characters: it has {len(title.strip())}. Search results show "
+        "about 70."
+    ]
+    assert 'maxlength="200"' not in response.content.decode().split('name="title"')[1][:200]
+    assert not Article.objects.exists()
+
+
+def test_a_title_over_70_characters_is_flagged_as_cut_in_search_results(editor_client):
+    article = ArticleFactory(
+        draft=True,
+        title="What a low testosterone result means, and what to ask your doctor next time",
     )
-    assert response.status_code == 302, response.content.decode()[:2000]
-    article = Article.objects.get(slug="sleep-and-testosterone")
-    assert article.is_public and article.sources.get().title == "A guideline"
+    page = editor_client.get(f"/admin/articles/article/{article.pk}/change/").content.decode()
+    assert "Cut in search results: 75 characters, about 70 shown" in page
+    short = ArticleFactory(draft=True, title="Sleep and testosterone")
+    page = editor_client.get(f"/admin/articles/article/{short.pk}/change/").content.decode()
+    assert "Shown whole (22 characters)." in page
+
+
+def test_the_form_defaults_the_publish_date_to_now(editor_client):
+    form = editor_client.get("/admin/articles/article/add/").context["adminform"].form
+    initial = form.get_initial_for_field(form.fields["publish_at"], "publish_at")
+    assert abs((initial - timezone.now()).total_seconds()) < 60
 
 
 def test_publish_action_publishes_reviewed_articles_and_refuses_the_rest(editor_client):
@@ -172,7 +194,7 @@ def test_publish_action_publishes_reviewed_articles_and_refuses_the_rest(editor_
     )
     page = response.content.decode()
     assert "Published 1 article(s)." in page
-    assert "Not published: “Half-done” needs a medical reviewer" in page
+    assert "Not published: “Half-done”: It needs a medical reviewer&#x27;s sign-off" in page
     ready.refresh_from_db()
     unready.refresh_from_db()
     assert ready.is_public and unready.status == "draft"

@@ -1,9 +1,13 @@
+import datetime as dt
 import textwrap
 from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
+from articles import workflow
+from articles.content import Content
 from articles.importer import ImportFailed, import_articles
 from articles.models import Article, Category
 
@@ -87,7 +91,7 @@ def test_reimporting_a_changed_file_updates_in_place(tmp_path):
     import_articles([write(tmp_path, "a.md", GOOD)])
     changed = GOOD.replace("Why two draws?", "Why repeat the test?").replace(
         "last_reviewed: 2026-10-01", "last_reviewed: 2026-10-20"
-    )  # a new text, reviewed again (else it would wait for review: test_revisions.py)
+    )  # a new text, reviewed again (else it would wait for review: see below)
     report = import_articles([write(tmp_path, "a.md", changed)])
     assert report.updated == ["reading-testosterone-labs"]
     article = Article.objects.get()
@@ -288,3 +292,46 @@ def test_a_nul_character_is_reported_with_its_line_and_nothing_is_written(tmp_pa
     line = path.read_text().split("\n").index("A line with a \x00.") + 1
     assert problem == f"{path}:{line}: a NUL character (0x00); no text may hold one"
     assert not Article.objects.exists()
+
+
+def test_a_review_dated_in_the_future_is_refused_with_its_line(tmp_path):
+    ahead = (timezone.localdate() + dt.timedelta(days=1)).isoformat()
+    text = GOOD.replace("last_reviewed: 2026-10-01", f"last_reviewed: {ahead}")
+    assert problems_of(write(tmp_path, "a.md", text)) == [
+        f"{tmp_path / 'a.md'}:21: 'last_reviewed' is {ahead}, in the future: a review is "
+        "dated the day it was done"
+    ]
+    assert not Article.objects.exists()
+
+
+def test_a_changed_file_with_a_newer_review_signs_it_off_naming_the_operator(tmp_path):
+    import_articles([write(tmp_path, "a.md", GOOD)], operator="ops-anna")
+    article = Article.objects.get()
+    first = article.sign_offs.get()
+    assert (first.via, first.operator, first.reviewed_on) == (
+        "import",
+        "ops-anna",
+        dt.date(2026, 10, 1),
+    )
+    newer = GOOD.replace("A lab report shows", "A lab report lists").replace(
+        "last_reviewed: 2026-10-01", "last_reviewed: 2026-11-15"
+    )
+    import_articles([write(tmp_path, "a.md", newer)], operator="ops-ben")
+    article.refresh_from_db()
+    assert "A lab report lists" in article.body_html and not workflow.waiting(article)
+    latest = article.sign_offs.first()
+    assert (latest.operator, latest.reviewed_on, latest.digest) == (
+        "ops-ben", dt.date(2026, 11, 15), Content.of(article).digest,
+    )  # fmt: skip
+    assert workflow.log(article).first().description == "Imported by ops-ben"
+
+
+def test_a_changed_file_with_the_same_review_date_waits_for_sign_off(tmp_path):
+    import_articles([write(tmp_path, "a.md", GOOD)])
+    changed = GOOD.replace("A lab report shows", "A lab report lists")
+    report = import_articles([write(tmp_path, "a.md", changed)])
+    assert report.pending == ["reading-testosterone-labs"]
+    article = Article.objects.get()
+    assert "A lab report shows" in article.body_html and workflow.waiting(article)
+    assert "A lab report lists" in workflow.newest_content(article).body
+    assert article.sign_offs.count() == 1

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 from axe_playwright_python.base import AXE_SCRIPT
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -23,6 +23,8 @@ PHONE = {
     "is_mobile": True,
     "has_touch": True,
 }
+DESKTOP = {"viewport": {"width": 1280, "height": 800}}
+SIZES = {"phone": PHONE, "desktop": DESKTOP}
 AXE_OPTIONS = {
     "runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]},
     "resultTypes": ["violations"],
@@ -78,3 +80,20 @@ def assert_accessible() -> Callable[..., None]:
             pytest.fail(format_violations(results["violations"]), pytrace=False)
 
     return check
+
+
+def signed_in(browser: Browser, base: str, size: str, username: str, password: str) -> Page:
+    """A new browser at `size` ("phone" or "desktop"), signed in to admin as `username`."""
+    page = browser.new_context(**SIZES[size]).new_page()
+    page.set_default_timeout(15_000)
+    page.goto(f"{base}/admin/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.locator("#site-name")).to_be_visible()
+    return page
+
+
+def fits(page: Page) -> bool:
+    """Nothing wider than the screen: no sideways scrolling of the whole page."""
+    return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")

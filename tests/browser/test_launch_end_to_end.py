@@ -281,11 +281,15 @@ def test_a_restart_keeps_an_admin_edit_the_password_and_the_signed_in_session(
         operator.goto(f"{url}/admin/articles/article/")
         operator.get_by_role("link", name=re.compile("^Testosterone therapy and fertility")).click()
         operator.fill("#id_title", "Testosterone therapy and fertility, as our editor put it")
-        # A change to what a published article says goes live with a new medical review.
-        operator.fill("#id_last_reviewed", timezone.localdate().isoformat())
-        operator.fill("#id_update_note", "A clearer title.")
+        # A change to what a published article says waits for a sign-off, or, from someone
+        # who may, goes live as a minor edit with its reason.
         operator.get_by_role("button", name="Save and continue editing").first.click()
-        expect(operator.locator(".messagelist")).to_contain_text("was changed successfully")
+        expect(operator.locator(".messagelist")).to_have_text(
+            "Saved. The live page keeps the signed-off text until a reviewer signs off this change."
+        )
+        operator.fill("#minor-reason", "A clearer title.")
+        operator.get_by_role("button", name="Publish as a minor edit").click()
+        expect(operator.locator(".messagelist")).to_have_text("Published as a minor edit.")
 
     with started(env, capfd) as printed:
         assert f"password: {PASSWORD}" in printed

@@ -3,9 +3,9 @@ two-step send, its preview, its progress updating by itself, and the dashboard."
 
 import pytest
 from django.utils import timezone
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, expect
 
-from tests.browser.conftest import PHONE
+from tests.browser.conftest import SIZES, fits, signed_in
 from tests.factories import CampaignFactory, StaffFactory, SubscriberFactory
 from waitlist.campaigns import actions, dispatch
 from waitlist.models import Campaign, Delivery
@@ -13,22 +13,6 @@ from waitlist.models import Campaign, Delivery
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 PASSWORD = "operator password, long enough"
-SIZES = {"phone": PHONE, "desktop": {"viewport": {"width": 1280, "height": 800}}}
-
-
-def signed_in(browser: Browser, base: str, size: str) -> Page:
-    page = browser.new_context(**SIZES[size]).new_page()
-    page.goto(f"{base}/admin/")
-    page.fill("#id_username", "operator")
-    page.fill("#id_password", PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    expect(page.locator("#site-name")).to_be_visible()
-    return page
-
-
-def fits(page: Page) -> bool:
-    """Nothing wider than the screen: no sideways scrolling of the whole page."""
-    return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
 
 
 @pytest.fixture
@@ -41,15 +25,17 @@ def operator():
 
 @pytest.mark.parametrize("size", SIZES)
 def test_a_campaign_is_tested_confirmed_and_sent_in_two_steps(
-    live_server, settings, mail, browser: Browser, operator, assert_accessible, size
+    live_server, settings, mail, handed_out, browser: Browser, operator, assert_accessible, size
 ):
+    # No worker here: the tasks are kept by `handed_out`, not left in the broker for the
+    # session's worker to run against a later test's rows.
     settings.SITE_URL = live_server.url
     SubscriberFactory.create_batch(3, state="TX")
     campaign = CampaignFactory(
         name="Texas opens", subject="We're open in Texas", preheader="Book this week",
         body="## What changes\n\nBook a **first visit**.", audience_states=["TX"],
     )  # fmt: skip
-    page = signed_in(browser, live_server.url, size)
+    page = signed_in(browser, live_server.url, size, "operator", PASSWORD)
     page.goto(f"{live_server.url}/admin/waitlist/campaign/{campaign.pk}/change/")
     # The send panel is this project's; the form above it is Django admin's own.
     assert_accessible(page, within=".campaign-send")
@@ -89,7 +75,7 @@ def test_after_send_now_the_page_follows_the_campaign_and_refuses_back_to_draft(
     campaign = CampaignFactory()
     actions.send_test(campaign, to="operator@example.com")
     mail.clear()
-    page = signed_in(browser, live_server.url, "desktop")
+    page = signed_in(browser, live_server.url, "desktop", "operator", PASSWORD)
     page.goto(f"{live_server.url}/admin/waitlist/campaign/{campaign.pk}/confirm/send_now/")
     page.get_by_role("button", name="Yes, send to 300 people now").click()
     status = page.locator('[data-field="status_label"]')
@@ -118,7 +104,7 @@ def test_progress_updates_by_itself_while_it_sends(
         name="Live", subject="Live", body="Text.", status=Campaign.Status.SENDING
     )
     dispatch.create_deliveries(campaign)
-    page = signed_in(browser, live_server.url, "desktop")
+    page = signed_in(browser, live_server.url, "desktop", "operator", PASSWORD)
     page.goto(f"{live_server.url}/admin/waitlist/campaign/{campaign.pk}/change/")
     expect(page.locator('[data-field="sent"]')).to_have_text("0")
     assert_accessible(page, within=".campaign-send")
@@ -140,7 +126,7 @@ def test_the_dashboard_reads_on_a_phone_and_a_desktop(
 ):
     SubscriberFactory.create_batch(5, state="TX", interests=["sleep"])
     SubscriberFactory(state="CA", status="pending", confirmed_at=None)
-    page = signed_in(browser, live_server.url, size)
+    page = signed_in(browser, live_server.url, size, "operator", PASSWORD)
     expect(page.get_by_role("link", name="Dashboard")).to_be_visible()
     page.get_by_role("link", name="Dashboard").click()
     expect(page.get_by_role("heading", name="Totals")).to_be_visible()
@@ -154,7 +140,7 @@ def test_the_dashboard_reads_on_a_phone_and_a_desktop(
 def test_the_campaign_body_s_preview_follows_what_is_typed(
     live_server, browser: Browser, operator, assert_accessible, size
 ):
-    page = signed_in(browser, live_server.url, size)
+    page = signed_in(browser, live_server.url, size, "operator", PASSWORD)
     page.goto(f"{live_server.url}/admin/waitlist/campaign/add/")
     body = page.get_by_role("textbox", name="Body")
     preview = page.get_by_role("region", name="Preview")

@@ -1,3 +1,4 @@
+import getpass
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
@@ -16,8 +17,14 @@ class Command(BaseCommand):
             action="store_true",
             help="Import only if the site has no articles yet (sample content for a new site).",
         )
+        parser.add_argument(
+            "--operator",
+            default=getpass.getuser(),
+            help="Who runs the import, named in the sign-offs its files carry (default: the "
+            "system user).",
+        )
 
-    def handle(self, *args, paths: list[Path], if_empty: bool = False, **options):
+    def handle(self, *args, paths: list[Path], if_empty: bool = False, operator: str, **options):
         if if_empty and (count := Article.objects.count()):
             self.stdout.write(f"kept the site's {count} article(s); the sample is for a new site")
             return
@@ -27,7 +34,7 @@ class Command(BaseCommand):
         if not files:
             raise CommandError("no Markdown files found in " + ", ".join(map(str, paths)))
         try:
-            report = import_articles(files)
+            report = import_articles(files, operator=operator)
         except ImportFailed as exc:
             for problem in exc.problems:
                 self.stderr.write(problem)
@@ -39,7 +46,8 @@ class Command(BaseCommand):
             f"{len(report.unchanged)} unchanged"
             + (
                 f"; {len(report.pending)} waiting for medical review (their public pages keep "
-                "the reviewed text until a newer last_reviewed date is imported or entered)"
+                "the signed-off text until a reviewer signs off the change, or a file with a "
+                "newer last_reviewed is imported)"
                 if report.pending
                 else ""
             )

@@ -1,0 +1,10 @@
+from .article import Article, ArticleQuerySet, months_after, search_document
+from .library import Category, GlossaryTerm, Person, free_slug
+from .parts import FAQ, ArticleUpdate, SlugRedirect, Source
+from .review import ArticleVersion, ReviewEmail, SignOff
+
+__all__ = [
+    "FAQ", "Article", "ArticleQuerySet", "ArticleUpdate", "ArticleVersion", "Category",
+    "GlossaryTerm", "Person", "ReviewEmail", "SignOff", "SlugRedirect", "Source", "free_slug",
+    "months_after", "search_document",
+]  # fmt: skip
