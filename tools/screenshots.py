@@ -115,8 +115,10 @@ def operator_pages() -> tuple[dict[str, str], tuple[str, str]] | None:
     article = Article.objects.order_by("-publish_at").first()
     if article is not None:
         pages["article-edit"] = f"/admin/articles/article/{article.pk}/change/#id_body"
-        pages["article-review-panel"] = f"/admin/articles/article/{article.pk}/change/"
-        pages["article-review"] = f"/learn/{article.slug}/review/"
+        # An article whose change waits for review, if one does: its panel and banner say most.
+        waiting = Article.objects.filter(stage=Article.Stage.IN_REVIEW).first() or article
+        pages["article-review-panel"] = f"/admin/articles/article/{waiting.pk}/change/"
+        pages["article-review"] = f"/learn/{waiting.slug}/review/"
     return pages, ("admin", saved.read_text().strip())
 
 
