@@ -192,18 +192,37 @@ def similar_terms(query: str) -> list[GlossaryTerm]:
     return list(dict.fromkeys(by_name[name] for name in close))
 
 
+# The endings English adds to a word, longest first: a query's word is taken without one, and
+# matches with any ("changes" finds "changed", "change", "changing").
+ENDINGS = ("ions", "ion", "ing", "es", "ed", "e", "s", "d")
+
+
+def word_pattern(word: str) -> str:
+    """A regular expression for `word` as a word, never inside another ("ED" is not in
+    "changed"), with or without the endings English adds."""
+    stem = word.casefold()
+    for ending in ENDINGS:
+        if stem.endswith(ending) and len(stem) - len(ending) >= 3:
+            stem = stem.removesuffix(ending)
+            break
+    endings = "|".join(ENDINGS)
+    return rf"(?i)(?<!\w){re.escape(stem)}(?:{endings})?(?!\w)"
+
+
 def _ranked_by_words(published, queries: list[str]):
-    """Without PostgreSQL's full text: articles with every word of one of `queries`, ranked by
-    where the words are (for each: title 3, summary 2, body 1), then by date."""
+    """Without PostgreSQL's full text: articles with every word of one of `queries`, each as a
+    word (`word_pattern`), ranked by where the words are (for each: title 3, summary 2, body 1),
+    then by date."""
     matches, score = Q(), Value(0)
     for query in queries:
         every = Q()
-        for word in query.split()[:8]:
+        for word in re.findall(r"\w+", query)[:8]:
+            pattern = word_pattern(word)
             every &= (
-                Q(title__icontains=word) | Q(summary__icontains=word) | Q(body_text__icontains=word)
+                Q(title__regex=pattern) | Q(summary__regex=pattern) | Q(body_text__regex=pattern)
             )
             for field, weight in (("title", 3), ("summary", 2), ("body_text", 1)):
-                score = score + Case(When(**{f"{field}__icontains": word}, then=weight), default=0)
+                score = score + Case(When(**{f"{field}__regex": pattern}, then=weight), default=0)
         matches |= every
     return (
         published.filter(matches)

@@ -35,3 +35,32 @@ def the_cache_has_a_redis_of_its_own(app_configs, **kwargs) -> list[checks.Check
             id="halftime.W001",
         )
     ]
+
+
+LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
+
+
+@checks.register(checks.Tags.security, deploy=True)
+def a_public_server_does_not_trust_forwarded_addresses(
+    app_configs, **kwargs
+) -> list[checks.CheckMessage]:
+    """TRUSTED_PROXIES believes X-Forwarded-For; a gunicorn anyone can reach directly lets them
+    write their own address into it (past the rate limits, into the consent ledger)."""
+    if (
+        not settings.TRUSTED_PROXIES
+        or settings.BIND in LOOPBACK
+        or settings.BIND.startswith("unix:")
+    ):
+        return []
+    return [
+        checks.Warning(
+            f"gunicorn listens on {settings.BIND} (BIND) while TRUSTED_PROXIES="
+            f"{settings.TRUSTED_PROXIES} believes X-Forwarded-For: whoever reaches it directly, "
+            "not through the proxy, chooses the address the rate limits and the consent "
+            "ledger see.",
+            hint="Bind to 127.0.0.1 with the proxy on the same machine. Behind a load balancer "
+            "on another machine, let only it reach the port (a firewall, a private network), "
+            "then list halftime.W002 in SILENCED_CHECKS; README, 'Production'.",
+            id="halftime.W002",
+        )
+    ]

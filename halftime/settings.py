@@ -77,6 +77,12 @@ ROOT_URLCONF = "halftime.urls"
 # Reverse proxies in front of gunicorn that append to X-Forwarded-For (halftime/middleware.py):
 # 0 when gunicorn faces the internet, 1 behind one load balancer or nginx.
 TRUSTED_PROXIES = env.int("TRUSTED_PROXIES", default=0)
+# The address gunicorn listens on (the Procfile's BIND, read here too so that `check --deploy`
+# can warn when a server reachable beyond this machine trusts X-Forwarded-For).
+BIND = env("BIND", default="0.0.0.0")
+# Checks an operator has weighed and silenced, comma-separated (e.g. halftime.W002 behind a load
+# balancer only it can reach).
+SILENCED_SYSTEM_CHECKS = env.list("SILENCED_CHECKS", default=[])
 # Bodies larger than this, files included, are refused with a 400 before anything reads them.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=1024 * 1024)
 WSGI_APPLICATION = "halftime.wsgi.application"

@@ -17,6 +17,7 @@ from articles.models import Article
 from .models import Campaign, Subscriber
 from .people import links, milestones, pacing, privacy, signup, tokens
 from .people.forms import JoinForm, PreferencesForm
+from .people.networks import network
 from .people.ratelimit import Limit, LimiterUnavailable, hit
 
 CHECK_INBOX = (
@@ -108,12 +109,16 @@ class JoinView(View):
         else:
             form = JoinForm(request.POST)
         ip = client_ip(request)
-        per_ip = Limit("join-ip", ip or "unknown", settings.WAITLIST_IP_LIMIT, 600)
+        # One counter per connection: an IPv6 visitor's whole /64.
+        per_ip = Limit("join-ip", network(ip) or "unknown", settings.WAITLIST_IP_LIMIT, 600)
         if not form.is_valid():
             if not within(per_ip):
                 return self.too_many(request, form, as_json)
             if as_json:
-                return JsonResponse({"errors": form.errors.get_json_data()}, status=400)
+                answer = {"errors": form.errors.get_json_data()}
+                if form.suggestion:
+                    answer |= {"suggestion": form.suggestion, "checked": form.typed_email}
+                return JsonResponse(answer, status=400)
             return render(request, "waitlist/join.html", {"form": form}, status=400)
         email = form.cleaned_data["email"]
         # Per mailbox: the spellings Gmail delivers alike (dots, plus tags) count as one.

@@ -14,7 +14,7 @@
   }
 
   function clearErrors(form) {
-    form.querySelectorAll(".field-error.js").forEach(function (node) { node.remove(); });
+    form.querySelectorAll(".field-error.js, .suggestion").forEach(function (node) { node.remove(); });
     form.querySelectorAll("[aria-invalid]").forEach(function (node) {
       node.removeAttribute("aria-invalid");
       node.removeAttribute("aria-describedby");
@@ -44,11 +44,38 @@
     if (first) first.focus();
   }
 
+  // A likely typo: offer the usual spelling; sending the address again as it was keeps it.
+  function offer(form, suggestion, checked) {
+    var input = form.querySelector('input[name="email"]');
+    var line = document.createElement("p");
+    line.className = "suggestion";
+    var use = document.createElement("button");
+    use.type = "button";
+    use.className = "link-button";
+    use.textContent = "Use " + suggestion;
+    use.addEventListener("click", function () {
+      input.value = suggestion;
+      form.requestSubmit ? form.requestSubmit() : form.submit();
+    });
+    var kept = document.createElement("input");
+    kept.type = "hidden";
+    kept.name = "checked_email";
+    kept.value = checked;
+    line.appendChild(use);
+    line.appendChild(kept);
+    var note = form.querySelector(".field-error");
+    (note || input).insertAdjacentElement("afterend", line);
+  }
+
   function enhance(form) {
     fillFromPage(form);
     form.addEventListener("submit", function (event) {
       if (!window.fetch) return;
       event.preventDefault();
+      // What the form holds now (an offered spelling's note goes with the old errors below), and
+      // the button that sent it, as a browser sends it ("Use …" on a typo).
+      var body = new FormData(form);
+      if (event.submitter && event.submitter.name) body.append(event.submitter.name, event.submitter.value);
       var status = form.querySelector(".join-status");
       var button = form.querySelector('button[type="submit"]');
       clearErrors(form);
@@ -56,7 +83,7 @@
       status.textContent = "Sending…";
       fetch(form.action, {
         method: "POST",
-        body: new FormData(form),
+        body: body,
         headers: { Accept: "application/json" },
         credentials: "omit",
       })
@@ -72,6 +99,7 @@
             status.classList.add("success");
           } else {
             showErrors(form, result.data.errors || {}, status);
+            if (result.data.suggestion) offer(form, result.data.suggestion, result.data.checked);
           }
         })
         .catch(function () {

@@ -447,3 +447,29 @@ def test_pages_still_render_when_the_cache_is_down(client, settings):
         assert client.get(article.get_absolute_url()).status_code == 200
     finally:
         del caches._settings
+
+
+def test_search_matches_words_never_inside_another_word(client, settings):
+    """On both databases (PostgreSQL's full text, the embedded default's word patterns)."""
+    settings.PAGE_CACHE_SECONDS = 0
+    GlossaryTermFactory(term="Erectile dysfunction", aliases="ED", slug="ed")
+    GlossaryTermFactory(term="Low testosterone", aliases="low T", slug="low-t")
+    ed = ArticleFactory(title="Treating erectile dysfunction", body="## Options\n\nPills work.\n")
+    low = ArticleFactory(
+        title="When testosterone runs low", body="## Signs\n\nLow testosterone tires.\n"
+    )
+    other = ArticleFactory(title="Sleep", body="## Why\n\nWhat changed in your sleep matters.\n")
+
+    def found(q: str) -> set[str]:
+        return {a.title for a in client.get("/learn/search/", {"q": q}).context["results"]}
+
+    assert found("ED") == {ed.title}
+    assert found("low t") == {low.title}
+    assert found("changes") == {other.title}  # "changed": an ending English adds
+    assert found("t") == set()
+
+
+def test_an_over_long_search_is_trimmed_and_answered_by_the_site(client):
+    response = client.get("/learn/search/", {"q": "testosterone " * 400})
+    assert response.status_code == 200
+    assert len(response.context["query"]) <= 200

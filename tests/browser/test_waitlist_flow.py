@@ -77,3 +77,42 @@ def test_a_mistyped_address_gets_a_field_message_in_place(
     expect(form.get_by_text("permanent email address")).to_have_count(1)  # said once, by its field
     assert_accessible(phone_page)
     assert not Subscriber.objects.exists()
+
+
+@pytest.mark.parametrize("script", [True, False], ids=["script", "no-script"])
+def test_a_typo_is_offered_its_usual_spelling_and_the_typed_address_can_stay(
+    live_server, browser: Browser, assert_accessible, script
+):
+    page = browser.new_context(java_script_enabled=script, **PHONE).new_page()
+    page.set_default_timeout(10_000)
+    page.goto(f"{live_server.url}/waitlist/")
+    form = page.locator("form[data-join-form]").first
+    form.get_by_label("Email address").fill("sam@gmial.com")
+    form.get_by_role("button", name="Join the waitlist").click()
+    form = page.locator("form[data-join-form]").first
+    expect(form.locator(".field-error")).to_have_text(
+        "Did you mean sam@gmail.com? If sam@gmial.com is right, send it again."
+    )
+    if script:  # axe-core runs in the page
+        assert_accessible(page)
+    form.get_by_role("button", name="Use sam@gmail.com").click()
+    if script:
+        expect(form.locator(".join-status")).to_contain_text("Check your inbox at sam@gmail.com")
+    else:
+        expect(page.get_by_role("heading", level=1)).to_have_text("Check your inbox")
+    assert list(Subscriber.objects.values_list("email", flat=True)) == ["sam@gmail.com"]
+
+    # A real address on an uncommon spelling stays as typed when sent again.
+    page.goto(f"{live_server.url}/waitlist/")
+    form = page.locator("form[data-join-form]").first
+    form.get_by_label("Email address").fill("kim@yaho.com")
+    form.get_by_role("button", name="Join the waitlist").click()
+    form = page.locator("form[data-join-form]").first
+    expect(form.locator(".field-error")).to_contain_text("Did you mean kim@yahoo.com?")
+    form.get_by_role("button", name="Join the waitlist").click()
+    if script:
+        expect(form.locator(".join-status")).to_contain_text("Check your inbox at kim@yaho.com")
+    else:
+        expect(page.get_by_role("heading", level=1)).to_have_text("Check your inbox")
+    assert Subscriber.objects.filter(email="kim@yaho.com").exists()
+    page.context.close()

@@ -64,6 +64,37 @@ def test_a_cache_sharing_a_redis_server_with_what_must_not_be_evicted_is_refused
     assert "halftime.W001" in result.stderr and "allkeys-lru" in result.stderr
 
 
+@pytest.mark.parametrize(
+    "bind, trusted, warned",
+    [
+        ("0.0.0.0", "1", True),
+        ("10.0.0.5", "1", True),
+        ("127.0.0.1", "1", False),
+        ("unix:/run/halftime.sock", "1", False),
+        ("0.0.0.0", "0", False),
+    ],
+)
+def test_a_server_reachable_beyond_this_machine_that_trusts_proxies_is_warned(
+    bind, trusted, warned
+):
+    result = check({**PRODUCTION, "BIND": bind, "TRUSTED_PROXIES": trusted})
+    assert ("halftime.W002" in result.stderr) == warned
+    assert (result.returncode != 0) == warned
+    weighed = {**PRODUCTION, "BIND": bind, "TRUSTED_PROXIES": trusted}
+    assert check({**weighed, "SILENCED_CHECKS": "halftime.W002"}).returncode == 0
+
+
+def test_the_example_environment_binds_the_loopback_address():
+    example = dict(
+        line.split("=", 1)
+        for line in (ROOT / ".env.example").read_text().splitlines()
+        if line and not line.startswith("#") and "=" in line
+    )
+    assert example["BIND"] == "127.0.0.1" and example["TRUSTED_PROXIES"] == "1"
+    result = check({**PRODUCTION, "BIND": example["BIND"], "TRUSTED_PROXIES": "1"})
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_deploy_check_fails_with_the_embedded_development_key():
     result = check({**PRODUCTION, "SECRET_KEY": ""} | {"SECRET_KEY": "django-insecure-x"})
     assert result.returncode != 0

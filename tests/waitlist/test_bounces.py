@@ -124,9 +124,14 @@ def test_the_bounce_mailbox_suppresses_what_bounced_for_good_and_nothing_else(
     assert "5.7.515" in rows["reader@outlook.com"].answer
     campaign.refresh_from_db()
     assert campaign.status == "paused" and "Nobody was suppressed" in campaign.pause_reason
-    # The reports are gone from the mailbox; the person's reply stays.
-    assert left_in(mailbox_server, mailbox.user) == ["Re: We're open in Texas"]
-    assert vars(bounces.read_mailbox())["read"] == 0
+    # The reports are gone from the mailbox; the person's reply stays, marked seen, over IMAP;
+    # POP3 has no such mark, so it goes too, rather than be downloaded at every run.
+    left = ["Re: We're open in Texas"] if protocol == "imap" else []
+    assert left_in(mailbox_server, mailbox.user) == left
+    assert vars(bounces.read_mailbox()) == {
+        "read": 0, "suppressed": 0, "sender_refusals": 0, "delays": 0, "left": 0,
+        "unmatched": 0, "unreadable": 0,
+    }  # fmt: skip
 
 
 def test_a_bounce_for_an_address_not_on_the_list_changes_nothing(mailbox, mailbox_server, settings):

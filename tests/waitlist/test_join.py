@@ -280,6 +280,15 @@ def test_one_ip_is_limited_to_twenty_attempts_per_ten_minutes(client):
     assert join(client, email="other@example.com", ip="198.51.100.2").status_code == 302
 
 
+def test_every_address_of_one_ipv6_slash_64_shares_one_limit(client):
+    codes = [
+        join(client, email=f"v{i}@example.com", ip=f"2001:db8:7:7::{i + 1:x}").status_code
+        for i in range(21)
+    ]
+    assert codes[:20] == [302] * 20 and codes[20] == 429
+    assert join(client, email="next@example.com", ip="2001:db8:7:8::1").status_code == 302
+
+
 def test_the_ip_limit_answers_json_429_with_retry_after(client):
     for i in range(20):
         join(client, f"j{i}@example.com", as_json=True, ip="198.51.100.9")

@@ -217,6 +217,21 @@ def test_a_burst_of_referrals_from_one_ip_earns_no_more_than_two(client):
     assert not same_ip_as_referrer.referral_credited
 
 
+def test_ipv6_referrals_are_compared_by_their_slash_64(client):
+    referrer = SubscriberFactory(signup_ip="2001:db8:aa:1::10")
+    at_home = referred_and_confirmed(client, referrer, "partner@example.org", "2001:db8:aa:1::99")
+    assert at_home.referral_outcome == "not counted: joined from the referrer's own IP address"
+    office = [
+        referred_and_confirmed(client, referrer, f"c{i}@example.org", f"2001:db8:bb:2::{i + 1}")
+        for i in range(3)
+    ]
+    assert [o.referral_outcome for o in office] == [
+        "counted", "counted", "not counted: over 2 from one IP address in a day",
+    ]  # fmt: skip
+    elsewhere = referred_and_confirmed(client, referrer, "far@example.org", "2001:db8:bb:3::1")
+    assert elsewhere.referral_credited
+
+
 def test_each_referral_says_whether_it_counted_and_why_not(client):
     referrer = SubscriberFactory(email="boss@gmail.com", signup_ip="192.0.2.1")
     outcomes = [

@@ -5,8 +5,10 @@ Each message is read as a delivery status notification (RFC 3464) or an abuse fe
 (RFC 5965), and believed only if it quotes one of our emails to that address. A permanent
 failure suppresses its address; one that blames our sender's
 authentication suppresses nobody and pauses the campaign; a complaint suppresses the address;
-a delay is only noted. Messages read are deleted from the mailbox; anything else there (a
-person's reply) is left as it is, marked seen over IMAP."""
+a delay is only noted. Reports read are deleted from the mailbox. Anything else there (a
+person's reply, a message that cannot be read) is left and marked seen over IMAP; POP3 has no
+such mark, so over POP3 it is deleted too, its sender and subject logged, rather than read again
+at every run."""
 
 import email
 import email.policy
@@ -199,6 +201,15 @@ def _read_imap(scheme, host, port, user, password, folder) -> Outcome:
     return outcome
 
 
+def _about(raw: bytes) -> str:
+    """A message's sender and subject, for the log."""
+    try:
+        message = email.message_from_bytes(raw, policy=email.policy.default)
+        return f"from {message.get('From', '?')}, subject {message.get('Subject', '?')!r}"
+    except Exception:
+        return "a message whose headers cannot be read"
+
+
 def _read_pop3(scheme, host, port, user, password, folder) -> Outcome:
     outcome = Outcome()
     kind = poplib.POP3_SSL if scheme == "pop3s" else poplib.POP3
@@ -209,8 +220,12 @@ def _read_pop3(scheme, host, port, user, password, folder) -> Outcome:
         count, _ = mailbox.stat()
         for number in range(1, count + 1):
             _, lines, _ = mailbox.retr(number)
-            if _handle(b"\r\n".join(lines) + b"\r\n", outcome):
-                mailbox.dele(number)
+            raw = b"\r\n".join(lines) + b"\r\n"
+            if not _handle(raw, outcome):
+                logger.warning(
+                    "bounces: deleted from the POP3 mailbox, not a report: %s", _about(raw)
+                )
+            mailbox.dele(number)
     finally:
         mailbox.quit()  # deletions take effect only here
     return outcome

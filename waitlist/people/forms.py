@@ -3,6 +3,7 @@ from django import forms
 from email_validator import EmailNotValidError, validate_email
 
 from ..models.people import UTM_KEYS, Interest, USState
+from . import typos
 
 PLACEMENTS = {"inline", "footer", "home", "page", "embed"}  # embed: a form on another site
 
@@ -41,6 +42,10 @@ class JoinForm(InterestsStateFields):
     placement = forms.CharField(required=False, max_length=20, widget=forms.HiddenInput)
     ref = forms.CharField(required=False, max_length=16, widget=forms.HiddenInput)
     referrer = forms.CharField(required=False, max_length=500, widget=forms.HiddenInput)
+    # A likely typo's suggestion, taken (the button's value) or declined (the address it was
+    # offered for, sent again as it was): never rendered as fields of their own.
+    email_suggested = forms.CharField(required=False, max_length=254)
+    checked_email = forms.CharField(required=False, max_length=254)
 
     utm_source = forms.CharField(required=False, max_length=100, widget=forms.HiddenInput)
     utm_medium = forms.CharField(required=False, max_length=100, widget=forms.HiddenInput)
@@ -60,14 +65,31 @@ class JoinForm(InterestsStateFields):
             )
         return cleaned
 
+    suggestion = ""  # a likely spelling offered for the address sent, set by clean_email
+    typed_email = ""
+
     def clean_email(self) -> str:
-        raw = self.cleaned_data["email"].strip()
+        raw = (str(self.data.get("email_suggested") or "") or self.cleaned_data["email"]).strip()
         try:
             result = validate_email(raw, check_deliverability=False)
         except EmailNotValidError as exc:
             raise forms.ValidationError(
                 f"That doesn't look like an email address: {exc}", code="invalid"
             ) from exc
+        if len(result.local_part) > 64:
+            raise forms.ValidationError(
+                f"The part before the @ has {len(result.local_part)} characters; an email "
+                "address allows 64.",
+                code="invalid",
+            )
+        offered = typos.suggestion(result.normalized)
+        declined = str(self.data.get("checked_email") or "").strip().lower()
+        if offered and declined != result.normalized.lower():
+            self.suggestion, self.typed_email = offered, result.normalized
+            raise forms.ValidationError(
+                f"Did you mean {offered}? If {result.normalized} is right, send it again.",
+                code="typo",
+            )
         domain = result.ascii_domain.lower()
         parts = domain.split(".")
         if any(".".join(parts[i:]) in DISPOSABLE_DOMAINS for i in range(len(parts) - 1)):

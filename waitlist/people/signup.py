@@ -10,7 +10,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from ..models.people import UTM_FIELDS, ConsentRecord, OutboundEmail, Subscriber, email_hash
-from . import consent, links, milestones, outbox, tokens
+from . import consent, links, milestones, networks, outbox, tokens
 
 RESEND_AFTER = dt.timedelta(minutes=10)
 # More credited referrals than this from one IP address in a day look like one person.
@@ -232,11 +232,13 @@ def _referral_outcome(subscriber: Subscriber, referrer: Subscriber | None, now) 
         or credited.filter(canonical_email_hash=subscriber.canonical_email_hash).exists()
     ):
         return "not counted: another spelling of a mailbox already counted"
-    if subscriber.signup_ip and subscriber.signup_ip == referrer.signup_ip:
+    if networks.same(subscriber.signup_ip, referrer.signup_ip):
         return "not counted: joined from the referrer's own IP address"
-    same_ip_today = credited.filter(
-        signup_ip=subscriber.signup_ip, confirmed_at__gte=now - dt.timedelta(days=1)
-    )
-    if subscriber.signup_ip and same_ip_today.count() >= REFERRAL_BURST_PER_IP:
+    today = credited.filter(confirmed_at__gte=now - dt.timedelta(days=1))
+    same_ip_today = [
+        ip for ip in today.values_list("signup_ip", flat=True)
+        if networks.same(ip, subscriber.signup_ip)
+    ]  # fmt: skip
+    if len(same_ip_today) >= REFERRAL_BURST_PER_IP:
         return f"not counted: over {REFERRAL_BURST_PER_IP} from one IP address in a day"
     return REFERRAL_COUNTED
