@@ -27,6 +27,7 @@ STEPS = [
     ("signup_peer", "Signup vs django-newsletter", ["--seconds", "5", "--rounds", "2"]),
     ("join_timing", "Join timing by history", ["--each", "300"]),
     ("confirmations", "Confirmations", ["--signups", "5000"]),
+    ("import_list", "Importing a list", ["--rows", "20000", "--upload-mb", "1"]),
     ("campaign", "Campaign send", ["--subscribers", "20000"]),
     ("drill_signups", "Drills 1-3", ["--signups", "5000", "--redis-down", "15"]),
     (

@@ -47,15 +47,15 @@ class HalftimeAdminSite(admin.AdminSite):
             username = request.POST.get("username", "")[:1000]
             limit = settings.ADMIN_LOGIN_ATTEMPTS
             try:
-                allowed = hit(
+                tripped = hit(
                     Limit("admin-login-ip", ip, limit, 900),
                     Limit("admin-login-user", username, limit, 900),
                 )
             except LimiterUnavailable:
                 # Closed while attempts cannot be counted: no unlimited password guessing.
                 return self._refuse(request, "Sign-in is unavailable for a moment", 503, 60)
-            if not allowed:
-                return self._refuse(request, "Too many attempts", 429, 900)
+            if tripped:
+                return self._refuse(request, "Too many attempts", 429, tripped.retry_after())
         return super().login(request, extra_context)
 
     def _refuse(self, request: HttpRequest, title: str, status: int, retry: int) -> HttpResponse:

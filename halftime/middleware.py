@@ -5,7 +5,9 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
+from django.template.defaultfilters import filesizeformat
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils.http import parse_header_parameters
 
 logger = logging.getLogger(__name__)
@@ -33,19 +35,32 @@ class DatabaseUnavailableMiddleware:
 class BodySizeLimitMiddleware:
     """Every request body counts against DATA_UPLOAD_MAX_MEMORY_SIZE, files included (Django's
     own check leaves files out), and a body must say its length (no chunked body: no form or
-    API of the site sends one). Either refusal is the branded 400, before anything reads it."""
+    API of the site sends one). Either refusal is the branded 400, before anything reads it.
+    The list import in admin takes files up to LIST_UPLOAD_MAX_BYTES (streamed to a temporary
+    file); a larger one is a 413 that says so."""
+
+    FORM = 64 * 1024  # the import form's other fields and the multipart framing
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        upload = request.path_info == reverse("admin:waitlist_import")
+        if upload:
+            limit = settings.LIST_UPLOAD_MAX_BYTES + self.FORM
         if "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
             raise RequestDataTooBig("A request body without a Content-Length.")
         length = request.META.get("CONTENT_LENGTH") or "0"
-        if limit is not None and (not length.isdigit() or int(length) > limit):
-            raise RequestDataTooBig(f"A request body over {limit} bytes.")
-        return self.get_response(request)
+        if limit is None or (length.isdigit() and int(length) <= limit):
+            return self.get_response(request)
+        if upload and length.isdigit():
+            context = {
+                "limit": filesizeformat(settings.LIST_UPLOAD_MAX_BYTES),
+                "back": request.path,
+            }
+            return HttpResponse(render_to_string("413.html", context), status=413)
+        raise RequestDataTooBig(f"A request body over {limit} bytes.")
 
 
 class FormEncodingMiddleware:

@@ -85,6 +85,9 @@ BIND = env("BIND", default="0.0.0.0")
 SILENCED_SYSTEM_CHECKS = env.list("SILENCED_CHECKS", default=[])
 # Bodies larger than this, files included, are refused with a 400 before anything reads them.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=1024 * 1024)
+# The largest list an operator can upload in admin (waitlist/people/importing.py); the command
+# line reads any size.
+LIST_UPLOAD_MAX_BYTES = env.int("LIST_UPLOAD_MAX_BYTES", default=20 * 1024 * 1024)
 WSGI_APPLICATION = "halftime.wsgi.application"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -219,6 +222,11 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": CAMPAIGN_DISPATCH_SECONDS},
     },
     "tend-pending": {"task": "waitlist.tasks.tend_pending", "schedule": 3600},
+    "import-lists": {
+        "task": "waitlist.tasks.import_lists",
+        "schedule": 60,
+        "options": {"expires": 60},
+    },
     "sweep-review-emails": {"task": "articles.tasks.sweep_review_emails", "schedule": 60},
 }
 # Bounces for mail sent over SMTP: the mailbox they arrive in, read every BOUNCE_CHECK_SECONDS

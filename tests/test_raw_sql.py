@@ -10,7 +10,8 @@ from django.utils import timezone
 
 from tests.factories import CampaignFactory, SubscriberFactory
 from waitlist.campaigns import dispatch
-from waitlist.models import Campaign, Delivery
+from waitlist.models import Campaign, Delivery, Subscriber
+from waitlist.people import importing
 
 ROOT = Path(__file__).resolve().parents[1]
 APPS = ("halftime", "articles", "waitlist")
@@ -21,6 +22,7 @@ RAW_STATEMENTS = {
     ("waitlist/campaigns/dispatch.py", "create_deliveries"),
     ("waitlist/campaigns/dispatch.py", "batch_ranges"),
     ("waitlist/models/engine.py", "claim"),
+    ("waitlist/people/importing.py", "_insert"),
 }
 
 pytestmark = pytest.mark.django_db
@@ -111,3 +113,21 @@ def test_a_claim_takes_at_most_its_limit_in_the_order_asked():
     claimed = newest_first.claim(limit=2)
     assert [subscriber for _, subscriber in claimed] == [people[3].pk, people[4].pk]
     assert len(newest_first.claim(limit=10)) == 3
+
+
+def test_an_import_writes_each_person_with_their_consent_and_email():
+    """PostgreSQL's COPY with ids taken from the sequence (bulk_create on SQLite)."""
+    data = (
+        b"email,consented_at,consent_source,consent_wording\n"
+        b"kept@example.com,2026-05-01T14:30:00Z,Old list,Email me.\n"
+        b"asked@example.com,,,\n"
+    )
+    importing.import_csv(data)
+    kept, asked = (
+        Subscriber.objects.get(email="kept@example.com"),
+        Subscriber.objects.get(email="asked@example.com"),
+    )
+    assert kept.consents.get().source == "Old list" and not kept.emails.exists()
+    (email,) = asked.emails.all()
+    assert email.consent == asked.consents.get() and email.kind == "reconfirm"
+    assert SubscriberFactory().pk > asked.pk  # the sequence moved past the ids it gave

@@ -1,9 +1,10 @@
 """Screenshots of the pages a visitor meets first, at a phone's size (390 × 844) and a
-desktop's (1280 × 800), in Debian's chromium: the home page, an article, its reviewer's page and
-the referral page, and, signed in as the admin `dev.py run` makes, a campaign (its send panel,
-and its body beside the live preview), its confirmation, the dashboard, the article list, an
-article's editor with its live preview and its review panel, and the article's newest text on
-its real page as a medical reviewer reads it.
+desktop's (1280 × 800), in Debian's chromium: the home page, an article, its reviewer's page,
+the referral page (with a friend who counted and one held) and the invite landing, and, signed
+in as the admin `dev.py run` makes, a campaign (its send panel, and its body beside the live
+preview), its confirmation, the dashboard, the list import, the article list, an article's
+editor with its live preview and its review panel, and the article's newest text on its real
+page as a medical reviewer reads it.
 
     python3 dev.py run                                     # in one terminal
     .venv/bin/python tools/screenshots.py http://localhost:8000 docs/screenshots
@@ -58,7 +59,7 @@ def site_pages() -> dict[str, str]:
     """The paths to shoot on the site whose settings this process has."""
     from articles.models import Article
     from waitlist.models import Subscriber, email_hash
-    from waitlist.people import signup, tokens
+    from waitlist.people import referrals, signup, tokens
 
     address = "screenshots@example.invalid"
     person, _ = Subscriber.objects.get_or_create(
@@ -71,6 +72,15 @@ def site_pages() -> dict[str, str]:
     )
     if person.confirmed_at is None:
         Subscriber.objects.filter(pk=person.pk).update(confirmed_at=person.created_at)
+    if not person.referrals.exists():  # two friends: one counted, one held
+        for name, outcome in [("bea", "counted"), ("cy", referrals.HELD_OWN)]:
+            friend = f"{name}@example.invalid"
+            Subscriber.objects.create(
+                email=friend, email_hash=email_hash(friend),
+                canonical_email_hash=email_hash(friend), status=Subscriber.Status.CONFIRMED,
+                referred_by=person, referral_outcome=outcome,
+                referral_credited=outcome == "counted",
+            )  # fmt: skip
     article = Article.objects.published().order_by("-publish_at").first()
     pages = {"home": "/"}
     if article is not None:
@@ -80,6 +90,7 @@ def site_pages() -> dict[str, str]:
     pages["referral"] = (
         f"/waitlist/welcome/{tokens.make_token(tokens.PREFERENCES, key=person.token_key)}/"
     )
+    pages["invite"] = f"/waitlist/?ref={person.referral_code}"
     return pages
 
 
@@ -108,6 +119,7 @@ def operator_pages() -> tuple[dict[str, str], tuple[str, str]] | None:
         "campaign-body": f"/admin/waitlist/campaign/{campaign.pk}/change/#id_body",
         "campaign-confirm": f"/admin/waitlist/campaign/{campaign.pk}/confirm/schedule/",
         "dashboard": "/admin/waitlist/subscriber/dashboard/",
+        "import": "/admin/waitlist/subscriber/import/",
         "article-list": "/admin/articles/article/",
     }
     from articles.models import Article

@@ -5,7 +5,7 @@ from celery import shared_task
 from . import heartbeats
 from .campaigns import dispatch
 from .engine import bounces, workers
-from .people import outbox, pending
+from .people import importing, outbox, pending
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +31,15 @@ def sweep_outbox() -> int:
         logger.info("outbox: %s email(s) due were handed to the workers again", due)
     heartbeats.record("sweep_outbox")
     return due
+
+
+@shared_task(acks_late=True)
+def import_lists() -> int:
+    """Import the lists operators asked for in admin; periodic too, for one whose task was lost."""
+    done = importing.run_uploads()
+    if done:
+        logger.info("imports: %s list(s) imported or refused", done)
+    return done
 
 
 @shared_task

@@ -3,10 +3,11 @@ import time
 
 from django.conf import settings
 from django.contrib import admin
+from django.core import signing
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.cache import patch_vary_headers
+from django.utils.cache import patch_cache_control, patch_vary_headers
 from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
@@ -14,9 +15,9 @@ from django.views.generic import TemplateView
 
 from articles.models import Article
 
-from .models import Campaign, Subscriber
-from .people import links, milestones, pacing, privacy, signup, tokens
-from .people.forms import JoinForm, PreferencesForm
+from .models import Campaign, Subscriber, USState
+from .people import links, milestones, pacing, privacy, referrals, signup, tokens
+from .people.forms import JoinForm, PreferencesForm, StateForm
 from .people.networks import network
 from .people.ratelimit import Limit, LimiterUnavailable, hit
 
@@ -24,8 +25,9 @@ CHECK_INBOX = (
     "Thanks! Check your inbox: we've sent a link to confirm your address. "
     "If it doesn't arrive in a few minutes, look in your spam folder."
 )
-SLOW_DOWN = "Too many attempts. Please wait a few minutes and try again."
+SLOW_DOWN = "Too many attempts. Please wait {wait} and try again."
 MAX_JSON_BYTES = 8 * 1024
+JOINED_COOKIE = "joined"
 
 
 def client_ip(request: HttpRequest) -> str | None:
@@ -33,12 +35,13 @@ def client_ip(request: HttpRequest) -> str | None:
     return request.META.get("REMOTE_ADDR") or None
 
 
-def within(*limits: Limit) -> bool:
-    """A signup is let through when the counters' store is down: no signup is lost to it."""
+def tripped(*limits: Limit) -> Limit | None:
+    """The limit a signup is over. It is let through when the counters' store is down: no
+    signup is lost to it."""
     try:
         return hit(*limits)
     except LimiterUnavailable:
-        return True
+        return None
 
 
 def wants_json(request: HttpRequest) -> bool:
@@ -70,6 +73,18 @@ def allow_listed_origin(request: HttpRequest, response: HttpResponse) -> HttpRes
     return response
 
 
+def _inviter(code: str) -> str:
+    """Whose link this is, as the page names them: the first letter of their address ("B.")."""
+    if not code:
+        return ""
+    email = (
+        Subscriber.objects.filter(referral_code=code, status=Subscriber.Status.CONFIRMED)
+        .values_list("email", flat=True)
+        .first()
+    )
+    return f"{email[0].upper()}." if email else ""
+
+
 @method_decorator(csrf_exempt, name="dispatch")
 class JoinView(View):
     """POST a signup; the answer is the same for every address (no enumeration).
@@ -81,7 +96,8 @@ class JoinView(View):
     def get(self, request: HttpRequest) -> HttpResponse:
         initial = {"ref": request.GET.get("ref", "")[:16], "placement": "page"}
         initial.update({k: v[:100] for k, v in request.GET.items() if k.startswith("utm_")})
-        return render(request, "waitlist/join.html", {"form": JoinForm(initial=initial)})
+        context = {"form": JoinForm(initial=initial), "inviter": _inviter(initial["ref"])}
+        return render(request, "waitlist/join.html", context)
 
     def dispatch(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
         response = super().dispatch(request, *args, **kwargs)
@@ -112,8 +128,8 @@ class JoinView(View):
         # One counter per connection: an IPv6 visitor's whole /64.
         per_ip = Limit("join-ip", network(ip) or "unknown", settings.WAITLIST_IP_LIMIT, 600)
         if not form.is_valid():
-            if not within(per_ip):
-                return self.too_many(request, form, as_json)
+            if over := tripped(per_ip):
+                return self.too_many(request, form, as_json, over)
             if as_json:
                 answer = {"errors": form.errors.get_json_data()}
                 if form.suggestion:
@@ -125,10 +141,10 @@ class JoinView(View):
         per_address = Limit(
             "join-email", signup.canonical_email(email), settings.WAITLIST_EMAIL_LIMIT, 3600
         )
-        if not within(per_ip, *([] if form.is_bot else [per_address])):
-            return self.too_many(request, form, as_json)
+        if over := tripped(per_ip, *([] if form.is_bot else [per_address])):
+            return self.too_many(request, form, as_json, over)
         if form.is_bot:
-            return self.accepted(as_json)
+            return self.accepted(as_json, email, None)
         article_id = form.cleaned_data["article"]
         if article_id and not Article.objects.filter(pk=article_id).exists():
             article_id = None
@@ -151,28 +167,52 @@ class JoinView(View):
             pacing.joins.signed_up(started)
         else:
             pacing.joins.hold(started)
-        return self.accepted(as_json)
+        return self.accepted(as_json, email, article_id)
 
-    def accepted(self, as_json: bool) -> HttpResponse:
+    def accepted(self, as_json: bool, email: str, article_id: int | None) -> HttpResponse:
         if as_json:
             return JsonResponse(
                 {"status": "ok", "message": CHECK_INBOX, "next": reverse("waitlist:check_inbox")},
                 status=202,
             )
-        return redirect("waitlist:check_inbox")
+        response = redirect("waitlist:check_inbox")
+        # The next page names the address and leads back to the article; nothing in its URL.
+        response.set_signed_cookie(
+            JOINED_COOKIE, json.dumps({"email": email, "article": article_id}),
+            salt=JOINED_COOKIE, max_age=3600, path=reverse("waitlist:check_inbox"),
+            secure=self.request.is_secure(), httponly=True, samesite="Lax",
+        )  # fmt: skip
+        return response
 
-    def too_many(self, request, form, as_json: bool) -> HttpResponse:
+    def too_many(self, request, form, as_json: bool, limit: Limit) -> HttpResponse:
+        message = SLOW_DOWN.format(wait=limit.wait_words())
         if as_json:
-            response = JsonResponse({"errors": {"__all__": [SLOW_DOWN]}}, status=429)
+            response = JsonResponse({"errors": {"__all__": [message]}}, status=429)
         else:
-            context = {"form": form, "slow_down": SLOW_DOWN}
+            context = {"form": form, "slow_down": message}
             response = render(request, "waitlist/join.html", context, status=429)
-        response["Retry-After"] = "600"
+        response["Retry-After"] = str(limit.retry_after())
         return response
 
 
-class CheckInboxView(TemplateView):
-    template_name = "waitlist/check_inbox.html"
+class CheckInboxView(View):
+    """What happens next, for the address just entered (read from the signed cookie the join
+    set), with a way back to the article the person joined from."""
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        try:
+            joined = json.loads(request.get_signed_cookie(JOINED_COOKIE, salt=JOINED_COOKIE))
+        except (KeyError, ValueError, signing.BadSignature):
+            joined = {}
+        article = (
+            Article.objects.published().filter(pk=joined.get("article")).first()
+            if isinstance(joined.get("article"), int)
+            else None
+        )
+        context = {"email": joined.get("email", ""), "article": article}
+        response = render(request, "waitlist/check_inbox.html", context)
+        patch_cache_control(response, private=True, no_store=True)
+        return response
 
 
 class ConfirmView(View):
@@ -180,9 +220,13 @@ class ConfirmView(View):
 
     def get(self, request: HttpRequest, token: str) -> HttpResponse:
         try:
-            links.subscriber_for(tokens.CONFIRM, token)
+            data = links.subscriber_for(tokens.CONFIRM, token)
         except tokens.BadToken as exc:
             return render(request, "waitlist/bad_link.html", {"expired": exc.expired}, status=400)
+        subscriber = Subscriber.objects.get(pk=data.subscriber_id)
+        if subscriber.status == Subscriber.Status.CONFIRMED:  # a link used before
+            preferences = tokens.make_token(tokens.PREFERENCES, key=subscriber.token_key)
+            return redirect(reverse("waitlist:welcome", args=[preferences]) + "?already=1")
         return render(request, "waitlist/confirm.html", {"token": token})
 
     def post(self, request: HttpRequest, token: str) -> HttpResponse:
@@ -203,24 +247,49 @@ def _subscriber(purpose: str, token: str) -> Subscriber:
 
 
 class WelcomeView(View):
+    """The person's page: their place, their link, the friends who joined through it (and
+    whether each counted), and their state if they have not told us yet."""
+
     def get(self, request: HttpRequest, token: str) -> HttpResponse:
+        subscriber = self.on_the_list(token)
+        return self.page(request, subscriber, token, StateForm())
+
+    def post(self, request: HttpRequest, token: str) -> HttpResponse:
+        subscriber = self.on_the_list(token)
+        form = StateForm(request.POST)
+        if not form.is_valid():
+            return self.page(request, subscriber, token, form, status=400)
+        links.update_preferences(
+            subscriber_id=subscriber.pk,
+            interests=subscriber.interests,
+            state=form.cleaned_data["state"],
+        )
+        return redirect(reverse("waitlist:welcome", args=[token]) + "?state=saved")
+
+    def on_the_list(self, token: str) -> Subscriber:
         subscriber = _subscriber(tokens.PREFERENCES, token)
         if subscriber.status != Subscriber.Status.CONFIRMED:
             raise Http404("Not on the list.")
+        return subscriber
+
+    def page(self, request, subscriber, token, form, status=200) -> HttpResponse:
         referral_url = links.referral_url(subscriber.referral_code)
-        return render(
-            request,
-            "waitlist/welcome.html",
-            {
-                "position": subscriber.position(),
-                "referral_url": referral_url,
-                "referrals": subscriber.credited_referrals(),
-                "milestones": milestones.progress(subscriber),
-                "places": settings.REFERRAL_PLACES,
-                "share_text": f"I joined the {settings.SITE_NAME} waitlist. Join through my link:",
-                "token": token,
-            },
-        )
+        context = {
+            "subscriber": subscriber,
+            "state_name": USState(subscriber.state).label if subscriber.state else "",
+            "state_saved": request.GET.get("state") == "saved" and subscriber.state,
+            "already": "already" in request.GET,
+            "form": form,
+            "position": subscriber.position(),
+            "referral_url": referral_url,
+            "referrals": subscriber.credited_referrals(),
+            "friends": referrals.friends(subscriber),
+            "milestones": milestones.progress(subscriber),
+            "places": settings.REFERRAL_PLACES,
+            "share_text": f"I joined the {settings.SITE_NAME} waitlist. Join through my link:",
+            "token": token,
+        }
+        return render(request, "waitlist/welcome.html", context, status=status)
 
 
 class PreferencesView(View):
@@ -281,18 +350,19 @@ class UnsubscribeView(View):
 
     def get(self, request: HttpRequest, token: str) -> HttpResponse:
         try:
-            links.subscriber_for(tokens.UNSUBSCRIBE, token)
+            data = links.subscriber_for(tokens.UNSUBSCRIBE, token)
         except tokens.BadToken:
             return render(request, "waitlist/bad_link.html", {"unsubscribe": True}, status=400)
-        return render(request, "waitlist/unsubscribe.html", {"token": token})
+        email = Subscriber.objects.values_list("email", flat=True).get(pk=data.subscriber_id)
+        return render(request, "waitlist/unsubscribe.html", {"token": token, "email": email})
 
     def post(self, request: HttpRequest, token: str) -> HttpResponse:
         try:
             data = links.subscriber_for(tokens.UNSUBSCRIBE, token)
         except tokens.BadToken:
             return render(request, "waitlist/bad_link.html", {"unsubscribe": True}, status=400)
-        links.unsubscribe(subscriber_id=data.subscriber_id)
-        return render(request, "waitlist/unsubscribed.html")
+        subscriber = links.unsubscribe(subscriber_id=data.subscriber_id)
+        return render(request, "waitlist/unsubscribed.html", {"email": subscriber.email})
 
 
 class UpdatesView(TemplateView):

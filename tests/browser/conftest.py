@@ -94,6 +94,16 @@ def signed_in(browser: Browser, base: str, size: str, username: str, password: s
     return page
 
 
+def mail_to(smtp_sink, address: str, subject: str):
+    """The first email to `address` with `subject`, waiting for it to arrive."""
+    for _ in range(300):
+        found = [m for m in smtp_sink.to(address) if m.message["Subject"] == subject]
+        if found:
+            return found[0]
+        smtp_sink.wait_for(len(smtp_sink.messages) + 1, timeout=30)
+    raise AssertionError(f"no {subject!r} to {address}")
+
+
 def fits(page: Page) -> bool:
     """Nothing wider than the screen: no sideways scrolling of the whole page."""
     return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")

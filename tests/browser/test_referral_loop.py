@@ -12,7 +12,7 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import Browser, expect
 
-from tests.browser.conftest import PHONE
+from tests.browser.conftest import PHONE, mail_to
 from tests.factories import ArticleFactory, SubscriberFactory
 from waitlist.models import Milestone, Subscriber
 
@@ -21,15 +21,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 CONFIRM = re.compile(r"/waitlist/confirm/[^/\s]+/")
 WELCOME = re.compile(r"/waitlist/welcome/[^/\s]+/")
 REFERRAL = re.compile(r"/waitlist/\?ref=[\w-]+")
-
-
-def mail_to(smtp_sink, address: str, subject: str):
-    for _ in range(300):
-        found = [m for m in smtp_sink.to(address) if m.message["Subject"] == subject]
-        if found:
-            return found[0]
-        smtp_sink.wait_for(len(smtp_sink.messages) + 1, timeout=30)
-    raise AssertionError(f"no {subject!r} to {address}")
 
 
 def test_a_friend_who_joins_through_the_link_moves_the_person_up_the_list(

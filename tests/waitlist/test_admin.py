@@ -204,10 +204,10 @@ def test_the_admin_shows_who_earned_what_and_why_a_referral_did_not_count():
     SubscriberFactory(referred_by=referrer, referral_credited=True, referral_outcome="counted")
     refused = SubscriberFactory(
         referred_by=referrer,
-        referral_outcome="not counted: joined from the referrer's own IP address",
+        referral_outcome="held: a second friend in a day from the referrer's own connection",
     )
     operator = staff_with("view_subscriber")
     page = operator.get(f"/admin/waitlist/subscriber/{referrer.pk}/change/").content.decode()
     assert "1, place 1 on the list" in page
     page = operator.get(f"/admin/waitlist/subscriber/{refused.pk}/change/").content.decode()
-    assert "not counted: joined from the referrer&#x27;s own IP address" in page
+    assert "held: a second friend in a day from the referrer&#x27;s own connection" in page

@@ -294,8 +294,22 @@ def test_the_ip_limit_answers_json_429_with_retry_after(client):
         join(client, f"j{i}@example.com", as_json=True, ip="198.51.100.9")
     response = join(client, "late@example.com", as_json=True, ip="198.51.100.9")
     assert response.status_code == 429
-    assert response["Retry-After"] == "600"
-    assert "Too many attempts" in response.json()["errors"]["__all__"][0]
+    assert 0 < int(response["Retry-After"]) <= 600  # when this 10-minute window ends
+    assert response.json()["errors"]["__all__"] == [
+        "Too many attempts. Please wait up to 10 minutes and try again."
+    ]
+
+
+def test_the_hourly_limit_of_one_address_says_an_hour(client, settings):
+    settings.WAITLIST_EMAIL_LIMIT = 2
+    for ip in ("198.51.100.1", "198.51.100.2"):
+        join(client, "same@example.com", as_json=True, ip=ip)
+    response = join(client, "same@example.com", as_json=True, ip="198.51.100.3")
+    assert response.status_code == 429
+    assert 0 < int(response["Retry-After"]) <= 3600
+    assert response.json()["errors"]["__all__"] == [
+        "Too many attempts. Please wait up to an hour and try again."
+    ]
 
 
 def test_one_address_is_limited_to_five_attempts_per_hour_from_any_ip(client):

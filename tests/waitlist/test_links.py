@@ -213,20 +213,28 @@ def test_a_burst_of_referrals_from_one_ip_earns_no_more_than_two(client):
         for i in range(4)
     ]
     assert credited == [True, True, False, False]
-    same_ip_as_referrer = referred_and_confirmed(client, referrer, "me2@example.org", "192.0.2.1")
-    assert not same_ip_as_referrer.referral_credited
+    at_home = [
+        referred_and_confirmed(client, referrer, f"home{i}@example.org", "192.0.2.1")
+        for i in range(2)
+    ]
+    assert [friend.referral_credited for friend in at_home] == [True, False]  # one a day
 
 
 def test_ipv6_referrals_are_compared_by_their_slash_64(client):
     referrer = SubscriberFactory(signup_ip="2001:db8:aa:1::10")
-    at_home = referred_and_confirmed(client, referrer, "partner@example.org", "2001:db8:aa:1::99")
-    assert at_home.referral_outcome == "not counted: joined from the referrer's own IP address"
+    at_home = [
+        referred_and_confirmed(client, referrer, f"home{i}@example.org", f"2001:db8:aa:1::{i + 5}")
+        for i in range(2)
+    ]
+    assert [friend.referral_outcome for friend in at_home] == [
+        "counted", "held: a second friend in a day from the referrer's own connection",
+    ]  # fmt: skip
     office = [
         referred_and_confirmed(client, referrer, f"c{i}@example.org", f"2001:db8:bb:2::{i + 1}")
         for i in range(3)
     ]
     assert [o.referral_outcome for o in office] == [
-        "counted", "counted", "not counted: over 2 from one IP address in a day",
+        "counted", "counted", "held: over 2 friends from one connection in a day",
     ]  # fmt: skip
     elsewhere = referred_and_confirmed(client, referrer, "far@example.org", "2001:db8:bb:3::1")
     assert elsewhere.referral_credited
@@ -240,6 +248,7 @@ def test_each_referral_says_whether_it_counted_and_why_not(client):
             ("pal@example.org", "198.51.100.3"),
             ("b.o.s.s@gmail.com", "198.51.100.5"),
             ("me2@example.org", "192.0.2.1"),
+            ("me3@example.org", "192.0.2.1"),
             ("sock1@example.org", "198.51.100.77"),
             ("sock2@example.org", "198.51.100.77"),
             ("sock3@example.org", "198.51.100.77"),
@@ -248,10 +257,11 @@ def test_each_referral_says_whether_it_counted_and_why_not(client):
     assert outcomes == [
         "counted",
         "not counted: another spelling of a mailbox already counted",
-        "not counted: joined from the referrer's own IP address",
+        "counted",  # a partner at home
+        "held: a second friend in a day from the referrer's own connection",
         "counted",
         "counted",
-        "not counted: over 2 from one IP address in a day",
+        "held: over 2 friends from one connection in a day",
     ]
     assert SubscriberFactory().referral_outcome == ""  # nobody referred them
 

@@ -2,25 +2,34 @@
 dashboard, the import and the form for another site."""
 
 import csv
+import datetime as dt
+import io
 from functools import partial
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count
+from django.db import transaction
+from django.db.models import Count, Q
 from django.http import (
     HttpRequest,
     HttpResponse,
     StreamingHttpResponse,
 )
+from django.shortcuts import redirect
+from django.template.defaultfilters import filesizeformat
 from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
+from django_fsm import ConcurrentTransition
 
 from ..campaigns import actions
+from ..engine import workers
 from ..models import (
     UTM_FIELDS,
     ConsentRecord,
+    ListUpload,
     Milestone,
     OutboundEmail,
     Subscriber,
@@ -78,7 +87,29 @@ class MilestoneFilter(admin.SimpleListFilter):
 
 
 class ImportForm(forms.Form):
-    file = forms.FileField(label="CSV file", help_text="UTF-8, with a header row.")
+    file = forms.FileField(
+        label="CSV file",
+        help_text=f"With a header row; up to {filesizeformat(settings.LIST_UPLOAD_MAX_BYTES)} "
+        "here (larger lists: manage.py import_subscribers).",
+    )
+    consent_source = forms.CharField(
+        max_length=200, required=False, label="Where these people consented",
+        help_text="For rows that do not say, as “Mailchimp form on the old site, 2026”.",
+    )  # fmt: skip
+    consent_wording = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 2}),
+        label="The words they agreed to", help_text="For rows that do not say.",
+    )  # fmt: skip
+
+    def clean_file(self):
+        upload, limit = self.cleaned_data["file"], settings.LIST_UPLOAD_MAX_BYTES
+        if upload.size > limit:
+            raise forms.ValidationError(
+                f"The file is {filesizeformat(upload.size)}; files up to {filesizeformat(limit)} "
+                "can be uploaded here. Import a larger one with manage.py import_subscribers, "
+                "or split it."
+            )
+        return upload
 
 
 @admin.register(Subscriber)
@@ -203,30 +234,89 @@ class SubscriberAdmin(admin.ModelAdmin):
         ]
 
     def import_view(self, request: HttpRequest) -> HttpResponse:
-        """Bring in a list kept elsewhere: all or nothing, every bad line said."""
+        """Bring in a list kept elsewhere: a preview of what it brings, then the import, all or
+        nothing, every bad line said."""
         if not request.user.has_perm("waitlist.import_subscribers"):
             raise PermissionDenied
+        if request.method == "POST" and "upload" in request.POST:
+            return self._import_previewed(request)
         form = ImportForm(request.POST or None, request.FILES or None)
-        problems, report = [], None
+        context = {"form": form, "problems": [], "report": None, "upload": None}
         if request.method == "POST" and form.is_valid():
-            upload = form.cleaned_data["file"]
+            upload = _kept(request, form.cleaned_data)
             try:
-                if upload.size > importing.MAX_BYTES:
-                    raise importing.ImportFailed(["the file is over 20 MB"])
-                report = importing.import_csv(upload.read())
+                report = importing.preview(io.BytesIO(upload.data), _evidence(upload))
             except importing.ImportFailed as exc:
-                problems = exc.problems
+                upload.delete()
+                context["report"], context["problems"] = exc.report, exc.problems
+            else:
+                upload.expected = report.summary()[:300]
+                upload.save(update_fields=["expected"])
+                context["report"], context["upload"] = report, upload
+        return self._import_page(request, context)
+
+    def _import_previewed(self, request: HttpRequest) -> HttpResponse:
+        """Import (a worker does, the file may be large) or cancel what the preview showed."""
+        key = request.POST["upload"]
+        upload = ListUpload.objects.filter(
+            pk=key if key.isdigit() else None, uploaded_by=request.user
+        ).first()
+        if upload is None or upload.status != ListUpload.Status.PREVIEWED:
+            messages.warning(request, "That list was already imported or cancelled.")
+            return redirect("admin:waitlist_import")
+        if request.POST.get("action") != "import":
+            upload.delete()
+            messages.info(request, f"Cancelled: {upload.name} was not imported.")
+            return redirect("admin:waitlist_import")
+        try:
+            with transaction.atomic():
+                upload.start()
+                upload.save()
+        except ConcurrentTransition:  # a second click, or another tab, got there first
+            messages.warning(request, "That list was already imported or cancelled.")
+            return redirect("admin:waitlist_import")
+        transaction.on_commit(lambda: workers.enqueue(importing.IMPORT_TASK))
+        messages.success(request, f"Importing {upload.name}: {upload.expected}.")
+        return redirect("admin:waitlist_import")
+
+    def _import_page(self, request: HttpRequest, context: dict) -> HttpResponse:
+        recent = list(
+            ListUpload.objects.exclude(status=ListUpload.Status.PREVIEWED)
+            .select_related("uploaded_by")
+            .defer("data")[:10]
+        )
         context = {
             **self.admin_site.each_context(request),
+            **context,
             "opts": self.model._meta,
             "title": "Import a list",
-            "form": form,
-            "problems": problems,
-            "report": report,
-            "columns": importing.COLUMNS,
+            "fields": importing.FIELDS,
+            "recent": recent,
+            "importing": any(u.status == ListUpload.Status.IMPORTING for u in recent),
         }
-        status = 400 if problems else 200
+        status = 400 if context["problems"] else 200
         return TemplateResponse(request, "admin/waitlist/import.html", context, status=status)
+
+
+def _kept(request: HttpRequest, data: dict) -> ListUpload:
+    """The upload, kept for its import. This person's earlier previews go, and anyone's preview
+    or refused import from before yesterday (its problems may name addresses)."""
+    previewed, failed = ListUpload.Status.PREVIEWED, ListUpload.Status.FAILED
+    ListUpload.objects.filter(
+        Q(status=previewed, uploaded_by=request.user)
+        | Q(status__in=[previewed, failed], uploaded_at__lt=timezone.now() - dt.timedelta(days=1))
+    ).delete()
+    return ListUpload.objects.create(
+        name=data["file"].name[:200],
+        data=data["file"].read(),
+        consent_source=data["consent_source"],
+        consent_wording=data["consent_wording"],
+        uploaded_by=request.user,
+    )
+
+
+def _evidence(upload: ListUpload) -> importing.Evidence:
+    return importing.Evidence(upload.consent_source, upload.consent_wording)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

@@ -7,6 +7,7 @@ from .people import (
     UTM_KEYS,
     ConsentRecord,
     Interest,
+    ListUpload,
     Milestone,
     MilestoneReached,
     OutboundEmail,
@@ -20,7 +21,7 @@ from .people import (
 
 __all__ = [
     "UTM_FIELDS", "UTM_KEYS", "Campaign", "CampaignQuerySet", "ConsentRecord", "Delivery",
-    "Heartbeat", "Interest", "Milestone", "MilestoneReached", "OutboundEmail", "Sendable",
-    "SendableQuerySet", "SendStatus", "Subscriber", "SubscriberQuerySet", "USState",
+    "Heartbeat", "Interest", "ListUpload", "Milestone", "MilestoneReached", "OutboundEmail",
+    "Sendable", "SendableQuerySet", "SendStatus", "Subscriber", "SubscriberQuerySet", "USState",
     "email_hash", "new_referral_code", "new_token_key",
 ]  # fmt: skip

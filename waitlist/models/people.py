@@ -9,6 +9,7 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
+from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
 from .engine import Sendable
 
@@ -309,6 +310,7 @@ class OutboundEmail(Sendable):
         REMINDER = "reminder", "Reminder to confirm"
         RECONFIRM = "reconfirm", "Confirm again (an imported address without consent proof)"
         MILESTONE = "milestone", "Referral milestone reached"
+        MOVED_UP = "moved_up", "Moved up (a referral counted)"
 
     subscriber = models.ForeignKey(Subscriber, on_delete=models.CASCADE, related_name="emails")
     consent = models.ForeignKey(
@@ -326,3 +328,43 @@ class OutboundEmail(Sendable):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} #{self.pk} ({self.status})"
+
+
+class ListUpload(ConcurrentTransitionMixin, models.Model):
+    """A list uploaded in admin: kept between its preview and its import (which a worker runs,
+    on whichever server), its addresses dropped once imported; what it brought stays."""
+
+    class Status(models.TextChoices):
+        PREVIEWED = "previewed", "Previewed"
+        IMPORTING = "importing", "Importing"
+        IMPORTED = "imported", "Imported"
+        FAILED = "failed", "Not imported"
+
+    name = models.CharField(max_length=200)
+    data = models.BinaryField()
+    consent_source = models.CharField(max_length=200, blank=True)
+    consent_wording = models.TextField(blank=True)
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    uploaded_at = models.DateTimeField(default=timezone.now)
+    status = FSMField(max_length=10, choices=Status, default=Status.PREVIEWED, protected=True)
+    expected = models.CharField(max_length=300, blank=True, help_text="What the preview said.")
+    result = models.TextField(blank=True, help_text="What the import did, or why it did not.")
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-uploaded_at", "-pk"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @transition(field=status, source=Status.PREVIEWED, target=Status.IMPORTING)
+    def start(self) -> None:
+        """The operator saw the preview and asked for the import."""
+
+    @transition(field=status, source=Status.IMPORTING, target=Status.IMPORTED)
+    def finish(self, summary: str) -> None:
+        self.result, self.data, self.finished_at = summary, b"", timezone.now()
+
+    @transition(field=status, source=Status.IMPORTING, target=Status.FAILED)
+    def fail(self, problems: list[str]) -> None:
+        self.result, self.data, self.finished_at = "\n".join(problems), b"", timezone.now()

@@ -36,10 +36,13 @@ def confirmation_copy(
     )
 
 
-def personal_template(kind: str, *, milestone: Milestone | None = None) -> Template:
+def personal_template(
+    kind: str, *, milestone: Milestone | None = None, has_state: bool = True
+) -> Template:
     """The welcome email (after confirming), the your-links email (a confirmed address entered
-    again) and a milestone's announcement: the person's place, their link to share, their
-    pages, and the milestones operators offer."""
+    again), a milestone's announcement and a moved-up note: the person's place, their link to
+    share, their pages, and the milestones operators offer. `has_state`: whether the person
+    told us their state (the welcome asks for it otherwise)."""
     return render(
         f"waitlist/email/{kind}",
         {
@@ -48,8 +51,9 @@ def personal_template(kind: str, *, milestone: Milestone | None = None) -> Templ
             "referral_url": slot("referral"),
             "milestone": milestone,
             "milestones": list(Milestone.objects.all()),
+            "has_state": has_state,
         },
-        key=kind if milestone is None else f"{kind}-{milestone.pk}",
+        key="-".join([kind, str(milestone.pk) if milestone else "", "" if has_state else "ask"]),
         links={
             "welcome": "waitlist:welcome",
             "preferences": "waitlist:preferences",

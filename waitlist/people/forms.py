@@ -117,3 +117,13 @@ class JoinForm(InterestsStateFields):
 
 class PreferencesForm(InterestsStateFields):
     pass
+
+
+class StateForm(forms.Form):
+    """The state a person on the list had not told us, asked on their page."""
+
+    state = forms.ChoiceField(
+        choices=STATE_CHOICES,
+        label="Your US state",
+        error_messages={"required": "Choose your state."},
+    )

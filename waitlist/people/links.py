@@ -28,7 +28,7 @@ def subscriber_for(purpose: str, token: str) -> tokens.TokenData:
     return dataclasses.replace(data, subscriber_id=subscriber_id)
 
 
-def unsubscribe(*, subscriber_id: int) -> None:
+def unsubscribe(*, subscriber_id: int) -> Subscriber:
     """Idempotent: a second call, or one for someone never confirmed, changes nothing more."""
     now = timezone.now()
     with transaction.atomic():
@@ -39,6 +39,7 @@ def unsubscribe(*, subscriber_id: int) -> None:
             subscriber.save(update_fields=["status", "unsubscribed_at"])
         subscriber.consents.filter(withdrawn_at__isnull=True).update(withdrawn_at=now)
         subscriber.emails.queued().skip()
+    return subscriber
 
 
 def update_preferences(*, subscriber_id: int, interests: list[str], state: str) -> Subscriber:

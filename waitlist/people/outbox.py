@@ -88,7 +88,12 @@ ASKING = (
     OutboundEmail.Kind.CONFIRMATION, OutboundEmail.Kind.REMINDER, OutboundEmail.Kind.RECONFIRM,
 )  # fmt: skip
 # The emails that carry a person's place and links, sent only while they are on the list.
-PERSONAL = (OutboundEmail.Kind.WELCOME, OutboundEmail.Kind.LINKS, OutboundEmail.Kind.MILESTONE)
+PERSONAL = (
+    OutboundEmail.Kind.WELCOME,
+    OutboundEmail.Kind.LINKS,
+    OutboundEmail.Kind.MILESTONE,
+    OutboundEmail.Kind.MOVED_UP,
+)
 
 
 class Outbox(sending.Batch):
@@ -131,6 +136,7 @@ class Outbox(sending.Batch):
                 "subscriber__status",
                 "subscriber__token_key",
                 "subscriber__referral_code",
+                "subscriber__state",
             )
         )
         return {row["pk"]: copy for row in rows if (copy := self.copy(row))}
@@ -171,7 +177,8 @@ class Outbox(sending.Batch):
 
     def template(self, kind: str, row: dict | None = None) -> messages.Template:
         milestone_id = row and row["milestone_id"]
-        key = (kind, milestone_id)
+        has_state = bool(row and row["subscriber__state"])
+        key = (kind, milestone_id, has_state)
         if key not in self.templates:
             if kind in ASKING:
                 self.templates[key] = emails.confirmation_template(kind)
@@ -182,7 +189,9 @@ class Outbox(sending.Batch):
                     reward=row["milestone__reward"],
                     details=row["milestone__details"],
                 )
-                self.templates[key] = emails.personal_template(kind, milestone=milestone or None)
+                self.templates[key] = emails.personal_template(
+                    kind, milestone=milestone or None, has_state=has_state
+                )
         return self.templates[key]
 
 

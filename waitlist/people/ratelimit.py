@@ -36,13 +36,25 @@ class Limit:
         digest = hashlib.sha256(normal.encode()).hexdigest()[:24]
         return f"rl:{self.bucket}:{digest}:{int(time.time() // self.window)}"
 
+    def retry_after(self) -> int:
+        """Seconds until this window ends and the count starts again."""
+        return self.window - int(time.time() % self.window)
 
-def hit(*limits: Limit) -> bool:
-    """Count a hit in every bucket; True if none is over its limit. Raises LimiterUnavailable
-    when the counters cannot be read."""
+    def wait_words(self) -> str:
+        """The longest wait, as a person reads it: "up to 10 minutes", "up to an hour"."""
+        if self.window < 3600:
+            return f"up to {-(-self.window // 60)} minutes"
+        hours = -(-self.window // 3600)
+        return "up to an hour" if hours == 1 else f"up to {hours} hours"
+
+
+def hit(*limits: Limit) -> Limit | None:
+    """Count a hit in every bucket; the limit it is over, the one ending last if several (None:
+    within them all). Raises LimiterUnavailable when the counters cannot be read."""
     try:
         counts = [_count(limit) for limit in limits]
-        return all(count <= limit.limit for count, limit in zip(counts, limits, strict=True))
+        over = [limit for count, limit in zip(counts, limits, strict=True) if count > limit.limit]
+        return max(over, key=Limit.retry_after, default=None)
     except Exception as exc:
         logger.warning("rate limit %s: the counters' store is unavailable", limits[0].bucket)
         raise LimiterUnavailable from exc

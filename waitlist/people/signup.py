@@ -10,12 +10,9 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from ..models.people import UTM_FIELDS, ConsentRecord, OutboundEmail, Subscriber, email_hash
-from . import consent, links, milestones, networks, outbox, tokens
+from . import consent, links, outbox, referrals, tokens
 
 RESEND_AFTER = dt.timedelta(minutes=10)
-# More credited referrals than this from one IP address in a day look like one person.
-REFERRAL_BURST_PER_IP = 2
-REFERRAL_COUNTED = "counted"
 GMAIL_DOMAINS = {"gmail.com", "googlemail.com"}
 
 
@@ -207,38 +204,8 @@ def confirm(*, token: str, ip: str | None) -> Subscriber:
             subscriber.referred_by_id
             and Subscriber.objects.select_for_update().filter(pk=subscriber.referred_by_id).first()
         )
-        subscriber.referral_outcome = _referral_outcome(subscriber, referrer, now)
-        subscriber.referral_credited = subscriber.referral_outcome == REFERRAL_COUNTED
         subscriber.save()
         subscriber.emails.queued().skip()
         outbox.queue(subscriber, kind=OutboundEmail.Kind.WELCOME)
-        if subscriber.referral_credited:
-            milestones.award(referrer)
+        referrals.credit(subscriber, referrer, now)
     return subscriber
-
-
-def _referral_outcome(subscriber: Subscriber, referrer: Subscriber | None, now) -> str:
-    """Whether this confirmation counts for the person who referred it, and if not, why: the
-    answer an operator reads in admin (REFERRAL_COUNTED or the reason)."""
-    if not referrer:
-        return ""
-    if subscriber.referral_credited:
-        return REFERRAL_COUNTED
-    if referrer.status != Subscriber.Status.CONFIRMED:
-        return "not counted: the referrer is not on the list"
-    credited = referrer.referrals.filter(referral_credited=True)
-    if (
-        referrer.canonical_email_hash == subscriber.canonical_email_hash
-        or credited.filter(canonical_email_hash=subscriber.canonical_email_hash).exists()
-    ):
-        return "not counted: another spelling of a mailbox already counted"
-    if networks.same(subscriber.signup_ip, referrer.signup_ip):
-        return "not counted: joined from the referrer's own IP address"
-    today = credited.filter(confirmed_at__gte=now - dt.timedelta(days=1))
-    same_ip_today = [
-        ip for ip in today.values_list("signup_ip", flat=True)
-        if networks.same(ip, subscriber.signup_ip)
-    ]  # fmt: skip
-    if len(same_ip_today) >= REFERRAL_BURST_PER_IP:
-        return f"not counted: over {REFERRAL_BURST_PER_IP} from one IP address in a day"
-    return REFERRAL_COUNTED

@@ -28,8 +28,8 @@ def join_form(
     placement: str, article=None, form=None, heading: str = "Get updates", compact: bool = False
 ) -> dict:
     """The signup form as every page shows it. It carries no CSRF token and nothing personal,
-    so pages that include it can be cached whole. `compact`: the address alone (interests and
-    state are optional, and the preferences page asks for them)."""
+    so pages that include it can be cached whole. `compact`: the address and the optional state
+    alone (interests are optional too, and the preferences page asks for them)."""
     if form is None:
         initial = {"placement": placement, "article": article.pk if article else None}
         form = JoinForm(initial=initial, auto_id=f"{placement}-%s")
