@@ -162,7 +162,7 @@ def test_the_command_says_every_bad_line_and_imports_nothing(tmp_path):
         "3 new (2 confirmed with their consent evidence, 1 to be asked by email to confirm), "
         "0 already here and left as they are, 0 refused"
     )
-    assert "consented_at: consented_at" in looked.stdout
+    assert "consented_at: consented_at (first row: 2026-05-01T14:30:00Z)" in looked.stdout
     assert not Subscriber.objects.exists()
 
     fixed = command(tmp_path, csv(*GOOD))
@@ -222,7 +222,7 @@ def test_the_preview_says_what_the_file_brings_and_writes_nothing(importer):
         "2 new (1 confirmed with their consent evidence, 1 to be asked by email to confirm), "
         "1 already here and left as they are, 0 refused" in page
     )
-    assert "<td>consent_ip</td><td>consent_ip</td>" in page
+    assert "<td>consent_ip</td><td>consent_ip</td><td>198.51.100.7</td>" in page
     assert "Import 2 new people" in page
     assert Subscriber.objects.count() == 1 and OutboundEmail.objects.count() == 0
 
@@ -325,7 +325,8 @@ def test_windows_1252_is_read_with_its_note(importer):
     page = text(preview(importer, data, consent_wording="Yes, email me."))
     assert "Read as cp1252 text, fields separated by semicolons." in page
     assert "The file is not UTF-8: it was read as Windows-1252" in page
-    assert "<td>E-mail</td><td>email</td>" in page and "<td>Name</td><td>ignored</td>" in page
+    assert "<td>E-mail</td><td>email</td><td>ora@example.com</td>" in page
+    assert "<td>Name</td><td>ignored</td><td>Orá Björk</td>" in page  # the accents read right
     assert "<td>Signed up</td><td>consented_at</td>" in page
     importer.post(URL, {"upload": re.search(r'name="upload" value="(\d+)"', page).group(1),
                         "action": "import"})  # fmt: skip
@@ -341,7 +342,7 @@ def test_times_without_where_or_what_ask_for_them_once(importer):
         "line 1: the file says when people consented (CONFIRM_TIME) but not where or to which "
         "words: give the source and the wording for the whole file" in page
     )
-    assert "OPTIN_TIME</td><td>ignored: CONFIRM_TIME is used" in page
+    assert "OPTIN_TIME</td><td>ignored: CONFIRM_TIME is used</td>" in page
     assert not Subscriber.objects.exists()
 
 
@@ -441,7 +442,7 @@ def test_each_kind_of_bad_file_is_refused_with_its_reason(importer, data, proble
 
 def test_an_unknown_column_is_shown_as_ignored(importer):
     page = text(preview(importer, b"email,favourite\nana@example.com,blue\n"))
-    assert "<td>favourite</td><td>ignored</td>" in page and "1 new" in page
+    assert "<td>favourite</td><td>ignored</td><td>blue</td>" in page and "1 new" in page
 
 
 def test_a_file_too_large_is_refused_plainly(importer, settings):

@@ -23,6 +23,7 @@ The file is read as a stream, in batches written inside one transaction: a milli
 the memory of their addresses, not of the file."""
 
 import codecs
+import contextlib
 import csv
 import datetime as dt
 import io
@@ -131,6 +132,7 @@ class Report:
     note: str = ""
     delimiter: str = ","
     columns: list[tuple[str, str]] = field(default_factory=list)  # (as written, read as)
+    first_row: list[str] = field(default_factory=list)  # its values, to see the reading right
     confirmed: int = 0
     asked_to_confirm: int = 0
     already_here: int = 0
@@ -175,8 +177,16 @@ class Report:
         lines = [f"Read as {self.encoding} text, fields separated by {self.separated_by}."]
         if self.note:
             lines.append(self.note)
-        lines += [f"{name}: {read_as}" for name, read_as in self.columns]
+        lines += [
+            f"{name}: {read_as}" + (f" (first row: {example})" if example else "")
+            for (name, read_as), example in self.column_examples()
+        ]
         return lines
+
+    def column_examples(self) -> list[tuple[tuple[str, str], str]]:
+        """Each column as it was read, with its value on the first row."""
+        values = self.first_row + [""] * (len(self.columns) - len(self.first_row))
+        return list(zip(self.columns, values, strict=False))
 
 
 def preview(file: BinaryIO, evidence: Evidence | None = None) -> Report:
@@ -234,6 +244,9 @@ def _run(file: BinaryIO, evidence: Evidence, *, write: bool) -> Report:
         for line, text in lines:
             if not text.strip():
                 continue
+            if not report.first_row:
+                with contextlib.suppress(csv.Error):
+                    report.first_row = next(csv.reader([text], delimiter=columns.delimiter))
             if len(seen) + report.refused + report.left_out >= MAX_ROWS:
                 report.refused += 1
                 report.problem(line, f"the file has more than {MAX_ROWS:,} rows; split it")
