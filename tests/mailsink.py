@@ -5,11 +5,13 @@ It keeps every message it accepts. Recipients whose local part ends in ``+tempfa
 how the code handles a server's refusals.
 """
 
+import asyncio
 import email
 import email.policy
 import socket
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass
 from email.message import EmailMessage
 
@@ -38,6 +40,16 @@ class _Handler:
         self.sink = sink
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
+        with self.sink.lock:
+            self.sink.offered[address] += 1
+            offered = self.sink.offered[address]
+        if self.sink.answer_rcpt is not None:
+            answer = self.sink.answer_rcpt(address, offered)
+            if answer:
+                if answer.startswith("421"):
+                    # "Closing transmission channel", as servers do: once the reply is out.
+                    asyncio.get_running_loop().call_soon(server.transport.close)
+                return answer
         local = address.split("@")[0]
         if local.endswith("+tempfail"):
             return "451 4.3.0 Mailbox busy, try again later"
@@ -72,6 +84,10 @@ class MailSink:
         self.on_accept = None
         # An answer to every message's DATA instead of "250" (a server refusing our sender).
         self.refuse_data: str | None = None
+        # Answers RCPT instead of "250": a function of the address and how many times it has
+        # been offered (1 the first time) returning a reply, or None to accept it.
+        self.answer_rcpt = None
+        self.offered: Counter[str] = Counter()
         self.port = free_port()
         self._controller = Controller(_Handler(self), hostname="127.0.0.1", port=self.port)
 
@@ -85,8 +101,10 @@ class MailSink:
     def clear(self) -> None:
         with self.lock:
             self.messages.clear()
+            self.offered.clear()
         self.on_accept = None
         self.refuse_data = None
+        self.answer_rcpt = None
 
     def to(self, address: str) -> list[Received]:
         with self.lock:

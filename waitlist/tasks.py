@@ -68,10 +68,8 @@ def send_campaign_batch(campaign_id: int, low: int, high: int) -> dict:
         workers.enqueue(dispatch.BATCH_TASK, campaign_id, low, high, countdown=result.retry_in)
     else:
         dispatch.finish_if_done(campaign_id)  # the last batch closes it, not the next dispatch
-    logger.info(
-        "campaign %s batch %s-%s: sent %s, failed %s, skipped %s, released %s",
-        campaign_id, low, high, result.sent, result.failed, result.skipped, result.released,
-    )  # fmt: skip
+    counts = ", ".join(f"{what} {n}" for what, n in result.counts().items())
+    logger.info("campaign %s batch %s-%s: %s", campaign_id, low, high, counts or "nothing due")
     return result.counts()
 
 

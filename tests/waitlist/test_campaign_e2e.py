@@ -148,3 +148,24 @@ def test_a_worker_killed_mid_campaign_loses_nobody_and_duplicates_only_what_was_
             ids.setdefault(address, message.message["Message-ID"]) == message.message["Message-ID"]
         )
     assert set(Delivery.objects.values_list("status", flat=True)) == {"sent"}
+
+
+def test_a_server_that_asks_everyone_to_try_later_once_delays_the_campaign_seconds_not_minutes(
+    engine, smtp_sink
+):
+    smtp_sink.clear()
+    segment = people(50, prefix="later")
+    smtp_sink.answer_rcpt = lambda address, offered: (
+        "421 4.7.0 Try again later, closing connection" if offered == 1 else None
+    )
+    campaign = launch()
+    engine()
+    wait_until(
+        lambda: Campaign.objects.get(pk=campaign.pk).status == "sent",
+        timeout=60,
+        message="the campaign did not finish within a minute",
+    )
+    received = Counter(address for m in smtp_sink.messages for address in m.envelope_to)
+    assert received == Counter({p.email: 1 for p in segment})
+    assert set(smtp_sink.offered.values()) == {2}, "each tried twice: refused, then accepted"
+    assert set(Delivery.objects.values_list("status", "attempts", "deferrals")) == {("sent", 1, 1)}

@@ -143,11 +143,57 @@ def test_a_451_puts_the_row_back_with_a_backoff(mail):
     campaign = make_campaign()
     dispatch.create_deliveries(campaign)
     (result,) = run_batches(campaign)
-    assert result.sent == 1 and result.retry_in == 10
+    assert (result.sent, result.deferred, result.retry_in) == (1, 1, 15)
     row = Delivery.objects.get(subscriber=busy)
     assert row.status == "queued" and row.not_before > timezone.now()
-    assert "451" in row.answer
+    assert "451" in row.answer and (row.attempts, row.deferrals) == (0, 1)
     assert dispatch.send_batch(campaign.pk, row.pk, row.pk).sent == 0
+
+
+def test_a_421_that_closes_the_session_delays_that_message_and_the_batch_goes_on(mail):
+    people = SubscriberFactory.create_batch(5)
+    first = people[1].email
+    mail.answer_rcpt = lambda address, offered: (
+        "421 4.7.0 Try again later, closing connection" if address == first and offered == 1
+        else None
+    )  # fmt: skip
+    campaign = make_campaign()
+    dispatch.create_deliveries(campaign)
+    (result,) = run_batches(campaign)
+    assert (result.sent, result.deferred, result.released) == (4, 1, 0)
+    assert len({m.session for m in mail.messages}) == 2, "a new session after the 421"
+    row = Delivery.objects.get(subscriber__email=first)
+    assert (row.status, row.deferrals, row.attempts) == ("queued", 1, 0)
+    assert row.answer.startswith("421 4.7.0")
+    Delivery.objects.update(not_before=None)
+    run_batches(campaign)
+    assert sorted(m.envelope_to[0] for m in mail.messages) == sorted(p.email for p in people)
+    assert set(Delivery.objects.values_list("status", flat=True)) == {"sent"}
+
+
+def test_an_email_service_s_429_delays_only_that_message(settings, monkeypatch):
+    from anymail.backends.test import EmailBackend
+    from anymail.exceptions import AnymailAPIError
+
+    settings.EMAIL_BACKEND = "anymail.backends.test.EmailBackend"
+    people = SubscriberFactory.create_batch(3)
+    throttled = {people[0].email}
+    real_send = EmailBackend.post_to_esp
+
+    def rate_limited_once(backend, payload, message):  # the service's HTTP API answering 429
+        if message.to[0] in throttled:
+            throttled.clear()
+            raise AnymailAPIError("Too Many Requests", status_code=429)
+        return real_send(backend, payload, message)
+
+    monkeypatch.setattr(EmailBackend, "post_to_esp", rate_limited_once)
+    campaign = make_campaign()
+    dispatch.create_deliveries(campaign)
+    (result,) = run_batches(campaign)
+    assert (result.sent, result.deferred) == (2, 1)
+    Delivery.objects.update(not_before=None)
+    assert run_batches(campaign)[0].sent == 1
+    assert set(Delivery.objects.values_list("status", flat=True)) == {"sent"}
 
 
 def test_a_550_fails_the_row_and_suppresses_the_address(mail):

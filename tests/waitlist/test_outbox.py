@@ -19,8 +19,8 @@ from django.utils import timezone
 from tests.conftest import joined
 from tests.faults import cut_database_connection_on_accept
 from tests.processes import wait_until
-from waitlist.engine import messages
-from waitlist.engine.sending import server_unavailable
+from waitlist.engine import messages, sending
+from waitlist.engine.sending import asked_to_wait, server_unavailable
 from waitlist.models import OutboundEmail, Subscriber
 from waitlist.people import emails, outbox
 from waitlist.people.signup import SignupSource, subscribe
@@ -93,16 +93,21 @@ def test_sending_claims_the_row_so_a_second_send_does_nothing(client, mail):
 
 
 @pytest.mark.django_db
-def test_a_451_from_the_server_puts_the_email_back_for_a_retry(client, mail):
+def test_a_451_from_the_server_puts_the_email_back_for_a_retry_that_waits_longer_each_time(
+    client, mail
+):
     outbound = joined(client, "busy+tempfail@example.com").emails.get()
-    result = outbox.send_due()
-    assert (result.released, result.retry_in) == (1, 10)
-    outbound.refresh_from_db()
-    assert (outbound.status, outbound.attempts) == ("queued", 1)
-    assert "451" in outbound.answer and outbound.not_before > timezone.now()
-    assert outbox.send_due().claimed == 0, "not before its backoff is over"
-    OutboundEmail.objects.update(not_before=None)
-    assert outbox.send_due().released == 1
+    for deferrals, wait in enumerate([15, 30, 60, 120], start=1):
+        result = outbox.send_due()
+        assert (result.deferred, result.retry_in) == (1, wait)
+        outbound.refresh_from_db()
+        assert (outbound.status, outbound.attempts, outbound.deferrals) == ("queued", 0, deferrals)
+        assert "451" in outbound.answer
+        assert outbound.not_before == pytest.approx(
+            timezone.now() + dt.timedelta(seconds=wait), abs=dt.timedelta(seconds=5)
+        )
+        assert outbox.send_due().claimed == 0, "not before its wait is over"
+        OutboundEmail.objects.update(not_before=None)
 
 
 @pytest.mark.django_db
@@ -157,34 +162,44 @@ def test_a_sent_email_is_recorded_even_if_the_database_drops_the_connection_mean
     assert outbox.sweep() == 0
 
 
+WAIT, LATER, REFUSED = "wait for the server", "try the message later", "refused"
+
+
 @pytest.mark.parametrize(
-    ("error", "server_down"),
+    ("error", "outcome"),
     [
-        (ConnectionRefusedError(111, "Connection refused"), True),
-        (TimeoutError("timed out"), True),
-        (smtplib.SMTPServerDisconnected("Connection unexpectedly closed"), True),
-        (smtplib.SMTPConnectError(554, b"no service"), True),
-        (smtplib.SMTPResponseException(421, b"closing channel"), True),
-        (smtplib.SMTPResponseException(451, b"try later"), False),
-        (smtplib.SMTPDataError(554, b"message refused"), False),
-        (smtplib.SMTPRecipientsRefused({"a@example.com": (450, b"busy")}), False),
-        (AnymailAPIError("timed out"), True),
-        (AnymailAPIError("rate limited", status_code=429), True),
-        (AnymailAPIError("bad gateway", status_code=502), True),
-        (AnymailAPIError("invalid request", status_code=422), False),
+        (ConnectionRefusedError(111, "Connection refused"), WAIT),
+        (TimeoutError("timed out"), WAIT),
+        (smtplib.SMTPServerDisconnected("Connection unexpectedly closed"), WAIT),
+        (smtplib.SMTPConnectError(554, b"no service"), WAIT),
+        (smtplib.SMTPResponseException(421, b"closing channel"), LATER),
+        (smtplib.SMTPResponseException(451, b"try later"), LATER),
+        (smtplib.SMTPSenderRefused(454, b"Throttling failure", "us@example.com"), LATER),
+        (smtplib.SMTPRecipientsRefused({"a@example.com": (450, b"busy")}), LATER),
+        (smtplib.SMTPRecipientsRefused({"a@example.com": (452, b"too many")}), LATER),
+        (smtplib.SMTPDataError(554, b"message refused"), REFUSED),
+        (AnymailAPIError("timed out"), WAIT),
+        (AnymailAPIError("rate limited", status_code=429), LATER),
+        (AnymailAPIError("bad gateway", status_code=502), WAIT),
+        (AnymailAPIError("invalid request", status_code=422), REFUSED),
     ],
 )
-def test_only_an_unreachable_server_is_waited_for_without_counting(error, server_down):
-    assert server_unavailable(error) is server_down
+def test_what_a_failure_costs_a_message(error, outcome):
+    """Waiting for the server and being asked to try later use none of a message's attempts."""
+    if asked_to_wait(error):
+        assert outcome == LATER
+    else:
+        assert outcome == (WAIT if server_unavailable(error) else REFUSED)
 
 
 @pytest.mark.django_db
-def test_an_email_is_given_up_after_the_last_attempt(client, mail):
+def test_an_email_is_given_up_after_the_last_deferral(client, mail):
     outbound = joined(client, "busy+tempfail@example.com").emails.get()
-    OutboundEmail.objects.filter(pk=outbound.pk).update(attempts=outbox.Outbox.max_attempts - 1)
-    assert outbox.send_due().released == 1
+    OutboundEmail.objects.filter(pk=outbound.pk).update(deferrals=sending.MAX_DEFERRALS - 1)
+    assert outbox.send_due().failed == 1
     outbound.refresh_from_db()
     assert outbound.status == "failed" and "451" in outbound.answer
+    assert f"still refused after {sending.MAX_DEFERRALS} tries" in outbound.answer
 
 
 @pytest.mark.django_db

@@ -215,8 +215,8 @@ def test_with_the_server_down_every_email_waits_without_using_attempts(mail, set
 def test_each_email_is_sent_and_a_deferred_one_is_put_back(mail):
     for address in ("a@example.com", "later+tempfail@example.com", "b@example.com"):
         join(address)
-    assert send_outbox() == {"claimed": 3, "sent": 2, "released": 1}
+    assert send_outbox() == {"claimed": 3, "sent": 2, "deferred": 1}
     assert sorted(m.envelope_to[0] for m in mail.messages) == ["a@example.com", "b@example.com"]
     deferred = OutboundEmail.objects.get(subscriber__email="later+tempfail@example.com")
-    assert (deferred.status, deferred.attempts) == ("queued", 1)
+    assert (deferred.status, deferred.attempts, deferred.deferrals) == ("queued", 0, 1)
     assert "451" in deferred.answer

@@ -26,6 +26,9 @@ logger = logging.getLogger(__name__)
 # Rows are marked sent this many at a time; a batch checks it is still wanted between groups.
 MARK_EVERY = 100
 HARD_BOUNCE_CODES = {550, 551, 553}
+# A server's "try later" (`asked_to_wait`): the first wait, the longest, and how many such
+# answers a message may get before it fails (about 4 hours of trying).
+DEFER_FIRST_SECONDS, DEFER_MOST_SECONDS, MAX_DEFERRALS = 15, 900, 20
 # Why an address is suppressed, in its row and in the answer of the message it was about.
 HARD_BOUNCE, SPAM_COMPLAINT = "hard bounce", "spam complaint"
 MAX_BACKOFF_SECONDS = 300
@@ -84,6 +87,10 @@ class Batch(abc.ABC):
         """Called before each message; blocks to keep a sending rate. None by default."""
         return None
 
+    def throttled(self, answer: str) -> None:
+        """A server asked to try a message later (`asked_to_wait`); nothing by default."""
+        return None
+
     def finished(self, result: "Result") -> None:
         """Called once the batch is sent; nothing by default."""
         return None
@@ -94,6 +101,9 @@ class Batch(abc.ABC):
         logger.error("mail: our sender is not authenticated, nothing more is sent: %s", answer)
 
 
+COUNTS = ("claimed", "sent", "failed", "skipped", "released", "deferred")
+
+
 @dataclass
 class Result:
     claimed: int = 0
@@ -101,6 +111,8 @@ class Result:
     failed: int = 0
     skipped: int = 0
     released: int = 0
+    # Put back because the server asked to try later (`asked_to_wait`).
+    deferred: int = 0
     # Seconds until rows put back by this batch may be tried again; None: none were.
     retry_in: int | None = None
     # The mail server could not be reached.
@@ -110,18 +122,14 @@ class Result:
         self.retry_in = seconds if self.retry_in is None else min(self.retry_in, seconds)
 
     def add(self, other: "Result") -> None:
-        for name in ("claimed", "sent", "failed", "skipped", "released"):
+        for name in COUNTS:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         if other.retry_in is not None:
             self.retry_after(other.retry_in)
         self.unreachable |= other.unreachable
 
     def counts(self) -> dict[str, int]:
-        return {
-            name: getattr(self, name)
-            for name in ("claimed", "sent", "failed", "skipped", "released")
-            if getattr(self, name)
-        }
+        return {name: getattr(self, name) for name in COUNTS if getattr(self, name)}
 
 
 def send(batch: Batch) -> Result:
@@ -169,6 +177,15 @@ def send(batch: Batch) -> Result:
                         _hold(batch, [r for r, _ in claimed[start + position :]], answer, result)
                         batch.sender_refused(answer)
                         return result
+                    if asked_to_wait(exc):
+                        _defer(batch, row, answer, result)
+                        batch.throttled(answer)
+                        lost = _reopen_if_closed(mail)
+                        if lost is None:
+                            continue
+                        left = [r for r, _ in claimed[start + position + 1 :]]
+                        _put_back(batch, left, lost, result)
+                        return result
                     if not server_unavailable(exc):
                         _refused(batch, row, subscriber_id, exc, result)
                         continue
@@ -184,6 +201,29 @@ def send(batch: Batch) -> Result:
         mail.close()
     batch.finished(result)
     return result
+
+
+def asked_to_wait(exc: BaseException) -> bool:
+    """The server answered for this message "not now": a 4xx reply (`421` busy, `450`/`451`
+    try later, `452` too much, `454` SES's throttle) or an email service's HTTP `429`. The
+    message waits and is tried again; it uses none of its attempts."""
+    if isinstance(exc, AnymailAPIError):
+        return getattr(exc, "status_code", None) == 429
+    code, _ = server_answer(exc)
+    return code is not None and 400 <= code < 500
+
+
+def _reopen_if_closed(mail) -> Exception | None:
+    """After a `421` the server closes the session: open a new one for the rest of the batch.
+    The error if it cannot be opened."""
+    if not isinstance(mail, SMTPBackend) or (mail.connection and mail.connection.sock):
+        return None
+    try:
+        mail.close()
+        mail.open()
+    except Exception as exc:
+        return exc
+    return None
 
 
 def server_unavailable(exc: BaseException) -> bool:
@@ -286,6 +326,24 @@ def _hold(batch: Batch, rows: list[int], answer: str, result: Result) -> None:
     )
     if wait:
         result.retry_after(wait)
+
+
+def _defer(batch: Batch, row: int, answer: str, result: Result) -> None:
+    """Back to the queue after a wait that grows with each deferral: 15 s, 30 s, 1 min … at
+    most DEFER_MOST_SECONDS. After MAX_DEFERRALS the message fails, with the answer, for an
+    operator to retry."""
+    claimed = _claimed(batch, [row])
+    deferrals = claimed.values_list("deferrals", flat=True).first()
+    if deferrals is None:
+        return
+    if deferrals + 1 >= MAX_DEFERRALS:
+        claimed.mark_failed(f"{answer} (still refused after {MAX_DEFERRALS} tries)")
+        result.failed += 1
+        return
+    wait = min(DEFER_MOST_SECONDS, DEFER_FIRST_SECONDS * 2**deferrals)
+    claimed.defer(answer=answer, wait=dt.timedelta(seconds=wait))
+    result.deferred += 1
+    result.retry_after(wait)
 
 
 def _retry_later(batch: Batch, rows: list[int], answer: str) -> int:

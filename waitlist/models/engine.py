@@ -94,9 +94,20 @@ class SendableQuerySet(models.QuerySet):
             changes["attempts"] = F("attempts") - 1
         return self.update(**changes)
 
+    def defer(self, *, answer: str, wait: dt.timedelta) -> int:
+        """The server asked us to try later (it throttles, or the mailbox is busy): back to the
+        queue after `wait`, the attempt given back and the deferral counted."""
+        return self.update(
+            status=SendStatus.QUEUED,
+            not_before=timezone.now() + wait,
+            answer=answer[:500],
+            attempts=F("attempts") - 1,
+            deferrals=F("deferrals") + 1,
+        )
+
     def retry(self) -> int:
         """Failed rows queued again with their attempts reset (an operator's Retry failed)."""
-        return self.update(status=SendStatus.QUEUED, attempts=0, not_before=None)
+        return self.update(status=SendStatus.QUEUED, attempts=0, deferrals=0, not_before=None)
 
 
 class Sendable(models.Model):
@@ -107,6 +118,8 @@ class Sendable(models.Model):
 
     status = models.CharField(max_length=10, choices=Status, db_default=Status.QUEUED)
     attempts = models.PositiveSmallIntegerField(db_default=0)
+    # Times a server asked to try later (`defer`): they use no attempt.
+    deferrals = models.PositiveSmallIntegerField(db_default=0)
     # Not to be tried again before this (after the server asked to try later, or was down).
     not_before = models.DateTimeField(null=True, blank=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
