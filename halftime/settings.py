@@ -209,7 +209,7 @@ CELERY_TASK_ROUTES = {
     "articles.tasks.sweep_review_emails": {"queue": "mail"},
     # Not behind the batches it hands out: a dispatch waiting in that queue would be late.
     "waitlist.tasks.dispatch_campaigns": {"queue": "default"},
-    "waitlist.tasks.send_campaign_batch": {"queue": "campaigns"},
+    "waitlist.tasks.send_campaign_lane": {"queue": "campaigns"},
 }
 OUTBOX_SWEEP_SECONDS = env.float("OUTBOX_SWEEP_SECONDS", default=30.0)
 CAMPAIGN_DISPATCH_SECONDS = env.float("CAMPAIGN_DISPATCH_SECONDS", default=30.0)
@@ -229,6 +229,17 @@ CELERY_BEAT_SCHEDULE = {
     },
     "sweep-review-emails": {"task": "articles.tasks.sweep_review_emails", "schedule": 60},
 }
+# Mailbox providers by MX (waitlist/engine/providers.py): the DNS resolver to ask, "system" for
+# the machine's own, or host[:port]; empty, nothing is looked up and every domain is paced as
+# "other". The domains of everyone who may be mailed are looked up every MX_LOOKUP_SECONDS.
+MX_RESOLVER = env("MX_RESOLVER", default="")
+MX_LOOKUP_SECONDS = env.int("MX_LOOKUP_SECONDS", default=600)
+if MX_RESOLVER:
+    CELERY_BEAT_SCHEDULE["look-up-domains"] = {
+        "task": "waitlist.tasks.look_up_domains",
+        "schedule": MX_LOOKUP_SECONDS,
+        "options": {"expires": MX_LOOKUP_SECONDS},
+    }
 # Bounces for mail sent over SMTP: the mailbox they arrive in, read every BOUNCE_CHECK_SECONDS
 # (waitlist/bounces.py): imaps://user:password@host/INBOX, or pop3s://user:password@host.
 BOUNCE_MAILBOX_URL = env("BOUNCE_MAILBOX_URL", default="")

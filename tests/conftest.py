@@ -119,6 +119,20 @@ def handed_out(monkeypatch) -> list[tuple]:
     return tasks
 
 
+def run_lanes(campaign) -> list:
+    """One run of the lane of each provider with mail due, as the workers would take them;
+    the runs' results."""
+    from waitlist.campaigns import dispatch
+    from waitlist.models import Delivery, Provider
+
+    due = Delivery.objects.filter(campaign_id=campaign.pk).due()
+    return [
+        dispatch.send_batch(campaign.pk, provider)
+        for provider in Provider.values
+        if due.filter(provider=provider).exists()
+    ]
+
+
 # --- what a visitor does -----------------------------------------------------------------------
 
 

@@ -20,7 +20,6 @@ APPS = ("halftime", "articles", "waitlist")
 RAW_STATEMENTS = {
     ("halftime/views.py", "_database_ok"),
     ("waitlist/campaigns/dispatch.py", "create_deliveries"),
-    ("waitlist/campaigns/dispatch.py", "batch_ranges"),
     ("waitlist/models/engine.py", "claim"),
     ("waitlist/people/importing.py", "_insert"),
 }
@@ -70,19 +69,6 @@ def test_delivery_rows_are_made_for_the_segment_once():
     ]
 
 
-def test_batch_ranges_split_the_queued_rows_in_order():
-    SubscriberFactory.create_batch(5)
-    campaign = campaign_to()
-    dispatch.create_deliveries(campaign)
-    ids = sorted(Delivery.objects.values_list("pk", flat=True))
-    Delivery.objects.filter(pk=ids[2]).update(status="sent")
-    queued = [i for i in ids if i != ids[2]]
-    assert dispatch.batch_ranges(campaign.pk, size=2) == [
-        (queued[0], queued[1]),
-        (queued[2], queued[3]),
-    ]
-
-
 def test_a_claim_takes_only_queued_rows_that_are_due_and_counts_the_attempt():
     people = SubscriberFactory.create_batch(4)
     campaign = campaign_to()
@@ -113,6 +99,16 @@ def test_a_claim_takes_at_most_its_limit_in_the_order_asked():
     claimed = newest_first.claim(limit=2)
     assert [subscriber for _, subscriber in claimed] == [people[3].pk, people[4].pk]
     assert len(newest_first.claim(limit=10)) == 3
+
+
+def test_a_claim_takes_no_more_than_its_limit_however_the_database_finds_the_rows():
+    """A lane's claim: found through the (campaign, status, provider) index, in no order."""
+    SubscriberFactory.create_batch(6)
+    campaign = campaign_to()
+    dispatch.create_deliveries(campaign)
+    lane = Delivery.objects.filter(campaign=campaign, provider="other")
+    assert [len(lane.claim(limit=limit)) for limit in (2, 3, 3)] == [2, 3, 1]
+    assert Delivery.objects.filter(status="sending").count() == 6
 
 
 def test_an_import_writes_each_person_with_their_consent_and_email():

@@ -4,8 +4,8 @@ from celery import shared_task
 
 from . import heartbeats
 from .campaigns import dispatch
-from .engine import bounces, workers
-from .people import importing, outbox, pending
+from .engine import bounces
+from .people import domains, importing, outbox, pending
 
 logger = logging.getLogger(__name__)
 
@@ -54,23 +54,28 @@ def tend_pending() -> dict[str, int]:
 @shared_task(acks_late=True)
 def dispatch_campaigns() -> dict:
     outcome = dispatch.dispatch()
-    if outcome["started"] or outcome["batches"]:
-        logger.info("campaigns: started %s, handed out %s batch(es)", *outcome.values())
+    if outcome["started"] or outcome["lanes"]:
+        logger.info("campaigns: started %(started)s, opened %(lanes)s lane(s)", outcome)
     heartbeats.record("dispatch_campaigns")
     return outcome
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
-def send_campaign_batch(campaign_id: int, low: int, high: int) -> dict:
-    result = dispatch.send_batch(campaign_id, low, high)
-    if result.retry_in:
-        # Rows put back after a transient failure: try this range again after the backoff.
-        workers.enqueue(dispatch.BATCH_TASK, campaign_id, low, high, countdown=result.retry_in)
-    else:
-        dispatch.finish_if_done(campaign_id)  # the last batch closes it, not the next dispatch
-    counts = ", ".join(f"{what} {n}" for what, n in result.counts().items())
-    logger.info("campaign %s batch %s-%s: %s", campaign_id, low, high, counts or "nothing due")
+def send_campaign_lane(campaign_id: int, provider: str, lane: int) -> dict:
+    result = dispatch.run_lane(campaign_id, provider, lane)
+    if result.claimed:
+        counts = ", ".join(f"{what} {n}" for what, n in result.counts().items())
+        logger.info("campaign %s, %s lane %s: %s", campaign_id, provider, lane, counts)
     return result.counts()
+
+
+@shared_task
+def look_up_domains() -> int:
+    """The mailbox provider of the domains of everyone who may be mailed (MX_RESOLVER)."""
+    looked_up = domains.refresh()
+    if looked_up:
+        logger.info("mail domains: %s looked up", looked_up)
+    return looked_up
 
 
 @shared_task

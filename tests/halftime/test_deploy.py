@@ -17,6 +17,7 @@ PRODUCTION = {
     "REDIS_CACHE_URL": "redis://cache.internal:6379/0",
     "EMAIL_URL": "smtp+tls://user:secret@smtp.example.com:587",
     "BOUNCE_MAILBOX_URL": "imaps://bounces:secret@mail.example.com/INBOX",
+    "MX_RESOLVER": "system",
 }
 
 
@@ -148,3 +149,10 @@ def test_a_bounce_mailbox_read_without_tls_is_refused():
     result = check({**PRODUCTION, "BOUNCE_MAILBOX_URL": "imap://u:p@mail.example.com/INBOX"})
     assert result.returncode == 1 and "waitlist.E007" in result.stderr
     assert check({**PRODUCTION, "BOUNCE_MAILBOX_URL": "pop3://u:p@127.0.0.1"}).returncode == 0
+
+
+def test_no_resolver_for_the_recipients_mailbox_providers_is_warned():
+    env = {k: v for k, v in PRODUCTION.items() if k != "MX_RESOLVER"}
+    result = check(env)
+    assert result.returncode == 1 and "waitlist.W008" in result.stderr
+    assert "MX_RESOLVER=system" in result.stderr

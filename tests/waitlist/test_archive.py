@@ -6,6 +6,7 @@ import re
 import pytest
 from django.utils import timezone
 
+from tests.conftest import run_lanes
 from tests.factories import CampaignFactory, SubscriberFactory
 from waitlist.campaigns import dispatch
 from waitlist.models import Campaign
@@ -66,8 +67,7 @@ def test_every_campaign_email_links_its_web_version(client, mail, fast):
     SubscriberFactory(email="other@example.com")
     campaign = update(status=Campaign.Status.SENDING, started_at=timezone.now())
     dispatch.create_deliveries(campaign)
-    for low, high in dispatch.batch_ranges(campaign.pk):
-        dispatch.send_batch(campaign.pk, low, high)
+    run_lanes(campaign)
     links = set()
     for received in mail.messages:
         url = WEB_VERSION.search(received.text).group(1)
@@ -82,8 +82,7 @@ def test_an_update_out_of_the_archive_has_no_web_version_link(mail, fast):
     SubscriberFactory(email="reader@example.com")
     campaign = update(status=Campaign.Status.SENDING, in_archive=False)
     dispatch.create_deliveries(campaign)
-    for low, high in dispatch.batch_ranges(campaign.pk):
-        dispatch.send_batch(campaign.pk, low, high)
+    run_lanes(campaign)
     (received,) = mail.messages
     assert "View in your browser" not in received.text + received.html
 

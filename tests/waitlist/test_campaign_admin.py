@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from tests.factories import CampaignFactory, StaffFactory, SubscriberFactory
 from waitlist.campaigns import actions, dispatch
-from waitlist.models import Campaign, Delivery
+from waitlist.models import Campaign, Delivery, Pace
 
 pytestmark = pytest.mark.django_db
 
@@ -420,3 +420,25 @@ def test_the_campaign_body_has_a_live_preview_rendered_by_the_server(operator):
     assert "data-markdown-editor" in page
     preview = operator.post("/admin/waitlist/campaign/preview/", {"source": "## Hi\nline\nbreak"})
     assert preview.json()["html"] == '<h2 id="hi">Hi</h2>\n<p>line<br>\nbreak</p>\n'
+
+
+def test_operators_set_each_provider_s_pace_in_one_list(staff_client):
+    page = staff_client.get("/admin/waitlist/pace/").content.decode()
+    for label in ("Google", "Microsoft", "Yahoo and AOL", "Apple", "Other"):
+        assert label in page
+    assert "no limit of its own" in page
+    rows = list(Pace.objects.order_by("provider"))
+    form = {"form-TOTAL_FORMS": len(rows), "form-INITIAL_FORMS": len(rows), "_save": "Save"}
+    for n, pace in enumerate(rows):
+        form |= {
+            f"form-{n}-provider": pace.provider,
+            f"form-{n}-per_minute": 900 if pace.provider == "google" else pace.per_minute or "",
+            f"form-{n}-sessions": pace.sessions,
+        }
+    assert staff_client.post("/admin/waitlist/pace/", form).status_code == 302
+    assert Pace.objects.get(provider="google").per_minute == 900
+    assert Pace.objects.get(provider="other").per_minute is None
+    form["form-0-sessions"] = 0
+    refused = staff_client.post("/admin/waitlist/pace/", form).content.decode()
+    assert "Ensure this value is greater than or equal to 1." in refused
+    assert staff_client.get("/admin/waitlist/pace/add/").status_code == 403

@@ -9,12 +9,13 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from tests.conftest import run_lanes
 from tests.factories import CampaignFactory, SubscriberFactory
 from tests.faults import cut_database_connection_on_accept
 from waitlist import feedback, tasks
 from waitlist.campaigns import actions, dispatch, emails
 from waitlist.engine import messages, sending
-from waitlist.models import Campaign, Delivery, Subscriber
+from waitlist.models import Campaign, Delivery, MailDomain, Pace, Subscriber
 from waitlist.people import links
 
 
@@ -27,11 +28,6 @@ def make_campaign(**fields) -> Campaign:
         "status": Campaign.Status.SENDING,
     }
     return CampaignFactory(**{**defaults, **fields})
-
-
-def run_batches(campaign: Campaign) -> list[sending.Result]:
-    ranges = dispatch.batch_ranges(campaign.pk)
-    return [dispatch.send_batch(campaign.pk, low, high) for low, high in ranges]
 
 
 @pytest.fixture
@@ -64,21 +60,44 @@ def test_delivery_rows_are_made_in_one_statement_and_never_twice(django_assert_n
     assert Delivery.objects.filter(campaign=campaign).count() == 5
 
 
-def test_batch_ranges_cover_every_queued_row_in_batches_of_at_most_the_size():
-    SubscriberFactory.create_batch(7)
+def test_each_row_carries_its_recipient_s_provider_as_known_when_the_campaign_starts():
+    SubscriberFactory(email="pat@gmail.com")
+    SubscriberFactory(email="sam@contoso.example")
+    SubscriberFactory(email="lee@unknown.example")
+    now = timezone.now()
+    for domain, provider in [("gmail.com", "google"), ("contoso.example", "microsoft")]:
+        MailDomain.objects.create(
+            domain=domain, provider=provider, looked_up_at=now, expires_at=now
+        )
     campaign = make_campaign()
     dispatch.create_deliveries(campaign)
-    ranges = dispatch.batch_ranges(campaign.pk, size=3)
-    assert len(ranges) == 3
-    ids = sorted(Delivery.objects.values_list("pk", flat=True))
-    assert ranges[0][0] == ids[0] and ranges[-1][1] == ids[-1]
+    assert dict(Delivery.objects.values_list("subscriber__email", "provider")) == {
+        "pat@gmail.com": "google",
+        "sam@contoso.example": "microsoft",
+        "lee@unknown.example": "other",
+    }
+
+
+def test_a_lane_sends_only_its_provider_s_share(mail):
+    SubscriberFactory(email="pat@gmail.com")
+    SubscriberFactory(email="lee@unknown.example")
+    now = timezone.now()
+    MailDomain.objects.create(
+        domain="gmail.com", provider="google", looked_up_at=now, expires_at=now
+    )
+    campaign = make_campaign()
+    dispatch.create_deliveries(campaign)
+    assert dispatch.send_batch(campaign.pk, "google").sent == 1
+    assert [m.envelope_to for m in mail.messages] == [["pat@gmail.com"]]
+    assert dispatch.send_batch(campaign.pk, "other").sent == 1
+    assert dispatch.send_batch(campaign.pk, "google").claimed == 0
 
 
 def test_a_batch_sends_each_person_one_message_with_the_required_headers(mail, settings):
     people = SubscriberFactory.create_batch(3)
     campaign = make_campaign()
     dispatch.create_deliveries(campaign)
-    (result,) = run_batches(campaign)
+    (result,) = run_lanes(campaign)
     assert result.sent == 3
     assert sorted(m.envelope_to[0] for m in mail.messages) == sorted(p.email for p in people)
     message = mail.to(people[0].email)[0].message
@@ -106,7 +125,7 @@ def test_the_unsubscribe_link_in_a_campaign_works_with_one_click(mail, client):
     person = SubscriberFactory()
     campaign = make_campaign()
     dispatch.create_deliveries(campaign)
-    run_batches(campaign)
+    run_lanes(campaign)
     link = mail.messages[0].message["List-Unsubscribe"].split(",")[0].strip(" <>")
     path = link.split("localhost:8000", 1)[1]
     response = client.post(
@@ -121,8 +140,8 @@ def test_a_second_run_of_the_same_batch_sends_nothing(mail):
     SubscriberFactory.create_batch(2)
     campaign = make_campaign()
     dispatch.create_deliveries(campaign)
-    run_batches(campaign)
-    run_batches(campaign)
+    run_lanes(campaign)
+    run_lanes(campaign)
     assert len(mail.messages) == 2
 
 
@@ -131,7 +150,7 @@ def test_someone_who_unsubscribes_before_their_batch_is_skipped(mail):
     campaign = make_campaign()
     dispatch.create_deliveries(campaign)
     links.unsubscribe(subscriber_id=leaves.pk)
-    (result,) = run_batches(campaign)
+    (result,) = run_lanes(campaign)
     assert (result.sent, result.skipped) == (1, 1)
     assert [m.envelope_to for m in mail.messages] == [[stays.email]]
     assert Delivery.objects.get(subscriber=leaves).status == "skipped"
@@ -142,12 +161,12 @@ def test_a_451_puts_the_row_back_with_a_backoff(mail):
     SubscriberFactory()
     campaign = make_campaign()
     dispatch.create_deliveries(campaign)
-    (result,) = run_batches(campaign)
+    (result,) = run_lanes(campaign)
     assert (result.sent, result.deferred, result.retry_in) == (1, 1, 15)
     row = Delivery.objects.get(subscriber=busy)
     assert row.status == "queued" and row.not_before > timezone.now()
     assert "451" in row.answer and (row.attempts, row.deferrals) == (0, 1)
-    assert dispatch.send_batch(campaign.pk, row.pk, row.pk).sent == 0
+    assert dispatch.send_batch(campaign.pk).claimed == 0, "not before its wait is over"
 
 
 def test_a_421_that_closes_the_session_delays_that_message_and_the_batch_goes_on(mail):
@@ -159,14 +178,14 @@ def test_a_421_that_closes_the_session_delays_that_message_and_the_batch_goes_on
     )  # fmt: skip
     campaign = make_campaign()
     dispatch.create_deliveries(campaign)
-    (result,) = run_batches(campaign)
+    (result,) = run_lanes(campaign)
     assert (result.sent, result.deferred, result.released) == (4, 1, 0)
     assert len({m.session for m in mail.messages}) == 2, "a new session after the 421"
     row = Delivery.objects.get(subscriber__email=first)
     assert (row.status, row.deferrals, row.attempts) == ("queued", 1, 0)
     assert row.answer.startswith("421 4.7.0")
     Delivery.objects.update(not_before=None)
-    run_batches(campaign)
+    run_lanes(campaign)
     assert sorted(m.envelope_to[0] for m in mail.messages) == sorted(p.email for p in people)
     assert set(Delivery.objects.values_list("status", flat=True)) == {"sent"}
 
@@ -189,10 +208,10 @@ def test_an_email_service_s_429_delays_only_that_message(settings, monkeypatch):
     monkeypatch.setattr(EmailBackend, "post_to_esp", rate_limited_once)
     campaign = make_campaign()
     dispatch.create_deliveries(campaign)
-    (result,) = run_batches(campaign)
+    (result,) = run_lanes(campaign)
     assert (result.sent, result.deferred) == (2, 1)
     Delivery.objects.update(not_before=None)
-    assert run_batches(campaign)[0].sent == 1
+    assert run_lanes(campaign)[0].sent == 1
     assert set(Delivery.objects.values_list("status", flat=True)) == {"sent"}
 
 
@@ -200,7 +219,7 @@ def test_a_550_fails_the_row_and_suppresses_the_address(mail):
     gone = SubscriberFactory(email="gone+reject@example.com")
     campaign = make_campaign()
     dispatch.create_deliveries(campaign)
-    (result,) = run_batches(campaign)
+    (result,) = run_lanes(campaign)
     assert result.failed == 1
     row = Delivery.objects.get(subscriber=gone)
     assert row.status == "failed" and row.answer.startswith("550")
@@ -214,7 +233,7 @@ def test_an_unreachable_server_puts_every_claimed_row_back(mail, settings):
     SubscriberFactory.create_batch(3)
     campaign = make_campaign()
     dispatch.create_deliveries(campaign)
-    (result,) = run_batches(campaign)
+    (result,) = run_lanes(campaign)
     assert result.released == 3 and result.retry_in
     assert set(Delivery.objects.values_list("status", flat=True)) == {"queued"}
 
@@ -227,14 +246,14 @@ def test_a_long_outage_of_the_mail_server_never_uses_up_a_row_s_attempts(mail, s
     Delivery.objects.update(attempts=dispatch.CampaignBatch.max_attempts - 1)
     settings.EMAIL_PORT = 1
     for _ in range(3):
-        (result,) = run_batches(campaign)
+        (result,) = run_lanes(campaign)
         assert result.released == 3 and result.retry_in == dispatch.CampaignBatch.unreachable_wait
         assert set(Delivery.objects.values_list("status", "attempts")) == {
             ("queued", dispatch.CampaignBatch.max_attempts - 1)
         }
         Delivery.objects.update(not_before=None)
     settings.EMAIL_PORT = mail.port
-    run_batches(campaign)
+    run_lanes(campaign)
     assert set(Delivery.objects.values_list("status", flat=True)) == {"sent"}
     assert len(mail.messages) == 3
 
@@ -246,7 +265,7 @@ def test_sent_messages_are_recorded_even_if_the_database_drops_the_connection_me
     campaign = make_campaign()
     dispatch.create_deliveries(campaign)
     cut_database_connection_on_accept(mail)
-    (result,) = run_batches(campaign)
+    (result,) = run_lanes(campaign)
     assert result.sent == 3
     assert set(Delivery.objects.values_list("status", flat=True)) == {"sent"}
     assert len(mail.messages) == 3
@@ -259,7 +278,7 @@ def test_a_campaign_pauses_itself_past_the_error_threshold(mail, settings):
     SubscriberFactory.create_batch(2)
     campaign = make_campaign()
     dispatch.create_deliveries(campaign)
-    run_batches(campaign)
+    run_lanes(campaign)
     campaign.refresh_from_db()
     assert campaign.status == "paused"
 
@@ -269,10 +288,10 @@ def test_pause_stops_sending_and_resume_carries_on(mail):
     campaign = make_campaign()
     dispatch.create_deliveries(campaign)
     actions.pause(campaign)
-    assert run_batches(campaign)[0].sent == 0
+    assert run_lanes(campaign)[0].sent == 0
     assert set(Delivery.objects.values_list("status", flat=True)) == {"queued"}
     actions.resume(campaign)
-    assert run_batches(campaign)[0].sent == 3
+    assert run_lanes(campaign)[0].sent == 3
 
 
 def test_pausing_mid_batch_puts_the_rest_back(mail, settings, monkeypatch):
@@ -287,7 +306,7 @@ def test_pausing_mid_batch_puts_the_rest_back(mail, settings, monkeypatch):
         return wanted
 
     monkeypatch.setattr(dispatch.CampaignBatch, "still_wanted", paused_after_the_first_check)
-    (result,) = run_batches(campaign)
+    (result,) = run_lanes(campaign)
     assert result.sent == sending.MARK_EVERY and result.released == 5
     assert Delivery.objects.filter(status="queued").count() == 5
     assert Delivery.objects.filter(status="sent").count() == sending.MARK_EVERY
@@ -298,7 +317,7 @@ def test_cancel_skips_everything_not_yet_sent(mail):
     campaign = make_campaign()
     dispatch.create_deliveries(campaign)
     assert actions.cancel(campaign) == 3
-    assert run_batches(campaign) == []
+    assert run_lanes(campaign) == []
     assert mail.messages == []
     with pytest.raises(actions.CampaignError):
         actions.cancel(campaign)
@@ -312,7 +331,7 @@ def test_retry_failed_queues_failed_rows_of_people_still_reachable(mail):
     assert actions.retry_failed(campaign) == 1
     campaign.refresh_from_db()
     assert campaign.status == "sending"
-    run_batches(campaign)
+    run_lanes(campaign)
     assert [m.envelope_to for m in mail.messages] == [[person.email]]
 
 
@@ -320,22 +339,30 @@ def test_the_dispatcher_starts_a_due_campaign_and_closes_it_when_all_is_sent(mai
     SubscriberFactory.create_batch(4)
     campaign = make_campaign(status=Campaign.Status.SCHEDULED, send_at=timezone.now())
     outcome = dispatch.dispatch()
-    assert outcome["started"] == [campaign.pk] and len(handed_out) == 1
-    for _, *args in handed_out:
-        dispatch.send_batch(*args)
-    dispatch.dispatch()
+    sessions = Pace.objects.get(provider="other").sessions
+    assert outcome == {"started": [campaign.pk], "lanes": sessions}
+    assert handed_out == [(dispatch.LANE_TASK, campaign.pk, "other", n) for n in range(sessions)]
+    assert dispatch.dispatch()["lanes"] == 0, "its lanes are running"
+    for _, *lane in handed_out[:]:
+        tasks.send_campaign_lane(*lane)
     campaign.refresh_from_db()
     assert campaign.status == "sent" and campaign.finished_at is not None
 
 
-def test_the_last_batch_closes_its_campaign_and_an_earlier_one_does_not(mail):
+def test_a_lane_runs_again_while_it_finds_mail_and_the_last_run_closes_the_campaign(
+    mail, handed_out, monkeypatch
+):
     SubscriberFactory.create_batch(4)
+    monkeypatch.setattr(dispatch, "RUN_MOST", 2)
     campaign = make_campaign()
     dispatch.create_deliveries(campaign)
-    first, second = dispatch.batch_ranges(campaign.pk, size=2)
-    tasks.send_campaign_batch(campaign.pk, *first)
-    assert Campaign.objects.get(pk=campaign.pk).status == "sending"
-    tasks.send_campaign_batch(campaign.pk, *second)
+    lane = (dispatch.LANE_TASK, campaign.pk, "other", 0)
+    for sent in (2, 2):
+        assert tasks.send_campaign_lane(*lane[1:]) == {"claimed": 2, "sent": sent}
+        assert handed_out.pop() == lane, "it asks to run again"
+        assert Campaign.objects.get(pk=campaign.pk).status == "sending"
+    assert tasks.send_campaign_lane(*lane[1:]) == {}
+    assert handed_out == [], "nothing left: the lane ends"
     campaign.refresh_from_db()
     assert campaign.status == "sent" and campaign.finished_at is not None
 
@@ -480,7 +507,7 @@ def test_the_plain_text_part_reads_as_text_and_keeps_the_editor_s_line_breaks(ma
         "\n\n- First visit online\n- Labs near you\n\nSee you soon,\nThe Halftime team",
     )
     dispatch.create_deliveries(campaign)
-    run_batches(campaign)
+    run_lanes(campaign)
     (received,) = mail.to("reader@example.com")
     text = received.text
     assert "##" not in text and "**" not in text and "*Texas*" not in text
@@ -521,7 +548,7 @@ def test_an_email_service_backend_gets_django_messages_and_its_ids_are_kept(sett
     campaign = make_campaign()
     dispatch.create_deliveries(campaign)
     django_mail.outbox = []
-    (result,) = run_batches(campaign)
+    (result,) = run_lanes(campaign)
     assert result.sent == 2
     assert sorted(m.to[0] for m in django_mail.outbox) == sorted(p.email for p in people)
     assert django_mail.outbox[0].extra_headers["List-Unsubscribe-Post"] == (
@@ -589,7 +616,7 @@ def test_a_server_refusing_our_sender_pauses_the_campaign_and_suppresses_nobody(
     campaign = make_campaign()
     dispatch.create_deliveries(campaign)
     mail.refuse_data = answer
-    (result,) = run_batches(campaign)
+    (result,) = run_lanes(campaign)
     assert result.sent == 0 and result.failed == 0
     campaign.refresh_from_db()
     assert campaign.status == "paused"
@@ -600,7 +627,7 @@ def test_a_server_refusing_our_sender_pauses_the_campaign_and_suppresses_nobody(
 
     mail.refuse_data = None  # the domain's authentication is fixed
     actions.resume(campaign)
-    assert sum(result.sent for result in run_batches(campaign)) == 3
+    assert sum(result.sent for result in run_lanes(campaign)) == 3
     assert len(mail.messages) == 3
     campaign.refresh_from_db()
     assert campaign.pause_reason == ""
@@ -632,7 +659,7 @@ def test_the_paused_campaign_s_page_says_why(mail, staff_client):
     campaign = make_campaign()
     dispatch.create_deliveries(campaign)
     mail.refuse_data = SENDER_REFUSALS[0]
-    run_batches(campaign)
+    run_lanes(campaign)
     page = staff_client.get(f"/admin/waitlist/campaign/{campaign.pk}/change/").content.decode()
     assert "a receiving server refused our sender&#x27;s authentication" in page
     assert "Set up SPF, DKIM and DMARC" in page

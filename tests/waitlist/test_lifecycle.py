@@ -11,8 +11,9 @@ import pytest
 from django.utils import timezone
 from django_fsm_log.models import StateLog
 
+from tests.conftest import run_lanes
 from tests.factories import CampaignFactory, StaffFactory, SubscriberFactory
-from waitlist.campaigns import actions, dispatch, lifecycle
+from waitlist.campaigns import actions, lifecycle
 from waitlist.campaigns.lifecycle import CampaignError
 from waitlist.models import Campaign, Delivery
 
@@ -179,8 +180,7 @@ def test_retry_failed_queues_the_rows_and_the_campaign_sends_them(status, after,
     assert (row.status, row.attempts, campaign.status) == ("queued", 0, after)
     if after == S.PAUSED:
         actions.resume(campaign)
-    for low, high in dispatch.batch_ranges(campaign.pk):
-        dispatch.send_batch(campaign.pk, low, high)
+    run_lanes(campaign)
     row.refresh_from_db()
     assert row.status == "sent" and len(mail.messages) == 1
 

@@ -8,6 +8,7 @@ import pytest
 from django.db import connections
 from django.test import Client
 
+from tests.conftest import run_lanes
 from tests.factories import StaffFactory, SubscriberFactory
 from waitlist.campaigns import dispatch
 from waitlist.models import Campaign, Milestone, MilestoneReached, OutboundEmail, Subscriber
@@ -189,10 +190,7 @@ def test_a_campaign_for_a_milestone_goes_only_to_those_who_reached_it(operator, 
 
     Campaign.objects.filter(pk=campaign.pk).update(status=Campaign.Status.SENDING)
     assert dispatch.create_deliveries(campaign) == 2
-    results = [
-        dispatch.send_batch(campaign.pk, low, high)
-        for low, high in dispatch.batch_ranges(campaign.pk)
-    ]
+    results = run_lanes(campaign)
     assert sum(result.sent for result in results) == 2
     got = sorted(m.envelope_to for m in mail.messages if m.message["Subject"] == campaign.subject)
     assert got == [["early0@example.com"], ["early1@example.com"]]

@@ -20,10 +20,13 @@ from articles.rendering import render_markdown
 
 from .. import heartbeats
 from ..campaigns import actions, console, lifecycle
+from ..engine import paces
 from ..models import (
     Campaign,
     Delivery,
     Interest,
+    MailDomain,
+    Pace,
     USState,
 )
 from .people import ReadOnlyAdmin
@@ -199,7 +202,45 @@ class CampaignAdmin(MarkdownPreviewMixin, HistoryAdmin):
 
 @admin.register(Delivery)
 class DeliveryAdmin(ReadOnlyAdmin):
-    list_display = ["subscriber", "campaign", "status", "attempts", "sent_at", "answer"]
-    list_filter = ["status", "campaign"]
+    list_display = [
+        "subscriber", "campaign", "provider", "status", "attempts", "deferrals", "sent_at",
+        "answer",
+    ]  # fmt: skip
+    list_filter = ["status", "provider", "campaign"]
     search_fields = ["subscriber__email", "message_id"]
     list_select_related = ["subscriber", "campaign"]
+
+
+@admin.register(Pace)
+class PaceAdmin(admin.ModelAdmin):
+    """One row per provider, edited in the list; the providers themselves are fixed."""
+
+    list_display = ["provider", "per_minute", "sessions", "pace_now", "sent_in_the_last_minute"]
+    list_editable = ["per_minute", "sessions"]
+    list_display_links = None
+    fields = ["per_minute", "sessions"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    @admin.display(description="pace now")
+    def pace_now(self, pace: Pace) -> str:
+        rate = paces.current(pace)
+        if rate is None:
+            return "no limit of its own"
+        slowed = pace.per_minute is None or rate < pace.per_minute
+        return f"{rate:,} a minute" + (" (slowed: it asked us to wait)" if slowed else "")
+
+    @admin.display(description="sent in the last minute")
+    def sent_in_the_last_minute(self, pace: Pace) -> str:
+        return f"{paces.sent_last_minute(pace.provider):,}"
+
+
+@admin.register(MailDomain)
+class MailDomainAdmin(ReadOnlyAdmin):
+    list_display = ["domain", "provider", "exchangers", "looked_up_at", "expires_at"]
+    list_filter = ["provider"]
+    search_fields = ["domain"]

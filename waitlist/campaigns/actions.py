@@ -234,7 +234,6 @@ def resume(campaign: Campaign, *, by=None) -> None:
     with transaction.atomic():
         move(campaign, "resume", by=by)
         _dispatch_on_commit()
-    dispatch.forget_dispatch(campaign.pk)
 
 
 def cancel(campaign: Campaign, *, by=None) -> int:
@@ -255,7 +254,6 @@ def retry_failed(campaign: Campaign, *, by=None) -> int:
         retried = rows.retry()
         if campaign.status == Campaign.Status.SENDING:
             _dispatch_on_commit()
-    dispatch.forget_dispatch(campaign.pk)
     return retried
 
 

@@ -1,6 +1,13 @@
-"""Campaign deliveries: one row per recipient, made when the campaign starts, handed out by the
-dispatcher in id ranges and sent by the one sender (`sending`)."""
+"""Campaign deliveries: one row per recipient, made when the campaign starts with the
+recipient's mailbox provider, and sent by the one sender (`sending`) in lanes.
 
+A lane is one provider's share of one campaign, sent by one worker at a time: each run claims
+what the provider's pace allows now, sends it, and asks to run again when more may go. A
+provider has as many lanes as its pace has sessions; the dispatcher opens the lanes of every
+provider with mail due and reopens one whose worker died (its mark, kept in the cache for a
+lease, expired)."""
+
+import contextlib
 import datetime as dt
 import logging
 
@@ -11,16 +18,17 @@ from django.db.models import Case, DateTimeField, Value, When
 from django.db.models.functions import Cast
 from django.utils import timezone
 
-from ..engine import messages, sending, workers
-from ..models import Campaign, Delivery, Subscriber
-from ..people import suppression
+from ..engine import messages, paces, sending, workers
+from ..models import Campaign, Delivery, Provider, Subscriber
+from ..people import domains, suppression
 from . import emails, timezones
 from .lifecycle import CampaignError, move
 
 logger = logging.getLogger(__name__)
 
-BATCH_SIZE = 500
-BATCH_TASK = "waitlist.tasks.send_campaign_batch"
+# Rows one run of a lane claims at most.
+RUN_MOST = 500
+LANE_TASK = "waitlist.tasks.send_campaign_lane"
 
 
 def lease() -> dt.timedelta:
@@ -33,13 +41,14 @@ def create_deliveries(campaign: Campaign) -> int:
     local-time campaign's rows wait (`not_before`) for their zone's wall-clock send time. SQLite
     needs the `WHERE` to tell the upsert's `ON CONFLICT` from a join's `ON`; PostgreSQL
     takes the same text."""
-    people = campaign.audience().annotate(leaves=_leaves(campaign))
-    select, params = people.values_list("id", "leaves").query.sql_with_params()
+    people = campaign.audience().annotate(leaves=_leaves(campaign), provider=domains.provider())
+    select, params = people.values_list("id", "leaves", "provider").query.sql_with_params()
     table = Delivery._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {table} (campaign_id, subscriber_id, not_before)"
-            f" SELECT %s, audience.id, audience.leaves FROM ({select}) AS audience WHERE true"
+            f"INSERT INTO {table} (campaign_id, subscriber_id, not_before, provider)"
+            f" SELECT %s, audience.id, audience.leaves, audience.provider FROM ({select}) AS"
+            " audience WHERE true"
             " ON CONFLICT (campaign_id, subscriber_id) DO NOTHING",
             [campaign.pk, *params],
         )
@@ -74,20 +83,6 @@ def starts_at(campaign: Campaign) -> dt.datetime:
     return campaign.send_at
 
 
-def batch_ranges(campaign_id: int, *, size: int = BATCH_SIZE) -> list[tuple[int, int]]:
-    """Id ranges of at most `size` queued rows each that may be sent now, computed in the
-    database."""
-    due = Delivery.objects.filter(campaign_id=campaign_id).due().values("id")
-    select, params = due.query.sql_with_params()
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT MIN(id), MAX(id) FROM (SELECT id, (ROW_NUMBER() OVER (ORDER BY id) - 1) / %s"
-            f" AS bucket FROM ({select}) AS due) AS numbered GROUP BY bucket ORDER BY 1",
-            [size, *params],
-        )
-        return [(low, high) for low, high in cursor.fetchall()]
-
-
 def dispatch() -> dict:
     """Run by beat every 30 s; safe when two run at once. Starts due campaigns, takes back rows
     whose worker died, hands out batches, and closes campaigns with nothing left to send."""
@@ -107,18 +102,12 @@ def dispatch() -> dict:
         except CampaignError:
             continue  # another dispatcher started it, or an operator took it back
         started.append(campaign.pk)
-    handed_out = 0
+    opened = 0
     for campaign in Campaign.objects.filter(status=Campaign.Status.SENDING):
-        released = campaign.deliveries.expired(lease()).requeue()
-        # Batches handed out less than a lease ago are still queued or running: wait for them,
-        # unless a wave of rows that waited for its time (`not_before`) has come due since.
-        due = not recently_dispatched(campaign.pk, wave=_latest_wave(campaign, now))
-        if campaign.pk in started or released or due:
-            for low, high in batch_ranges(campaign.pk):
-                workers.enqueue(BATCH_TASK, campaign.pk, low, high)
-                handed_out += 1
+        campaign.deliveries.expired(lease()).requeue()
+        opened += open_lanes(campaign.pk)
         finish_if_done(campaign.pk)
-    return {"started": started, "batches": handed_out}
+    return {"started": started, "lanes": opened}
 
 
 # A scheduled campaign is looked at this long before its send time: a local-time campaign's
@@ -126,36 +115,55 @@ def dispatch() -> dict:
 LOOKAHEAD = dt.timedelta(days=2)
 
 
-def _dispatched_key(campaign_id: int, wave: str = "") -> str:
-    return f"campaign:{campaign_id}:dispatched:{wave}"
+def open_lanes(campaign_id: int) -> int:
+    """Open the lanes of each provider with mail due that are not running; returns how many."""
+    due = Delivery.objects.filter(campaign_id=campaign_id).due()
+    opened = 0
+    for provider in Provider.values:
+        if not due.filter(provider=provider).exists():
+            continue
+        for lane in range(paces.pace_of(provider).sessions):
+            if _mark_lane(campaign_id, provider, lane, seconds=lease().total_seconds(), add=True):
+                workers.enqueue(LANE_TASK, campaign_id, provider, lane)
+                opened += 1
+    return opened
 
 
-def _latest_wave(campaign: Campaign, now: dt.datetime) -> str:
-    """The latest of a local-time campaign's waves that has come (from its schedule, not from
-    the rows: a retry's backoff is no wave); "" for any other campaign."""
-    if not campaign.local_time or campaign.send_at is None:
-        return ""
-    wall = timezones.wall_clock(campaign.send_at)
-    come = [timezones.at_in(wall, zone) for zone in timezones.every_zone()]
-    latest = max((moment for moment in come if moment <= now), default=None)
-    return latest.isoformat() if latest else ""
+def run_lane(campaign_id: int, provider: str, lane: int) -> sending.Result:
+    """One run of a lane: send what may go now, then run again when more may, or end."""
+    result = sending.send(CampaignBatch(campaign_id, provider))
+    if result.retry_in is not None or result.claimed:
+        wait = result.retry_in or 0
+        _mark_lane(campaign_id, provider, lane, seconds=wait + lease().total_seconds())
+        workers.enqueue(LANE_TASK, campaign_id, provider, lane, countdown=wait)
+    else:
+        _forget_lane(campaign_id, provider, lane)
+        finish_if_done(campaign_id)  # the last lane closes it, not the next dispatch
+    return result
 
 
-def recently_dispatched(campaign_id: int, *, wave: str = "") -> bool:
-    """True if batches for the rows due as of `wave` went out within the lease; marks them as
-    going out now if not."""
+def _lane_key(campaign_id: int, provider: str, lane: int) -> str:
+    return f"campaign:{campaign_id}:lane:{provider}:{lane}"
+
+
+def _mark_lane(campaign_id: int, provider: str, lane: int, *, seconds: float, add=False) -> bool:
+    """Mark the lane as running for `seconds`; with `add`, only if it is not marked (False
+    then). Without the cache, every lane counts as not running: a lane opened twice sends no
+    message twice, it only sends at twice its share of sessions until one of them ends."""
+    key, timeout = _lane_key(campaign_id, provider, lane), max(1, round(seconds))
     try:
-        return not cache.add(_dispatched_key(campaign_id, wave), 1, int(lease().total_seconds()))
+        if add:
+            return cache.add(key, 1, timeout)
+        cache.set(key, 1, timeout)
     except Exception:
-        return False
+        logger.warning("campaign %s: the cache is unavailable; lane %s:%s is not marked",
+                       campaign_id, provider, lane)  # fmt: skip
+    return True
 
 
-def forget_dispatch(campaign_id: int) -> None:
-    try:
-        campaign = Campaign.objects.get(pk=campaign_id)
-        cache.delete(_dispatched_key(campaign_id, _latest_wave(campaign, timezone.now())))
-    except Exception:
-        logger.warning("campaign %s: could not reset its dispatch marker", campaign_id)
+def _forget_lane(campaign_id: int, provider: str, lane: int) -> None:
+    with contextlib.suppress(Exception):
+        cache.delete(_lane_key(campaign_id, provider, lane))
 
 
 def finish_if_done(campaign_id: int) -> bool:
@@ -192,7 +200,8 @@ def pause_for_sender(campaign_id: int, answer: str) -> bool:
 
 
 class CampaignBatch(sending.Batch):
-    """One id range of a campaign's queued rows."""
+    """One run of a lane: the due rows of one campaign to one provider's mailboxes, as many as
+    its pace allows now."""
 
     model = Delivery
     max_attempts = 5
@@ -202,8 +211,9 @@ class CampaignBatch(sending.Batch):
 
     suppress = staticmethod(suppression.suppress)
 
-    def __init__(self, campaign_id: int, low: int, high: int):
-        self.campaign_id, self.low, self.high = campaign_id, low, high
+    def __init__(self, campaign_id: int, provider: str):
+        self.campaign_id, self.provider = campaign_id, provider
+        self.pace = paces.pace_of(provider)
         self._template: messages.Template | None = None
         self.limiter = sending.RateLimiter(
             per_second=settings.CAMPAIGN_RATE_PER_SECOND, per_hour=settings.CAMPAIGN_RATE_PER_HOUR
@@ -218,12 +228,16 @@ class CampaignBatch(sending.Batch):
         return campaign is not None
 
     def rows(self):
-        return Delivery.objects.filter(
-            campaign_id=self.campaign_id, pk__range=(self.low, self.high)
-        ).order_by("pk")
+        return Delivery.objects.filter(campaign_id=self.campaign_id, provider=self.provider)
 
     def lease(self) -> dt.timedelta:
         return lease()
+
+    def allowance(self) -> int:
+        return paces.reserve(self.pace, RUN_MOST)
+
+    def release(self, unsent: int) -> None:
+        paces.give_back(self.pace, unsent)
 
     def copies(self, claimed: list[tuple[int, int]]) -> dict[int, messages.Copy]:
         people = {
@@ -247,6 +261,9 @@ class CampaignBatch(sending.Batch):
     def take_permit(self) -> None:
         self.limiter.take()
 
+    def throttled(self, answer: str) -> None:
+        paces.throttled(self.pace)
+
     def finished(self, result: sending.Result) -> None:
         pause_past_error_threshold(self.campaign_id)
 
@@ -256,8 +273,10 @@ class CampaignBatch(sending.Batch):
                          self.campaign_id, answer)  # fmt: skip
 
 
-def send_batch(campaign_id: int, low: int, high: int) -> sending.Result:
-    return sending.send(CampaignBatch(campaign_id, low, high))
+def send_batch(campaign_id: int, provider: str = Provider.OTHER) -> sending.Result:
+    """One run of a lane, without asking for the next: what the tests and the benchmarks
+    call."""
+    return sending.send(CampaignBatch(campaign_id, provider))
 
 
 def pause_past_error_threshold(campaign_id: int) -> bool:

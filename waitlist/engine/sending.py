@@ -55,7 +55,7 @@ class Batch(abc.ABC):
     max_attempts: int
     # Seconds to wait when the mail server cannot be reached; such a wait uses no attempt.
     unreachable_wait: int
-    # At most this many rows per claim; None: every row `rows` names.
+    # At most this many rows per claim; None: every row `rows` names (see `allowance`).
     limit: int | None = None
     skipped_answer = "no longer wanted"
     # After a server refused our sender's authentication, the rows wait this long.
@@ -82,6 +82,15 @@ class Batch(abc.ABC):
     @abc.abstractmethod
     def suppress(self, *, subscriber_id: int, reason: str) -> None:
         """The server refused the address for good (a hard bounce): never mail it again."""
+
+    def allowance(self) -> int | None:
+        """How many rows to claim now, asked once before the claim: `limit` by default. May
+        raise Later: nothing is claimed, and the batch is to run again that much later."""
+        return self.limit
+
+    def release(self, unsent: int) -> None:
+        """Called once the batch is over, with how many of its allowance it did not send."""
+        return None
 
     def take_permit(self) -> None:
         """Called before each message; blocks to keep a sending rate. None by default."""
@@ -113,12 +122,13 @@ class Result:
     released: int = 0
     # Put back because the server asked to try later (`asked_to_wait`).
     deferred: int = 0
-    # Seconds until rows put back by this batch may be tried again; None: none were.
-    retry_in: int | None = None
+    # Seconds until this batch should run again (rows it put back come due, or its pace allows
+    # more); None: no need.
+    retry_in: float | None = None
     # The mail server could not be reached.
     unreachable: bool = False
 
-    def retry_after(self, seconds: int) -> None:
+    def retry_after(self, seconds: float) -> None:
         self.retry_in = seconds if self.retry_in is None else min(self.retry_in, seconds)
 
     def add(self, other: "Result") -> None:
@@ -132,20 +142,41 @@ class Result:
         return {name: getattr(self, name) for name in COUNTS if getattr(self, name)}
 
 
+class Later(Exception):
+    """Nothing more may be sent now: try again in `seconds`."""
+
+    def __init__(self, seconds: float):
+        super().__init__(f"try again in {seconds:.2f} s")
+        self.seconds = seconds
+
+
 def send(batch: Batch) -> Result:
     result = Result()
     if not batch.still_wanted():
         return result
-    claimed = batch.rows().claim(limit=batch.limit)
+    try:
+        allowance = batch.allowance()
+    except Later as later:
+        result.retry_after(later.seconds)
+        return result
+    try:
+        _send(batch, allowance, result)
+    finally:
+        batch.release((allowance or 0) - result.sent - result.failed - result.deferred)
+    return result
+
+
+def _send(batch: Batch, allowance: int | None, result: Result) -> None:
+    claimed = batch.rows().claim(limit=allowance)
     result.claimed = len(claimed)
     if not claimed:
-        return result
+        return
     mail = get_connection()
     try:
         mail.open()
     except Exception as exc:
         _put_back(batch, [row for row, _ in claimed], exc, result)
-        return result
+        return
     sent: list[tuple[int, str, str]] = []  # (row, Message-ID, the email service's id)
     renew_every = batch.lease().total_seconds() / 4
     renewed = time.monotonic()
@@ -155,7 +186,7 @@ def send(batch: Batch) -> Result:
             if start and not batch.still_wanted():
                 left = _claimed(batch, [row for row, _ in claimed[start:]])
                 result.released += left.requeue(refund=True)  # as if never claimed
-                return result
+                return
             copies = batch.copies(group)
             gone = [row for row, _ in group if row not in copies]
             if gone:
@@ -168,7 +199,13 @@ def send(batch: Batch) -> Result:
                     # Sent but not yet marked, or still to send.
                     _claimed(batch, [r for r, _ in claimed[start:]]).renew()
                     renewed = time.monotonic()
-                batch.take_permit()
+                try:
+                    batch.take_permit()
+                except Later as later:
+                    left = _claimed(batch, [r for r, _ in claimed[start + position :]])
+                    result.released += left.requeue(refund=True)  # as if never claimed
+                    result.retry_after(later.seconds)
+                    return
                 try:
                     esp_message_id = _deliver(mail, copies[row])
                 except Exception as exc:
@@ -176,7 +213,7 @@ def send(batch: Batch) -> Result:
                     if code and code >= 500 and sender_not_authenticated(answer):
                         _hold(batch, [r for r, _ in claimed[start + position :]], answer, result)
                         batch.sender_refused(answer)
-                        return result
+                        return
                     if asked_to_wait(exc):
                         _defer(batch, row, answer, result)
                         batch.throttled(answer)
@@ -185,14 +222,14 @@ def send(batch: Batch) -> Result:
                             continue
                         left = [r for r, _ in claimed[start + position + 1 :]]
                         _put_back(batch, left, lost, result)
-                        return result
+                        return
                     if not server_unavailable(exc):
                         _refused(batch, row, subscriber_id, exc, result)
                         continue
                     # The server is gone: put back all that is left.
                     left = [r for r, _ in claimed[start + position :]]
                     _put_back(batch, left, exc, result)
-                    return result
+                    return
                 sent.append((row, copies[row].headers["Message-ID"], esp_message_id))
                 result.sent += 1
             _mark_sent(batch, sent)
@@ -200,7 +237,6 @@ def send(batch: Batch) -> Result:
         _mark_sent(batch, sent)
         mail.close()
     batch.finished(result)
-    return result
 
 
 def asked_to_wait(exc: BaseException) -> bool:

@@ -1,7 +1,15 @@
 """The waitlist's models, kept by room: the mail engine's rows, people, and campaigns."""
 
 from .campaigns import Campaign, CampaignQuerySet, Delivery
-from .engine import Heartbeat, Sendable, SendableQuerySet, SendStatus
+from .engine import (
+    Heartbeat,
+    MailDomain,
+    Pace,
+    Provider,
+    Sendable,
+    SendableQuerySet,
+    SendStatus,
+)
 from .people import (
     UTM_FIELDS,
     UTM_KEYS,
@@ -21,7 +29,8 @@ from .people import (
 
 __all__ = [
     "UTM_FIELDS", "UTM_KEYS", "Campaign", "CampaignQuerySet", "ConsentRecord", "Delivery",
-    "Heartbeat", "Interest", "ListUpload", "Milestone", "MilestoneReached", "OutboundEmail",
+    "Heartbeat", "Interest", "ListUpload", "MailDomain", "Milestone", "MilestoneReached",
+    "OutboundEmail", "Pace", "Provider",
     "Sendable", "SendableQuerySet", "SendStatus", "Subscriber", "SubscriberQuerySet", "USState",
     "email_hash", "new_referral_code", "new_token_key",
 ]  # fmt: skip

@@ -12,7 +12,7 @@ from django_fsm_log.decorators import fsm_log_by, fsm_log_description
 
 from articles.rendering import render_markdown
 
-from .engine import Sendable, SendStatus
+from .engine import Provider, Sendable, SendStatus
 from .people import Milestone, Subscriber, SubscriberQuerySet
 
 
@@ -234,6 +234,8 @@ class Delivery(Sendable):
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="deliveries")
     subscriber = models.ForeignKey(Subscriber, on_delete=models.CASCADE, related_name="deliveries")
+    # The recipient's mailbox provider when the campaign started: whose pace it goes at.
+    provider = models.CharField(max_length=10, choices=Provider, db_default=Provider.OTHER)
 
     class Meta:
         verbose_name_plural = "deliveries"
@@ -242,7 +244,9 @@ class Delivery(Sendable):
                 fields=["campaign", "subscriber"], name="one_delivery_per_person"
             ),
         ]
-        indexes = [models.Index(fields=["campaign", "status"])]
+        # A lane's claim, the dispatcher's "anything due for this provider?", and counts by
+        # status.
+        indexes = [models.Index(fields=["campaign", "status", "provider"])]
 
     def __str__(self) -> str:
         return f"{self.campaign} → {self.subscriber}"

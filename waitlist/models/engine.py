@@ -1,8 +1,10 @@
 """The mail engine's rows: one email to one person (`Sendable`), how such rows change status
-(`SendableQuerySet`), and when each periodic task last finished (`Heartbeat`)."""
+(`SendableQuerySet`), when each periodic task last finished (`Heartbeat`), and who runs each
+recipient domain's mailboxes (`MailDomain`) and how fast mail goes to them (`Pace`)."""
 
 import datetime as dt
 
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import connections, models, transaction
 from django.db.models import Case, F, Value, When
 from django.utils import timezone
@@ -45,17 +47,21 @@ class SendableQuerySet(models.QuerySet):
     def claim(self, *, limit: int | None = None) -> list[tuple[int, int]]:
         """Take the due rows (at most `limit`): (id, subscriber id) of each, by id. One
         statement; two workers never get the same row, and on PostgreSQL a worker passes over
-        rows another is claiming instead of waiting for them."""
+        rows another is claiming instead of waiting for them. The rows are picked once, in a
+        materialized `WITH`: as a plain `IN (…)` PostgreSQL may pick again for each row it
+        updates, passing over those it has just claimed, and take more than `limit`."""
         now = timezone.now()
         with transaction.atomic(using=self.db):
             picked = self.due(now=now).select_for_update(skip_locked=True).values("pk")
             select, params = (picked[:limit] if limit else picked).query.sql_with_params()
             with connections[self.db].cursor() as cursor:
                 cursor.execute(
-                    f"UPDATE {self.model._meta.db_table}"
+                    f"WITH picked AS MATERIALIZED ({select})"
+                    f" UPDATE {self.model._meta.db_table}"
                     " SET status = %s, claimed_at = %s, attempts = attempts + 1"
-                    f" WHERE status = %s AND id IN ({select}) RETURNING id, subscriber_id",
-                    [SendStatus.SENDING, now, SendStatus.QUEUED, *params],
+                    " WHERE status = %s AND id IN (SELECT pk FROM picked)"
+                    " RETURNING id, subscriber_id",
+                    [*params, SendStatus.SENDING, now, SendStatus.QUEUED],
                 )
                 return sorted(cursor.fetchall())
 
@@ -150,3 +156,61 @@ class Heartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.task} at {self.finished_at:%Y-%m-%d %H:%M:%S}"
+
+
+class Provider(models.TextChoices):
+    """Who runs a recipient's mailbox, known from their domain's mail exchangers (MX)."""
+
+    GOOGLE = "google", "Google"
+    MICROSOFT = "microsoft", "Microsoft"
+    YAHOO = "yahoo", "Yahoo and AOL"
+    APPLE = "apple", "Apple"
+    OTHER = "other", "Other"
+
+
+class Pace(models.Model):
+    """How fast campaign mail goes to one provider's mailboxes, across every worker. A new
+    sending domain is throttled by each provider on its own terms: each gets its own rate and
+    number of sessions, and the campaign's throughput is their sum."""
+
+    provider = models.CharField(max_length=10, choices=Provider, primary_key=True)
+    per_minute = models.PositiveIntegerField(
+        "messages a minute",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="At most this many a minute, shared by every worker; empty: no limit of its "
+        "own (the site's overall rate still holds).",
+    )
+    sessions = models.PositiveSmallIntegerField(
+        "sessions at once",
+        default=2,
+        validators=[MinValueValidator(1), MaxValueValidator(20)],
+        help_text="How many workers send to this provider at the same time.",
+    )
+
+    class Meta:
+        ordering = ["provider"]
+        verbose_name = "mailbox provider pace"
+
+    def __str__(self) -> str:
+        return Provider(self.provider).label
+
+
+class MailDomain(models.Model):
+    """A recipient domain's provider, looked up in DNS off the request path and kept for its
+    records' lifetime (`expires_at`); looked up again after that."""
+
+    domain = models.CharField(max_length=253, primary_key=True)
+    provider = models.CharField(max_length=10, choices=Provider, default=Provider.OTHER)
+    exchangers = models.CharField(
+        max_length=500, blank=True, help_text="Its mail exchangers, the preferred first."
+    )
+    looked_up_at = models.DateTimeField()
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["domain"]
+
+    def __str__(self) -> str:
+        return self.domain
