@@ -155,8 +155,10 @@ def main() -> None:
     parser.add_argument("--raw-messages", type=int, default=20_000, help="per raw sender")
     args = parser.parse_args()
     # Dispatch not every 1 s: one running while another still makes a large campaign's rows.
+    # No canary: it would hold all but 500 people back for 30 minutes.
     settings = {"CAMPAIGN_RATE_PER_SECOND": "100000", "CAMPAIGN_RATE_PER_HOUR": str(10**9),
-                "CAMPAIGN_DISPATCH_SECONDS": "5", "OUTBOX_SWEEP_SECONDS": "3600"}  # fmt: skip
+                "CAMPAIGN_DISPATCH_SECONDS": "5", "OUTBOX_SWEEP_SECONDS": "3600",
+                "CAMPAIGN_CANARY_FROM": "0"}  # fmt: skip
     with Stack("campaign", database="halftime_bench", redis_db=7, **settings) as stack:
         os.environ.update(stack.env, DJANGO_SETTINGS_MODULE="halftime.settings")
         django.setup()

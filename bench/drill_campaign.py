@@ -34,7 +34,11 @@ QUEUES = "mail,campaigns,default"  # the Procfile's worker line
 OUTSIDERS = 100
 ENDED = ("sent", "paused", "cancelled")  # a paused campaign waits for an operator
 # Production: 30 s between dispatches, 50 messages a second.
-SHORTENED = {"CAMPAIGN_DISPATCH_SECONDS": "5", "CAMPAIGN_RATE_PER_SECOND": "1000"}
+SHORTENED = {
+    "CAMPAIGN_DISPATCH_SECONDS": "5",
+    "CAMPAIGN_RATE_PER_SECOND": "1000",
+    "CAMPAIGN_CANARY_FROM": "0",
+}  # its campaign is not held back by a canary
 # `n` mailable people, then OUTSIDERS: the odd ones pending, the even ones suppressed.
 SEED = """
 INSERT INTO waitlist_subscriber (email, email_hash, canonical_email_hash, status, interests,

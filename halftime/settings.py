@@ -406,6 +406,21 @@ CAMPAIGN_ERROR_THRESHOLD = env.float("CAMPAIGN_ERROR_THRESHOLD", default=0.10)
 CAMPAIGN_ERROR_MIN_SAMPLE = env.int("CAMPAIGN_ERROR_MIN_SAMPLE", default=50)
 # A row claimed by a worker that died is sent again after this long (Message-ID unchanged).
 CAMPAIGN_LEASE_SECONDS = env.int("CAMPAIGN_LEASE_SECONDS", default=300)
+# The canary (waitlist/campaigns/waves.py): a campaign to at least CAMPAIGN_CANARY_FROM people
+# first goes to CAMPAIGN_CANARY_SHARE of them (at most CAMPAIGN_CANARY_MOST); the rest waits
+# CAMPAIGN_CANARY_MINUTES and leaves only if the canary's hard bounces stay at or under
+# CAMPAIGN_BOUNCE_LIMIT and its spam complaints at or under CAMPAIGN_COMPLAINT_LIMIT (Gmail
+# refuses bulk senders above 0.3%). While it sends, the same limits over the messages of the
+# last CAMPAIGN_WATCH_MINUTES (once there are CAMPAIGN_WATCH_MIN_SAMPLE) pause it.
+# CAMPAIGN_CANARY_FROM=0: no canary.
+CAMPAIGN_CANARY_FROM = env.int("CAMPAIGN_CANARY_FROM", default=5000)
+CAMPAIGN_CANARY_SHARE = env.float("CAMPAIGN_CANARY_SHARE", default=0.01)
+CAMPAIGN_CANARY_MOST = env.int("CAMPAIGN_CANARY_MOST", default=500)
+CAMPAIGN_CANARY_MINUTES = env.float("CAMPAIGN_CANARY_MINUTES", default=30)
+CAMPAIGN_BOUNCE_LIMIT = env.float("CAMPAIGN_BOUNCE_LIMIT", default=0.02)
+CAMPAIGN_COMPLAINT_LIMIT = env.float("CAMPAIGN_COMPLAINT_LIMIT", default=0.001)
+CAMPAIGN_WATCH_MINUTES = env.float("CAMPAIGN_WATCH_MINUTES", default=30)
+CAMPAIGN_WATCH_MIN_SAMPLE = env.int("CAMPAIGN_WATCH_MIN_SAMPLE", default=500)
 
 
 # --- Learning Center ---------------------------------------------------------------------------

@@ -2,9 +2,9 @@
 desktop's (1280 × 800), in Debian's chromium: the home page, an article, its reviewer's page,
 the referral page (with a friend who counted and one held) and the invite landing, and, signed
 in as the admin `dev.py run` makes, a campaign (its send panel, and its body beside the live
-preview), its confirmation, the dashboard, the list import, the article list, an article's
-editor with its live preview and its review panel, and the article's newest text on its real
-page as a medical reviewer reads it.
+preview), its confirmation, the dashboard, the list import, the mailbox provider paces, the
+warm-up plan, the article list, an article's editor with its live preview and its review
+panel, and the article's newest text on its real page as a medical reviewer reads it.
 
     python3 dev.py run                                     # in one terminal
     .venv/bin/python tools/screenshots.py http://localhost:8000 docs/screenshots
@@ -120,6 +120,8 @@ def operator_pages() -> tuple[dict[str, str], tuple[str, str]] | None:
         "campaign-confirm": f"/admin/waitlist/campaign/{campaign.pk}/confirm/schedule/",
         "dashboard": "/admin/waitlist/subscriber/dashboard/",
         "import": "/admin/waitlist/subscriber/import/",
+        "paces": "/admin/waitlist/pace/",
+        "warm-up": "/admin/waitlist/warmup/",
         "article-list": "/admin/articles/article/",
     }
     from articles.models import Article

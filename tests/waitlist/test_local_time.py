@@ -54,12 +54,12 @@ def everyone() -> dict[str, list]:
 def test_the_preflight_shows_one_wave_per_time_zone_at_its_own_nine():
     everyone()
     check = actions.preflight(local_campaign())
-    assert [(wave.zone, wave.leaves_at, wave.people) for wave in check.waves] == [
+    assert [(wave.zone, wave.leaves_at, wave.people) for wave in check.zones] == [
         ("America/New_York", WAVES["NY"], 2),
         ("America/Chicago", WAVES["TX"], 4),
         ("America/Los_Angeles", WAVES["CA"], 2),
     ]
-    assert all(wave.local.hour == 9 for wave in check.waves)
+    assert all(wave.local.hour == 9 for wave in check.zones)
 
 
 def test_quiet_hours_are_refused_unless_the_operator_says_so():

@@ -1,6 +1,7 @@
 """Admin for campaigns: the form, the console's pages (`actions.console`) and the delivery
 log."""
 
+import datetime as dt
 from functools import partial
 
 from django import forms
@@ -11,15 +12,17 @@ from django.http import (
     HttpRequest,
     HttpResponseRedirect,
 )
-from django.urls import path
-from django.utils.html import format_html
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.html import format_html, format_html_join
 
 from articles.editor import MarkdownPreviewMixin
 from articles.history import HistoryAdmin
 from articles.rendering import render_markdown
 
 from .. import heartbeats
-from ..campaigns import actions, console, lifecycle
+from ..campaigns import actions, console, lifecycle, waves
 from ..engine import paces
 from ..models import (
     Campaign,
@@ -28,6 +31,7 @@ from ..models import (
     MailDomain,
     Pace,
     USState,
+    WarmUp,
 )
 from .people import ReadOnlyAdmin
 
@@ -191,6 +195,8 @@ class CampaignAdmin(MarkdownPreviewMixin, HistoryAdmin):
                 offered=[step["name"] for step in console.offered_steps(campaign, request.user)],
                 can_steer=request.user.has_perm(Campaign.SEND_PERMISSION),
                 transitions=lifecycle.log(campaign),
+                plan=console.plan(campaign),
+                providers=console.providers(campaign),
             )
         return super().change_view(request, object_id, form_url, extra_context=extra)
 
@@ -244,3 +250,58 @@ class MailDomainAdmin(ReadOnlyAdmin):
     list_display = ["domain", "provider", "exchangers", "looked_up_at", "expires_at"]
     list_filter = ["provider"]
     search_fields = ["domain"]
+
+
+@admin.register(WarmUp)
+class WarmUpAdmin(admin.ModelAdmin):
+    """One plan for the sending domain: its first day, and what each day may send."""
+
+    fields = ["first_day", "today", "the_plan"]
+    readonly_fields = ["today", "the_plan"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def changelist_view(self, request, extra_context=None):
+        plan = WarmUp.current()
+        if plan.pk is None:
+            plan.save()
+        return HttpResponseRedirect(reverse("admin:waitlist_warmup_change", args=[plan.pk]))
+
+    @admin.display(description="today")
+    def today(self, plan: WarmUp) -> str:
+        day = waves.warm_up_day(timezone.localdate()) if plan.first_day else None
+        if day is None:
+            return "Warm: a campaign goes to everyone on its first day."
+        return (
+            f"Day {day + 1} of {waves.WARM_DAYS}: up to {waves.allowance(day):,} campaign "
+            f"messages today ({waves.sent_on(timezone.localdate()):,} sent so far)."
+        )
+
+    @admin.display(description="the plan")
+    def the_plan(self, plan: WarmUp) -> str:
+        if plan.first_day is None:
+            return "Enter the first day of sending to see the plan."
+        today = timezone.localdate()
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    day + 1,
+                    date_format(on, "D M j") + (" (today)" if on == today else ""),
+                    f"{waves.allowance(day):,}",
+                )
+                for day in range(waves.WARM_DAYS)
+                for on in [plan.first_day + dt.timedelta(days=day)]
+            ),
+        )
+        return format_html(
+            '<table class="warm-up-plan"><thead><tr><th scope="col">Day</th>'
+            '<th scope="col">Date</th><th scope="col">Messages at most</th></tr></thead>'
+            "<tbody>{}</tbody></table><p>From day {} on: no limit.</p>",
+            rows, waves.WARM_DAYS + 1,
+        )  # fmt: skip

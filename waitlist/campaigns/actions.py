@@ -17,14 +17,14 @@ from ..engine import messages, sending, workers
 from ..models import Campaign, Delivery, Interest, USState
 from ..people import tokens
 from ..people.dashboard import Table
-from . import dispatch, emails, timezones
+from . import dispatch, emails, timezones, waves
 from .lifecycle import CampaignError, move
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass
-class Wave:
+class ZoneWave:
     """The people of one time zone and when their copies leave."""
 
     zone: str
@@ -41,15 +41,17 @@ class Preflight:
     audience: int
     problems: list[str]
     estimated_seconds: int
-    waves: list[Wave] = field(default_factory=list)
+    zones: list[ZoneWave] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # Its waves (`waves.plan`) if it started at `when`: a canary, a warming domain's days.
+    plan: list[waves.Wave] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
 
-def waves(campaign: Campaign, *, when: dt.datetime | None) -> list[Wave]:
+def zone_waves(campaign: Campaign, *, when: dt.datetime | None) -> list[ZoneWave]:
     """When each time zone's people get it: all at `when`, or, for a local-time campaign, at
     its wall-clock time in each zone. Earliest first."""
     by_state = campaign.audience().values("state").annotate(people=Count("pk")).order_by()
@@ -62,7 +64,7 @@ def waves(campaign: Campaign, *, when: dt.datetime | None) -> list[Wave]:
     wall = timezones.wall_clock(when)
     return sorted(
         (
-            Wave(zone, timezones.at_in(wall, zone) if campaign.local_time else when, count)
+            ZoneWave(zone, timezones.at_in(wall, zone) if campaign.local_time else when, count)
             for zone, count in people.items()
         ),
         key=lambda wave: (wave.leaves_at, wave.zone),
@@ -116,7 +118,7 @@ def preflight(campaign: Campaign, *, when: dt.datetime | None = None) -> Preflig
     size = people.count()
     if size == 0:
         problems.append("The audience is empty.")
-    planned = waves(campaign, when=when)
+    planned = zone_waves(campaign, when=when)
     for wave in planned:
         local = wave.local
         if not timezones.quiet(local.time()):
@@ -142,8 +144,19 @@ def preflight(campaign: Campaign, *, when: dt.datetime | None = None) -> Preflig
     largest = max((wave.people for wave in planned), default=size)
     estimated = int((largest if campaign.local_time else size) / rate) if rate else 0
     return Preflight(
-        audience=size, problems=problems, estimated_seconds=estimated, waves=planned, notes=notes
-    )
+        audience=size, problems=problems, estimated_seconds=estimated, zones=planned, notes=notes,
+        plan=planned_waves(size, when=when),
+    )  # fmt: skip
+
+
+def planned_waves(size: int, *, when: dt.datetime | None) -> list[waves.Wave]:
+    """The waves a campaign to `size` people would go in if it started at `when`."""
+    if not size or when is None:
+        return []
+    today = timezone.localdate(when)
+    day = waves.warm_up_day(today)
+    sent = waves.sent_on(today) if day is not None else 0
+    return waves.plan(size, start=when, day=day, sent_today=sent)
 
 
 def _people(count: int) -> str:
@@ -231,8 +244,10 @@ def pause(campaign: Campaign, *, by=None, reason: str = "") -> None:
 
 
 def resume(campaign: Campaign, *, by=None) -> None:
+    """Sending again; a wave held back by the canary's figures goes too: the operator's word."""
     with transaction.atomic():
         move(campaign, "resume", by=by)
+        waves.release_due(campaign, now=timezone.now(), override=True)
         _dispatch_on_commit()
 
 

@@ -9,15 +9,17 @@ from django.contrib.admin import ModelAdmin
 from django.core import signing
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.validators import validate_email
+from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 
+from ..engine import paces, sending
 from ..engine.messages import Copy
-from ..models import Campaign
-from . import actions, dispatch, emails, lifecycle
+from ..models import Campaign, Delivery, Provider, SendStatus
+from . import actions, dispatch, emails, lifecycle, waves
 from .lifecycle import CampaignError
 
 # How long a campaign's confirmation page stays good for its Send now or Schedule button.
@@ -92,6 +94,60 @@ def results(campaign: Campaign) -> list[dict]:
     return [
         {"label": label, "value": figures.get(name, 0)} for name, label in actions.RESULTS.items()
     ]
+
+
+def plan(campaign: Campaign) -> list[dict]:
+    """Its waves as the page lists them: who, when, and where each stands."""
+    held = campaign.status == Campaign.Status.PAUSED and campaign.pause_reason.startswith(
+        "Paused before wave"
+    )
+    rows = []
+    for wave in campaign.waves.order_by("number"):
+        if wave.released_at is not None:
+            state = "Let go"
+        elif held and rows and rows[-1]["released"]:
+            state = "Held: see why above"
+        elif wave.gated:
+            state = "Waits for the canary's figures"
+        else:
+            state = "Waits for its time"
+        rows.append({
+            "number": wave.number + 1, "kind": wave.get_kind_display(), "people": wave.size,
+            "leaves_at": wave.leaves_at, "state": state, "released": wave.released_at is not None,
+        })  # fmt: skip
+    return rows
+
+
+def providers(campaign: Campaign) -> list[dict]:
+    """Per mailbox provider: sent, waiting, deferred, bounced, complaints, and its pace now."""
+    hard = Q(status=SendStatus.FAILED) & waves.HARD_BOUNCES
+    counts = {
+        row["provider"]: row
+        for row in Delivery.objects.filter(campaign=campaign)
+        .values("provider")
+        .annotate(
+            sent=Count("pk", filter=Q(status=SendStatus.SENT)),
+            waiting=Count("pk", filter=Q(status__in=[SendStatus.QUEUED, SendStatus.SENDING])),
+            deferred=Count("pk", filter=Q(status=SendStatus.QUEUED, deferrals__gt=0)),
+            bounced=Count("pk", filter=hard),
+            complaints=Count(
+                "pk", filter=Q(status=SendStatus.FAILED, answer=sending.SPAM_COMPLAINT)
+            ),
+        )
+        .order_by()
+    }
+    rows = []
+    for provider in Provider:
+        if provider.value not in counts:
+            continue
+        pace = paces.pace_of(provider.value)
+        rate = paces.current(pace)
+        rows.append({
+            **counts[provider.value], "label": provider.label,
+            "pace": "no limit of its own" if rate is None else f"{rate:,} a minute",
+            "slowed": rate is not None and (pace.per_minute is None or rate < pace.per_minute),
+        })  # fmt: skip
+    return rows
 
 
 def _sample_copy(campaign: Campaign) -> Copy:

@@ -14,15 +14,15 @@ import logging
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, transaction
-from django.db.models import Case, DateTimeField, Value, When
-from django.db.models.functions import Cast
+from django.db.models import Case, DateTimeField, F, Value, When, Window
+from django.db.models.functions import Cast, RowNumber
 from django.utils import timezone
 
 from ..engine import messages, paces, sending, workers
 from ..models import Campaign, Delivery, Provider, Subscriber
 from ..people import domains, suppression
-from . import emails, timezones
-from .lifecycle import CampaignError, move
+from . import emails, timezones, waves
+from .lifecycle import CampaignError, move, move_if_sending, pause_by_workers
 
 logger = logging.getLogger(__name__)
 
@@ -37,18 +37,26 @@ def lease() -> dt.timedelta:
 
 
 def create_deliveries(campaign: Campaign) -> int:
-    """One row per recipient in one statement; running it twice adds nobody twice. A
+    """One row per recipient in one statement, with their mailbox provider and their place in
+    the send order (the most recently confirmed first); running it twice adds nobody twice. A
     local-time campaign's rows wait (`not_before`) for their zone's wall-clock send time. SQLite
     needs the `WHERE` to tell the upsert's `ON CONFLICT` from a join's `ON`; PostgreSQL
     takes the same text."""
-    people = campaign.audience().annotate(leaves=_leaves(campaign), provider=domains.provider())
-    select, params = people.values_list("id", "leaves", "provider").query.sql_with_params()
+    people = campaign.audience().annotate(
+        leaves=_leaves(campaign),
+        provider=domains.provider(),
+        place=Window(
+            RowNumber(), order_by=[F("confirmed_at").desc(nulls_last=True), F("pk").desc()]
+        ),
+    )
+    columns = people.values_list("id", "leaves", "provider", "place")
+    select, params = columns.query.sql_with_params()
     table = Delivery._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {table} (campaign_id, subscriber_id, not_before, provider)"
-            f" SELECT %s, audience.id, audience.leaves, audience.provider FROM ({select}) AS"
-            " audience WHERE true"
+            f"INSERT INTO {table} (campaign_id, subscriber_id, not_before, provider, position)"
+            " SELECT %s, audience.id, audience.leaves, audience.provider, audience.place"
+            f" FROM ({select}) AS audience WHERE true"
             " ON CONFLICT (campaign_id, subscriber_id) DO NOTHING",
             [campaign.pk, *params],
         )
@@ -98,14 +106,17 @@ def dispatch() -> dict:
             with transaction.atomic():
                 move(campaign, "start", why="The dispatcher started it: its send time came.",
                      now=now)  # fmt: skip
-                create_deliveries(campaign)
+                waves.make(campaign, create_deliveries(campaign), now=now)
         except CampaignError:
             continue  # another dispatcher started it, or an operator took it back
         started.append(campaign.pk)
     opened = 0
     for campaign in Campaign.objects.filter(status=Campaign.Status.SENDING):
         campaign.deliveries.expired(lease()).requeue()
-        opened += open_lanes(campaign.pk)
+        waves.release_due(campaign, now=now)
+        if waves.watch(campaign, now=now) or campaign.status != Campaign.Status.SENDING:
+            continue
+        opened += open_lanes(campaign)
         finish_if_done(campaign.pk)
     return {"started": started, "lanes": opened}
 
@@ -115,9 +126,17 @@ def dispatch() -> dict:
 LOOKAHEAD = dt.timedelta(days=2)
 
 
-def open_lanes(campaign_id: int) -> int:
+def released(campaign: Campaign):
+    """Its rows that may go: those of the waves let go so far."""
+    rows = Delivery.objects.filter(campaign_id=campaign.pk)
+    if campaign.released_through is None:
+        return rows
+    return rows.filter(position__lte=campaign.released_through)
+
+
+def open_lanes(campaign: Campaign) -> int:
     """Open the lanes of each provider with mail due that are not running; returns how many."""
-    due = Delivery.objects.filter(campaign_id=campaign_id).due()
+    campaign_id, due = campaign.pk, released(campaign).due()
     opened = 0
     for provider in Provider.values:
         if not due.filter(provider=provider).exists():
@@ -171,21 +190,8 @@ def finish_if_done(campaign_id: int) -> bool:
     rows = Delivery.objects.filter(campaign_id=campaign_id)
     if rows.queued().exists() or rows.claimed().exists():
         return False
-    return _move_if_sending(campaign_id, "finish", why="Nothing was left to send.",
+    return move_if_sending(campaign_id, "finish", why="Nothing was left to send.",
                             now=timezone.now())  # fmt: skip
-
-
-def _move_if_sending(campaign_id: int, name: str, **arguments) -> bool:
-    """The workers' transitions: taken only on a campaign that is sending, and quietly not
-    taken when an operator or another worker moved it first."""
-    campaign = Campaign.objects.filter(pk=campaign_id, status=Campaign.Status.SENDING).first()
-    if campaign is None:
-        return False
-    try:
-        move(campaign, name, **arguments)
-    except CampaignError:
-        return False
-    return True
 
 
 def pause_for_sender(campaign_id: int, answer: str) -> bool:
@@ -196,7 +202,7 @@ def pause_for_sender(campaign_id: int, answer: str) -> bool:
         "SPF, DKIM and DMARC for the From address's domain, then resume: the unsent "
         "messages go out then."
     )
-    return _move_if_sending(campaign_id, "pause", reason=reason, why=reason)
+    return pause_by_workers(campaign_id, reason)
 
 
 class CampaignBatch(sending.Batch):
@@ -214,6 +220,7 @@ class CampaignBatch(sending.Batch):
     def __init__(self, campaign_id: int, provider: str):
         self.campaign_id, self.provider = campaign_id, provider
         self.pace = paces.pace_of(provider)
+        self.campaign: Campaign | None = None
         self._template: messages.Template | None = None
         self.limiter = sending.RateLimiter(
             per_second=settings.CAMPAIGN_RATE_PER_SECOND, per_hour=settings.CAMPAIGN_RATE_PER_HOUR
@@ -225,10 +232,11 @@ class CampaignBatch(sending.Batch):
         ).first()
         if campaign is not None and self._template is None:
             self._template = emails.campaign_template(campaign)
+        self.campaign = campaign
         return campaign is not None
 
     def rows(self):
-        return Delivery.objects.filter(campaign_id=self.campaign_id, provider=self.provider)
+        return released(self.campaign).filter(provider=self.provider)
 
     def lease(self) -> dt.timedelta:
         return lease()
@@ -296,7 +304,7 @@ def pause_past_error_threshold(campaign_id: int) -> bool:
         f"Paused: {counts['failed']} of {tried} messages failed, more than "
         f"{settings.CAMPAIGN_ERROR_THRESHOLD:.0%}. See the delivery log, then resume."
     )
-    paused = _move_if_sending(campaign_id, "pause", reason=reason, why=reason)
+    paused = pause_by_workers(campaign_id, reason)
     if paused:
         logger.warning("campaign %s paused: %s of %s failed", campaign_id, counts["failed"], tried)
     return bool(paused)

@@ -74,6 +74,24 @@ def move(campaign: Campaign, name: str, *, by=None, why: str = "", **arguments) 
     return campaign
 
 
+def move_if_sending(campaign_id: int, name: str, **arguments) -> bool:
+    """The workers' transitions: taken only on a campaign that is sending, and quietly not
+    taken when an operator or another worker moved it first."""
+    campaign = Campaign.objects.filter(pk=campaign_id, status=Campaign.Status.SENDING).first()
+    if campaign is None:
+        return False
+    try:
+        move(campaign, name, **arguments)
+    except CampaignError:
+        return False
+    return True
+
+
+def pause_by_workers(campaign_id: int, reason: str) -> bool:
+    """The workers pause a sending campaign, saying why; False if it was not sending."""
+    return move_if_sending(campaign_id, "pause", reason=reason, why=reason)
+
+
 def offered(campaign: Campaign, user) -> list[dict]:
     """The steps `user` may take now, in order: what the campaign page shows as buttons.
     Schedule and Send now lead to their confirmation page, which runs the preflight and says

@@ -1,6 +1,6 @@
 """The waitlist's models, kept by room: the mail engine's rows, people, and campaigns."""
 
-from .campaigns import Campaign, CampaignQuerySet, Delivery
+from .campaigns import Campaign, CampaignQuerySet, CampaignWave, Delivery, WarmUp
 from .engine import (
     Heartbeat,
     MailDomain,
@@ -28,7 +28,8 @@ from .people import (
 )
 
 __all__ = [
-    "UTM_FIELDS", "UTM_KEYS", "Campaign", "CampaignQuerySet", "ConsentRecord", "Delivery",
+    "UTM_FIELDS", "UTM_KEYS", "Campaign", "CampaignQuerySet", "CampaignWave", "ConsentRecord",
+    "Delivery", "WarmUp",
     "Heartbeat", "Interest", "ListUpload", "MailDomain", "Milestone", "MilestoneReached",
     "OutboundEmail", "Pace", "Provider",
     "Sendable", "SendableQuerySet", "SendStatus", "Subscriber", "SubscriberQuerySet", "USState",

@@ -7,6 +7,7 @@ import reversion
 from django.conf import settings
 from django.db import models
 from django.urls import reverse
+from django.utils import timezone
 from django_fsm import RETURN_VALUE, ConcurrentTransitionMixin, FSMField, transition
 from django_fsm_log.decorators import fsm_log_by, fsm_log_description
 
@@ -100,6 +101,10 @@ class Campaign(ConcurrentTransitionMixin, models.Model):
     # Why the workers paused it by themselves (too many failures, our sender refused); cleared
     # on resume.
     pause_reason = models.CharField(max_length=600, blank=True, editable=False)
+    # Rows up to this place in the send order may go (`CampaignWave`); None: all of them.
+    released_through = models.PositiveIntegerField(null=True, blank=True, editable=False)
+    # Bounces and complaints are watched from here on: its start, or its last resume.
+    watched_since = models.DateTimeField(null=True, blank=True, editable=False)
     test_sent_at = models.DateTimeField(null=True, blank=True, editable=False)
     # What the last test showed (Campaign.seen_version): a test stays valid until this changes.
     tested_version = models.CharField(max_length=64, blank=True, editable=False)
@@ -178,7 +183,7 @@ class Campaign(ConcurrentTransitionMixin, models.Model):
     @transition(field=status, source=Status.SCHEDULED, target=Status.SENDING)
     def start(self, *, now: dt.datetime, by=None, description: str = "") -> None:
         """The dispatcher's: its send time came."""
-        self.started_at = now
+        self.started_at = self.watched_since = now
 
     @recorded
     @transition(
@@ -197,6 +202,7 @@ class Campaign(ConcurrentTransitionMixin, models.Model):
     )  # fmt: skip
     def resume(self, *, by=None, description: str = "") -> None:
         self.pause_reason = ""
+        self.watched_since = timezone.now()
 
     @recorded
     @transition(field=status, source=Status.SENDING, target=Status.SENT)
@@ -236,6 +242,9 @@ class Delivery(Sendable):
     subscriber = models.ForeignKey(Subscriber, on_delete=models.CASCADE, related_name="deliveries")
     # The recipient's mailbox provider when the campaign started: whose pace it goes at.
     provider = models.CharField(max_length=10, choices=Provider, db_default=Provider.OTHER)
+    # The recipient's place in the send order, 1 the most recently confirmed: the waves go out
+    # by it (`CampaignWave`).
+    position = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         verbose_name_plural = "deliveries"
@@ -250,3 +259,65 @@ class Delivery(Sendable):
 
     def __str__(self) -> str:
         return f"{self.campaign} → {self.subscriber}"
+
+
+class CampaignWave(models.Model):
+    """Part of a campaign that leaves at a time of its own: its rows are those whose place in
+    the send order is from `first` to `last`. The first wave of a large campaign is a canary;
+    the next one leaves only if the canary's bounces and complaints stay under their limits
+    (`gated`); a domain still warming up sends what each day allows, a wave a day."""
+
+    class Kind(models.TextChoices):
+        ALL = "all", "Everyone"
+        CANARY = "canary", "Canary"
+        REST = "rest", "After the canary"
+        DAY = "day", "Warm-up day"
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="waves")
+    number = models.PositiveSmallIntegerField()
+    kind = models.CharField(max_length=10, choices=Kind)
+    # Days after the campaign's start it leaves on (0: the first day).
+    day = models.PositiveSmallIntegerField(default=0)
+    first = models.PositiveIntegerField()
+    last = models.PositiveIntegerField()
+    leaves_at = models.DateTimeField()
+    gated = models.BooleanField(default=False)
+    released_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["campaign", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "number"], name="one_wave_per_number")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.campaign}: wave {self.number + 1}"
+
+    @property
+    def size(self) -> int:
+        return self.last - self.first + 1
+
+
+class WarmUp(models.Model):
+    """The sending domain's warm-up: from its first day, each day may send what the plan
+    allows (`campaigns.waves.allowance`). One row; no first day means the domain is warm."""
+
+    first_day = models.DateField(
+        "first day of sending",
+        null=True,
+        blank=True,
+        help_text="The day this domain first sent (or will send) bulk mail. Empty: the domain "
+        "is already warm, and a campaign goes to everyone on its first day.",
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "warm-up plan"
+
+    def __str__(self) -> str:
+        return "Warm-up plan"
+
+    @classmethod
+    def current(cls) -> "WarmUp":
+        """The plan (unsaved, and warm, until an operator saves one)."""
+        return cls.objects.order_by("pk").first() or cls()
