@@ -232,14 +232,22 @@ CELERY_BEAT_SCHEDULE = {
 # Mailbox providers by MX (waitlist/engine/providers.py): the DNS resolver to ask, "system" for
 # the machine's own, or host[:port]; empty, nothing is looked up and every domain is paced as
 # "other". The domains of everyone who may be mailed are looked up every MX_LOOKUP_SECONDS.
-MX_RESOLVER = env("MX_RESOLVER", default="")
+DNS_RESOLVER = env("DNS_RESOLVER", default="")
 MX_LOOKUP_SECONDS = env.int("MX_LOOKUP_SECONDS", default=600)
-if MX_RESOLVER:
+if DNS_RESOLVER:
     CELERY_BEAT_SCHEDULE["look-up-domains"] = {
         "task": "waitlist.tasks.look_up_domains",
         "schedule": MX_LOOKUP_SECONDS,
         "options": {"expires": MX_LOOKUP_SECONDS},
     }
+# The From domain's checks before a campaign leaves (waitlist/engine/senderdomain.py): the SPF
+# term the sending service asks for (default: the email service's own, from EMAIL_ESP), the
+# DKIM selector it signs with and the domain it signs as (default: the From domain), and the
+# envelope sender's domain (default: the From domain over SMTP; unknown with an email service).
+SENDER_SPF = env("SENDER_SPF", default="")
+SENDER_DKIM_SELECTOR = env("SENDER_DKIM_SELECTOR", default="")
+SENDER_DKIM_DOMAIN = env("SENDER_DKIM_DOMAIN", default="")
+SENDER_RETURN_PATH_DOMAIN = env("SENDER_RETURN_PATH_DOMAIN", default="")
 # Bounces for mail sent over SMTP: the mailbox they arrive in, read every BOUNCE_CHECK_SECONDS
 # (waitlist/bounces.py): imaps://user:password@host/INBOX, or pop3s://user:password@host.
 BOUNCE_MAILBOX_URL = env("BOUNCE_MAILBOX_URL", default="")

@@ -31,7 +31,7 @@ class _Zones(BaseResolver):
 
 class ZoneServer:
     """`ZoneServer("example.com. 300 IN MX 10 mx.example.com.").start()`; `address` is what
-    MX_RESOLVER takes."""
+    DNS_RESOLVER takes."""
 
     def __init__(self, zone: str = ""):
         self.lock = threading.Lock()

@@ -111,14 +111,15 @@ def bounces_come_back(app_configs, **kwargs) -> list[checks.CheckMessage]:
 @checks.register(deploy=True)
 def providers_are_known(app_configs, **kwargs) -> list[checks.CheckMessage]:
     """Without a resolver every recipient is "other": Gmail's, Microsoft's, Yahoo's and
-    Apple's paces are never applied, and a new domain's launch mail meets their throttles."""
-    if settings.MX_RESOLVER:
+    Apple's paces are never applied, and the From domain's DNS is never checked."""
+    if settings.DNS_RESOLVER:
         return []
     return [
         checks.Warning(
-            "MX_RESOLVER is not set: no recipient's mailbox provider is known, so campaigns go "
-            "to Gmail, Outlook, Yahoo and iCloud at one shared pace instead of each one's own.",
-            hint="Set MX_RESOLVER=system (the machine's resolver) or MX_RESOLVER=host[:port].",
+            "DNS_RESOLVER is not set: no recipient's mailbox provider is known, so campaigns go "
+            "to Gmail, Outlook, Yahoo and iCloud at one shared pace instead of each one's own, "
+            "and the From domain's SPF, DKIM and DMARC are not checked before a campaign.",
+            hint="Set DNS_RESOLVER=system (the machine's resolver) or DNS_RESOLVER=host[:port].",
             id="waitlist.W008",
         )
     ]

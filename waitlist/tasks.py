@@ -71,7 +71,7 @@ def send_campaign_lane(campaign_id: int, provider: str, lane: int) -> dict:
 
 @shared_task
 def look_up_domains() -> int:
-    """The mailbox provider of the domains of everyone who may be mailed (MX_RESOLVER)."""
+    """The mailbox provider of the domains of everyone who may be mailed (DNS_RESOLVER)."""
     looked_up = domains.refresh()
     if looked_up:
         logger.info("mail domains: %s looked up", looked_up)

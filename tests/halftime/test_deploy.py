@@ -17,7 +17,7 @@ PRODUCTION = {
     "REDIS_CACHE_URL": "redis://cache.internal:6379/0",
     "EMAIL_URL": "smtp+tls://user:secret@smtp.example.com:587",
     "BOUNCE_MAILBOX_URL": "imaps://bounces:secret@mail.example.com/INBOX",
-    "MX_RESOLVER": "system",
+    "DNS_RESOLVER": "system",
 }
 
 
@@ -152,7 +152,7 @@ def test_a_bounce_mailbox_read_without_tls_is_refused():
 
 
 def test_no_resolver_for_the_recipients_mailbox_providers_is_warned():
-    env = {k: v for k, v in PRODUCTION.items() if k != "MX_RESOLVER"}
+    env = {k: v for k, v in PRODUCTION.items() if k != "DNS_RESOLVER"}
     result = check(env)
     assert result.returncode == 1 and "waitlist.W008" in result.stderr
-    assert "MX_RESOLVER=system" in result.stderr
+    assert "DNS_RESOLVER=system" in result.stderr

@@ -24,7 +24,7 @@ def make_campaign(**fields) -> Campaign:
         "name": "We're live in Texas",
         "subject": "Halftime Health is live in your state",
         "preheader": "Book your first visit",
-        "body": "## We're live\n\nYou can now book a visit. [Learn more](https://example.org/x)",
+        "body": "## We're live\n\nYou can now book a visit. [How a first visit works](https://example.org/x)",
         "status": Campaign.Status.SENDING,
     }
     return CampaignFactory(**{**defaults, **fields})
@@ -113,6 +113,7 @@ def test_a_batch_sends_each_person_one_message_with_the_required_headers(mail, s
     assert mailto.startswith("mailto:")
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert message["List-Id"] == "Halftime Health launch updates <launch.localhost>"
+    assert message["Feedback-ID"] == f"{campaign.pk}:campaign:localhost", "nobody's data in it"
     received = mail.to(people[0].email)[0]
     assert unsubscribe in received.text and unsubscribe in received.html
     assert settings.POSTAL_ADDRESS in received.text and settings.POSTAL_ADDRESS in received.html
@@ -531,7 +532,7 @@ def test_the_fast_smtp_path_writes_the_same_message_as_django_would():
     fast = parse(messages.mime(copy))
     django = parse(messages.message(copy).message().as_bytes())
     for header in ["From", "To", "Subject", "Message-ID", "List-Unsubscribe",
-                   "List-Unsubscribe-Post", "List-Id"]:  # fmt: skip
+                   "List-Unsubscribe-Post", "List-Id", "Feedback-ID"]:  # fmt: skip
         assert str(fast[header]).strip() == str(django[header]).strip(), header
     for kind in ("plain", "html"):
         assert (
@@ -611,24 +612,35 @@ SENDER_REFUSALS = [
 
 
 @pytest.mark.parametrize("answer", SENDER_REFUSALS)
-def test_a_server_refusing_our_sender_pauses_the_campaign_and_suppresses_nobody(mail, answer):
-    SubscriberFactory.create_batch(3)
+def test_a_domain_refusing_our_sender_holds_its_mail_the_rest_goes_and_nobody_is_suppressed(
+    mail, answer
+):
+    others = SubscriberFactory.create_batch(2)
+    refusing = [SubscriberFactory(email=f"r{n}@contoso.example") for n in range(3)]
+    mail.answer_rcpt = lambda address, offered: (
+        answer if address.endswith("@contoso.example") else None
+    )
     campaign = make_campaign()
     dispatch.create_deliveries(campaign)
-    mail.refuse_data = answer
     (result,) = run_lanes(campaign)
-    assert result.sent == 0 and result.failed == 0
+    assert (result.sent, result.held, result.failed) == (2, 3, 0)
+    assert sum(mail.offered[p.email] for p in refusing) == 1, "refused once, then not tried"
+    assert sorted(m.envelope_to[0] for m in mail.messages) == sorted(p.email for p in others)
+    assert Campaign.objects.get(pk=campaign.pk).status == "sending"
+
+    assert dispatch.finish_if_done(campaign.pk), "nothing but held mail left: it pauses"
     campaign.refresh_from_db()
     assert campaign.status == "paused"
+    assert "the mail to contoso.example (3) is held" in campaign.pause_reason
     assert answer in campaign.pause_reason and "Nobody was suppressed" in campaign.pause_reason
     assert not Subscriber.objects.filter(suppressed_at__isnull=False).exists()
-    rows = Delivery.objects.filter(campaign=campaign)
-    assert [(row.status, row.attempts) for row in rows] == [("queued", 0)] * 3
+    held = Delivery.objects.filter(subscriber__in=refusing)
+    assert [(row.status, row.attempts) for row in held] == [("held", 0)] * 3
 
-    mail.refuse_data = None  # the domain's authentication is fixed
+    mail.answer_rcpt = None  # the domain's authentication is fixed
     actions.resume(campaign)
     assert sum(result.sent for result in run_lanes(campaign)) == 3
-    assert len(mail.messages) == 3
+    assert len(mail.messages) == 5
     campaign.refresh_from_db()
     assert campaign.pause_reason == ""
 
@@ -660,8 +672,9 @@ def test_the_paused_campaign_s_page_says_why(mail, staff_client):
     dispatch.create_deliveries(campaign)
     mail.refuse_data = SENDER_REFUSALS[0]
     run_lanes(campaign)
+    dispatch.finish_if_done(campaign.pk)
     page = staff_client.get(f"/admin/waitlist/campaign/{campaign.pk}/change/").content.decode()
-    assert "a receiving server refused our sender&#x27;s authentication" in page
+    assert "servers refused our sender&#x27;s authentication" in page
     assert "Set up SPF, DKIM and DMARC" in page
 
 

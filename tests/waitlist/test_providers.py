@@ -31,7 +31,7 @@ slow-mx.test.       999999 IN MX 10 in1-smtp.messagingengine.com.
 @pytest.fixture
 def dns(settings):
     server = ZoneServer(ZONE).start()
-    settings.MX_RESOLVER = server.address
+    settings.DNS_RESOLVER = server.address
     yield server
     server.stop()
 
@@ -104,7 +104,7 @@ def test_an_expired_answer_is_looked_up_again_and_a_failed_lookup_keeps_the_last
 
 @pytest.mark.django_db
 def test_without_a_resolver_nothing_is_looked_up_and_everyone_is_other(settings):
-    settings.MX_RESOLVER = ""
+    settings.DNS_RESOLVER = ""
     people("pat@gmail.com", "lee@contoso.test")
     assert tasks.look_up_domains() == 0
     assert not MailDomain.objects.exists()

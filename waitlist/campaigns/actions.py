@@ -13,7 +13,7 @@ from django.http.request import validate_host
 from django.urls import Resolver404, resolve
 from django.utils import timezone
 
-from ..engine import messages, sending, workers
+from ..engine import lint, messages, senderdomain, sending, workers
 from ..models import Campaign, Delivery, Interest, USState
 from ..people import tokens
 from ..people.dashboard import Table
@@ -45,10 +45,33 @@ class Preflight:
     notes: list[str] = field(default_factory=list)
     # Its waves (`waves.plan`) if it started at `when`: a canary, a warming domain's days.
     plan: list[waves.Wave] = field(default_factory=list)
+    # The From domain's SPF, DKIM and DMARC (`senderdomain.check`); its problems refuse the
+    # campaign unless an operator gives a reason to send anyway (`override`).
+    domain: senderdomain.Report | None = None
+    override: str = ""
+
+    @property
+    def domain_problems(self) -> list[str]:
+        return self.domain.problems if self.domain else []
 
     @property
     def ok(self) -> bool:
-        return not self.problems
+        return not self.problems and (bool(self.override) or not self.domain_problems)
+
+    def refusal(self) -> str:
+        """Why it may not leave, in one message."""
+        if self.problems:
+            return " ".join(self.problems)
+        return (
+            "The sender's domain failed its checks: " + " ".join(self.domain_problems)
+            + " Fix the records, or give a reason to send anyway."
+        )  # fmt: skip
+
+    def why(self, said: str) -> str:
+        """What the campaign's history says of the step: `said`, and any override's reason."""
+        if self.override and self.domain_problems:
+            return f"{said} Sent despite the sender's domain checks, because: {self.override}"
+        return said
 
 
 def zone_waves(campaign: Campaign, *, when: dt.datetime | None) -> list[ZoneWave]:
@@ -110,8 +133,11 @@ def unsubscribe_links_work() -> str:
     return ""
 
 
-def preflight(campaign: Campaign, *, when: dt.datetime | None = None) -> Preflight:
-    """Whether the campaign may leave at `when` (its send time if not given)."""
+def preflight(
+    campaign: Campaign, *, when: dt.datetime | None = None, override: str = ""
+) -> Preflight:
+    """Whether the campaign may leave at `when` (its send time if not given); `override`, an
+    operator's reason to send despite the sender's domain checks."""
     problems, notes = [], []
     when = when or campaign.send_at
     people = campaign.audience()
@@ -140,12 +166,18 @@ def preflight(campaign: Campaign, *, when: dt.datetime | None = None) -> Preflig
         )
     if dead_links := unsubscribe_links_work():
         problems.append(dead_links)
+    copy = emails.campaign_copy(
+        emails.campaign_template(campaign), campaign_id=campaign.pk or 0, subscriber_id=0,
+        email="preflight@example.com", token_key="preflight",
+    )  # fmt: skip
+    problems += [f"The email: {finding}" for finding in lint.lint(html=copy.html, text=copy.text)]
     rate = min(settings.CAMPAIGN_RATE_PER_SECOND, settings.CAMPAIGN_RATE_PER_HOUR / 3600)
     largest = max((wave.people for wave in planned), default=size)
     estimated = int((largest if campaign.local_time else size) / rate) if rate else 0
     return Preflight(
         audience=size, problems=problems, estimated_seconds=estimated, zones=planned, notes=notes,
-        plan=planned_waves(size, when=when),
+        plan=planned_waves(size, when=when), domain=senderdomain.check(),
+        override=" ".join(override.split())[:300],
     )  # fmt: skip
 
 
@@ -195,29 +227,29 @@ def _dispatch_on_commit() -> None:
     transaction.on_commit(lambda: workers.enqueue(DISPATCH_TASK))
 
 
-def schedule(campaign: Campaign, *, by=None) -> Preflight:
+def schedule(campaign: Campaign, *, by=None, override: str = "") -> Preflight:
     """Leave at its send time; refused unless it is still ahead and the preflight passes."""
     if campaign.send_at is None:
         raise CampaignError("Set a send time first (and save), or send now.")
     if dispatch.starts_at(campaign) <= timezone.now():
         raise CampaignError(PAST_SEND_TIME)
-    check = preflight(campaign)
+    check = preflight(campaign, override=override)
     if not check.ok:
-        raise CampaignError(" ".join(check.problems))
-    move(campaign, "schedule", by=by, why=f"To leave {_when(campaign.send_at)}.")
+        raise CampaignError(check.refusal())
+    move(campaign, "schedule", by=by, why=check.why(f"To leave {_when(campaign.send_at)}."))
     return check
 
 
-def send_now(campaign: Campaign, *, by=None) -> Preflight:
+def send_now(campaign: Campaign, *, by=None, override: str = "") -> Preflight:
     """Leave at once: the dispatcher starts it as soon as this commits."""
     if campaign.local_time:
         raise CampaignError(LOCAL_TIME_NOT_NOW)
     now = timezone.now()
-    check = preflight(campaign, when=now)
+    check = preflight(campaign, when=now, override=override)
     if not check.ok:
-        raise CampaignError(" ".join(check.problems))
+        raise CampaignError(check.refusal())
     with transaction.atomic():
-        move(campaign, "send_now", by=by, why="Sent now.", now=now)
+        move(campaign, "send_now", by=by, why=check.why("Sent now."), now=now)
         _dispatch_on_commit()
     return check
 
@@ -248,6 +280,7 @@ def resume(campaign: Campaign, *, by=None) -> None:
     with transaction.atomic():
         move(campaign, "resume", by=by)
         waves.release_due(campaign, now=timezone.now(), override=True)
+        Delivery.objects.filter(campaign=campaign).release_held()
         _dispatch_on_commit()
 
 
@@ -255,7 +288,10 @@ def cancel(campaign: Campaign, *, by=None) -> int:
     """Nothing more goes out; rows not yet sent are skipped. Returns how many."""
     with transaction.atomic():
         move(campaign, "cancel", by=by, now=timezone.now())
-        return Delivery.objects.filter(campaign=campaign).queued().skip("campaign cancelled")
+        unsent = Delivery.objects.filter(
+            campaign=campaign, status__in=[Delivery.Status.QUEUED, Delivery.Status.HELD]
+        )
+        return unsent.skip("campaign cancelled")
 
 
 def retry_failed(campaign: Campaign, *, by=None) -> int:

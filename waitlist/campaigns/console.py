@@ -119,7 +119,8 @@ def plan(campaign: Campaign) -> list[dict]:
 
 
 def providers(campaign: Campaign) -> list[dict]:
-    """Per mailbox provider: sent, waiting, deferred, bounced, complaints, and its pace now."""
+    """Per mailbox provider: sent, waiting, deferred, held (its domain refused our sender),
+    bounced, complaints, and its pace now."""
     hard = Q(status=SendStatus.FAILED) & waves.HARD_BOUNCES
     counts = {
         row["provider"]: row
@@ -129,6 +130,7 @@ def providers(campaign: Campaign) -> list[dict]:
             sent=Count("pk", filter=Q(status=SendStatus.SENT)),
             waiting=Count("pk", filter=Q(status__in=[SendStatus.QUEUED, SendStatus.SENDING])),
             deferred=Count("pk", filter=Q(status=SendStatus.QUEUED, deferrals__gt=0)),
+            held=Count("pk", filter=Q(status=SendStatus.HELD)),
             bounced=Count("pk", filter=hard),
             complaints=Count(
                 "pk", filter=Q(status=SendStatus.FAILED, answer=sending.SPAM_COMPLAINT)
@@ -282,15 +284,16 @@ def _take(request: HttpRequest, campaign: Campaign, step: str) -> str:
                                 "A test is for what can still change.")  # fmt: skip
         actions.send_test(campaign, to=to)
         return f"Test sent to {to}."
+    override = request.POST.get("override", "")
     if step == "schedule":
-        check = actions.schedule(campaign, by=by)
+        check = actions.schedule(campaign, by=by, override=override)
         minutes = max(1, round(check.estimated_seconds / 60))
         return (
             f"Scheduled for {timezone.localtime(campaign.send_at):%b %d, %H:%M}: "
             f"{check.audience} people, about {minutes} minute(s) at the configured rate."
         )
     if step == "send_now":
-        check = actions.send_now(campaign, by=by)
+        check = actions.send_now(campaign, by=by, override=override)
         return f"Sending now to {check.audience} people."
     if step == "unschedule":
         actions.unschedule(campaign, by=by, why="Taken back to draft.")

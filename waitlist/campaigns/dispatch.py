@@ -14,12 +14,12 @@ import logging
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, transaction
-from django.db.models import Case, DateTimeField, F, Value, When, Window
+from django.db.models import Case, Count, DateTimeField, F, Value, When, Window
 from django.db.models.functions import Cast, RowNumber
 from django.utils import timezone
 
 from ..engine import messages, paces, sending, workers
-from ..models import Campaign, Delivery, Provider, Subscriber
+from ..models import Campaign, Delivery, Provider, SendStatus, Subscriber
 from ..people import domains, suppression
 from . import emails, timezones, waves
 from .lifecycle import CampaignError, move, move_if_sending, pause_by_workers
@@ -186,10 +186,14 @@ def _forget_lane(campaign_id: int, provider: str, lane: int) -> None:
 
 
 def finish_if_done(campaign_id: int) -> bool:
-    """A sending campaign with nothing queued or being sent is sent."""
+    """A sending campaign with nothing queued or being sent is sent; one whose only mail left
+    was held back (its domain refused our sender) pauses, for an operator to resume."""
     rows = Delivery.objects.filter(campaign_id=campaign_id)
     if rows.queued().exists() or rows.claimed().exists():
         return False
+    held = rows.filter(status=SendStatus.HELD)
+    if held.exists():
+        return pause_for_held(campaign_id, held)
     return move_if_sending(campaign_id, "finish", why="Nothing was left to send.",
                             now=timezone.now())  # fmt: skip
 
@@ -200,6 +204,23 @@ def pause_for_sender(campaign_id: int, answer: str) -> bool:
         "Paused: a receiving server refused our sender's authentication "
         f"({answer[:300]}). Nobody was suppressed, and nothing more is sent. Set up "
         "SPF, DKIM and DMARC for the From address's domain, then resume: the unsent "
+        "messages go out then."
+    )
+    return pause_by_workers(campaign_id, reason)
+
+
+def pause_for_held(campaign_id: int, held) -> bool:
+    """Pause: the rest went out, and the mail to the domains that refused our sender waits."""
+    by_domain = (
+        held.annotate(domain=domains.domain("subscriber__email"))
+        .values("domain").annotate(messages=Count("pk")).order_by("-messages", "domain")
+    )  # fmt: skip
+    listed = ", ".join(f"{row['domain']} ({row['messages']:,})" for row in by_domain[:5])
+    answer = held.values_list("answer", flat=True).first() or ""
+    reason = (
+        f"Paused: everything else went out; the mail to {listed} is held because their "
+        f"servers refused our sender's authentication ({answer[:200]}). Nobody was suppressed. "
+        "Set up SPF, DKIM and DMARC for the From address's domain, then resume: the held "
         "messages go out then."
     )
     return pause_by_workers(campaign_id, reason)
@@ -275,10 +296,21 @@ class CampaignBatch(sending.Batch):
     def finished(self, result: sending.Result) -> None:
         pause_past_error_threshold(self.campaign_id)
 
-    def sender_refused(self, answer: str) -> None:
-        if pause_for_sender(self.campaign_id, answer):
-            logger.error("campaign %s paused: our sender is not authenticated: %s",
-                         self.campaign_id, answer)  # fmt: skip
+    def sender_refused(self, answer: str, *, to: str) -> set[int]:
+        """Hold back every message of the campaign to that domain: its mailboxes refuse our
+        sender, and sending more only hurts our reputation. Everyone else's mail goes on; the
+        campaign pauses once nothing but held mail is left (`finish_if_done`)."""
+        domain = to.rpartition("@")[2].lower()
+        rows = Delivery.objects.filter(
+            campaign_id=self.campaign_id,
+            status__in=[SendStatus.QUEUED, SendStatus.SENDING],
+            subscriber__email__iendswith=f"@{domain}",
+        )
+        held = set(rows.values_list("pk", flat=True))
+        Delivery.objects.filter(pk__in=held).hold(answer)
+        logger.error("campaign %s: %s refused our sender; %s message(s) to it held: %s",
+                     self.campaign_id, domain, len(held), answer)  # fmt: skip
+        return held
 
 
 def send_batch(campaign_id: int, provider: str = Provider.OTHER) -> sending.Result:

@@ -27,6 +27,9 @@ def campaign_template(campaign: Campaign) -> Template:
         headers={
             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
             "List-Id": f"{settings.SITE_NAME} launch updates <launch.{domain}>",
+            # Gmail's feedback loop counts complaints by these: the campaign, the kind of mail,
+            # the sender; nothing about the person.
+            "Feedback-ID": f"{campaign.pk}:campaign:{domain}",
         },
     )
 

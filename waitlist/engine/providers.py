@@ -1,6 +1,6 @@
 """Who runs a domain's mailboxes, from its mail exchangers (MX records, through dnspython).
 
-The resolver is a setting (MX_RESOLVER): empty, nothing is looked up and every domain is
+The resolver is a setting (DNS_RESOLVER): empty, nothing is looked up and every domain is
 "other"; "system", the machine's own resolver; or "host" / "host:port", that server alone (the
 tests' local one). Lookups run in the workers, never on a visitor's request; an answer is kept
 for its records' lifetime, between MIN_KEEP and MAX_KEEP."""
@@ -47,11 +47,11 @@ class LookupFailed(Exception):
 
 
 def enabled() -> bool:
-    return bool(settings.MX_RESOLVER)
+    return bool(settings.DNS_RESOLVER)
 
 
 def resolver() -> dns.resolver.Resolver:
-    where = settings.MX_RESOLVER
+    where = settings.DNS_RESOLVER
     if where == "system":
         resolver = dns.resolver.Resolver()
     else:

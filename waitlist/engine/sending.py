@@ -104,13 +104,16 @@ class Batch(abc.ABC):
         """Called once the batch is sent; nothing by default."""
         return None
 
-    def sender_refused(self, answer: str) -> None:
-        """A server refused our sender's authentication (the batch stops; its rows wait, with
-        no attempt used, `sender_refused_wait` seconds). Logged by default."""
+    def sender_refused(self, answer: str, *, to: str) -> set[int] | None:
+        """A server refused our sender's authentication for a message to `to`. Returns the rows
+        held back for it (none of them is sent; the batch goes on with the others), or None:
+        the batch stops and its rows wait, with no attempt used, `sender_refused_wait` seconds.
+        By default None, logged."""
         logger.error("mail: our sender is not authenticated, nothing more is sent: %s", answer)
+        return None
 
 
-COUNTS = ("claimed", "sent", "failed", "skipped", "released", "deferred")
+COUNTS = ("claimed", "sent", "failed", "skipped", "released", "deferred", "held")
 
 
 @dataclass
@@ -122,6 +125,8 @@ class Result:
     released: int = 0
     # Put back because the server asked to try later (`asked_to_wait`).
     deferred: int = 0
+    # Held back after a refusal of our sender (`Batch.sender_refused`).
+    held: int = 0
     # Seconds until this batch should run again (rows it put back come due, or its pace allows
     # more); None: no need.
     retry_in: float | None = None
@@ -162,7 +167,8 @@ def send(batch: Batch) -> Result:
     try:
         _send(batch, allowance, result)
     finally:
-        batch.release((allowance or 0) - result.sent - result.failed - result.deferred)
+        tried = result.sent + result.failed + result.deferred + result.held
+        batch.release((allowance or 0) - tried)
     return result
 
 
@@ -178,6 +184,7 @@ def _send(batch: Batch, allowance: int | None, result: Result) -> None:
         _put_back(batch, [row for row, _ in claimed], exc, result)
         return
     sent: list[tuple[int, str, str]] = []  # (row, Message-ID, the email service's id)
+    held: set[int] = set()  # rows the batch held back after a refusal of our sender
     renew_every = batch.lease().total_seconds() / 4
     renewed = time.monotonic()
     try:
@@ -193,7 +200,7 @@ def _send(batch: Batch, allowance: int | None, result: Result) -> None:
                 batch.model.objects.filter(pk__in=gone).skip(batch.skipped_answer)
                 result.skipped += len(gone)
             for position, (row, subscriber_id) in enumerate(group):
-                if row not in copies:
+                if row not in copies or row in held:
                     continue
                 if time.monotonic() - renewed > renew_every:
                     # Sent but not yet marked, or still to send.
@@ -211,8 +218,12 @@ def _send(batch: Batch, allowance: int | None, result: Result) -> None:
                 except Exception as exc:
                     code, answer = server_answer(exc)
                     if code and code >= 500 and sender_not_authenticated(answer):
+                        kept = batch.sender_refused(answer, to=copies[row].to)
+                        if kept is not None:
+                            held |= kept
+                            result.held += len(kept)
+                            continue
                         _hold(batch, [r for r, _ in claimed[start + position :]], answer, result)
-                        batch.sender_refused(answer)
                         return
                     if asked_to_wait(exc):
                         _defer(batch, row, answer, result)

@@ -312,7 +312,7 @@ class WarmUp(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        verbose_name = "warm-up plan"
+        verbose_name = verbose_name_plural = "warm-up plan"
 
     def __str__(self) -> str:
         return "Warm-up plan"

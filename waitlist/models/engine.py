@@ -18,6 +18,8 @@ class SendStatus(models.TextChoices):
     SENT = "sent", "Sent"
     FAILED = "failed", "Failed"
     SKIPPED = "skipped", "Skipped"
+    # Not sent, waiting for an operator: a receiver refused our sender's authentication.
+    HELD = "held", "Held"
 
 
 class SendableQuerySet(models.QuerySet):
@@ -110,6 +112,22 @@ class SendableQuerySet(models.QuerySet):
             attempts=F("attempts") - 1,
             deferrals=F("deferrals") + 1,
         )
+
+    def hold(self, answer: str) -> int:
+        """Held back until an operator says (a receiver refused our sender): the attempt of a
+        claimed row is given back."""
+        return self.update(
+            status=SendStatus.HELD,
+            answer=answer[:500],
+            attempts=Case(
+                When(status=SendStatus.SENDING, then=F("attempts") - 1),
+                default=F("attempts"),
+                output_field=models.PositiveSmallIntegerField(),
+            ),
+        )
+
+    def release_held(self) -> int:
+        return self.filter(status=SendStatus.HELD).update(status=SendStatus.QUEUED, not_before=None)
 
     def retry(self) -> int:
         """Failed rows queued again with their attempts reset (an operator's Retry failed)."""

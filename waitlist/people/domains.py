@@ -18,9 +18,10 @@ logger = logging.getLogger(__name__)
 MOST_PER_RUN = 5000
 
 
-def domain(address=None):
-    """The domain of an address in the database (stored lower-case: `forms.JoinForm`)."""
-    address = F("email") if address is None else address
+def domain(address="email"):
+    """The domain of an address in the database (stored lower-case: `forms.JoinForm`):
+    `address` a field's name, or an expression."""
+    address = F(address) if isinstance(address, str) else address
     return Substr(address, StrIndex(address, Value("@")) + 1)
 
 
