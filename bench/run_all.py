@@ -28,13 +28,14 @@ STEPS = [
     ("join_timing", "Join timing by history", ["--each", "300"]),
     ("confirmations", "Confirmations", ["--signups", "5000"]),
     ("import_list", "Importing a list", ["--rows", "20000", "--upload-mb", "1"]),
-    ("campaign", "Campaign send", ["--subscribers", "20000"]),
+    ("campaign", "Campaign send", ["--subscribers", "20000", "--rounds", "1"]),
     ("drill_signups", "Drills 1-3", ["--signups", "5000", "--redis-down", "15"]),
     (
         "drill_campaign",
         "Drills 4-5",
         ["--subscribers", "5000", "--outage-subscribers", "3000", "--smtp-down", "30"],
     ),
+    ("drill_launch", "Drill 8: launch day", ["--people", "5000", "--canary-people", "5000"]),
     ("drill_slow_clients", "Drill 6", ["--seconds", "10"]),
     ("drill_restore", "Drill 7", ["--rate", "50", "--seconds", "10"]),
 ]

@@ -140,11 +140,12 @@ class Stack:
             redis.Redis.from_url(url).flushdb()
         self.sink.clear()
 
-    def start(self, name: str, args: list, **env: str) -> subprocess.Popen:
+    def start(self, name: str, args: list, *, cwd: Path = ROOT, **env: str) -> subprocess.Popen:
+        """`cwd`: where it runs (another checkout's code, with PYTHONPATH set to it)."""
         log = (RESULTS / f"{self.name}-{name}.log").open("ab")
         process = subprocess.Popen(
             [str(a) for a in args],
-            cwd=ROOT,
+            cwd=cwd,
             env={**self.env, **env},
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -246,14 +247,14 @@ class Stack:
             every=0.5,
         )
 
-    def worker(self, *, queues: str = "mail", concurrency: int = 2, **env: str):
+    def worker(self, *, queues: str = "mail", concurrency: int = 2, cwd: Path = ROOT, **env: str):
         """A Celery worker; returned once it answers a ping over the broker."""
         process = self.start(
             f"worker-{queues}",
             [BIN / "celery", "-A", "halftime", "worker", "--queues", queues,
              "--concurrency", concurrency, "--without-gossip", "--without-mingle",
              "--loglevel", "WARNING", "--hostname", f"bench-{queues}-{len(self.processes)}@%h"],
-            **env,
+            cwd=cwd, **env,
         )  # fmt: skip
         self.wait_for_workers(sum(1 for p in self.processes if "worker" in p.args))
         return process

@@ -1,5 +1,6 @@
 // The campaign page, kept true while the campaign is live: every second or few it asks the
-// server for the status, the steps possible now and the counts. Buttons for steps that are no
+// server for the status, the steps possible now, the counts and the sending plan (its waves,
+// each provider's progress and pace). Buttons for steps that are no
 // longer possible are hidden at once; when the status changes the page is loaded again, so
 // the form, the results and the history follow.
 (function () {
@@ -48,6 +49,11 @@
         field(name, data[name]);
       }
       field("pace", pace(data));
+      const plan = document.querySelector("[data-campaign-plan]");
+      if (plan && data.plan_html !== undefined && plan.dataset.html !== data.plan_html) {
+        plan.dataset.html = data.plan_html;
+        plan.innerHTML = data.plan_html;  // the server's own rendering of the section
+      }
       if (bar) bar.value = data.percent;
       offer(data.actions);
       if (data.status !== panel.dataset.status) {

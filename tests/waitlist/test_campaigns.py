@@ -358,14 +358,26 @@ def test_a_lane_runs_again_while_it_finds_mail_and_the_last_run_closes_the_campa
     campaign = make_campaign()
     dispatch.create_deliveries(campaign)
     lane = (dispatch.LANE_TASK, campaign.pk, "other", 0)
-    for sent in (2, 2):
-        assert tasks.send_campaign_lane(*lane[1:]) == {"claimed": 2, "sent": sent}
-        assert handed_out.pop() == lane, "it asks to run again"
-        assert Campaign.objects.get(pk=campaign.pk).status == "sending"
-    assert tasks.send_campaign_lane(*lane[1:]) == {}
+    assert tasks.send_campaign_lane(*lane[1:]) == {"claimed": 2, "sent": 2}
+    assert handed_out.pop() == lane, "mail is still due: it runs again"
+    assert Campaign.objects.get(pk=campaign.pk).status == "sending"
+    assert tasks.send_campaign_lane(*lane[1:]) == {"claimed": 2, "sent": 2}
     assert handed_out == [], "nothing left: the lane ends"
     campaign.refresh_from_db()
     assert campaign.status == "sent" and campaign.finished_at is not None
+
+
+def test_a_lane_with_only_deferred_mail_runs_again_when_it_comes_due(mail, handed_out, settings):
+    SubscriberFactory(email="busy+tempfail@example.com")
+    campaign = make_campaign()
+    dispatch.create_deliveries(campaign)
+    assert tasks.send_campaign_lane(campaign.pk, "other", 0) == {"claimed": 1, "deferred": 1}
+    assert handed_out == [(dispatch.LANE_TASK, campaign.pk, "other", 0)]
+    settings.CAMPAIGN_LEASE_SECONDS = 10  # the deferred message is due later than a lease
+    handed_out.clear()
+    Delivery.objects.update(status="queued", not_before=timezone.now() + dt.timedelta(seconds=60))
+    assert tasks.send_campaign_lane(campaign.pk, "other", 0) == {}
+    assert handed_out == [], "the dispatcher opens it again when it is due"
 
 
 def test_a_campaign_scheduled_for_later_waits(handed_out):

@@ -2,6 +2,7 @@
 and a campaign for 09:00 local time sent by real Celery worker and beat processes whose clock
 the test sets (libfaketime, from a file the test writes)."""
 
+import contextlib
 import datetime as dt
 import time
 from pathlib import Path
@@ -129,14 +130,13 @@ class Clock:
 BROKER = settings.CELERY_BROKER_URL.rsplit("/", 1)[0] + "/13"
 
 
-@pytest.fixture
-def clocked_engine(smtp_sink, tmp_path, django_db_setup):
-    clock = Clock(tmp_path / "clock")
-    clock.set(WAVES["NY"] - dt.timedelta(minutes=2))
-    redis.Redis.from_url(BROKER).flushdb()
+@contextlib.contextmanager
+def clocked_processes(smtp_sink, clock: Clock, broker: str):
+    """A Celery worker and beat on `clock`'s time, with a broker database of their own."""
+    redis.Redis.from_url(broker).flushdb()
     env = worker_env(
         smtp_sink,
-        CELERY_BROKER_URL=BROKER,
+        CELERY_BROKER_URL=broker,
         CAMPAIGN_DISPATCH_SECONDS="1",
         OUTBOX_SWEEP_SECONDS="3600",
         CAMPAIGN_RATE_PER_SECOND="5000",
@@ -144,10 +144,20 @@ def clocked_engine(smtp_sink, tmp_path, django_db_setup):
     )
     worker = celery_worker(env, queues="campaigns,default")
     beat = celery_beat(env)
-    yield clock
-    beat.stop()
-    worker.stop()
-    redis.Redis.from_url(BROKER).flushdb()
+    try:
+        yield
+    finally:
+        beat.stop()
+        worker.stop()
+        redis.Redis.from_url(broker).flushdb()
+
+
+@pytest.fixture
+def clocked_engine(smtp_sink, tmp_path, django_db_setup):
+    clock = Clock(tmp_path / "clock")
+    clock.set(WAVES["NY"] - dt.timedelta(minutes=2))
+    with clocked_processes(smtp_sink, clock, BROKER):
+        yield clock
 
 
 @pytest.mark.django_db(transaction=True)

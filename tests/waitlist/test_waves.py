@@ -230,3 +230,17 @@ def test_the_confirmation_says_which_day_each_wave_leaves_before_anything_does(s
     assert "<td>What that day of the warm-up allows</td><td>200</td>" in text
     assert "<td>What that day of the warm-up allows</td><td>50</td>" in text
     assert not Delivery.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_live_progress_carries_the_plan_as_the_page_shows_it(
+    canary, mail, handed_out, staff_client
+):
+    WarmUp.objects.create(first_day=timezone.localdate() - dt.timedelta(days=2))
+    campaign = started(10)
+    data = staff_client.get(f"/admin/waitlist/campaign/{campaign.pk}/progress/").json()
+    assert "The domain is on day 3 of 42 of its warm-up: up to 280 campaign" in data["plan_html"]
+    assert "The next wave, 8 people, leaves " in data["plan_html"]
+    assert "if the canary’s figures allow." in data["plan_html"]
+    page = staff_client.get(f"/admin/waitlist/campaign/{campaign.pk}/change/").content.decode()
+    assert data["plan_html"].strip() in page

@@ -195,8 +195,7 @@ class CampaignAdmin(MarkdownPreviewMixin, HistoryAdmin):
                 offered=[step["name"] for step in console.offered_steps(campaign, request.user)],
                 can_steer=request.user.has_perm(Campaign.SEND_PERMISSION),
                 transitions=lifecycle.log(campaign),
-                plan=console.plan(campaign),
-                providers=console.providers(campaign),
+                **console.plan_context(campaign),
             )
         return super().change_view(request, object_id, form_url, extra_context=extra)
 

@@ -12,6 +12,7 @@ from django.core.validators import validate_email
 from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
@@ -82,6 +83,9 @@ def progress(request: HttpRequest, pk: int, *, model_admin: ModelAdmin) -> JsonR
             "status": campaign.status,
             "status_label": status_label(campaign),
             "actions": [step["name"] for step in offered_steps(campaign, request.user)],
+            "plan_html": render_to_string(
+                "admin/waitlist/campaign/_plan.html", plan_context(campaign), request
+            ),
         }
     )
     response["Cache-Control"] = "no-store"
@@ -94,6 +98,21 @@ def results(campaign: Campaign) -> list[dict]:
     return [
         {"label": label, "value": figures.get(name, 0)} for name, label in actions.RESULTS.items()
     ]
+
+
+def plan_context(campaign: Campaign) -> dict:
+    """What the sending plan's section shows: the waves, the next one's time, the domain's
+    warm-up day, each provider's progress."""
+    waiting = campaign.waves.filter(released_at__isnull=True).order_by("number").first()
+    today = timezone.localdate()
+    day = waves.warm_up_day(today)
+    return {
+        "plan": plan(campaign),
+        "providers": providers(campaign),
+        "next_wave": waiting,
+        "warm_up": day is not None and {"day": day + 1, "of": waves.WARM_DAYS,
+                                        "allowance": waves.allowance(day)},
+    }  # fmt: skip
 
 
 def plan(campaign: Campaign) -> list[dict]:

@@ -114,8 +114,9 @@ def dispatch() -> dict:
     for campaign in Campaign.objects.filter(status=Campaign.Status.SENDING):
         campaign.deliveries.expired(lease()).requeue()
         waves.release_due(campaign, now=now)
-        if waves.watch(campaign, now=now) or campaign.status != Campaign.Status.SENDING:
-            continue
+        campaign = Campaign.objects.get(pk=campaign.pk)  # as the waves left it
+        if campaign.status != Campaign.Status.SENDING or waves.watch(campaign, now=now):
+            continue  # held before a wave, or paused by the watch
         opened += open_lanes(campaign)
         finish_if_done(campaign.pk)
     return {"started": started, "lanes": opened}
@@ -150,15 +151,34 @@ def open_lanes(campaign: Campaign) -> int:
 
 def run_lane(campaign_id: int, provider: str, lane: int) -> sending.Result:
     """One run of a lane: send what may go now, then run again when more may, or end."""
-    result = sending.send(CampaignBatch(campaign_id, provider))
-    if result.retry_in is not None or result.claimed:
-        wait = result.retry_in or 0
+    batch = CampaignBatch(campaign_id, provider)
+    result = sending.send(batch)
+    wait = _next_run(batch, result)
+    if wait is not None:
         _mark_lane(campaign_id, provider, lane, seconds=wait + lease().total_seconds())
         workers.enqueue(LANE_TASK, campaign_id, provider, lane, countdown=wait)
     else:
         _forget_lane(campaign_id, provider, lane)
         finish_if_done(campaign_id)  # the last lane closes it, not the next dispatch
     return result
+
+
+def _next_run(batch: "CampaignBatch", result: sending.Result) -> float | None:
+    """Seconds until the lane should run again; None: it ends. At once while mail is due (a
+    message deferred for its own sake does not hold the others back), when the pace allows
+    if it said to wait, or when the soonest deferred message comes due within a lease."""
+    if batch.campaign is None:
+        return None  # paused, cancelled or sent meanwhile
+    if not result.claimed and result.retry_in is not None:
+        return result.retry_in  # the provider's pace: nothing may go before then
+    queued = batch.rows().queued()
+    if queued.due().exists():
+        return 0
+    soonest = queued.filter(not_before__isnull=False).order_by("not_before").first()
+    if soonest is None:
+        return None
+    wait = (soonest.not_before - timezone.now()).total_seconds()
+    return max(0.0, wait) if wait <= lease().total_seconds() else None
 
 
 def _lane_key(campaign_id: int, provider: str, lane: int) -> str:
@@ -263,10 +283,13 @@ class CampaignBatch(sending.Batch):
         return lease()
 
     def allowance(self) -> int:
-        return paces.reserve(self.pace, RUN_MOST)
+        granted = paces.reserve(self.pace, RUN_MOST)
+        self.limiter.chunk = max(1, min(self.limiter.chunk, granted))  # the site's rate too
+        return granted
 
     def release(self, unsent: int) -> None:
         paces.give_back(self.pace, unsent)
+        self.limiter.give_back()
 
     def copies(self, claimed: list[tuple[int, int]]) -> dict[int, messages.Copy]:
         people = {

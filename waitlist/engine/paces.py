@@ -26,7 +26,8 @@ from .sending import Later
 logger = logging.getLogger(__name__)
 
 BURST_SECONDS = 2
-SLOW_DOWN_SHARE, SLOW_DOWN_LEAST = 0.25, 10
+# A share of at least this many messages: fewer say nothing of the provider's mood.
+SLOW_DOWN_SHARE, SLOW_DOWN_LEAST = 0.25, 100
 COOL_DOWN, CUT_EVERY = 120, 30
 SLOWEST = 6  # a minute
 # A provider with no pace row (the table was emptied) has no limit of its own.
@@ -144,7 +145,7 @@ def throttled(pace: Pace, *, now: float | None = None) -> int | None:
         counters.incr(_deferred_key(provider, minute))
         deferred = _recent(_deferred_key, provider, minute)
         tried = _recent(_sent_key, provider, minute)
-        if deferred < max(SLOW_DOWN_LEAST, SLOW_DOWN_SHARE * tried):
+        if tried < SLOW_DOWN_LEAST or deferred < SLOW_DOWN_SHARE * tried:
             return None
         if not counters.add(f"pace:{provider}:cut-recently", 1, CUT_EVERY):
             return None

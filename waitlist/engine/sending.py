@@ -407,12 +407,15 @@ def _retry_later(batch: Batch, rows: list[int], answer: str) -> int:
 
 class RateLimiter:
     """Messages per second and per hour across every worker, counted with the rate limits'
-    counters. Permits are taken a few at a time so a fast sender does not ask for each message."""
+    counters. Permits are taken a few at a time so a fast sender does not ask for each message;
+    what a sender took and did not use it gives back (`give_back`), and the counters only ever
+    hold what was granted."""
 
     def __init__(self, *, per_second: int, per_hour: int, chunk: int = 100):
         self.per_second, self.per_hour = per_second, per_hour
         self.chunk = max(1, min(chunk, per_second))
         self.permits = 0
+        self._keys: tuple[str, str] | None = None  # the counters the permits came from
 
     def take(self) -> None:
         while self.permits == 0:
@@ -420,6 +423,19 @@ class RateLimiter:
             if self.permits == 0:
                 time.sleep(1.0 - time.time() % 1.0 + 0.001)
         self.permits -= 1
+
+    def give_back(self) -> None:
+        if self.permits and self._keys:
+            self._return(self._keys, self.permits)
+        self.permits = 0
+
+    def _return(self, keys: tuple[str, str], count: int) -> None:
+        counters = caches["ratelimit"]
+        try:
+            for key in keys:
+                counters.decr(key, count)
+        except Exception:
+            logger.warning("rate limit: counters unavailable; %s permit(s) not given back", count)
 
     def _reserve(self) -> int:
         now = time.time()
@@ -434,5 +450,9 @@ class RateLimiter:
             logger.warning("rate limit: counters unavailable; sending at one message per 10 ms")
             time.sleep(0.01)
             return 1
-        allowed = min(self.chunk, self.per_second - second_before, self.per_hour - hour_before)
-        return max(0, allowed)
+        allowed = max(0, min(self.chunk, self.per_second - second_before,
+                             self.per_hour - hour_before))  # fmt: skip
+        if allowed < self.chunk:
+            self._return((second, hour), self.chunk - allowed)
+        self._keys = (second, hour)
+        return allowed
