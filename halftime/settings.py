@@ -228,6 +228,12 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": 60},
     },
     "sweep-review-emails": {"task": "articles.tasks.sweep_review_emails", "schedule": 60},
+    "sweep-webhooks": {"task": "waitlist.tasks.sweep_webhooks", "schedule": 30},
+    "tend-invitations": {
+        "task": "waitlist.tasks.tend_invitations",
+        "schedule": 60,
+        "options": {"expires": 60},
+    },
 }
 # Mailbox providers by MX (waitlist/engine/providers.py): the DNS resolver to ask, "system" for
 # the machine's own, or host[:port]; empty, nothing is looked up and every domain is paced as
@@ -405,6 +411,15 @@ REFERRAL_PLACES = env.int("REFERRAL_PLACES", default=3)
 WAITLIST_ALLOWED_ORIGINS = env.list("WAITLIST_ALLOWED_ORIGINS", default=[])
 # The home page says how many people are waiting once this many have confirmed (0: never).
 WAITLIST_COUNT_FROM = env.int("WAITLIST_COUNT_FROM", default=500)
+
+# From waitlist to patient (waitlist/invites/): where /start/<code>/ sends a person once they
+# accept their invitation (the clinic's sign-up; it gets ?ref=<the activation event's id>);
+# empty: the start page itself says what happens next. Webhooks to the clinic's systems
+# (waitlist/engine/hooks.py) wait WEBHOOK_RETRY_SECONDS after a first failure, doubling each
+# time, and give up on a receiver after WEBHOOK_TIMEOUT_SECONDS.
+CLINIC_SIGNUP_URL = env("CLINIC_SIGNUP_URL", default="")
+WEBHOOK_RETRY_SECONDS = env.float("WEBHOOK_RETRY_SECONDS", default=30.0)
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
 
 # Launch updates: sending rate shared by all workers, and the failure share that pauses a
 # campaign (once at least CAMPAIGN_ERROR_MIN_SAMPLE messages were tried).

@@ -5,6 +5,7 @@ from urllib.parse import urlsplit
 from anymail.exceptions import AnymailConfigurationError
 from django.conf import settings
 from django.core import checks
+from django.db import DatabaseError
 
 from .engine.dbretry import RECORD_WITHIN
 from .engine.webhooks import TRACKING_VIEWS, secret_set
@@ -123,3 +124,35 @@ def providers_are_known(app_configs, **kwargs) -> list[checks.CheckMessage]:
             id="waitlist.W008",
         )
     ]
+
+
+@checks.register(checks.Tags.security, checks.Tags.database, deploy=True)
+def webhooks_go_over_https(app_configs, databases=None, **kwargs) -> list[checks.CheckMessage]:
+    """A webhook carries people's addresses: never in the clear. The endpoints are rows, so
+    this runs when the check is given a database (`check --deploy --database default`)."""
+    from .models import WebhookEndpoint  # the app registry is ready once checks run
+
+    found = []
+    for alias in databases or []:
+        try:
+            endpoints = list(WebhookEndpoint.objects.using(alias).filter(active=True))
+        except DatabaseError as exc:
+            return [
+                checks.Error(
+                    f"The webhook endpoints could not be read ({exc}): whether each is https "
+                    "is unchecked.",
+                    hint="Run the check where the database is reachable and migrated.",
+                    id="waitlist.E009",
+                )
+            ]
+        found += [
+            checks.Error(
+                f"The webhook endpoint {endpoint.url} is not https: the people's data it "
+                "carries would cross the network in the clear.",
+                hint="Change it to an https URL in admin (Webhook endpoints), or untick Active.",
+                id="waitlist.E008",
+            )
+            for endpoint in endpoints
+            if urlsplit(endpoint.url).scheme != "https"
+        ]
+    return found

@@ -4,7 +4,8 @@ from celery import shared_task
 
 from . import heartbeats
 from .campaigns import dispatch
-from .engine import bounces
+from .engine import bounces, hooks
+from .invites import sweep as invitations
 from .people import domains, importing, outbox, pending
 
 logger = logging.getLogger(__name__)
@@ -85,3 +86,24 @@ def read_bounces() -> dict[str, int]:
     if outcome.read:
         logger.info("bounces: %s", vars(outcome))
     return vars(outcome)
+
+
+@shared_task(acks_late=True)
+def send_webhooks() -> int:
+    """Deliver the webhooks that are due (engine/hooks.py)."""
+    return hooks.send_due()
+
+
+@shared_task
+def sweep_webhooks() -> int:
+    return hooks.sweep()
+
+
+@shared_task(acks_late=True)
+def tend_invitations() -> dict[str, int]:
+    """Invitations: their lifetimes start when their email is sent, and end unused."""
+    outcome = invitations.tend()
+    if any(outcome.values()):
+        logger.info("invitations: %(started)s sent, %(unsent)s never sent, %(expired)s expired",
+                    outcome)  # fmt: skip
+    return outcome

@@ -15,6 +15,7 @@ urlpatterns = [
     path("waitlist/preferences/<str:token>/", views.PreferencesView.as_view(), name="preferences"),
     path("waitlist/preferences/<str:token>/export/", views.ExportView.as_view(), name="export"),
     path("waitlist/preferences/<str:token>/erase/", views.EraseView.as_view(), name="erase"),
+    path("start/<str:code>/", views.StartView.as_view(), name="start"),
     path("u/<str:token>/", views.UnsubscribeView.as_view(), name="unsubscribe"),
     path("updates/", views.UpdatesView.as_view(), name="updates"),
     path("updates/feed/", feeds.LaunchUpdatesFeed(), name="updates_feed"),

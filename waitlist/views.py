@@ -1,5 +1,6 @@
 import json
 import time
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import admin
@@ -10,11 +11,13 @@ from django.urls import reverse
 from django.utils.cache import patch_cache_control, patch_vary_headers
 from django.utils.decorators import method_decorator
 from django.views import View
+from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.generic import TemplateView
 
 from articles.models import Article
 
+from .invites import start
 from .models import Campaign, Subscriber, USState
 from .people import links, milestones, pacing, privacy, referrals, signup, tokens
 from .people.forms import JoinForm, PreferencesForm, StateForm
@@ -387,3 +390,52 @@ class UpdateView(View):
         if update is None:
             raise Http404("No such update.")
         return render(request, "waitlist/update.html", {"update": update})
+
+
+def _masked(email: str) -> str:
+    """The address as the start page shows it: enough for its owner to know it, no more."""
+    name, _, domain = email.partition("@")
+    return f"{name[:1]}•••@{domain}"
+
+
+@method_decorator(never_cache, name="dispatch")
+class StartView(View):
+    """A person's invitation link. GET says what happens next (mail scanners follow links);
+    POST accepts it, and hands the person to the clinic (CLINIC_SIGNUP_URL) or says what
+    happens next, or declines it."""
+
+    def get(self, request: HttpRequest, code: str) -> HttpResponse:
+        try:
+            invitation = start.look_up(code)
+        except start.CodeRefused as refused:
+            return self.refused(request, refused)
+        subscriber = invitation.subscriber
+        context = {
+            "code": code,
+            "invitation": invitation,
+            "masked_email": _masked(subscriber.email or ""),
+            "state_name": USState(subscriber.state).label if subscriber.state else "your state",
+            "clinic_url": settings.CLINIC_SIGNUP_URL,
+        }
+        return render(request, "waitlist/start.html", context)
+
+    def post(self, request: HttpRequest, code: str) -> HttpResponse:
+        try:
+            if request.POST.get("action") == "decline":
+                start.decline(code)
+                return render(request, "waitlist/started.html", {"declined": True})
+            activated = start.activate(code)
+        except start.CodeRefused as refused:
+            return self.refused(request, refused)
+        if settings.CLINIC_SIGNUP_URL:
+            url = settings.CLINIC_SIGNUP_URL
+            if activated.event_id:
+                url += ("&" if "?" in url else "?") + urlencode({"ref": activated.event_id})
+            return redirect(url)
+        email = activated.invitation.subscriber.email or ""
+        return render(request, "waitlist/started.html", {"masked_email": _masked(email)})
+
+    def refused(self, request: HttpRequest, refused: "start.CodeRefused") -> HttpResponse:
+        context = {"reason": refused.reason, "invitation": refused.invitation}
+        status = 400 if refused.reason == "unknown" else 410
+        return render(request, "waitlist/code_refused.html", context, status=status)

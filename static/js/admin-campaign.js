@@ -49,10 +49,13 @@
         field(name, data[name]);
       }
       field("pace", pace(data));
-      const plan = document.querySelector("[data-campaign-plan]");
-      if (plan && data.plan_html !== undefined && plan.dataset.html !== data.plan_html) {
-        plan.dataset.html = data.plan_html;
-        plan.innerHTML = data.plan_html;  // the server's own rendering of the section
+      // Sections the server renders again for each poll (the plan, a wave's invitations).
+      for (const section of document.querySelectorAll("[data-live]")) {
+        const html = data[section.dataset.live];
+        if (html !== undefined && section.dataset.html !== html) {
+          section.dataset.html = html;
+          section.innerHTML = html;
+        }
       }
       if (bar) bar.value = data.percent;
       offer(data.actions);

@@ -5,6 +5,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import database_url
+from waitlist.models import WebhookEndpoint
+
 ROOT = Path(__file__).resolve().parents[2]
 
 PRODUCTION = {
@@ -156,3 +159,18 @@ def test_no_resolver_for_the_recipients_mailbox_providers_is_warned():
     result = check(env)
     assert result.returncode == 1 and "waitlist.W008" in result.stderr
     assert "DNS_RESOLVER=system" in result.stderr
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_webhook_endpoint_that_is_not_https_is_refused():
+    env = {**PRODUCTION, "DATABASE_URL": database_url()}
+    plain = WebhookEndpoint.objects.create(
+        url="http://clinic.example.org/hooks", secret="s", events=["subscriber.confirmed"]
+    )
+    result = manage(env, "check", "--deploy", "--database", "default")
+    assert result.returncode == 1 and "waitlist.E008" in result.stderr
+    assert "http://clinic.example.org/hooks" in result.stderr
+    plain.url = "https://clinic.example.org/hooks"
+    plain.save()
+    result = manage(env, "check", "--deploy", "--database", "default", "--fail-level", "WARNING")
+    assert result.returncode == 0, result.stderr

@@ -5,6 +5,7 @@ import datetime as dt
 from functools import partial
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
@@ -58,17 +59,40 @@ class CampaignForm(forms.ModelForm):
         fields = [
             "name", "subject", "preheader", "body", "audience_interests", "audience_states",
             "audience_milestone", "send_at", "local_time", "quiet_hours_override", "in_archive",
+            "invite_capacity", "invite_order", "invitation_days",
         ]  # fmt: skip
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "invite_capacity" in self.fields:  # an invitation wave's form
+            self.fields["invite_capacity"].required = True
+            self.fields["audience_states"].help_text = (
+                "Only people in these states; none chosen: every open state. A wave never "
+                "invites anyone outside a state open on its day."
+            )
+
+
+# The invitation an operator starts from: each person's link to accept is added below it.
+INVITATION_SUBJECT = "You're invited: {site} is open in your state"
+INVITATION_BODY = """## Your place has come up
+
+We're now open in your state, and you're one of the first people on the list we're inviting.
+
+**What happens next:** accept your invitation with the button below. Our care team then helps
+you set up your patient account and book a first visit with a clinician licensed in your state.
+"""
 
 
 @admin.register(Campaign)
 class CampaignAdmin(MarkdownPreviewMixin, HistoryAdmin):
     recover_deleted = False  # a deleted campaign's deliveries are gone with it
     markdown_fields = ["body"]
-    change_list_template = "admin/change_list.html"
+    change_list_template = "admin/waitlist/campaign/change_list.html"
     form = CampaignForm
-    list_display = ["name", "status", "send_at", "progress_bar", "started_at", "finished_at"]
-    list_filter = ["status"]
+    list_display = [
+        "name", "kind", "status", "send_at", "progress_bar", "started_at", "finished_at",
+    ]  # fmt: skip
+    list_filter = ["kind", "status"]
     search_fields = ["name", "subject"]
     readonly_fields = ["status", "test_sent_at", "started_at", "finished_at"]
     change_form_template = "admin/waitlist/campaign/change_form.html"
@@ -104,6 +128,10 @@ class CampaignAdmin(MarkdownPreviewMixin, HistoryAdmin):
         return render_markdown(source, breaks=True).html
 
     def save_model(self, request, obj, form, change):
+        if not change:
+            obj.kind = self.kind(request)
+            if obj.kind == Campaign.Kind.INVITATION:
+                obj.in_archive = False  # an invitation is for its person alone
         # What was confirmed is what goes out: a scheduled campaign that changes is a draft
         # again, to be tested (if the recipients would see a change) and confirmed anew.
         if change and obj.status == Campaign.Status.SCHEDULED and form.has_changed():
@@ -119,8 +147,33 @@ class CampaignAdmin(MarkdownPreviewMixin, HistoryAdmin):
     def audience_label(self, campaign: Campaign) -> str:
         return actions.audience_label(campaign)
 
+    def kind(self, request, obj=None) -> str:
+        """An invitation wave or a launch update: the row's, or for a new one, the add link's."""
+        if obj is not None:
+            return obj.kind
+        asked = request.GET.get("kind")
+        return asked if asked in Campaign.Kind.values else Campaign.Kind.UPDATE
+
+    def get_changeform_initial_data(self, request):
+        initial = super().get_changeform_initial_data(request)
+        if self.kind(request) == Campaign.Kind.INVITATION:
+            initial.setdefault("subject", INVITATION_SUBJECT.format(site=settings.SITE_NAME))
+            initial.setdefault("body", INVITATION_BODY)
+        return initial
+
     def get_fieldsets(self, request, obj=None):
         fieldsets = super().get_fieldsets(request, obj)
+        if self.kind(request, obj) == Campaign.Kind.INVITATION:
+            fieldsets = [
+                (name, {**options, "fields": [f for f in options["fields"] if f != "in_archive"]})
+                for name, options in fieldsets
+            ]
+            fieldsets.insert(3, ("Invitations", {
+                "fields": ["invite_capacity", "invite_order", "invitation_days"],
+                "description": "When it starts, the wave invites the first people of its "
+                "segment who live in an open state and have no invitation open, used or "
+                "declined, and sends each their own link to accept.",
+            }))  # fmt: skip
         if obj is None or self.has_change_permission(request, obj):
             return fieldsets
         # Read only: the audience in words, not the lists it is stored as.
@@ -195,6 +248,8 @@ class CampaignAdmin(MarkdownPreviewMixin, HistoryAdmin):
                 offered=[step["name"] for step in console.offered_steps(campaign, request.user)],
                 can_steer=request.user.has_perm(Campaign.SEND_PERMISSION),
                 transitions=lifecycle.log(campaign),
+                invitations=campaign.kind == Campaign.Kind.INVITATION
+                and console.invitations(campaign),
                 **console.plan_context(campaign),
             )
         return super().change_view(request, object_id, form_url, extra_context=extra)

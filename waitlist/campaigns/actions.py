@@ -14,7 +14,7 @@ from django.urls import Resolver404, resolve
 from django.utils import timezone
 
 from ..engine import lint, messages, senderdomain, sending, workers
-from ..models import Campaign, Delivery, Interest, USState
+from ..models import Campaign, Delivery, Interest, OpenState, USState
 from ..people import tokens
 from ..people.dashboard import Table
 from . import dispatch, emails, timezones, waves
@@ -142,8 +142,14 @@ def preflight(
     when = when or campaign.send_at
     people = campaign.audience()
     size = people.count()
+    if campaign.kind == Campaign.Kind.INVITATION:
+        problems += wave_problems(campaign, when=when)
     if size == 0:
-        problems.append("The audience is empty.")
+        problems.append(
+            "Nobody would be invited: nobody of its segment in an open state is waiting."
+            if campaign.kind == Campaign.Kind.INVITATION
+            else "The audience is empty."
+        )
     planned = zone_waves(campaign, when=when)
     for wave in planned:
         local = wave.local
@@ -179,6 +185,25 @@ def preflight(
         plan=planned_waves(size, when=when), domain=senderdomain.check(),
         override=" ".join(override.split())[:300],
     )  # fmt: skip
+
+
+def wave_problems(campaign: Campaign, *, when: dt.datetime | None) -> list[str]:
+    """What an invitation wave lacks: how many to invite, and states open on its day."""
+    problems = []
+    if not campaign.invite_capacity:
+        problems.append("Say how many people it invites.")
+    day = timezone.localdate(max(when or timezone.now(), timezone.now()))
+    open_states = OpenState.objects.codes(day)
+    closed = [USState(state).label for state in campaign.audience_states
+              if state not in open_states]  # fmt: skip
+    if closed:
+        problems.append(
+            f"Not open on {day:%B} {day.day}: {', '.join(closed)}. A wave never invites anyone "
+            "outside an open state: open it under Open states, or take it out of the wave."
+        )
+    elif not open_states:
+        problems.append(f"No state is open on {day:%B} {day.day}: open one under Open states.")
+    return problems
 
 
 def planned_waves(size: int, *, when: dt.datetime | None) -> list[waves.Wave]:

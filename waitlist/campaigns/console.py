@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from ..engine import paces, sending
 from ..engine.messages import Copy
-from ..models import Campaign, Delivery, Provider, SendStatus
+from ..models import Campaign, Delivery, Invitation, Provider, SendStatus
 from . import actions, dispatch, emails, lifecycle, waves
 from .lifecycle import CampaignError
 
@@ -86,6 +86,17 @@ def progress(request: HttpRequest, pk: int, *, model_admin: ModelAdmin) -> JsonR
             "plan_html": render_to_string(
                 "admin/waitlist/campaign/_plan.html", plan_context(campaign), request
             ),
+            **(
+                {
+                    "invitations_html": render_to_string(
+                        "admin/waitlist/campaign/_invitations.html",
+                        {"campaign": campaign, "invitations": invitations(campaign)},
+                        request,
+                    )
+                }
+                if campaign.kind == Campaign.Kind.INVITATION
+                else {}
+            ),
         }
     )
     response["Cache-Control"] = "no-store"
@@ -97,6 +108,22 @@ def results(campaign: Campaign) -> list[dict]:
     figures = actions.results(Campaign.objects.filter(pk=campaign.pk)).get(campaign.pk, {})
     return [
         {"label": label, "value": figures.get(name, 0)} for name, label in actions.RESULTS.items()
+    ]
+
+
+def invitations(campaign: Campaign) -> list[dict]:
+    """An invitation wave's figures: everyone it invited, and where their invitations stand."""
+    counts = dict(
+        Invitation.objects.filter(campaign=campaign)
+        .values_list("status").annotate(n=Count("pk")).order_by()
+    )  # fmt: skip
+    status = Invitation.Status
+    return [
+        {"name": "total", "label": "Invited", "value": sum(counts.values())},
+        {"name": "activated", "label": "Activated", "value": counts.get(status.ACTIVATED, 0)},
+        {"name": "open", "label": "Still open", "value": counts.get(status.INVITED, 0)},
+        {"name": "expired", "label": "Expired", "value": counts.get(status.EXPIRED, 0)},
+        {"name": "declined", "label": "Declined", "value": counts.get(status.DECLINED, 0)},
     ]
 
 

@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from ..engine import messages, paces, sending, workers
 from ..models import Campaign, Delivery, Provider, SendStatus, Subscriber
+from ..models.invites import invite_wave
 from ..people import domains, suppression
 from . import emails, timezones, waves
 from .lifecycle import CampaignError, move, move_if_sending, pause_by_workers
@@ -106,6 +107,8 @@ def dispatch() -> dict:
             with transaction.atomic():
                 move(campaign, "start", why="The dispatcher started it: its send time came.",
                      now=now)  # fmt: skip
+                if campaign.kind == Campaign.Kind.INVITATION:
+                    invite_wave(campaign, now=now)
                 waves.make(campaign, create_deliveries(campaign), now=now)
         except CampaignError:
             continue  # another dispatcher started it, or an operator took it back
@@ -296,7 +299,7 @@ class CampaignBatch(sending.Batch):
             person["pk"]: person
             for person in Subscriber.objects.mailable()
             .filter(pk__in=[subscriber for _, subscriber in claimed])
-            .values("pk", "email", "token_key")
+            .values("pk", "email", "token_key", "invitation__nonce")
         }
         return {
             row: emails.campaign_copy(
@@ -305,6 +308,7 @@ class CampaignBatch(sending.Batch):
                 subscriber_id=subscriber,
                 email=people[subscriber]["email"],
                 token_key=people[subscriber]["token_key"],
+                nonce=people[subscriber]["invitation__nonce"],
             )
             for row, subscriber in claimed
             if subscriber in people

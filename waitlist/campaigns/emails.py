@@ -12,7 +12,11 @@ from ..people import tokens
 
 
 def campaign_template(campaign: Campaign) -> Template:
+    """The campaign's email; an invitation wave's carries each person's link to accept."""
     domain = message_id_domain()
+    links = {"unsubscribe": "waitlist:unsubscribe", "preferences": "waitlist:preferences"}
+    if campaign.kind == Campaign.Kind.INVITATION:
+        links["start"] = "waitlist:start"
     return render(
         "waitlist/email/campaign",
         {
@@ -23,7 +27,7 @@ def campaign_template(campaign: Campaign) -> Template:
         },
         key=f"campaign-{campaign.pk}",
         subject=campaign.subject,
-        links={"unsubscribe": "waitlist:unsubscribe", "preferences": "waitlist:preferences"},
+        links=links,
         headers={
             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
             "List-Id": f"{settings.SITE_NAME} launch updates <launch.{domain}>",
@@ -39,15 +43,21 @@ def campaign_message_id(campaign_id: int, subscriber_id: int) -> str:
 
 
 def campaign_copy(
-    template: Template, *, campaign_id: int, subscriber_id: int, email: str, token_key: str
-) -> Copy:
+    template: Template, *, campaign_id: int, subscriber_id: int, email: str, token_key: str,
+    nonce: str | None = None,
+) -> Copy:  # fmt: skip
+    """One person's copy; `nonce`: their invitation's, for an invitation wave's link."""
     unsubscribe = template.link("unsubscribe", tokens.make_token(tokens.UNSUBSCRIBE, key=token_key))
     preferences = template.link("preferences", tokens.make_token(tokens.PREFERENCES, key=token_key))
+    links = {"unsubscribe": unsubscribe, "preferences": preferences}
+    if "start" in template.links:
+        links["start"] = template.link("start", tokens.make_token(tokens.START, key=token_key,
+                                                                  nonce=nonce))  # fmt: skip
     return template.fill(
         to=email,
         headers={
             "Message-ID": campaign_message_id(campaign_id, subscriber_id),
             "List-Unsubscribe": f"<{unsubscribe}>, <mailto:{template.mailto}?subject=unsubscribe>",
         },
-        links={"unsubscribe": unsubscribe, "preferences": preferences},
+        links=links,
     )

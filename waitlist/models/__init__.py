@@ -9,7 +9,10 @@ from .engine import (
     Sendable,
     SendableQuerySet,
     SendStatus,
+    WebhookDelivery,
+    WebhookEndpoint,
 )
+from .invites import AccessCode, Invitation, OpenState
 from .people import (
     UTM_FIELDS,
     UTM_KEYS,
@@ -28,10 +31,10 @@ from .people import (
 )
 
 __all__ = [
-    "UTM_FIELDS", "UTM_KEYS", "Campaign", "CampaignQuerySet", "CampaignWave", "ConsentRecord",
-    "Delivery", "WarmUp",
-    "Heartbeat", "Interest", "ListUpload", "MailDomain", "Milestone", "MilestoneReached",
-    "OutboundEmail", "Pace", "Provider",
-    "Sendable", "SendableQuerySet", "SendStatus", "Subscriber", "SubscriberQuerySet", "USState",
-    "email_hash", "new_referral_code", "new_token_key",
+    "UTM_FIELDS", "UTM_KEYS", "AccessCode", "Campaign", "CampaignQuerySet", "CampaignWave",
+    "ConsentRecord", "Delivery", "Heartbeat", "Interest", "Invitation", "ListUpload",
+    "MailDomain", "Milestone", "MilestoneReached", "OpenState", "OutboundEmail", "Pace",
+    "Provider", "Sendable", "SendableQuerySet", "SendStatus", "Subscriber", "SubscriberQuerySet",
+    "USState", "WarmUp", "WebhookDelivery", "WebhookEndpoint", "email_hash", "new_referral_code",
+    "new_token_key",
 ]  # fmt: skip

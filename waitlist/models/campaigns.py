@@ -5,15 +5,17 @@ import hashlib
 
 import reversion
 from django.conf import settings
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 from django_fsm import RETURN_VALUE, ConcurrentTransitionMixin, FSMField, transition
-from django_fsm_log.decorators import fsm_log_by, fsm_log_description
 
 from articles.rendering import render_markdown
 
 from .engine import Provider, Sendable, SendStatus
+from .invites import InviteOrder, wave_audience
+from .lifecycle import recorded
 from .people import Milestone, Subscriber, SubscriberQuerySet
 
 
@@ -26,19 +28,14 @@ class CampaignQuerySet(models.QuerySet):
         ).order_by("-started_at", "-pk")
 
 
-def recorded(transition_method):
-    """A transition whose `by` (a person; None for the workers) and `description` (why) go
-    into its log entry (django-fsm-log)."""
-    return fsm_log_by(fsm_log_description(transition_method))
-
-
 # What an operator writes; restoring a revision leaves the rest (status, test, progress) at its
 # defaults: a restored campaign is a draft that wants a new test.
 @reversion.register(
     fields=[
         "name", "subject", "preheader", "body", "body_html", "audience_interests",
         "audience_states", "audience_milestone", "send_at", "local_time",
-        "quiet_hours_override", "in_archive", "created_at", "updated_at",
+        "quiet_hours_override", "in_archive", "invite_capacity", "invite_order",
+        "invitation_days", "created_at", "updated_at",
     ]
 )  # fmt: skip
 class Campaign(ConcurrentTransitionMixin, models.Model):
@@ -57,6 +54,15 @@ class Campaign(ConcurrentTransitionMixin, models.Model):
         SENT = "sent", "Sent"
         CANCELLED = "cancelled", "Cancelled"
 
+    class Kind(models.TextChoices):
+        UPDATE = "update", "Launch update"
+        INVITATION = "invitation", "Invitation wave"
+
+    Order = InviteOrder
+
+    # An invitation wave invites the first `invite_capacity` eligible people of its segment in
+    # the open states when it starts (`invites.invite_wave`), and sends each their invitation.
+    kind = models.CharField(max_length=10, choices=Kind, default=Kind.UPDATE, editable=False)
     name = models.CharField(max_length=120, help_text="For operators only; never shown.")
     subject = models.CharField(max_length=150)
     preheader = models.CharField(
@@ -98,6 +104,23 @@ class Campaign(ConcurrentTransitionMixin, models.Model):
         help_text="Shown at /updates/ once it goes out, and linked from the email as “view in "
         "your browser”. Untick for an update meant for its audience alone.",
     )
+    invite_capacity = models.PositiveIntegerField(
+        "people to invite",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="The wave invites at most this many: the first of its segment, in its order.",
+    )
+    invite_order = models.CharField(
+        "order", max_length=10, choices=Order, default=Order.PLACE,
+        help_text="Who is invited first.",
+    )  # fmt: skip
+    invitation_days = models.PositiveSmallIntegerField(
+        "invitation lifetime (days)",
+        default=14,
+        validators=[MinValueValidator(1)],
+        help_text="How long each invitation stays valid after its email is sent.",
+    )
     # Why the workers paused it by themselves (too many failures, our sender refused); cleared
     # on resume.
     pause_reason = models.CharField(max_length=600, blank=True, editable=False)
@@ -137,7 +160,10 @@ class Campaign(ConcurrentTransitionMixin, models.Model):
         return hashlib.sha256("\x00".join(seen).encode()).hexdigest()
 
     def audience(self) -> SubscriberQuerySet:
-        """Who it goes to: the mailable people of its segment."""
+        """Who it goes to: the mailable people of its segment; for an invitation wave, whom it
+        would invite now, and once started, whom it invited."""
+        if self.kind == self.Kind.INVITATION:
+            return wave_audience(self)
         return Subscriber.objects.mailable().in_segment(
             interests=self.audience_interests,
             states=self.audience_states,

@@ -1,6 +1,7 @@
-"""The mail engine's rows: one email to one person (`Sendable`), how such rows change status
-(`SendableQuerySet`), when each periodic task last finished (`Heartbeat`), and who runs each
-recipient domain's mailboxes (`MailDomain`) and how fast mail goes to them (`Pace`)."""
+"""The mail engine's rows: one email (or webhook) to one receiver (`Sendable`), how such rows
+change status (`SendableQuerySet`), when each periodic task last finished (`Heartbeat`), who
+runs each recipient domain's mailboxes (`MailDomain`) and how fast mail goes to them (`Pace`),
+and the webhooks sent to other systems (`WebhookEndpoint`, `WebhookDelivery`)."""
 
 import datetime as dt
 
@@ -71,13 +72,13 @@ class SendableQuerySet(models.QuerySet):
         """Still being sent: the claim holds another lease."""
         return self.claimed().update(claimed_at=timezone.now())
 
-    def mark_sent(self, sent: list[tuple[int, str, str]]) -> int:
+    def mark_sent(self, sent: list[tuple[int, str, str]], *, answer: str = "accepted") -> int:
         """(row, Message-ID, the email service's id or "") of each message accepted."""
         esp_ids = [When(pk=row, then=Value(esp_id)) for row, _, esp_id in sent if esp_id]
         return self.filter(pk__in=[row for row, _, _ in sent]).update(
             status=SendStatus.SENT,
             sent_at=timezone.now(),
-            answer="accepted",
+            answer=answer[:500],
             message_id=Case(*[When(pk=row, then=Value(message_id)) for row, message_id, _ in sent]),
             esp_message_id=Case(*esp_ids, default=F("esp_message_id")),
         )
@@ -232,3 +233,62 @@ class MailDomain(models.Model):
 
     def __str__(self) -> str:
         return self.domain
+
+
+class WebhookEndpoint(models.Model):
+    """A receiver of the clinic's (or any system's) webhooks: which events it wants, and the
+    secret its deliveries are signed with (`engine.hooks`)."""
+
+    class Event(models.TextChoices):
+        SUBSCRIBER_CONFIRMED = "subscriber.confirmed", "A person confirmed their address"
+        INVITATION_SENT = "invitation.sent", "An invitation's email was sent"
+        INVITATION_ACTIVATED = "invitation.activated", "A person accepted their invitation"
+        SUBSCRIBER_UNSUBSCRIBED = "subscriber.unsubscribed", "A person unsubscribed"
+        SUBSCRIBER_ERASED = "subscriber.erased", "A person's data was erased"
+
+    url = models.URLField(
+        "URL", max_length=500, help_text="Where events are POSTed. Must be https in production."
+    )
+    secret = models.CharField(
+        max_length=200,
+        help_text="Shared with the receiver, who checks each delivery's signature with it.",
+    )
+    events = models.JSONField(default=list, help_text="The events it receives.")
+    active = models.BooleanField(default=True, help_text="Untick to stop new deliveries.")
+    description = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["url"]
+        verbose_name = "webhook endpoint"
+
+    def __str__(self) -> str:
+        return self.description or self.url
+
+
+class WebhookDelivery(Sendable):
+    """One event to one endpoint: written in the transaction of what happened, delivered by a
+    worker, retried with backoff until the receiver answers 2xx. Its event id is the same on
+    every attempt and every replay, so a receiver can tell a repeat."""
+
+    endpoint = models.ForeignKey(
+        WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    subscriber = models.ForeignKey(
+        "Subscriber", on_delete=models.CASCADE, related_name="webhook_deliveries"
+    )
+    event_id = models.CharField(max_length=40)
+    event = models.CharField(max_length=40, choices=WebhookEndpoint.Event)
+    body = models.TextField(help_text="The JSON sent, byte for byte.")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name_plural = "webhook deliveries"
+        constraints = [
+            models.UniqueConstraint(fields=["endpoint", "event_id"], name="one_event_per_endpoint")
+        ]
+        indexes = [models.Index(fields=["status", "not_before"])]
+
+    def __str__(self) -> str:
+        return f"{self.event} {self.event_id} → {self.endpoint}"

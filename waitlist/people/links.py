@@ -8,7 +8,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from ..models.people import Subscriber
-from . import tokens
+from . import events, tokens
 
 
 def referral_url(referral_code: str) -> str:
@@ -37,6 +37,7 @@ def unsubscribe(*, subscriber_id: int) -> Subscriber:
             subscriber.status = Subscriber.Status.UNSUBSCRIBED
             subscriber.unsubscribed_at = now
             subscriber.save(update_fields=["status", "unsubscribed_at"])
+            events.unsubscribed(subscriber)
         subscriber.consents.filter(withdrawn_at__isnull=True).update(withdrawn_at=now)
         subscriber.emails.queued().skip()
     return subscriber

@@ -4,9 +4,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from ..models.people import UTM_FIELDS, OutboundEmail, Subscriber, new_referral_code, new_token_key
+from . import events
 
 
-def _iso(moment) -> str | None:
+def iso(moment) -> str | None:
     return moment and moment.isoformat()
 
 
@@ -17,9 +18,9 @@ def export_data(*, subscriber_id: int) -> dict:
         "status": subscriber.status,
         "interests": subscriber.interests,
         "state": subscriber.state,
-        "joined_at": _iso(subscriber.created_at),
-        "confirmed_at": _iso(subscriber.confirmed_at),
-        "unsubscribed_at": _iso(subscriber.unsubscribed_at),
+        "joined_at": iso(subscriber.created_at),
+        "confirmed_at": iso(subscriber.confirmed_at),
+        "unsubscribed_at": iso(subscriber.unsubscribed_at),
         "source": {
             "article": subscriber.source_article and subscriber.source_article.title,
             "placement": subscriber.placement,
@@ -33,24 +34,24 @@ def export_data(*, subscriber_id: int) -> dict:
         "referral_code": subscriber.referral_code,
         "confirmed_referrals": subscriber.referrals.filter(referral_credited=True).count(),
         "milestones_reached": [
-            {"reward": each.milestone.reward, "reached_at": _iso(each.reached_at)}
+            {"reward": each.milestone.reward, "reached_at": iso(each.reached_at)}
             for each in subscriber.milestones_reached.select_related("milestone")
         ],
         "consents": [
             {
                 "version": record.consent_version,
                 "text": record.consent_text,
-                "signed_up_at": _iso(record.signed_up_at),
+                "signed_up_at": iso(record.signed_up_at),
                 "signup_ip": record.signup_ip,
                 "signup_user_agent": record.signup_user_agent,
-                "confirmed_at": _iso(record.confirmed_at),
+                "confirmed_at": iso(record.confirmed_at),
                 "confirm_ip": record.confirm_ip,
-                "withdrawn_at": _iso(record.withdrawn_at),
+                "withdrawn_at": iso(record.withdrawn_at),
             }
             for record in subscriber.consents.all()
         ],
         "emails_sent": [
-            {"kind": email.kind, "sent_at": _iso(email.sent_at)}
+            {"kind": email.kind, "sent_at": iso(email.sent_at)}
             for email in subscriber.emails.filter(status=OutboundEmail.Status.SENT)
         ],
     }
@@ -67,6 +68,7 @@ def erase(*, subscriber_id: int, reason: str = ASKED) -> None:
         subscriber.consents.all().delete()
         subscriber.emails.all().delete()
         subscriber.milestones_reached.all().delete()
+        subscriber.webhook_deliveries.all().delete()  # their bodies carry the address
         erased = {
             "email": None,
             "status": Subscriber.Status.ERASED,
@@ -87,3 +89,4 @@ def erase(*, subscriber_id: int, reason: str = ASKED) -> None:
         for name, value in erased.items():
             setattr(subscriber, name, value)
         subscriber.save(update_fields=list(erased))
+        events.erased(subscriber)

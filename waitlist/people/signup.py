@@ -10,7 +10,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from ..models.people import UTM_FIELDS, ConsentRecord, OutboundEmail, Subscriber, email_hash
-from . import consent, links, outbox, referrals, tokens
+from . import consent, events, links, outbox, referrals, tokens
 
 RESEND_AFTER = dt.timedelta(minutes=10)
 GMAIL_DOMAINS = {"gmail.com", "googlemail.com"}
@@ -208,4 +208,5 @@ def confirm(*, token: str, ip: str | None) -> Subscriber:
         subscriber.emails.queued().skip()
         outbox.queue(subscriber, kind=OutboundEmail.Kind.WELCOME)
         referrals.credit(subscriber, referrer, now)
+        events.confirmed(subscriber)
     return subscriber

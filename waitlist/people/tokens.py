@@ -17,6 +17,9 @@ CONFIRM_MAX_AGE = dt.timedelta(days=7)
 CONFIRM = "waitlist.confirm"
 UNSUBSCRIBE = "waitlist.unsubscribe"
 PREFERENCES = "waitlist.preferences"
+# An invitation's single-use link: the person's key and their invitation's nonce, so a new
+# invitation (or an erasure) makes the old link dead. Its lifetime is the invitation's.
+START = "waitlist.start"
 
 
 class BadToken(Exception):
@@ -32,6 +35,7 @@ class TokenData:
     key: str
     consent: str | None = None  # consent_tag() of the consent a confirmation link confirms
     subscriber_id: int | None = None  # in links of the first form, [id, key(, consent id)]
+    nonce: str | None = None  # the invitation a START link accepts
 
 
 def consent_tag(consent_id: int) -> str:
@@ -39,8 +43,13 @@ def consent_tag(consent_id: int) -> str:
     return salted_hmac(CONFIRM, str(consent_id), algorithm="sha256").hexdigest()[:16]
 
 
-def make_token(purpose: str, *, key: str, consent_id: int | None = None) -> str:
-    payload = key if consent_id is None else [key, consent_tag(consent_id)]
+def make_token(
+    purpose: str, *, key: str, consent_id: int | None = None, nonce: str | None = None
+) -> str:
+    if purpose == START:
+        payload = [key, nonce, "start"]
+    else:
+        payload = key if consent_id is None else [key, consent_tag(consent_id)]
     return signing.dumps(payload, salt=purpose, compress=False)
 
 
@@ -53,6 +62,8 @@ def read_token(purpose: str, token: str) -> TokenData:
     except signing.BadSignature as exc:
         raise BadToken() from exc
     match payload:
+        case [str(key), str(nonce), "start"] if purpose == START:
+            return TokenData(key=key, nonce=nonce)
         case str(key):
             return TokenData(key=key)
         case [str(key), str(consent)]:
