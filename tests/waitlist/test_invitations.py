@@ -1,6 +1,7 @@
 """Invitations by state: whom a wave invites, the start page's single-use link, and the
 invitations' lifetimes (in one process, sending over SMTP to the test sink)."""
 
+import csv
 import datetime as dt
 import re
 
@@ -164,6 +165,11 @@ def test_the_link_is_accepted_once(texas, mail, client):
     assert accepted.status_code == 200 and "You’re in" in accepted.text
     invitation = Invitation.objects.get()
     assert invitation.status == "activated" and invitation.activated_at
+    exported = privacy.export_data(subscriber_id=invitation.pk)["invitation"]
+    assert exported["status"] == "activated"
+    assert [(step["from"], step["to"]) for step in exported["history"]] == [
+        ("waiting", "invited"), ("invited", "activated"),
+    ]  # fmt: skip
     again = client.post(f"/start/{code}/", {"action": "activate"})
     assert again.status_code == 410 and "already used" in again.text
     assert "already used" in client.get(f"/start/{code}/").text
@@ -232,3 +238,17 @@ def test_start_look_up_refuses_with_the_reason(texas, mail):
     with pytest.raises(start.CodeRefused) as refused:
         start.activate(code)
     assert refused.value.reason == "used"
+
+
+def test_the_person_s_page_and_the_dashboard_show_the_invitation(texas, mail, client, staff_client):
+    _, code = sent_invitation(mail, texas)
+    client.post(f"/start/{code}/", {"action": "activate"})
+    invitation = Invitation.objects.get()
+    page = staff_client.get(f"/admin/waitlist/subscriber/{invitation.pk}/change/")
+    history = re.sub(r"\s+", " ", page.text)
+    assert "waiting → invited. Invited by the wave “Texas, first wave”." in history
+    assert "invited → activated. The person used their code." in history
+    dashboard = staff_client.get("/admin/waitlist/subscriber/dashboard/?csv=invitations")
+    rows = list(csv.reader(dashboard.content.decode().splitlines()))
+    assert rows[0][3:] == ["Invited, not yet used", "Activated", "Expired", "Declined"]
+    assert rows[1][0] == "Texas" and rows[1][2:] == ["1", "0", "1", "0", "0"]

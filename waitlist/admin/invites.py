@@ -8,14 +8,10 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.db.models import Count, Q
-from django.utils import timezone
-from django.utils.formats import date_format
-from django.utils.html import format_html, format_html_join
-from django_fsm_log.models import StateLog
 
 from ..engine import hooks
 from ..models import Invitation, OpenState, Subscriber, WebhookDelivery, WebhookEndpoint
-from .people import ReadOnlyAdmin
+from .people import ReadOnlyAdmin, invitation_history
 
 
 @admin.register(OpenState)
@@ -48,13 +44,7 @@ class InvitationAdmin(ReadOnlyAdmin):
 
     @admin.display(description="history")
     def history(self, invitation: Invitation) -> str:
-        entries = StateLog.objects.for_(invitation).order_by("timestamp", "pk")
-        rows = format_html_join(
-            "", "<li>{}: {} → {}. {}</li>",
-            ((date_format(timezone.localtime(entry.timestamp), "DATETIME_FORMAT"),
-              entry.source_state, entry.state, entry.description or "") for entry in entries),
-        )  # fmt: skip
-        return format_html("<ol>{}</ol>", rows)
+        return invitation_history(invitation)
 
 
 class EndpointForm(forms.ModelForm):

@@ -22,13 +22,17 @@ from django.template.defaultfilters import filesizeformat
 from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.html import format_html, format_html_join
 from django_fsm import ConcurrentTransition
+from django_fsm_log.models import StateLog
 
 from ..campaigns import actions
 from ..engine import workers
 from ..models import (
     UTM_FIELDS,
     ConsentRecord,
+    Invitation,
     ListUpload,
     Milestone,
     OutboundEmail,
@@ -37,6 +41,17 @@ from ..models import (
 from ..people import importing, milestones, privacy
 from ..people.dashboard import dashboard_view, spreadsheet_cell
 from ..people.embed import embed_view
+
+
+def invitation_history(invitation: Invitation) -> str:
+    """Every transition of a person's invitation, oldest first, with why."""
+    entries = StateLog.objects.for_(invitation).order_by("timestamp", "pk")
+    rows = format_html_join(
+        "", "<li>{}: {} → {}. {}</li>",
+        ((date_format(timezone.localtime(entry.timestamp), "DATETIME_FORMAT"),
+          entry.source_state, entry.state, entry.description or "") for entry in entries),
+    )  # fmt: skip
+    return format_html('<ol class="invitation-history">{}</ol>', rows)
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -128,7 +143,7 @@ class SubscriberAdmin(admin.ModelAdmin):
         "referral_code", "referred_by", "referral_outcome", "credited_referrals", "rewards",
         "signup_ip",
         "created_at",
-        "confirmed_at", "unsubscribed_at", "reminded_at", "erasure_reason",
+        "confirmed_at", "unsubscribed_at", "reminded_at", "erasure_reason", "invitation_status",
     ]  # fmt: skip
     fieldsets = [
         (None, {"fields": ["email", "status", "interests", "state"]}),
@@ -142,6 +157,7 @@ class SubscriberAdmin(admin.ModelAdmin):
                 ]
             },
         ),
+        ("Invitation", {"fields": ["invitation_status"]}),
         (
             "Dates",
             {
@@ -155,6 +171,15 @@ class SubscriberAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+    @admin.display(description="status and history")
+    def invitation_status(self, subscriber: Subscriber) -> str:
+        invitation = Invitation.objects.filter(pk=subscriber.pk).first()
+        if invitation is None:
+            return "Waiting: not invited yet."
+        return format_html(
+            "<p>{}</p>{}", invitation.get_status_display(), invitation_history(invitation)
+        )
 
     @admin.display(description="Referrals that counted")
     def credited_referrals(self, subscriber: Subscriber) -> str:

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from articles.models import Article
 
+from ..models.invites import Invitation, OpenState
 from ..models.people import Interest, Milestone, Subscriber, USState
 
 DAYS = 30
@@ -159,6 +160,41 @@ def milestones() -> Table:
     )
 
 
+def invitations() -> Table:
+    """Each open state (and any other with invitations): its people and where their
+    invitations stand."""
+    opened = dict(OpenState.objects.values_list("state", "opened_on"))
+    confirmed = dict(
+        Subscriber.objects.filter(CONFIRMED, state__in=opened).values("state")
+        .annotate(n=Count("id")).values_list("state", "n")
+    )  # fmt: skip
+    counts: dict[str, dict[str, int]] = {}
+    for state, status, n in (
+        Invitation.objects.values("subscriber__state", "status").annotate(n=Count("pk"))
+        .values_list("subscriber__state", "status", "n").order_by()
+    ):  # fmt: skip
+        counts.setdefault(state, {})[status] = n
+    shown = [Invitation.Status.INVITED, Invitation.Status.ACTIVATED, Invitation.Status.EXPIRED,
+             Invitation.Status.DECLINED]  # fmt: skip
+    names = dict(USState.choices)
+    rows = [
+        [
+            names.get(state, "No state given (erased)"),
+            opened.get(state, "not open"),
+            confirmed.get(state, 0),
+            *(counts.get(state, {}).get(status, 0) for status in shown),
+        ]
+        for state in sorted(set(opened) | set(counts), key=lambda s: names.get(s, "~"))
+    ]
+    return Table(
+        "invitations",
+        "Invitations by state",
+        ["State", "Open from", "Confirmed", "Invited, not yet used", "Activated", "Expired",
+         "Declined"],
+        rows,
+    )  # fmt: skip
+
+
 # --- the chart ---------------------------------------------------------------------------------
 
 WIDTH, HEIGHT = 640, 280
@@ -230,7 +266,7 @@ def chart(table: Table) -> dict:
 def tables() -> list[Table]:
     return [
         daily(), by_status(), by_source(), by_state(), by_interest(), top_articles(),
-        referrals(), milestones(),
+        referrals(), milestones(), invitations(),
     ]  # fmt: skip
 
 

@@ -2,7 +2,9 @@
 
 from django.db import transaction
 from django.utils import timezone
+from django_fsm_log.models import StateLog
 
+from ..models.invites import Invitation
 from ..models.people import UTM_FIELDS, OutboundEmail, Subscriber, new_referral_code, new_token_key
 from . import events
 
@@ -53,6 +55,23 @@ def export_data(*, subscriber_id: int) -> dict:
         "emails_sent": [
             {"kind": email.kind, "sent_at": iso(email.sent_at)}
             for email in subscriber.emails.filter(status=OutboundEmail.Status.SENT)
+        ],
+        "invitation": _invitation(subscriber),
+    }
+
+
+def _invitation(subscriber: Subscriber) -> dict | None:
+    invitation = Invitation.objects.filter(pk=subscriber.pk).first()
+    if invitation is None:
+        return None
+    return {
+        "status": invitation.status,
+        "invited_at": iso(invitation.invited_at),
+        "expires_at": iso(invitation.expires_at),
+        "activated_at": iso(invitation.activated_at),
+        "history": [
+            {"at": iso(entry.timestamp), "from": entry.source_state, "to": entry.state}
+            for entry in StateLog.objects.for_(invitation).order_by("timestamp", "pk")
         ],
     }
 
