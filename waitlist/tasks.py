@@ -104,6 +104,6 @@ def tend_invitations() -> dict[str, int]:
     """Invitations: their lifetimes start when their email is sent, and end unused."""
     outcome = invitations.tend()
     if any(outcome.values()):
-        logger.info("invitations: %(started)s sent, %(unsent)s never sent, %(expired)s expired",
-                    outcome)  # fmt: skip
+        logger.info("invitations: %(started)s sent, %(unsent)s never sent, %(expired)s expired, "
+                    "%(by_code)s let in by a code", outcome)  # fmt: skip
     return outcome

@@ -17,7 +17,7 @@ from django.views.generic import TemplateView
 
 from articles.models import Article
 
-from .invites import start
+from .invites import codes, start
 from .models import Campaign, Subscriber, USState
 from .people import links, milestones, pacing, privacy, referrals, signup, tokens
 from .people.forms import JoinForm, PreferencesForm, StateForm
@@ -166,6 +166,10 @@ class JoinView(View):
             ip=ip,
             user_agent=request.headers.get("User-Agent", ""),
         )
+        if form.cleaned_data["code"]:
+            access_code = codes.find(form.cleaned_data["code"])
+            if not codes.refusal(access_code):
+                codes.claim(access_code, joined.subscriber)
         if joined.signed_up:
             pacing.joins.signed_up(started)
         else:
@@ -405,6 +409,8 @@ class StartView(View):
     happens next, or declines it."""
 
     def get(self, request: HttpRequest, code: str) -> HttpResponse:
+        if ":" not in code:  # not a person's signed link: an access code
+            return self.access_code(request, code)
         try:
             invitation = start.look_up(code)
         except start.CodeRefused as refused:
@@ -434,6 +440,18 @@ class StartView(View):
             return redirect(url)
         email = activated.invitation.subscriber.email or ""
         return render(request, "waitlist/started.html", {"masked_email": _masked(email)})
+
+    def access_code(self, request: HttpRequest, code: str) -> HttpResponse:
+        """A code many may use: the join form, carrying it."""
+        access_code = codes.find(code)
+        if refusal := codes.refusal(access_code):
+            context = {"reason": refusal, "access_code": access_code, "typed": True}
+            status = 400 if refusal == "unknown" else 410
+            return render(request, "waitlist/code_refused.html", context, status=status)
+        form = JoinForm(initial={"placement": "code", "code": access_code.code},
+                        auto_id="code-%s")  # fmt: skip
+        context = {"form": form, "access_code": access_code}
+        return render(request, "waitlist/start_code.html", context)
 
     def refused(self, request: HttpRequest, refused: "start.CodeRefused") -> HttpResponse:
         context = {"reason": refused.reason, "invitation": refused.invitation}

@@ -9,12 +9,12 @@ import pytest
 from django.utils import timezone
 from django_fsm_log.models import StateLog
 
-from tests.conftest import run_lanes
+from tests.conftest import join, run_lanes
 from tests.factories import CampaignFactory, SubscriberFactory
 from waitlist.campaigns import dispatch
 from waitlist.invites import start, sweep
-from waitlist.models import Campaign, Delivery, Invitation, OpenState
-from waitlist.people import privacy, tokens
+from waitlist.models import AccessCode, Campaign, Delivery, Invitation, OpenState
+from waitlist.people import outbox, privacy, tokens
 
 pytestmark = [pytest.mark.django_db]
 
@@ -207,13 +207,13 @@ def test_an_invitation_lives_from_its_email_and_then_expires(texas, mail, client
     campaign, code = sent_invitation(mail, texas)
     invitation = Invitation.objects.get()
     assert invitation.expires_at is None
-    assert sweep.tend() == {"started": 1, "unsent": 0, "expired": 0}
+    assert sweep.tend() == {"started": 1, "unsent": 0, "expired": 0, "by_code": 0}
     sent_at = Delivery.objects.get().sent_at
     invitation.refresh_from_db()
     assert invitation.expires_at == sent_at + dt.timedelta(days=14)
 
     later = invitation.expires_at + dt.timedelta(seconds=1)
-    assert sweep.tend(later) == {"started": 0, "unsent": 0, "expired": 1}
+    assert sweep.tend(later) == {"started": 0, "unsent": 0, "expired": 1, "by_code": 0}
     assert Invitation.objects.get().status == "expired"
     assert "has expired" in client.get(f"/start/{code}/").text
     # An expired invitation may come again, with a new link; the old one stays dead.
@@ -252,3 +252,70 @@ def test_the_person_s_page_and_the_dashboard_show_the_invitation(texas, mail, cl
     rows = list(csv.reader(dashboard.content.decode().splitlines()))
     assert rows[0][3:] == ["Invited, not yet used", "Activated", "Expired", "Declined"]
     assert rows[1][0] == "Texas" and rows[1][2:] == ["1", "0", "1", "0", "0"]
+
+
+# --- codes many people may use ---------------------------------------------------------------
+
+
+def access_code(**fields) -> AccessCode:
+    defaults = {"code": "ACME-CLINIC", "label": "Acme clinic's patients", "limit": 2,
+                "expires_at": timezone.now() + dt.timedelta(days=30)}  # fmt: skip
+    return AccessCode.objects.create(**{**defaults, **fields})
+
+
+def confirm_link(message) -> str:
+    return re.search(r"/waitlist/confirm/[^/\s]+/", message.text).group(0)
+
+
+def test_a_code_lets_in_a_new_person_once_they_confirm(texas, mail, client):
+    code = access_code()
+    page = client.get("/start/acme-clinic/")
+    assert page.status_code == 200 and "ACME-CLINIC" in page.text
+    assert 'name="code" value="ACME-CLINIC"' in page.text
+    join(client, "new.patient@example.com", state="TX", code="ACME-CLINIC")
+    assert sweep.tend()["by_code"] == 0, "not before they confirm their address"
+    outbox.send_due()
+    client.post(confirm_link(mail.to("new.patient@example.com")[0]))
+    assert sweep.tend()["by_code"] == 1
+    outbox.send_due()
+    subjects = {m.message["Subject"]: m for m in mail.to("new.patient@example.com")}
+    invitation_email = subjects["Your invitation to Halftime Health"]
+    accepted = client.post(f"/start/{start_link(invitation_email)}/", {"action": "activate"})
+    assert "You’re in" in accepted.text
+    invitation = Invitation.objects.get(subscriber__email="new.patient@example.com")
+    assert invitation.status == "activated" and invitation.access_code == code
+    code.refresh_from_db()
+    assert code.used == 1
+    assert sweep.tend()["by_code"] == 0, "one use a person"
+
+
+def test_a_code_invites_up_to_its_limit_and_only_in_open_states(texas, mail, client):
+    access_code(limit=2)
+    people = [person(n) for n in range(1, 4)] + [person(9, "OK")]
+    for each in people:
+        join(client, each.email, state=each.state, code="ACME-CLINIC")
+    assert sweep.tend()["by_code"] == 2, "the limit"
+    assert Invitation.objects.filter(status="invited").count() == 2
+    assert not Invitation.objects.filter(subscriber__state="OK", status="invited").exists()
+    assert AccessCode.objects.get().used == 2
+    assert client.get("/start/ACME-CLINIC/").status_code == 410
+    assert "no longer taking people" in client.get("/start/ACME-CLINIC/").text
+
+
+def test_an_unknown_expired_or_withdrawn_code_says_so(texas, client):
+    assert "We don’t know this code" in client.get("/start/NOPE-123/").text
+    code = access_code(expires_at=timezone.now() - dt.timedelta(minutes=1))
+    assert "This code has expired" in client.get("/start/ACME-CLINIC/").text
+    code.expires_at, code.active = timezone.now() + dt.timedelta(days=1), False
+    code.save()
+    page = client.get("/start/ACME-CLINIC/")
+    assert page.status_code == 410 and "It was withdrawn" in page.text
+
+
+def test_someone_already_invited_keeps_their_invitation(texas, mail, client):
+    access_code()
+    _, link = sent_invitation(mail, texas)
+    invitation = Invitation.objects.get()
+    join(client, invitation.subscriber.email, state="TX", code="ACME-CLINIC")
+    assert sweep.tend()["by_code"] == 0 and AccessCode.objects.get().used == 0
+    assert Invitation.objects.get().access_code is None

@@ -8,9 +8,11 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.db.models import Count, Q
+from django.urls import reverse
 
 from ..engine import hooks
-from ..models import Invitation, OpenState, Subscriber, WebhookDelivery, WebhookEndpoint
+from ..engine.messages import absolute
+from ..models import AccessCode, Invitation, OpenState, Subscriber, WebhookDelivery, WebhookEndpoint
 from .people import ReadOnlyAdmin, invitation_history
 
 
@@ -126,3 +128,20 @@ class WebhookDeliveryAdmin(ReadOnlyAdmin):
             "event id: a receiver that has it already can tell.",
             messages.SUCCESS,
         )
+
+
+@admin.register(AccessCode)
+class AccessCodeAdmin(admin.ModelAdmin):
+    """Codes many people may use: each use invites one person, up to the limit."""
+
+    list_display = ["code", "label", "used", "limit", "expires_at", "active", "link"]
+    list_filter = ["active"]
+    search_fields = ["code", "label"]
+    fields = ["code", "label", "limit", "used", "expires_at", "invitation_days", "active", "link"]
+    readonly_fields = ["used", "link"]
+
+    @admin.display(description="page to share")
+    def link(self, access_code: AccessCode) -> str:
+        if not access_code.pk:
+            return "–"
+        return absolute(reverse("waitlist:start", args=[access_code.code]))

@@ -9,14 +9,19 @@ from django.db.models import Exists, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from ..models import Campaign, Delivery, Invitation, SendStatus
-from . import events
+from . import codes, events
 
 CHUNK = 2000
 
 
 def tend(now: dt.datetime | None = None) -> dict[str, int]:
     now = now or timezone.now()
-    return {"started": start_lifetimes(now), "unsent": end_unsent(now), "expired": expire(now)}
+    return {
+        "started": start_lifetimes(now),
+        "unsent": end_unsent(now),
+        "expired": expire(now),
+        "by_code": codes.invite_holders(now),
+    }
 
 
 def start_lifetimes(now: dt.datetime) -> int:

@@ -231,13 +231,14 @@ class Invitation(ConcurrentTransitionMixin, models.Model):
     @transition(field=status, source=[Status.WAITING, Status.EXPIRED], target=Status.INVITED)
     def invite(
         self, *, now: dt.datetime, days: int, campaign=None,
-        access_code: AccessCode | None = None, by=None, description: str = "",
+        access_code: AccessCode | None = None, expires_at: dt.datetime | None = None,
+        by=None, description: str = "",
     ) -> None:  # fmt: skip
         """Invited by a wave (`campaign`) or through an access code; valid for `days` from
-        when its email is sent."""
+        when its email is sent (`expires_at`, once known)."""
         self.campaign, self.access_code, self.lifetime_days = campaign, access_code, days
-        self.nonce, self.invited_at = new_nonce(), now
-        self.expires_at = self.activated_at = self.ended_at = None
+        self.nonce, self.invited_at, self.expires_at = new_nonce(), now, expires_at
+        self.activated_at = self.ended_at = None
 
     @recorded
     @transition(field=status, source=Status.INVITED, target=Status.ACTIVATED)

@@ -311,6 +311,7 @@ class OutboundEmail(Sendable):
         RECONFIRM = "reconfirm", "Confirm again (an imported address without consent proof)"
         MILESTONE = "milestone", "Referral milestone reached"
         MOVED_UP = "moved_up", "Moved up (a referral counted)"
+        INVITATION = "invitation", "Invitation (through an access code)"
 
     subscriber = models.ForeignKey(Subscriber, on_delete=models.CASCADE, related_name="emails")
     consent = models.ForeignKey(

@@ -79,3 +79,37 @@ def personal_copy(
             "position": str(position),
         },
     )
+
+
+def invitation_template(days: int) -> Template:
+    """An invitation let in by an access code, valid for `days`: the person's link to accept."""
+    return render(
+        "waitlist/email/invitation",
+        {"valid_days": days},
+        key=f"invitation-{days}",
+        links={
+            "start": "waitlist:start",
+            "preferences": "waitlist:preferences",
+            "unsubscribe": "waitlist:unsubscribe",
+        },
+    )
+
+
+def invitation_copy(
+    template: Template, *, outbound_id: int, email: str, token_key: str, nonce: str
+) -> Copy:
+    return template.fill(
+        to=email,
+        headers={"Message-ID": message_id(OutboundEmail.Kind.INVITATION, outbound_id)},
+        links={
+            "start": template.link(
+                "start", tokens.make_token(tokens.START, key=token_key, nonce=nonce)
+            ),  # fmt: skip
+            "preferences": template.link(
+                "preferences", tokens.make_token(tokens.PREFERENCES, key=token_key)
+            ),
+            "unsubscribe": template.link(
+                "unsubscribe", tokens.make_token(tokens.UNSUBSCRIBE, key=token_key)
+            ),
+        },
+    )

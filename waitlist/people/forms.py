@@ -41,6 +41,8 @@ class JoinForm(InterestsStateFields):
     article = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
     placement = forms.CharField(required=False, max_length=20, widget=forms.HiddenInput)
     ref = forms.CharField(required=False, max_length=16, widget=forms.HiddenInput)
+    # An access code's page (/start/CODE/): the person joins with the code.
+    code = forms.CharField(required=False, max_length=40, widget=forms.HiddenInput)
     referrer = forms.CharField(required=False, max_length=500, widget=forms.HiddenInput)
     # A likely typo's suggestion, taken (the button's value) or declined (the address it was
     # offered for, sent again as it was): never rendered as fields of their own.

@@ -137,6 +137,9 @@ class Outbox(sending.Batch):
                 "subscriber__token_key",
                 "subscriber__referral_code",
                 "subscriber__state",
+                "subscriber__invitation__status",
+                "subscriber__invitation__nonce",
+                "subscriber__invitation__lifetime_days",
             )
         )
         return {row["pk"]: copy for row in rows if (copy := self.copy(row))}
@@ -173,14 +176,31 @@ class Outbox(sending.Batch):
                 referral_url=links.referral_url(row["subscriber__referral_code"]),
                 position=Subscriber.objects.get(pk=row["subscriber_id"]).position(),
             )
+        if row["kind"] == OutboundEmail.Kind.INVITATION:
+            if (
+                row["subscriber__status"] != Subscriber.Status.CONFIRMED
+                or row["subscriber__invitation__status"] != "invited"
+            ):
+                return None  # left, or the invitation was used or ended, meanwhile
+            return emails.invitation_copy(
+                self.template(row["kind"], row),
+                outbound_id=row["pk"],
+                email=row["subscriber__email"],
+                token_key=row["subscriber__token_key"],
+                nonce=row["subscriber__invitation__nonce"],
+            )
         raise ValueError(f"no email is written for kind {row['kind']!r}")
 
     def template(self, kind: str, row: dict | None = None) -> messages.Template:
         milestone_id = row and row["milestone_id"]
         has_state = bool(row and row["subscriber__state"])
         key = (kind, milestone_id, has_state)
+        if kind == OutboundEmail.Kind.INVITATION:
+            key = (kind, row["subscriber__invitation__lifetime_days"], True)
         if key not in self.templates:
-            if kind in ASKING:
+            if kind == OutboundEmail.Kind.INVITATION:
+                self.templates[key] = emails.invitation_template(key[1])
+            elif kind in ASKING:
                 self.templates[key] = emails.confirmation_template(kind)
             else:
                 milestone = milestone_id and Milestone(
