@@ -7,7 +7,7 @@ from tests.factories import CampaignFactory
 from waitlist.campaigns import emails as campaign_emails
 from waitlist.engine import lint
 from waitlist.models import Milestone, OutboundEmail
-from waitlist.people import emails, outbox
+from waitlist.people import emails, outbox, wording
 
 GOOD = """<!doctype html><html lang="en" dir="ltr"><head><meta charset="utf-8">
 <meta name="color-scheme" content="light"><title>Hi</title></head><body>
@@ -74,10 +74,16 @@ def outbox_templates():
     """Every email the outbox sends, in each of its forms."""
     milestone = Milestone.objects.create(referrals=3, reward="Skip the line", details="Early.")
     for kind in outbox.ASKING:
-        yield kind, emails.confirmation_template(kind)
+        yield kind, emails.confirmation_template(wording.current(kind))
     for kind in outbox.PERSONAL:
         for has_state in (True, False):
-            yield kind, emails.personal_template(kind, milestone=milestone, has_state=has_state)
+            yield (
+                kind,
+                emails.personal_template(
+                    wording.current(kind), milestone=milestone, has_state=has_state
+                ),
+            )
+    yield "invitation", emails.invitation_template(wording.current("invitation"), days=14)
 
 
 @pytest.mark.django_db

@@ -64,7 +64,7 @@ def test_the_third_confirmed_friend_brings_the_reward_and_its_email_once(client,
         assert "invite you to book a week before everyone else" in part.replace("&#x27;", "'")
         assert f"/waitlist/?ref={referrer.referral_code}" in part
         assert "5 confirmed referrals: " in part and "A free first visit" in part
-    assert "We'll invite you" in reward.text  # plain text, not HTML-escaped
+    assert "We’ll invite you" in reward.text  # plain text (typeset), not HTML-escaped
     # 10th by confirming, 3 credited referrals: 10 − 9 = 1.
     assert "number 1 on the Halftime Health waitlist" in reward.text
     page = page_of(client, referrer)

@@ -144,7 +144,7 @@ def test_a_person_with_a_state_is_told_it(client, mail):
     client.post(f"/waitlist/confirm/{token}/")
     outbox.send_due()
     (welcome,) = [m for m in mail.to("texan@example.com") if "waitlist" in m.message["Subject"]]
-    assert "we'll email you the day we open in your state." in welcome.text
+    assert "We'll email you the day we open in your state." in welcome.text
     assert "We’ll email you the day we open in Texas." in page(client, person)
 
 

@@ -17,6 +17,7 @@ from .people import (
     UTM_FIELDS,
     UTM_KEYS,
     ConsentRecord,
+    EmailWording,
     Interest,
     ListUpload,
     Milestone,
@@ -32,7 +33,8 @@ from .people import (
 
 __all__ = [
     "UTM_FIELDS", "UTM_KEYS", "AccessCode", "Campaign", "CampaignQuerySet", "CampaignWave",
-    "ConsentRecord", "Delivery", "Heartbeat", "Interest", "Invitation", "ListUpload",
+    "ConsentRecord", "Delivery", "EmailWording", "Heartbeat", "Interest", "Invitation",
+    "ListUpload",
     "MailDomain", "Milestone", "MilestoneReached", "OpenState", "OutboundEmail", "Pace",
     "Provider", "Sendable", "SendableQuerySet", "SendStatus", "Subscriber", "SubscriberQuerySet",
     "USState", "WarmUp", "WebhookDelivery", "WebhookEndpoint", "email_hash", "new_referral_code",

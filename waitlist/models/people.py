@@ -322,6 +322,10 @@ class OutboundEmail(Sendable):
         Milestone, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     kind = models.CharField(max_length=20, choices=Kind)
+    # The wording it was sent with (the version current when it was last rendered).
+    wording = models.ForeignKey(
+        "EmailWording", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -369,3 +373,31 @@ class ListUpload(ConcurrentTransitionMixin, models.Model):
     @transition(field=status, source=Status.IMPORTING, target=Status.FAILED)
     def fail(self, problems: list[str]) -> None:
         self.result, self.data, self.finished_at = "\n".join(problems), b"", timezone.now()
+
+
+class EmailWording(models.Model):
+    """One version of what a transactional email says (its subject and Markdown wording),
+    written by an operator in admin: each save is a new version, and every email sent records
+    the version it used (`OutboundEmail.wording`), as part of the consent evidence."""
+
+    kind = models.CharField(max_length=20, choices=OutboundEmail.Kind)
+    version = models.PositiveIntegerField()
+    subject = models.CharField(max_length=200)
+    body = models.TextField(
+        "wording", help_text="Markdown: # headings, **bold**, lists, links. {placeholders} below."
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+        related_name="+",
+    )  # fmt: skip
+
+    class Meta:
+        ordering = ["kind", "-version"]
+        verbose_name = "system email"
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "version"], name="one_wording_per_version")
+        ]
+
+    def __str__(self) -> str:
+        return f"{OutboundEmail.Kind(self.kind).label}, version {self.version}"

@@ -17,8 +17,8 @@ from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from ..engine import messages, sending, workers
-from ..models.people import ConsentRecord, Milestone, OutboundEmail, Subscriber
-from . import emails, links, suppression
+from ..models.people import ConsentRecord, EmailWording, Milestone, OutboundEmail, Subscriber
+from . import emails, links, suppression, wording
 
 logger = logging.getLogger(__name__)
 
@@ -107,7 +107,8 @@ class Outbox(sending.Batch):
     suppress = staticmethod(suppression.suppress)
 
     def __init__(self):
-        self.templates: dict[tuple[str, int | None], messages.Template] = {}
+        self.templates: dict[tuple, messages.Template] = {}
+        self.versions: dict[str, EmailWording] = {}
 
     def rows(self):
         return OutboundEmail.objects.order_by("created_at", "pk")
@@ -142,7 +143,10 @@ class Outbox(sending.Batch):
                 "subscriber__invitation__lifetime_days",
             )
         )
-        return {row["pk"]: copy for row in rows if (copy := self.copy(row))}
+        rows = list(rows)
+        copies = {row["pk"]: copy for row in rows if (copy := self.copy(row))}
+        self.record_wording(copies, {row["pk"]: row["kind"] for row in rows})
+        return copies
 
     def copy(self, row: dict) -> messages.Copy | None:
         """One email as its person gets it, or None if it is no longer wanted."""
@@ -192,6 +196,10 @@ class Outbox(sending.Batch):
         raise ValueError(f"no email is written for kind {row['kind']!r}")
 
     def template(self, kind: str, row: dict | None = None) -> messages.Template:
+        """`kind`'s email in its current wording (read once a batch), for `row`'s person."""
+        if kind not in self.versions:
+            self.versions[kind] = wording.current(kind)
+        version = self.versions[kind]
         milestone_id = row and row["milestone_id"]
         has_state = bool(row and row["subscriber__state"])
         key = (kind, milestone_id, has_state)
@@ -199,9 +207,9 @@ class Outbox(sending.Batch):
             key = (kind, row["subscriber__invitation__lifetime_days"], True)
         if key not in self.templates:
             if kind == OutboundEmail.Kind.INVITATION:
-                self.templates[key] = emails.invitation_template(key[1])
+                self.templates[key] = emails.invitation_template(version, days=key[1])
             elif kind in ASKING:
-                self.templates[key] = emails.confirmation_template(kind)
+                self.templates[key] = emails.confirmation_template(version)
             else:
                 milestone = milestone_id and Milestone(
                     pk=milestone_id,
@@ -210,9 +218,17 @@ class Outbox(sending.Batch):
                     details=row["milestone__details"],
                 )
                 self.templates[key] = emails.personal_template(
-                    kind, milestone=milestone or None, has_state=has_state
+                    version, milestone=milestone or None, has_state=has_state
                 )
         return self.templates[key]
+
+    def record_wording(self, copies: dict[int, messages.Copy], kinds: dict[int, str]) -> None:
+        """Each email about to go records the wording it says."""
+        by_kind: dict[str, list[int]] = {}
+        for row in copies:
+            by_kind.setdefault(kinds[row], []).append(row)
+        for kind, rows in by_kind.items():
+            OutboundEmail.objects.filter(pk__in=rows).update(wording=self.versions[kind])
 
 
 def send_due() -> sending.Result:

@@ -15,6 +15,7 @@ def iso(moment) -> str | None:
 
 def export_data(*, subscriber_id: int) -> dict:
     subscriber = Subscriber.objects.select_related("source_article").get(pk=subscriber_id)
+    sent = subscriber.emails.filter(status=OutboundEmail.Status.SENT).select_related("wording")
     return {
         "email": subscriber.email,
         "status": subscriber.status,
@@ -49,13 +50,26 @@ def export_data(*, subscriber_id: int) -> dict:
                 "confirmed_at": iso(record.confirmed_at),
                 "confirm_ip": record.confirm_ip,
                 "withdrawn_at": iso(record.withdrawn_at),
-            }
+                # What the emails asking them to confirm said (the wording's versions).
+                "asked_with": [
+                    {
+                        "kind": email.kind,
+                        "wording_version": email.wording.version,
+                        "sent_at": iso(email.sent_at),
+                    }
+                    for email in sent.filter(consent=record, wording__isnull=False)
+                ],
+            }  # fmt: skip
             for record in subscriber.consents.all()
         ],
         "emails_sent": [
-            {"kind": email.kind, "sent_at": iso(email.sent_at)}
-            for email in subscriber.emails.filter(status=OutboundEmail.Status.SENT)
-        ],
+            {
+                "kind": email.kind,
+                "sent_at": iso(email.sent_at),
+                "wording_version": email.wording.version if email.wording else None,
+            }
+            for email in sent
+        ],  # fmt: skip
         "invitation": _invitation(subscriber),
     }
 
