@@ -213,6 +213,8 @@ CELERY_TASK_ROUTES = {
 }
 OUTBOX_SWEEP_SECONDS = env.float("OUTBOX_SWEEP_SECONDS", default=30.0)
 CAMPAIGN_DISPATCH_SECONDS = env.float("CAMPAIGN_DISPATCH_SECONDS", default=30.0)
+# How often journeys hand the people now due to the engine (waitlist/campaigns/journeys.py).
+JOURNEY_SECONDS = env.float("JOURNEY_SECONDS", default=30.0)
 CELERY_BEAT_SCHEDULE = {
     "sweep-outbox": {"task": "waitlist.tasks.sweep_outbox", "schedule": OUTBOX_SWEEP_SECONDS},
     "dispatch-campaigns": {
@@ -229,6 +231,11 @@ CELERY_BEAT_SCHEDULE = {
     },
     "sweep-review-emails": {"task": "articles.tasks.sweep_review_emails", "schedule": 60},
     "sweep-webhooks": {"task": "waitlist.tasks.sweep_webhooks", "schedule": 30},
+    "run-journeys": {
+        "task": "waitlist.tasks.run_journeys",
+        "schedule": JOURNEY_SECONDS,
+        "options": {"expires": JOURNEY_SECONDS},
+    },
     "tend-invitations": {
         "task": "waitlist.tasks.tend_invitations",
         "schedule": 60,
@@ -420,6 +427,11 @@ WAITLIST_COUNT_FROM = env.int("WAITLIST_COUNT_FROM", default=500)
 CLINIC_SIGNUP_URL = env("CLINIC_SIGNUP_URL", default="")
 WEBHOOK_RETRY_SECONDS = env.float("WEBHOOK_RETRY_SECONDS", default=30.0)
 WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+
+# The frequency cap (waitlist/campaigns/cap.py): at most FREQUENCY_CAP_EMAILS campaign and
+# journey emails to a person in any FREQUENCY_CAP_DAYS; 0 emails: no cap.
+FREQUENCY_CAP_EMAILS = env.int("FREQUENCY_CAP_EMAILS", default=2)
+FREQUENCY_CAP_DAYS = env.int("FREQUENCY_CAP_DAYS", default=7)
 
 # Launch updates: sending rate shared by all workers, and the failure share that pauses a
 # campaign (once at least CAMPAIGN_ERROR_MIN_SAMPLE messages were tried).

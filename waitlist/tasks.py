@@ -3,7 +3,7 @@ import logging
 from celery import shared_task
 
 from . import heartbeats
-from .campaigns import dispatch
+from .campaigns import dispatch, journeys
 from .engine import bounces, hooks
 from .invites import sweep as invitations
 from .people import domains, importing, outbox, pending
@@ -107,3 +107,12 @@ def tend_invitations() -> dict[str, int]:
         logger.info("invitations: %(started)s sent, %(unsent)s never sent, %(expired)s expired, "
                     "%(by_code)s let in by a code", outcome)  # fmt: skip
     return outcome
+
+
+@shared_task(acks_late=True)
+def run_journeys() -> int:
+    """Hand each switched-on journey step the people now due (campaigns/journeys.py)."""
+    made = journeys.run()
+    if made:
+        logger.info("journeys: %s email(s) handed to the engine", made)
+    return made

@@ -377,7 +377,8 @@ def test_a_sent_campaign_s_page_leads_with_its_results(operator):
     figures = dict(re.findall(r"<dt>([^<]+)</dt><dd>(\d+)</dd>", page[results:]))
     assert figures == {
         "Sent": "3", "Failed": "3", "Skipped": "1", "Bounced": "1", "Spam complaints": "1",
-        "Unsubscribes it caused": "1",
+        "Unsubscribes it caused": "1", "Waited for the frequency cap": "0",
+        "Left out by the frequency cap": "0",
     }  # fmt: skip
 
 
@@ -409,10 +410,11 @@ def test_the_dashboard_has_a_table_of_campaign_results_and_its_csv():
     csv = client.get("/admin/waitlist/subscriber/dashboard/?csv=campaigns").content.decode()
     header, row = csv.strip().splitlines()
     assert header == (
-        "Campaign,Status,Started,Sent,Failed,Skipped,Bounced,Spam complaints,Unsubscribes it caused"
+        "Campaign,Status,Started,Sent,Failed,Skipped,Bounced,Spam complaints,"
+        "Unsubscribes it caused,Waited for the frequency cap,Left out by the frequency cap"
     )
     started = timezone.localtime(item.started_at).date().isoformat()
-    assert row == f"Live in Texas,Sent,{started},3,3,1,1,1,1"
+    assert row == f"Live in Texas,Sent,{started},3,3,1,1,1,1,0,0"
 
 
 def test_the_campaign_body_has_a_live_preview_rendered_by_the_server(operator):

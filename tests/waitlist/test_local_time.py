@@ -131,8 +131,9 @@ BROKER = settings.CELERY_BROKER_URL.rsplit("/", 1)[0] + "/13"
 
 
 @contextlib.contextmanager
-def clocked_processes(smtp_sink, clock: Clock, broker: str):
-    """A Celery worker and beat on `clock`'s time, with a broker database of their own."""
+def clocked_processes(smtp_sink, clock: Clock, broker: str, **extra: str):
+    """A Celery worker and beat on `clock`'s time, with a broker database of their own;
+    `extra`: more of their environment."""
     redis.Redis.from_url(broker).flushdb()
     env = worker_env(
         smtp_sink,
@@ -140,7 +141,7 @@ def clocked_processes(smtp_sink, clock: Clock, broker: str):
         CAMPAIGN_DISPATCH_SECONDS="1",
         OUTBOX_SWEEP_SECONDS="3600",
         CAMPAIGN_RATE_PER_SECOND="5000",
-        **clock.env(),
+        **{**clock.env(), **extra},
     )
     worker = celery_worker(env, queues="campaigns,default")
     beat = celery_beat(env)

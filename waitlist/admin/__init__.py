@@ -1,3 +1,3 @@
 """The waitlist's admin, by room."""
 
-from . import campaigns, invites, people, wording  # noqa: F401  (registers the ModelAdmins)
+from . import campaigns, invites, journeys, people, wording  # noqa: F401  (registers the ModelAdmins)

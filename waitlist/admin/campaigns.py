@@ -134,7 +134,12 @@ class CampaignAdmin(MarkdownPreviewMixin, HistoryAdmin):
                 obj.in_archive = False  # an invitation is for its person alone
         # What was confirmed is what goes out: a scheduled campaign that changes is a draft
         # again, to be tested (if the recipients would see a change) and confirmed anew.
-        if change and obj.status == Campaign.Status.SCHEDULED and form.has_changed():
+        if (
+            change
+            and obj.status == Campaign.Status.SCHEDULED
+            and form.has_changed()
+            and not self._follows_people(obj)
+        ):
             lifecycle.move(obj, "unschedule", by=request.user, why="Edited while scheduled.")
             self.message_user(
                 request,
@@ -195,9 +200,15 @@ class CampaignAdmin(MarkdownPreviewMixin, HistoryAdmin):
 
     def has_change_permission(self, request, obj=None):
         # What is sending or sent is history: only its controls below still act on it.
-        if obj and obj.status not in EDITABLE:
+        if obj and obj.status not in EDITABLE and not self._follows_people(obj):
             return False
         return super().has_change_permission(request, obj)
+
+    @staticmethod
+    def _follows_people(campaign: Campaign) -> bool:
+        """A journey's email, edited while its journey runs: the next people due get the new
+        version (its revisions keep the old ones)."""
+        return campaign.kind == Campaign.Kind.JOURNEY and campaign.status != "cancelled"
 
     def get_urls(self):
         def view(function):

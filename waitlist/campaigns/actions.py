@@ -17,7 +17,7 @@ from ..engine import lint, messages, senderdomain, sending, workers
 from ..models import Campaign, Delivery, Interest, OpenState, USState
 from ..people import tokens
 from ..people.dashboard import Table
-from . import dispatch, emails, timezones, waves
+from . import cap, dispatch, emails, timezones, waves
 from .lifecycle import CampaignError, move
 
 logger = logging.getLogger(__name__)
@@ -365,6 +365,8 @@ RESULTS = {
     "bounced": "Bounced",
     "complaints": "Spam complaints",
     "unsubscribes": "Unsubscribes it caused",
+    "waited": "Waited for the frequency cap",
+    "capped": "Left out by the frequency cap",
 }
 
 
@@ -390,6 +392,8 @@ def results(chosen) -> dict[int, dict[str, int]]:
             skipped=Count("pk", filter=Q(status=Delivery.Status.SKIPPED)),
             bounced=Count("pk", filter=bounced),
             complaints=Count("pk", filter=Q(answer=sending.SPAM_COMPLAINT)),
+            waited=Count("pk", filter=Q(cap_waits__gt=0)),
+            capped=Count("pk", filter=Q(status=Delivery.Status.SKIPPED, answer=cap.DROPPED)),
             unsubscribes=Count(
                 "pk",
                 filter=sent

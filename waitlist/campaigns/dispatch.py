@@ -19,10 +19,10 @@ from django.db.models.functions import Cast, RowNumber
 from django.utils import timezone
 
 from ..engine import messages, paces, sending, workers
-from ..models import Campaign, Delivery, Provider, SendStatus, Subscriber
+from ..models import Campaign, Delivery, Invitation, Provider, SendStatus, Subscriber
 from ..models.invites import invite_wave
 from ..people import domains, suppression
-from . import emails, timezones, waves
+from . import cap, emails, timezones, waves
 from .lifecycle import CampaignError, move, move_if_sending, pause_by_workers
 
 logger = logging.getLogger(__name__)
@@ -37,14 +37,15 @@ def lease() -> dt.timedelta:
     return dt.timedelta(seconds=settings.CAMPAIGN_LEASE_SECONDS)
 
 
-def create_deliveries(campaign: Campaign) -> int:
+def create_deliveries(campaign: Campaign, people=None, leaves=None) -> int:
     """One row per recipient in one statement, with their mailbox provider and their place in
     the send order (the most recently confirmed first); running it twice adds nobody twice. A
     local-time campaign's rows wait (`not_before`) for their zone's wall-clock send time. SQLite
     needs the `WHERE` to tell the upsert's `ON CONFLICT` from a join's `ON`; PostgreSQL
-    takes the same text."""
-    people = campaign.audience().annotate(
-        leaves=_leaves(campaign),
+    takes the same text. `people` (its audience) and `leaves` (when each row may leave): a
+    journey's step hands over those due now, kept out of quiet hours."""
+    people = (campaign.audience() if people is None else people).annotate(
+        leaves=_leaves(campaign) if leaves is None else leaves,
         provider=domains.provider(),
         place=Window(
             RowNumber(), order_by=[F("confirmed_at").desc(nulls_last=True), F("pk").desc()]
@@ -210,7 +211,10 @@ def _forget_lane(campaign_id: int, provider: str, lane: int) -> None:
 
 def finish_if_done(campaign_id: int) -> bool:
     """A sending campaign with nothing queued or being sent is sent; one whose only mail left
-    was held back (its domain refused our sender) pauses, for an operator to resume."""
+    was held back (its domain refused our sender) pauses, for an operator to resume. A
+    journey's email never finishes: more people come due while it is switched on."""
+    if Campaign.objects.filter(pk=campaign_id, kind=Campaign.Kind.JOURNEY).exists():
+        return False
     rows = Delivery.objects.filter(campaign_id=campaign_id)
     if rows.queued().exists() or rows.claimed().exists():
         return False
@@ -295,11 +299,14 @@ class CampaignBatch(sending.Batch):
         self.limiter.give_back()
 
     def copies(self, claimed: list[tuple[int, int]]) -> dict[int, messages.Copy]:
+        mailable = Subscriber.objects.mailable()
+        if self.campaign.kind == Campaign.Kind.JOURNEY:  # a journey ends where the clinic starts
+            mailable = mailable.exclude(invitation__status=Invitation.Status.ACTIVATED)
         people = {
             person["pk"]: person
-            for person in Subscriber.objects.mailable()
-            .filter(pk__in=[subscriber for _, subscriber in claimed])
-            .values("pk", "email", "token_key", "invitation__nonce")
+            for person in mailable.filter(pk__in=[subscriber for _, subscriber in claimed]).values(
+                "pk", "email", "token_key", "invitation__nonce"
+            )
         }
         return {
             row: emails.campaign_copy(
@@ -313,6 +320,24 @@ class CampaignBatch(sending.Batch):
             for row, subscriber in claimed
             if subscriber in people
         }
+
+    def over_cap(self, claimed: list[tuple[int, int]]) -> set[int]:
+        """The rows to people who had as many emails lately as the frequency cap allows: put
+        back until their next free slot, or left out, as the campaign says. An invitation is
+        never held back, though it counts."""
+        if self.campaign.kind == Campaign.Kind.INVITATION:
+            return set()
+        waits = cap.waits(claimed, campaign_id=self.campaign_id, now=timezone.now())
+        if not waits:
+            return set()
+        rows = Delivery.objects.filter(pk__in=waits)
+        if self.campaign.when_capped == Campaign.WhenCapped.DROP:
+            rows.skip(cap.DROPPED)
+        else:
+            for row, until in waits.items():
+                Delivery.objects.filter(pk=row).requeue(answer=cap.WAITED, until=until, refund=True)
+            rows.update(cap_waits=F("cap_waits") + 1)
+        return set(waits)
 
     def take_permit(self) -> None:
         self.limiter.take()

@@ -1,6 +1,8 @@
 """A campaign's email: rendered once for everyone (`engine.messages`), each person's copy with
 their own unsubscribe and preferences links."""
 
+import re
+
 from django.conf import settings
 from django.utils.safestring import mark_safe
 
@@ -9,6 +11,11 @@ from articles.rendering import render_text
 from ..engine.messages import Copy, Template, absolute, message_id, message_id_domain, render
 from ..models import Campaign
 from ..people import tokens
+
+# A link to a page of this site written from its root ("/learn/"): made whole in the email,
+# where there is no site to be relative to.
+ROOT_LINK_HTML = re.compile(r'\b(href|src)="/(?!/)')
+ROOT_LINK_MARKDOWN = re.compile(r"\]\(/(?!/)")
 
 
 def campaign_template(campaign: Campaign) -> Template:
@@ -21,8 +28,12 @@ def campaign_template(campaign: Campaign) -> Template:
         "waitlist/email/campaign",
         {
             "campaign": campaign,
-            "body_html": mark_safe(campaign.body_html),
-            "body_text": render_text(campaign.body),
+            "body_html": mark_safe(
+                ROOT_LINK_HTML.sub(rf'\1="{settings.SITE_URL}/', campaign.body_html)
+            ),
+            "body_text": render_text(
+                ROOT_LINK_MARKDOWN.sub(f"]({settings.SITE_URL}/", campaign.body)
+            ),
             "web_url": absolute(campaign.get_absolute_url()) if campaign.in_archive else "",
         },
         key=f"campaign-{campaign.pk}",

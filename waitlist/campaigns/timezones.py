@@ -57,3 +57,12 @@ def first_wave(send_at: dt.datetime) -> dt.datetime:
     """When the earliest wave of a local-time campaign for `send_at` leaves, whoever is in it."""
     wall = wall_clock(send_at)
     return min(at_in(wall, zone) for zone in every_zone())
+
+
+def quiet_until(now: dt.datetime, zone: str) -> dt.datetime | None:
+    """When quiet hours end in `zone` if they hold there at `now` (08:00 local); else None."""
+    local = now.astimezone(ZoneInfo(zone))
+    if not quiet(local.time()):
+        return None
+    day = local.date() + dt.timedelta(days=1 if local.time() >= QUIET_FROM else 0)
+    return dt.datetime.combine(day, QUIET_UNTIL, tzinfo=ZoneInfo(zone))

@@ -92,6 +92,11 @@ class Batch(abc.ABC):
         """Called once the batch is over, with how many of its allowance it did not send."""
         return None
 
+    def over_cap(self, claimed: list[tuple[int, int]]) -> set[int]:
+        """Of the claimed (row, subscriber), the rows the batch put back or left out itself
+        (the person had enough email lately): none of them is sent. None by default."""
+        return set()
+
     def take_permit(self) -> None:
         """Called before each message; blocks to keep a sending rate. None by default."""
         return None
@@ -113,7 +118,7 @@ class Batch(abc.ABC):
         return None
 
 
-COUNTS = ("claimed", "sent", "failed", "skipped", "released", "deferred", "held")
+COUNTS = ("claimed", "sent", "failed", "skipped", "released", "deferred", "held", "capped")
 
 
 @dataclass
@@ -127,6 +132,8 @@ class Result:
     deferred: int = 0
     # Held back after a refusal of our sender (`Batch.sender_refused`).
     held: int = 0
+    # Put back or left out by the batch: the person had enough email lately (`Batch.over_cap`).
+    capped: int = 0
     # Seconds until this batch should run again (rows it put back come due, or its pace allows
     # more); None: no need.
     retry_in: float | None = None
@@ -194,6 +201,10 @@ def _send(batch: Batch, allowance: int | None, result: Result) -> None:
                 left = _claimed(batch, [row for row, _ in claimed[start:]])
                 result.released += left.requeue(refund=True)  # as if never claimed
                 return
+            capped = batch.over_cap(group)
+            if capped:
+                result.capped += len(capped)
+                group = [(row, subscriber) for row, subscriber in group if row not in capped]
             copies = batch.copies(group)
             gone = [row for row, _ in group if row not in copies]
             if gone:

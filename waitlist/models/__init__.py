@@ -1,6 +1,14 @@
 """The waitlist's models, kept by room: the mail engine's rows, people, and campaigns."""
 
-from .campaigns import Campaign, CampaignQuerySet, CampaignWave, Delivery, WarmUp
+from .campaigns import (
+    Campaign,
+    CampaignQuerySet,
+    CampaignWave,
+    Delivery,
+    Journey,
+    JourneyStep,
+    WarmUp,
+)
 from .engine import (
     Heartbeat,
     MailDomain,
@@ -34,7 +42,7 @@ from .people import (
 __all__ = [
     "UTM_FIELDS", "UTM_KEYS", "AccessCode", "Campaign", "CampaignQuerySet", "CampaignWave",
     "ConsentRecord", "Delivery", "EmailWording", "Heartbeat", "Interest", "Invitation",
-    "ListUpload",
+    "Journey", "JourneyStep", "ListUpload",
     "MailDomain", "Milestone", "MilestoneReached", "OpenState", "OutboundEmail", "Pace",
     "Provider", "Sendable", "SendableQuerySet", "SendStatus", "Subscriber", "SubscriberQuerySet",
     "USState", "WarmUp", "WebhookDelivery", "WebhookEndpoint", "email_hash", "new_referral_code",

@@ -35,7 +35,7 @@ class CampaignQuerySet(models.QuerySet):
         "name", "subject", "preheader", "body", "body_html", "audience_interests",
         "audience_states", "audience_milestone", "send_at", "local_time",
         "quiet_hours_override", "in_archive", "invite_capacity", "invite_order",
-        "invitation_days", "created_at", "updated_at",
+        "invitation_days", "when_capped", "created_at", "updated_at",
     ]
 )  # fmt: skip
 class Campaign(ConcurrentTransitionMixin, models.Model):
@@ -57,6 +57,11 @@ class Campaign(ConcurrentTransitionMixin, models.Model):
     class Kind(models.TextChoices):
         UPDATE = "update", "Launch update"
         INVITATION = "invitation", "Invitation wave"
+        JOURNEY = "journey", "Journey email"
+
+    class WhenCapped(models.TextChoices):
+        WAIT = "wait", "Wait for the person's next free slot"
+        DROP = "drop", "Leave that person out"
 
     Order = InviteOrder
 
@@ -121,6 +126,14 @@ class Campaign(ConcurrentTransitionMixin, models.Model):
         validators=[MinValueValidator(1)],
         help_text="How long each invitation stays valid after its email is sent.",
     )
+    when_capped = models.CharField(
+        "over the frequency cap",
+        max_length=4,
+        choices=WhenCapped,
+        default=WhenCapped.WAIT,
+        help_text="For someone who already had as many emails this week as the cap allows "
+        "(FREQUENCY_CAP_EMAILS in FREQUENCY_CAP_DAYS).",
+    )
     # Why the workers paused it by themselves (too many failures, our sender refused); cleared
     # on resume.
     pause_reason = models.CharField(max_length=600, blank=True, editable=False)
@@ -161,9 +174,12 @@ class Campaign(ConcurrentTransitionMixin, models.Model):
 
     def audience(self) -> SubscriberQuerySet:
         """Who it goes to: the mailable people of its segment; for an invitation wave, whom it
-        would invite now, and once started, whom it invited."""
+        would invite now, and once started, whom it invited; for a journey's email, whom it
+        was handed so far."""
         if self.kind == self.Kind.INVITATION:
             return wave_audience(self)
+        if self.kind == self.Kind.JOURNEY:  # its journey hands it people as they come due
+            return Subscriber.objects.filter(deliveries__campaign=self)
         return Subscriber.objects.mailable().in_segment(
             interests=self.audience_interests,
             states=self.audience_states,
@@ -271,6 +287,8 @@ class Delivery(Sendable):
     # The recipient's place in the send order, 1 the most recently confirmed: the waves go out
     # by it (`CampaignWave`).
     position = models.PositiveIntegerField(null=True, blank=True)
+    # Times it waited for the person's next free slot under the frequency cap.
+    cap_waits = models.PositiveSmallIntegerField(db_default=0)
 
     class Meta:
         verbose_name_plural = "deliveries"
@@ -281,7 +299,11 @@ class Delivery(Sendable):
         ]
         # A lane's claim, the dispatcher's "anything due for this provider?", and counts by
         # status.
-        indexes = [models.Index(fields=["campaign", "status", "provider"])]
+        indexes = [
+            models.Index(fields=["campaign", "status", "provider"]),
+            # The frequency cap: what a person was sent lately.
+            models.Index(fields=["subscriber", "sent_at"], name="delivery_person_sent"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.campaign} → {self.subscriber}"
@@ -347,3 +369,53 @@ class WarmUp(models.Model):
     def current(cls) -> "WarmUp":
         """The plan (unsaved, and warm, until an operator saves one)."""
         return cls.objects.order_by("pk").first() or cls()
+
+
+class Journey(models.Model):
+    """Emails that follow each person: after a trigger (they confirmed, reached a milestone…)
+    each step waits its delay and sends its email, once a person, through the campaigns' ledger
+    (each step's email is a campaign of kind "journey"). `waitlist.campaigns.journeys` runs
+    them; switched off, its steps pause."""
+
+    class Trigger(models.TextChoices):
+        CONFIRMED = "confirmed", "They confirmed their address"
+        MILESTONE = "milestone", "They reached a referral milestone"
+        STATE_OPENED = "state_opened", "Their state opened"
+        INVITED = "invited", "They were invited"
+        EXPIRING = "expiring", "Their invitation expires in 48 hours"
+        INACTIVE = "inactive", "Nothing from them (the step's delay is how long)"
+
+    name = models.CharField(max_length=120)
+    trigger = models.CharField(max_length=20, choices=Trigger)
+    active = models.BooleanField(
+        "switched on", default=False, editable=False,
+        help_text="Only triggers from the moment it was switched on count.",
+    )  # fmt: skip
+    switched_on_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        permissions = [("switch_journey", "Can switch a journey on and off")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class JourneyStep(models.Model):
+    """One email of a journey: `delay` after the trigger, to the people of its campaign's
+    segment. `scheduled_through`: the moment up to which the people due were handed to the
+    engine."""
+
+    journey = models.ForeignKey(Journey, on_delete=models.CASCADE, related_name="steps")
+    delay = models.DurationField(help_text="After the trigger: 0 for at once, 3 days, …")
+    campaign = models.OneToOneField(
+        Campaign, on_delete=models.PROTECT, related_name="journey_step", editable=False
+    )
+    scheduled_through = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["journey", "delay", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.journey}: {self.campaign.subject}"

@@ -91,12 +91,14 @@ class SendableQuerySet(models.QuerySet):
         return self.update(status=SendStatus.SKIPPED, answer=answer[:500])
 
     def requeue(
-        self, *, answer: str | None = None, wait: dt.timedelta | None = None, refund: bool = False
-    ) -> int:
-        """Back to the queue: tried again once `wait` has passed (at once if None). `refund`
-        gives back the attempt its claim took, when the failure was not the message's (the
-        server was down, our sender was refused, the batch stopped)."""
-        changes: dict = {"status": SendStatus.QUEUED, "not_before": wait and timezone.now() + wait}
+        self, *, answer: str | None = None, wait: dt.timedelta | None = None, refund: bool = False,
+        until: dt.datetime | None = None,
+    ) -> int:  # fmt: skip
+        """Back to the queue: tried again once `wait` has passed, or at `until` (at once if
+        neither). `refund` gives back the attempt its claim took, when the failure was not the
+        message's (the server was down, our sender was refused, the batch stopped)."""
+        not_before = until or (wait and timezone.now() + wait)
+        changes: dict = {"status": SendStatus.QUEUED, "not_before": not_before}
         if answer is not None:
             changes["answer"] = answer[:500]
         if refund:

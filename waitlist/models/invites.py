@@ -8,7 +8,7 @@ import secrets
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.core.validators import MinValueValidator, RegexValidator
-from django.db import connection, models, transaction
+from django.db import models, transaction
 from django.db.models import Count, F, OuterRef, Subquery, Window
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce, RowNumber, Upper
@@ -222,6 +222,7 @@ class Invitation(ConcurrentTransitionMixin, models.Model):
         indexes = [
             models.Index(fields=["campaign", "status"]),
             models.Index(fields=["status", "expires_at"]),
+            models.Index(fields=["status", "invited_at"]),
         ]
 
     def __str__(self) -> str:
@@ -337,10 +338,8 @@ def wave_audience(campaign) -> SubscriberQuerySet:
 
 def invite_wave(campaign, *, now: dt.datetime) -> int:
     """Invite the wave's people, in the caller's transaction (the dispatcher's start)."""
-    sql, params = picked(campaign, timezone.localdate(now))
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        people = [row[0] for row in cursor.fetchall()]
+    picked_now = RawSQL(*picked(campaign, timezone.localdate(now)))
+    people = list(Subscriber.objects.filter(pk__in=picked_now).values_list("pk", flat=True))
     return Invitation.objects.invite_many(
         people, now=now, days=campaign.invitation_days, campaign=campaign,
         description=f"Invited by the wave “{campaign.name}”.",

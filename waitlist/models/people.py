@@ -177,6 +177,9 @@ class Subscriber(models.Model):
     suppression_reason = models.CharField(max_length=40, blank=True)
     # The one reminder a signup that is not confirmed gets (waitlist/pending.py).
     reminded_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # The last time they did something (confirmed, changed their preferences, brought a friend):
+    # a journey can follow silence.
+    last_active_at = models.DateTimeField(null=True, blank=True, editable=False)
     # Why the person's data is gone: they asked, or they never confirmed.
     erasure_reason = models.CharField(max_length=60, blank=True, editable=False)
 
@@ -198,6 +201,7 @@ class Subscriber(models.Model):
         ]
         indexes = [
             models.Index(fields=["status", "confirmed_at"]),
+            models.Index(fields=["status", "last_active_at"], name="subscriber_last_active"),
             models.Index(fields=["canonical_email_hash"], name="subscriber_canonical_hash"),
         ]
         permissions = [
@@ -262,7 +266,7 @@ class MilestoneReached(models.Model):
         "Subscriber", on_delete=models.CASCADE, related_name="milestones_reached"
     )
     milestone = models.ForeignKey(Milestone, on_delete=models.CASCADE, related_name="reached")
-    reached_at = models.DateTimeField()
+    reached_at = models.DateTimeField(db_index=True)
 
     class Meta:
         verbose_name_plural = "milestones reached"

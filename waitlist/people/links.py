@@ -46,5 +46,6 @@ def unsubscribe(*, subscriber_id: int) -> Subscriber:
 def update_preferences(*, subscriber_id: int, interests: list[str], state: str) -> Subscriber:
     subscriber = Subscriber.objects.get(pk=subscriber_id)
     subscriber.interests, subscriber.state = interests, state
-    subscriber.save(update_fields=["interests", "state"])
+    subscriber.last_active_at = timezone.now()
+    subscriber.save(update_fields=["interests", "state", "last_active_at"])
     return subscriber

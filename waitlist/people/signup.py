@@ -197,7 +197,7 @@ def confirm(*, token: str, ip: str | None) -> Subscriber:
         latest.confirmed_at, latest.confirm_ip = now, ip
         latest.save(update_fields=["confirmed_at", "confirm_ip"])
         subscriber.status = Subscriber.Status.CONFIRMED
-        subscriber.confirmed_at = now
+        subscriber.confirmed_at = subscriber.last_active_at = now
         subscriber.unsubscribed_at = None
         # The referrer locked: friends confirming at once are counted, and rewarded, in turn.
         referrer = (
