@@ -319,3 +319,14 @@ def test_someone_already_invited_keeps_their_invitation(texas, mail, client):
     join(client, invitation.subscriber.email, state="TX", code="ACME-CLINIC")
     assert sweep.tend()["by_code"] == 0 and AccessCode.objects.get().used == 0
     assert Invitation.objects.get().access_code is None
+
+
+def test_a_wave_s_page_counts_its_invitations_and_has_no_public_page(texas, mail, staff_client):
+    campaign, code = sent_invitation(mail, texas)
+    Campaign.objects.filter(pk=campaign.pk).update(status="sent")
+    page = staff_client.get(f"/admin/waitlist/campaign/{campaign.pk}/change/").text
+    figures = dict(re.findall(r'data-invitations="(\w+)">(\d+)<', page))
+    assert figures == {"total": "1", "activated": "0", "open": "1", "expired": "0", "declined": "0"}
+    assert "View on site" not in page
+    progress = staff_client.get(f"/admin/waitlist/campaign/{campaign.pk}/progress/").json()
+    assert 'data-invitations="open">1<' in progress["invitations_html"]

@@ -191,3 +191,25 @@ def test_a_later_step_never_reaches_back_before_the_switch(settings):
     for day in range(1, 12):
         journeys.run(NOON + dt.timedelta(days=day))
     assert handed(earlier) == []
+
+
+def test_the_operator_switches_a_journey_on_and_off_in_admin(staff_client):
+    staff_client.get("/admin/waitlist/journey/")  # the welcome journey appears, switched off
+    welcome = Journey.objects.get(name="Welcome")
+    assert not welcome.active and welcome.steps.count() == 3
+    switch = f"/admin/waitlist/journey/{welcome.pk}/switch/"
+    answer = staff_client.post(switch, {"to": "on"}, follow=True)
+    assert "Switched on" in answer.text
+    welcome.refresh_from_db()
+    assert welcome.active
+    assert set(Campaign.objects.filter(journey_step__journey=welcome)
+               .values_list("status", flat=True)) == {"scheduled"}  # fmt: skip
+    again = staff_client.post(switch, {"to": "on"}, follow=True)
+    assert "already switched on" in again.text
+    delete = staff_client.get(f"/admin/waitlist/journey/{welcome.pk}/delete/")
+    assert delete.status_code == 403, "switch it off first"
+    staff_client.post(switch, {"to": "off"})
+    welcome.refresh_from_db()
+    assert not welcome.active
+    staff_client.get("/admin/waitlist/journey/")
+    assert Journey.objects.count() == 1, "the welcome journey is made once"

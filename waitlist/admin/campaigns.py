@@ -115,6 +115,11 @@ class CampaignAdmin(MarkdownPreviewMixin, HistoryAdmin):
         ),
     ]
 
+    def view_on_site(self, campaign: Campaign) -> str | None:
+        """Its page in the public archive, for an update in it; an invitation or a journey's
+        email has none."""
+        return campaign.get_absolute_url() if campaign.in_archive else None
+
     @admin.display(description="progress")
     def progress_bar(self, campaign: Campaign) -> str:
         counts = actions.progress(campaign)

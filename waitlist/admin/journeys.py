@@ -111,6 +111,11 @@ class JourneyAdmin(admin.ModelAdmin):
             return f"Yes, since {journey.switched_on_at:%Y-%m-%d %H:%M} (triggers from then on)"
         return "No: nothing goes out"
 
+    def has_delete_permission(self, request, obj=None):
+        if obj is not None and obj.active:
+            return False  # switch it off first: its emails would go on without it
+        return super().has_delete_permission(request, obj)
+
     def get_urls(self):
         view = self.admin_site.admin_view
         return [
