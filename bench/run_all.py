@@ -36,6 +36,7 @@ STEPS = [
         ["--subscribers", "5000", "--outage-subscribers", "3000", "--smtp-down", "30"],
     ),
     ("drill_launch", "Drill 8: launch day", ["--people", "5000", "--canary-people", "5000"]),
+    ("invitations", "Invitations and journeys", ["--wave", "5000", "--people", "100000"]),
     ("drill_slow_clients", "Drill 6", ["--seconds", "10"]),
     ("drill_restore", "Drill 7", ["--rate", "50", "--seconds", "10"]),
 ]

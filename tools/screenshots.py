@@ -1,10 +1,11 @@
 """Screenshots of the pages a visitor meets first, at a phone's size (390 × 844) and a
 desktop's (1280 × 800), in Debian's chromium: the home page, an article, its reviewer's page,
-the referral page (with a friend who counted and one held) and the invite landing, and, signed
-in as the admin `dev.py run` makes, a campaign (its send panel, and its body beside the live
-preview), its confirmation, the dashboard, the list import, the mailbox provider paces, the
-warm-up plan, the article list, an article's editor with its live preview and its review
-panel, and the article's newest text on its real page as a medical reviewer reads it.
+the referral page (with a friend who counted and one held), the invite landing and a person's
+invitation, and, signed in as the admin `dev.py run` makes, a campaign (its send panel, and its
+body beside the live preview), its confirmation, the dashboard, the list import, the mailbox
+provider paces, the warm-up plan, the journeys, a system email's wording, the article list, an
+article's editor with its live preview and its review panel, and the article's newest text on
+its real page as a medical reviewer reads it.
 
     python3 dev.py run                                     # in one terminal
     .venv/bin/python tools/screenshots.py http://localhost:8000 docs/screenshots
@@ -57,8 +58,10 @@ def shoot(
 
 def site_pages() -> dict[str, str]:
     """The paths to shoot on the site whose settings this process has."""
+    from django.utils import timezone
+
     from articles.models import Article
-    from waitlist.models import Subscriber, email_hash
+    from waitlist.models import Invitation, Subscriber, email_hash
     from waitlist.people import referrals, signup, tokens
 
     address = "screenshots@example.invalid"
@@ -91,6 +94,13 @@ def site_pages() -> dict[str, str]:
         f"/waitlist/welcome/{tokens.make_token(tokens.PREFERENCES, key=person.token_key)}/"
     )
     pages["invite"] = f"/waitlist/?ref={person.referral_code}"
+    invitation, _ = Invitation.objects.get_or_create(subscriber=person)
+    if invitation.status == Invitation.Status.WAITING:  # their place came up
+        invitation.invite(now=timezone.now(), days=14, description="For the screenshots.")
+        invitation.save()
+    if invitation.status == Invitation.Status.INVITED:
+        code = tokens.make_token(tokens.START, key=person.token_key, nonce=invitation.nonce)
+        pages["start"] = f"/start/{code}/"
     return pages
 
 
@@ -102,6 +112,7 @@ def operator_pages() -> tuple[dict[str, str], tuple[str, str]] | None:
     from django.contrib.auth import get_user_model
 
     from waitlist.models import Campaign
+    from waitlist.people import wording
 
     saved = Path(settings.VAR_DIR) / "admin-password.txt"
     admin = get_user_model().objects.filter(username="admin").first()
@@ -123,6 +134,9 @@ def operator_pages() -> tuple[dict[str, str], tuple[str, str]] | None:
         "paces": "/admin/waitlist/pace/",
         "warm-up": "/admin/waitlist/warmup/",
         "article-list": "/admin/articles/article/",
+        "journeys": "/admin/waitlist/journey/",
+        "system-email": "/admin/waitlist/emailwording/"
+        f"{wording.current('confirmation').pk}/change/",
     }
     from articles.models import Article
 

@@ -21,7 +21,9 @@ ALL = WebhookEndpoint.Event.values
 
 
 @pytest.fixture
-def receiver(settings):
+def receiver(settings, handed_out):
+    """The clinic's receiver, and no worker of the session handed the deliveries: the tests
+    send them (`deliver_until_quiet`), as a worker would."""
     settings.WEBHOOK_RETRY_SECONDS = 0.2
     settings.WEBHOOK_TIMEOUT_SECONDS = 5
     receiver = Receiver(SECRET).start()
@@ -30,13 +32,16 @@ def receiver(settings):
     receiver.stop()
 
 
-def deliver_until_quiet(rounds: int = 20) -> None:
-    """What the worker does: deliver what is due, again as retries come due."""
+def deliver_until_quiet(rounds: int = 40) -> None:
+    """What the worker does: deliver what is due, again as retries come due, until nothing is
+    waiting or being sent."""
     for _ in range(rounds):
         hooks.send_due()
-        if not WebhookDelivery.objects.filter(status=SendStatus.QUEUED).exists():
+        pending = [SendStatus.QUEUED, SendStatus.SENDING]
+        if not WebhookDelivery.objects.filter(status__in=pending).exists():
             return
         time.sleep(0.25)
+    raise AssertionError("webhook deliveries still waiting after every round")
 
 
 def test_a_confirmation_reaches_the_receiver_signed(receiver, client, mail):

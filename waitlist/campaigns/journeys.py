@@ -25,8 +25,9 @@ EXPIRY_NOTICE = dt.timedelta(hours=48)
 
 
 def triggered(trigger: str, after: dt.datetime, until: dt.datetime):
-    """The people whose trigger's moment is in (after, until]."""
-    people = Subscriber.objects.all()
+    """The confirmed people whose trigger's moment is in (after, until]: each a range on an
+    index that leads with the status."""
+    people = Subscriber.objects.filter(status=Subscriber.Status.CONFIRMED)
     match trigger:
         case Trigger.CONFIRMED:
             return people.filter(confirmed_at__gt=after, confirmed_at__lte=until)
