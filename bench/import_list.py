@@ -280,7 +280,7 @@ def main() -> None:
         upload_goals = []
         if args.upload_mb:
             upload_goals, figures["upload"] = upload(stack, Path(folder), args.upload_mb)
-    raise SystemExit(0 if finish("import-list", goals + upload_goals, figures) else 1)
+    raise SystemExit(0 if finish("import_list", goals + upload_goals, figures) else 1)
 
 
 if __name__ == "__main__":

@@ -213,3 +213,12 @@ def test_the_operator_switches_a_journey_on_and_off_in_admin(staff_client):
     assert not welcome.active
     staff_client.get("/admin/waitlist/journey/")
     assert Journey.objects.count() == 1, "the welcome journey is made once"
+
+
+def test_an_operator_chooses_to_leave_out_whoever_is_at_the_cap(staff_client):
+    form = {"name": "Flash", "subject": "Today only", "body": "Hi", "send_at_0": "",
+            "send_at_1": "", "in_archive": "on"}  # fmt: skip
+    staff_client.post("/admin/waitlist/campaign/add/", {**form, "when_capped": "drop"})
+    staff_client.post("/admin/waitlist/campaign/add/", {**form, "name": "Usual"})
+    assert Campaign.objects.get(name="Flash").when_capped == "drop"
+    assert Campaign.objects.get(name="Usual").when_capped == "wait", "the default"

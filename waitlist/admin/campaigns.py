@@ -59,17 +59,22 @@ class CampaignForm(forms.ModelForm):
         fields = [
             "name", "subject", "preheader", "body", "audience_interests", "audience_states",
             "audience_milestone", "send_at", "local_time", "quiet_hours_override", "in_archive",
-            "invite_capacity", "invite_order", "invitation_days",
+            "invite_capacity", "invite_order", "invitation_days", "when_capped",
         ]  # fmt: skip
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        if "when_capped" in self.fields:  # left out of a form: it waits, the default
+            self.fields["when_capped"].required = False
         if "invite_capacity" in self.fields:  # an invitation wave's form
             self.fields["invite_capacity"].required = True
             self.fields["audience_states"].help_text = (
                 "Only people in these states; none chosen: every open state. A wave never "
                 "invites anyone outside a state open on its day."
             )
+
+    def clean_when_capped(self) -> str:
+        return self.cleaned_data.get("when_capped") or Campaign.WhenCapped.WAIT
 
 
 # The invitation an operator starts from: each person's link to accept is added below it.
@@ -107,6 +112,7 @@ class CampaignAdmin(MarkdownPreviewMixin, HistoryAdmin):
                     "send_at",
                     "local_time",
                     "quiet_hours_override",
+                    "when_capped",
                     "test_sent_at",
                     "started_at",
                     "finished_at",
@@ -175,7 +181,15 @@ class CampaignAdmin(MarkdownPreviewMixin, HistoryAdmin):
         fieldsets = super().get_fieldsets(request, obj)
         if self.kind(request, obj) == Campaign.Kind.INVITATION:
             fieldsets = [
-                (name, {**options, "fields": [f for f in options["fields"] if f != "in_archive"]})
+                (
+                    name,
+                    {
+                        **options,
+                        "fields": [
+                            f for f in options["fields"] if f not in ("in_archive", "when_capped")
+                        ],
+                    },
+                )
                 for name, options in fieldsets
             ]
             fieldsets.insert(3, ("Invitations", {
