@@ -64,3 +64,26 @@ def a_public_server_does_not_trust_forwarded_addresses(
             id="halftime.W002",
         )
     ]
+
+
+# Directives through which a page could hand a visitor's data to another site: a script (a
+# "tag"), or a request made from the page.
+SHARING_DIRECTIVES = ("default-src", "script-src", "script-src-elem", "connect-src")
+
+
+@checks.register(checks.Tags.security)
+def no_page_shares_data(app_configs, **kwargs) -> list[checks.CheckMessage]:
+    """Visitors of a men's-health site say something about their health by being there, and some
+    send Global Privacy Control: no page may load another site's script or send it requests. A
+    tag added later must first change this check, knowingly."""
+    directives = settings.CONTENT_SECURITY_POLICY["DIRECTIVES"]
+    return [
+        checks.Error(
+            f"The Content-Security-Policy's {name} allows {', '.join(others)}: a page could load "
+            "another site's script or send it what a visitor reads.",
+            hint="Keep these directives to 'self' (and 'none').",
+            id="halftime.E001",
+        )
+        for name in SHARING_DIRECTIVES
+        if (others := [s for s in directives.get(name, []) if s not in ("'self'", "'none'")])
+    ]

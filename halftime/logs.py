@@ -27,6 +27,12 @@ def email_fingerprint(email: str) -> str:
     return "email:" + hashlib.sha256(email.strip().lower().encode()).hexdigest()[:12]
 
 
+def cleaned(text: str) -> str:
+    """`text` with every email address replaced by its fingerprint and every link token by
+    [token]."""
+    return without_tokens(_EMAIL.sub(lambda m: email_fingerprint(m.group(0)), text))
+
+
 class RequestIdMiddleware:
     """Take the load balancer's X-Request-ID when it is well formed, else make one; echo it."""
 
@@ -51,10 +57,17 @@ class ContextFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = request_id.get()
         message = record.getMessage()
-        cleaned = without_tokens(_EMAIL.sub(lambda m: email_fingerprint(m.group(0)), message))
-        if cleaned != message:
-            record.msg, record.args = cleaned, None
+        if (clean := cleaned(message)) != message:
+            record.msg, record.args = clean, None
         return True
+
+
+class PlainFormatter(logging.Formatter):
+    """Lines for a terminal; a traceback cleaned as the message is (an SMTP refusal's names
+    the address)."""
+
+    def formatException(self, ei) -> str:  # noqa: N802
+        return cleaned(super().formatException(ei))
 
 
 class JsonFormatter(logging.Formatter):
@@ -67,7 +80,5 @@ class JsonFormatter(logging.Formatter):
             "request_id": getattr(record, "request_id", "-"),
         }
         if record.exc_info:
-            line["exception"] = _EMAIL.sub(
-                lambda m: email_fingerprint(m.group(0)), self.formatException(record.exc_info)
-            )
+            line["exception"] = cleaned(self.formatException(record.exc_info))
         return json.dumps(line, ensure_ascii=False)

@@ -49,6 +49,7 @@ BUILD_ID = build_id()
 
 
 def page_version() -> str:
-    """The deploy, and the consent wording the join form on every page shows."""
-    wording = hashlib.sha256(consent.current_text().encode()).hexdigest()[:12]
-    return f"{BUILD_ID}.{consent.CURRENT}.{wording}"
+    """The deploy, and the consent wordings the join form on every page shows."""
+    shown = [consent.current_text(purpose) for purpose in consent.CURRENT]
+    wording = hashlib.sha256("\0".join(shown).encode()).hexdigest()[:12]
+    return f"{BUILD_ID}.{'.'.join(consent.CURRENT.values())}.{wording}"

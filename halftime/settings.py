@@ -200,6 +200,9 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
+# Workers log through LOGGING (below), whose filter keeps addresses and link tokens out of every
+# line, rather than through a root handler of Celery's own.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TIMEZONE = "UTC"
 # Transactional mail has a queue of its own, so it never waits behind a campaign.
 CELERY_TASK_ROUTES = {
@@ -231,6 +234,7 @@ CELERY_BEAT_SCHEDULE = {
     },
     "sweep-review-emails": {"task": "articles.tasks.sweep_review_emails", "schedule": 60},
     "sweep-webhooks": {"task": "waitlist.tasks.sweep_webhooks", "schedule": 30},
+    "sweep-erasures": {"task": "waitlist.tasks.sweep_erasures", "schedule": 60},
     "run-journeys": {
         "task": "waitlist.tasks.run_journeys",
         "schedule": JOURNEY_SECONDS,
@@ -240,6 +244,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "waitlist.tasks.tend_invitations",
         "schedule": 60,
         "options": {"expires": 60},
+    },
+    "apply-retention": {
+        "task": "waitlist.tasks.apply_retention",
+        "schedule": 24 * 3600,
+        "options": {"expires": 24 * 3600},
     },
 }
 # Mailbox providers by MX (waitlist/engine/providers.py): the DNS resolver to ask, "system" for
@@ -286,6 +295,12 @@ EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=20)
 # ANYMAIL_WEBHOOK_SECRET ("user:password") guards the bounce and complaint webhook at
 # /anymail/<esp>/tracking/.
 EMAIL_ESP = env("EMAIL_ESP", default="")
+# Discreet mode (waitlist/engine/discreet.py): the condition words listed in admin never appear
+# in a sender's name, subject, preheader, header, link path or anything sent to the email service
+# or a webhook receiver; campaigns and system emails that would carry one are refused.
+DISCREET_MODE = env.bool("DISCREET_MODE", default=True)
+# Postmark's message streams an erasure is passed to (waitlist/engine/processors.py).
+POSTMARK_MESSAGE_STREAMS = env.list("POSTMARK_MESSAGE_STREAMS", default=["outbound"])
 if EMAIL_ESP:
     EMAIL_BACKEND = f"anymail.backends.{EMAIL_ESP}.EmailBackend"
 ANYMAIL = {
@@ -373,7 +388,10 @@ LOGGING = {
     "disable_existing_loggers": False,
     "filters": {"context": {"()": "halftime.logs.ContextFilter"}},
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "plain": {
+            "()": "halftime.logs.PlainFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s",
+        },
         "json": {"()": "halftime.logs.JsonFormatter"},
     },
     "handlers": {
@@ -411,6 +429,15 @@ WAITLIST_EMAIL_LIMIT = env.int("WAITLIST_EMAIL_LIMIT", default=5)
 # address's hash) after this many days without a confirmation or a new request.
 CONFIRM_REMINDER_HOURS = env.int("CONFIRM_REMINDER_HOURS", default=48)
 PENDING_EXPIRY_DAYS = env.int("PENDING_EXPIRY_DAYS", default=30)
+# Retention (waitlist/people/retention.py, run by beat daily; the data map in admin shows the
+# schedule): transactional emails that are not consent evidence are deleted RETENTION_OUTBOX_DAYS
+# after they were written; webhook deliveries (their bodies carry the address) once delivered,
+# after RETENTION_WEBHOOK_DAYS; a person unsubscribed for RETENTION_UNSUBSCRIBED_DAYS is erased
+# down to the address's hash, their consent records reduced to what proves consent (wording,
+# version, times; no IP address or browser).
+RETENTION_OUTBOX_DAYS = env.int("RETENTION_OUTBOX_DAYS", default=90)
+RETENTION_WEBHOOK_DAYS = env.int("RETENTION_WEBHOOK_DAYS", default=30)
+RETENTION_UNSUBSCRIBED_DAYS = env.int("RETENTION_UNSUBSCRIBED_DAYS", default=730)
 # Places a person moves up the list for each referral that counted.
 REFERRAL_PLACES = env.int("REFERRAL_PLACES", default=3)
 # Sites of your own whose pages may join people through the JSON API from the browser

@@ -13,6 +13,13 @@ sitemaps = {**learning_center, "updates": UpdateSitemap}
 urlpatterns = [
     path("", views.HomeView.as_view(), name="home"),
     path("privacy/", views.PrivacyView.as_view(), name="privacy"),
+    path("health-data-privacy/", views.HealthDataPolicyView.as_view(), name="health_data_policy"),
+    path(
+        "health-data-privacy/<str:version>/",
+        views.HealthDataPolicyView.as_view(),
+        name="health_data_policy_version",
+    ),
+    path(".well-known/gpc.json", views.gpc, name="gpc"),
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
     path("robots.txt", views.robots_txt, name="robots_txt"),

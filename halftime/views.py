@@ -1,5 +1,6 @@
 import functools
 import logging
+from email.utils import parseaddr
 from pathlib import Path
 
 from django.conf import settings
@@ -16,7 +17,7 @@ from articles import cards
 from articles.models import Article
 from waitlist.models import Subscriber
 
-from . import icons
+from . import healthdata, icons
 
 logger = logging.getLogger(__name__)
 
@@ -149,6 +150,39 @@ class PrivacyView(TemplateView):
         "reminder_hours": settings.CONFIRM_REMINDER_HOURS,
         "expiry_days": settings.PENDING_EXPIRY_DAYS,
     }
+
+
+class HealthDataPolicyView(TemplateView):
+    """The Consumer Health Data Privacy Policy: the current version, or an earlier one by its
+    label. How long data is kept is read from the settings that enforce it."""
+
+    template_name = "health_data/policy.html"
+
+    def get_context_data(self, **kwargs):
+        label = kwargs.pop("version", healthdata.CURRENT)
+        if label not in healthdata.VERSIONS:
+            raise Http404("No such version of the policy.")
+        return super().get_context_data(
+            label=label,
+            policy=healthdata.VERSIONS[label],
+            current=label == healthdata.CURRENT,
+            replaced_on=healthdata.replaced_on(label),
+            history=healthdata.history(),
+            expiry_days=settings.PENDING_EXPIRY_DAYS,
+            outbox_days=settings.RETENTION_OUTBOX_DAYS,
+            webhook_days=settings.RETENTION_WEBHOOK_DAYS,
+            unsubscribed_days=settings.RETENTION_UNSUBSCRIBED_DAYS,
+            contact_email=parseaddr(settings.DEFAULT_FROM_EMAIL)[1],
+            postal_address=settings.POSTAL_ADDRESS,
+            **kwargs,
+        )
+
+
+@require_safe
+def gpc(request: HttpRequest) -> JsonResponse:
+    """The Global Privacy Control support resource (https://privacycg.github.io/gpc-spec/):
+    the site honours the signal."""
+    return JsonResponse({"gpc": True, "lastUpdate": healthdata.GPC_LAST_UPDATE.isoformat()})
 
 
 class HomeView(TemplateView):

@@ -154,18 +154,24 @@ class SubscriberFactory(factory.django.DjangoModelFactory):
     canonical_email_hash = factory.LazyAttribute(lambda s: email_hash(canonical_email(s.email)))
     status = Subscriber.Status.CONFIRMED
     confirmed_at = factory.LazyFunction(timezone.now)
-    interests = factory.LazyFunction(lambda: ["testosterone"])
+    interests = factory.LazyFunction(list)  # kept only with their own consent
     state = "TX"
 
     @factory.post_generation
     def consent(subscriber, create, extracted, **kwargs):  # noqa: N805
         if create and extracted is not False:
-            ConsentRecord.objects.create(
-                subscriber=subscriber,
-                consent_version=consent.CURRENT,
-                consent_text=consent.current_text(),
-                confirmed_at=subscriber.confirmed_at,
+            # Interests are kept only with their own consent.
+            purposes = [consent.Purpose.LIST] + (
+                [consent.Purpose.INTERESTS] if subscriber.interests else []
             )
+            for purpose in purposes:
+                ConsentRecord.objects.create(
+                    subscriber=subscriber,
+                    purpose=purpose,
+                    consent_version=consent.current_version(purpose),
+                    consent_text=consent.current_text(purpose),
+                    confirmed_at=subscriber.confirmed_at,
+                )
 
 
 class CampaignFactory(factory.django.DjangoModelFactory):

@@ -1,11 +1,12 @@
 """Screenshots of the pages a visitor meets first, at a phone's size (390 × 844) and a
-desktop's (1280 × 800), in Debian's chromium: the home page, an article, its reviewer's page,
-the referral page (with a friend who counted and one held), the invite landing and a person's
-invitation, and, signed in as the admin `dev.py run` makes, a campaign (its send panel, and its
-body beside the live preview), its confirmation, the dashboard, the list import, the mailbox
-provider paces, the warm-up plan, the journeys, a system email's wording, the article list, an
-article's editor with its live preview and its review panel, and the article's newest text on
-its real page as a medical reviewer reads it.
+desktop's (1280 × 800), in Debian's chromium: the home page, the Consumer Health Data Privacy
+Policy, an article, its reviewer's page, the referral page (with a friend who counted and one
+held), the invite landing, a person's preferences and their invitation, and, signed in as the
+admin `dev.py run` makes, a campaign (its send panel, and its body beside the live preview), its
+confirmation, the dashboard, the data map, the list import, the mailbox provider paces, the
+warm-up plan, the journeys, a system email's wording, the article list, an article's editor with
+its live preview and its review panel, and the article's newest text on its real page as a
+medical reviewer reads it.
 
     python3 dev.py run                                     # in one terminal
     .venv/bin/python tools/screenshots.py http://localhost:8000 docs/screenshots
@@ -85,7 +86,7 @@ def site_pages() -> dict[str, str]:
                 referral_credited=outcome == "counted",
             )  # fmt: skip
     article = Article.objects.published().order_by("-publish_at").first()
-    pages = {"home": "/"}
+    pages = {"home": "/", "health-data-policy": "/health-data-privacy/"}
     if article is not None:
         pages["article"] = article.get_absolute_url()
         if article.reviewer:
@@ -94,6 +95,9 @@ def site_pages() -> dict[str, str]:
         f"/waitlist/welcome/{tokens.make_token(tokens.PREFERENCES, key=person.token_key)}/"
     )
     pages["invite"] = f"/waitlist/?ref={person.referral_code}"
+    pages["preferences"] = (
+        f"/waitlist/preferences/{tokens.make_token(tokens.PREFERENCES, key=person.token_key)}/"
+    )
     invitation, _ = Invitation.objects.get_or_create(subscriber=person)
     if invitation.status == Invitation.Status.WAITING:  # their place came up
         invitation.invite(now=timezone.now(), days=14, description="For the screenshots.")
@@ -130,6 +134,7 @@ def operator_pages() -> tuple[dict[str, str], tuple[str, str]] | None:
         "campaign-body": f"/admin/waitlist/campaign/{campaign.pk}/change/#id_body",
         "campaign-confirm": f"/admin/waitlist/campaign/{campaign.pk}/confirm/schedule/",
         "dashboard": "/admin/waitlist/subscriber/dashboard/",
+        "data-map": "/admin/waitlist/subscriber/data-map/",
         "import": "/admin/waitlist/subscriber/import/",
         "paces": "/admin/waitlist/pace/",
         "warm-up": "/admin/waitlist/warmup/",

@@ -156,3 +156,48 @@ def webhooks_go_over_https(app_configs, databases=None, **kwargs) -> list[checks
             if urlsplit(endpoint.url).scheme != "https"
         ]
     return found
+
+
+@checks.register(checks.Tags.security, deploy=True)
+def erasures_reach_the_email_service(app_configs, **kwargs) -> list[checks.CheckMessage]:
+    """An erasure must reach the email service's own lists (`engine.processors`)."""
+    from .engine.processors import SERVICES
+
+    if settings.EMAIL_ESP and settings.EMAIL_ESP not in SERVICES:
+        return [
+            checks.Error(
+                f"Erasures cannot be passed to {settings.EMAIL_ESP}: its suppression API is not "
+                "known here, so an erased person's address would stay in its lists.",
+                hint=f"Send through one of {', '.join(sorted(SERVICES))}, or over SMTP.",
+                id="waitlist.E010",
+            )
+        ]
+    return []
+
+
+@checks.register(checks.Tags.security, checks.Tags.database, deploy=True)
+def the_sender_is_discreet(app_configs, databases=None, **kwargs) -> list[checks.CheckMessage]:
+    """The sender's name and the list's name travel with every email, outside its body: they
+    must not name a condition (`engine.discreet`). Run with a database, like E008."""
+    from .engine import discreet
+
+    for alias in databases or []:
+        try:
+            found = discreet.findings(discreet.sender_fields(), using=alias)
+        except DatabaseError as exc:
+            return [
+                checks.Error(
+                    f"The discreet words could not be read ({exc}).",
+                    hint="Run the check where the database is reachable and migrated.",
+                    id="waitlist.E011",
+                )
+            ]
+        return [
+            checks.Error(
+                finding,
+                hint="Change DEFAULT_FROM_EMAIL or SITE_NAME, or the discreet words in admin.",
+                id="waitlist.E012",
+            )
+            for finding in found
+        ]
+    return []

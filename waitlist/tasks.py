@@ -4,9 +4,9 @@ from celery import shared_task
 
 from . import heartbeats
 from .campaigns import dispatch, journeys
-from .engine import bounces, hooks
+from .engine import bounces, hooks, processors
 from .invites import sweep as invitations
-from .people import domains, importing, outbox, pending
+from .people import domains, importing, outbox, pending, retention
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +49,16 @@ def tend_pending() -> dict[str, int]:
     outcome = pending.tend()
     if any(outcome.values()):
         logger.info("pending signups: %(reminded)s reminded, %(expired)s erased", outcome)
+    return outcome
+
+
+@shared_task
+def apply_retention() -> dict[str, int]:
+    """Delete, or erase down to the address's hash, what is kept past its time (retention.py)."""
+    outcome = retention.apply()
+    if any(outcome.values()):
+        logger.info("retention: %(emails)s email(s) and %(webhooks)s webhook(s) deleted, "
+                    "%(unsubscribed)s unsubscribed person(s) erased", outcome)  # fmt: skip
     return outcome
 
 
@@ -97,6 +107,17 @@ def send_webhooks() -> int:
 @shared_task
 def sweep_webhooks() -> int:
     return hooks.sweep()
+
+
+@shared_task(acks_late=True)
+def tell_processors() -> int:
+    """Pass erasures on to the email service (engine/processors.py)."""
+    return processors.send_due()
+
+
+@shared_task
+def sweep_erasures() -> int:
+    return processors.sweep()
 
 
 @shared_task(acks_late=True)

@@ -19,7 +19,7 @@ from articles.models import Article
 
 from .invites import codes, start
 from .models import Campaign, Subscriber, USState
-from .people import links, milestones, pacing, privacy, referrals, signup, tokens
+from .people import consent, links, milestones, pacing, privacy, referrals, signup, tokens
 from .people.forms import JoinForm, PreferencesForm, StateForm
 from .people.networks import network
 from .people.ratelimit import Limit, LimiterUnavailable, hit
@@ -36,6 +36,11 @@ JOINED_COOKIE = "joined"
 def client_ip(request: HttpRequest) -> str | None:
     # Behind TRUSTED_PROXIES proxies, the visitor's address (halftime.middleware).
     return request.META.get("REMOTE_ADDR") or None
+
+
+def gpc(request: HttpRequest) -> bool:
+    """The browser sends Global Privacy Control: its person opts out of any sale or sharing."""
+    return request.headers.get("Sec-GPC", "").strip() == "1"
 
 
 def tripped(*limits: Limit) -> Limit | None:
@@ -165,6 +170,8 @@ class JoinView(View):
             ),
             ip=ip,
             user_agent=request.headers.get("User-Agent", ""),
+            interests_consent=form.cleaned_data["interests_consent"],
+            gpc=gpc(request),
         )
         if form.cleaned_data["code"]:
             access_code = codes.find(form.cleaned_data["code"])
@@ -266,11 +273,7 @@ class WelcomeView(View):
         form = StateForm(request.POST)
         if not form.is_valid():
             return self.page(request, subscriber, token, form, status=400)
-        links.update_preferences(
-            subscriber_id=subscriber.pk,
-            interests=subscriber.interests,
-            state=form.cleaned_data["state"],
-        )
+        links.set_state(subscriber_id=subscriber.pk, state=form.cleaned_data["state"])
         return redirect(reverse("waitlist:welcome", args=[token]) + "?state=saved")
 
     def on_the_list(self, token: str) -> Subscriber:
@@ -303,7 +306,11 @@ class PreferencesView(View):
     def get(self, request: HttpRequest, token: str) -> HttpResponse:
         subscriber = _subscriber(tokens.PREFERENCES, token)
         form = PreferencesForm(
-            initial={"interests": subscriber.interests, "state": subscriber.state}
+            initial={
+                "interests": subscriber.interests,
+                "interests_consent": consent.given(subscriber, consent.Purpose.INTERESTS),
+                "state": subscriber.state,
+            }
         )
         return self.page(request, subscriber, form, token)
 
@@ -315,7 +322,11 @@ class PreferencesView(View):
         links.update_preferences(
             subscriber_id=subscriber.pk,
             interests=form.cleaned_data["interests"],
+            interests_consent=form.cleaned_data["interests_consent"],
             state=form.cleaned_data["state"],
+            ip=client_ip(request),
+            user_agent=request.headers.get("User-Agent", ""),
+            gpc=gpc(request),
         )
         return redirect(reverse("waitlist:preferences", args=[token]) + "?saved=1")
 

@@ -94,8 +94,8 @@ def test_a_new_consent_wording_appears_at_once_on_every_page_and_in_the_next_rec
     for article in articles:
         assert old_words in page(client, article.get_absolute_url())
     new_words = "Email me about the launch. One click unsubscribes me, any time."
-    monkeypatch.setitem(consent.VERSIONS, "2026-12", new_words)
-    monkeypatch.setattr(consent, "CURRENT", "2026-12")
+    monkeypatch.setitem(consent.VERSIONS[consent.Purpose.LIST], "2026-12", new_words)
+    monkeypatch.setitem(consent.CURRENT, consent.Purpose.LIST, "2026-12")
 
     for url in [a.get_absolute_url() for a in articles] + ["/waitlist/"]:
         shown = page(client, url)

@@ -109,7 +109,8 @@ def test_a_wave_invites_the_first_five_texans_and_one_accepts(site, browser: Bro
 
         # The campaign's own tab loads itself again as its status moves on; a second tab
         # reads the wave's page as an operator opening it now would.
-        wave = operator.context.new_page()
+        wave = browser.new_page()
+        sign_in(wave, url)
         wave.goto(operator.url)
         figures = wave.locator(".wave-invitations")
         expect(figures.locator('[data-invitations="total"]')).to_have_text("5")

@@ -169,6 +169,7 @@ def is_campaign(received: Received, campaign: str) -> bool:
 def join(page: Page, url: str, address: str, state: str) -> None:
     page.goto(f"{url}/waitlist/")
     page.get_by_label("Email address").fill(address)
+    page.get_by_label("Use my interests to choose which updates I get.").check()
     page.get_by_label("Sleep").check()
     page.get_by_label("Your US state (optional)").select_option(state)
     page.get_by_role("button", name="Join the waitlist").click()

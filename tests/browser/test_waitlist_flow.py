@@ -23,6 +23,7 @@ def test_join_from_an_article_confirm_by_email_and_see_the_position(
 
     form = phone_page.locator("form[data-join-form]")
     form.get_by_label("Email address").fill("phone.reader@example.com")
+    form.get_by_label("Use my interests to choose which updates I get.").check()
     form.get_by_label("Sleep").check()
     form.get_by_label("Your US state (optional)").select_option("TX")
     assert_accessible(phone_page)

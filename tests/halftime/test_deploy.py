@@ -139,7 +139,21 @@ def test_an_email_service_s_own_webhook_key_is_asked_for():
     result = check(postal)
     assert result.returncode != 0
     assert "waitlist.E005" in result.stderr and "POSTAL_WEBHOOK_KEY" in result.stderr
-    assert check({**postal, "ANYMAIL_POSTAL_WEBHOOK_KEY": "a-public-key"}).returncode == 0
+    keyed = check({**postal, "ANYMAIL_POSTAL_WEBHOOK_KEY": "a-public-key"})
+    assert "waitlist.E005" not in keyed.stderr
+    # Postal has no suppression API here: an erased address would stay in its lists.
+    assert keyed.returncode != 0 and "waitlist.E010" in keyed.stderr
+
+
+def test_an_email_service_that_hears_erasures_passes():
+    postmark = {
+        **PRODUCTION,
+        "EMAIL_ESP": "postmark",
+        "ANYMAIL_POSTMARK_SERVER_TOKEN": "token",
+        "ANYMAIL_WEBHOOK_SECRET": SECRET,
+    }
+    result = check(postmark)
+    assert result.returncode == 0, result.stderr
 
 
 def test_smtp_without_a_bounce_mailbox_is_refused():

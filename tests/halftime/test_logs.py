@@ -72,3 +72,33 @@ def test_gunicorn_s_access_log_keeps_no_token_of_an_emailed_link(smtp_sink):
     assert "GET /u/[token]/ HTTP/1.1" in log
     assert "/waitlist/preferences/[token]/export/?from=mail" in log
     assert "/waitlist/welcome/[token]/" in log  # the Referer too
+
+
+def test_a_worker_s_log_lines_and_tracebacks_carry_no_address_or_link_token():
+    """A Celery worker sets its logging up as below: its lines go through the site's filter."""
+    import os
+    import subprocess
+    import sys
+
+    from django.conf import settings
+
+    script = (
+        "import django, logging; django.setup()\n"
+        "from halftime.celery import app\n"
+        "app.log.setup(loglevel='INFO')\n"
+        "log = logging.getLogger('waitlist.engine.sending')\n"
+        "log.warning('550 refused jane.doe@example.com; see /u/abc123token/')\n"
+        "try:\n"
+        "    raise RuntimeError('refused <jane.doe@example.com>')\n"
+        "except RuntimeError:\n"
+        "    log.exception('send failed')\n"
+    )
+    env = {**os.environ, "LOG_FORMAT": "plain", "DJANGO_SETTINGS_MODULE": "halftime.settings"}
+    result = subprocess.run(
+        [sys.executable, "-c", script], env=env, cwd=settings.BASE_DIR, capture_output=True,
+        text=True, timeout=60,
+    )  # fmt: skip
+    output = result.stdout + result.stderr
+    assert "send failed" in output and "RuntimeError" in output, output
+    assert "jane.doe" not in output and "abc123token" not in output, output
+    assert email_fingerprint("jane.doe@example.com") in output and "/u/[token]/" in output

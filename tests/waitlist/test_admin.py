@@ -32,7 +32,7 @@ def test_subscriber_list_filters_and_search():
 
 
 def test_csv_export_needs_its_own_permission():
-    subscriber = SubscriberFactory(email="alice@example.com")
+    subscriber = SubscriberFactory(email="alice@example.com", interests=["testosterone"])
     data = {"action": "export_csv", "_selected_action": [subscriber.pk]}
     viewer = staff_with("view_subscriber")
     assert "export_csv" not in viewer.get("/admin/waitlist/subscriber/").content.decode()

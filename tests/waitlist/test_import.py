@@ -113,10 +113,8 @@ def test_a_file_with_three_bad_lines_imports_nothing_and_says_each(importer):
 
 def test_every_problem_of_every_line_is_listed(importer):
     page = text(preview(importer, (FIXTURES / "problems.csv").read_bytes()))
-    assert (
-        "line 2: 'not-an-address' is not an email address; unknown interest(s) cooking; known: "
-        in page
-    )
+    assert "line 2: 'not-an-address' is not an email address; unknown US state" in page
+    assert "not imported: interests are health data, kept only with each person's own" in page
     assert "unknown US state 'Atlantis' (two letters, as TX)</li>" in page
     assert (
         "line 3: consent evidence is incomplete: no consent_source and no consent_wording or "
@@ -181,7 +179,9 @@ def test_rows_with_evidence_join_confirmed_with_it_the_rest_are_asked(importer, 
     page = text(upload(importer, csv(*GOOD)))
     assert "Imported" in page and "3 imported (2 confirmed" in page
     ana = Subscriber.objects.get(email="ana@example.com")
-    assert (ana.status, ana.state, ana.interests) == ("confirmed", "TX", ["sleep", "testosterone"])
+    # Interests are health data: an old list's file cannot carry each person's consent to them.
+    assert (ana.status, ana.state, ana.interests) == ("confirmed", "TX", [])
+    assert not ana.consents.filter(purpose="interests").exists()
     record = ana.consents.get()
     assert (record.consent_text, record.source, record.signup_ip) == (
         "Email me launch news.", "Typeform launch page", "198.51.100.7",
@@ -254,11 +254,11 @@ def test_a_list_that_changed_since_its_preview_is_refused_whole(importer):
     page = text(preview(importer, csv(GOOD[0], "zed@example.com,,,,,,,")))
     key = re.search(r'name="upload" value="(\d+)"', page).group(1)
     importer.post(URL, {"upload": key, "action": "import"})
-    # Between the preview and the worker, an interest this file names stops being one.
-    ListUpload.objects.filter(pk=key).update(data=csv(GOOD[0], "zed@example.com,,,,,,cook,"))
+    # Between the preview and the worker, the stored file changes.
+    ListUpload.objects.filter(pk=key).update(data=csv(GOOD[0], "zed@example.com,,,,,,,ZZ"))
     importing.run_uploads()
     failed = ListUpload.objects.get()
-    assert failed.status == "failed" and "line 3: unknown interest(s) cook" in failed.result
+    assert failed.status == "failed" and "line 3: unknown US state 'ZZ'" in failed.result
     assert not Subscriber.objects.exists()
     assert "Not imported" in text(importer.get(URL))
     # Its problems may name addresses: a day later, the next upload takes it away.
@@ -333,7 +333,7 @@ def test_windows_1252_is_read_with_its_note(importer):
     importing.run_uploads()
     record = ConsentRecord.objects.get(subscriber__email="ora@example.com")
     assert record.source == "Café O’Neil sign-up sheet"
-    assert Subscriber.objects.get(email="ora@example.com").interests == ["sleep"]
+    assert Subscriber.objects.get(email="ora@example.com").interests == []
 
 
 def test_times_without_where_or_what_ask_for_them_once(importer):
@@ -425,7 +425,7 @@ BAD_IP = csv("ana@example.com,2026-01-01T00:00:00Z,Site,Yes.,,999.1.1.1,,")
         (TWICE, "line 3: Ana@Example.com is already on line 2"),
         (FUTURE, "line 2: consented_at 2030-01-01T00:00:00Z is in the future"),
         (NOT_A_TIME, "line 2: consented_at 'yesterday' is not a date"),
-        (csv("ana@example.com,,,,,,cooking,"), "line 2: unknown interest(s) cooking"),
+        (csv("ana@example.com,,,,,,,ZZ"), "line 2: unknown US state 'ZZ'"),
         (BAD_IP, "line 2: consent_ip '999.1.1.1' is not an IP address"),
         (csv("ana@example.com,,,,,,,,extra"), "line 2: 9 fields where the header has 8"),
         (csv("a" * 250 + "@example.com,,,,,,,"), "is longer than 254 characters"),

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.django_db
 
 
 def confirm_token(subscriber: Subscriber) -> str:
-    consent = subscriber.consents.first()
+    consent = subscriber.consents.filter(purpose="list").first()
     return tokens.make_token(tokens.CONFIRM, key=subscriber.token_key, consent_id=consent.pk)
 
 
@@ -275,7 +275,9 @@ def test_preferences_change_interests_and_state(client):
     page = client.get(url).content.decode()
     assert re.search(r'value="sleep"[^>]*checked', page)
     assert not re.search(r'value="weight"[^>]*checked', page)
-    response = client.post(url, {"interests": ["weight", "peptides"], "state": "TX"})
+    response = client.post(
+        url, {"interests": ["weight", "peptides"], "interests_consent": "on", "state": "TX"}
+    )
     assert response.status_code == 302
     subscriber.refresh_from_db()
     assert (subscriber.interests, subscriber.state) == (["weight", "peptides"], "TX")
@@ -293,7 +295,9 @@ def test_bad_preferences_are_refused_with_a_message(client):
 
 
 def test_download_my_data_returns_everything_held_as_json(client):
-    subscriber = joined(client, email="data@example.com", interests=["sleep"], state="OR")
+    subscriber = joined(
+        client, email="data@example.com", interests=["sleep"], interests_consent="on", state="OR"
+    )
     client.post(f"/waitlist/confirm/{confirm_token(subscriber)}/", REMOTE_ADDR="203.0.113.9")
     response = client.post(f"/waitlist/preferences/{token(tokens.PREFERENCES, subscriber)}/export/")
     assert response.status_code == 200
@@ -302,7 +306,9 @@ def test_download_my_data_returns_everything_held_as_json(client):
     assert data["email"] == "data@example.com"
     assert data["status"] == "confirmed"
     assert data["interests"] == ["sleep"] and data["state"] == "OR"
-    (consent,) = data["consents"]
+    interests, consent = data["consents"]
+    assert (interests["purpose"], consent["purpose"]) == ("interests", "list")
+    assert interests["text"] == "Use my interests to choose which updates I get."
     assert consent["signup_ip"] == "203.0.113.7" and consent["confirm_ip"] == "203.0.113.9"
     assert "unsubscribe at any time" in consent["text"]
 

@@ -59,10 +59,10 @@ def test_a_new_address_writes_its_subscriber_consent_and_confirmation_together()
 
 @pytest.mark.django_db(transaction=True)
 def test_a_signup_whose_consent_cannot_be_written_leaves_nothing_behind(monkeypatch):
-    def broken(**values):
+    def broken(*args, **kwargs):
         raise IntegrityError("consent table refused the row")
 
-    monkeypatch.setattr(ConsentRecord.objects, "create", broken)
+    monkeypatch.setattr(ConsentRecord.objects, "bulk_create", broken)
     with pytest.raises(IntegrityError):
         join("half@example.com")
     assert not Subscriber.objects.filter(email="half@example.com").exists()

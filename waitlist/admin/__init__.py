@@ -1,3 +1,10 @@
 """The waitlist's admin, by room."""
 
-from . import campaigns, invites, journeys, people, wording  # noqa: F401  (registers the ModelAdmins)
+from . import (  # noqa: F401  (registers the ModelAdmins)
+    campaigns,
+    invites,
+    journeys,
+    people,
+    privacy,
+    wording,
+)

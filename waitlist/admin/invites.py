@@ -10,7 +10,7 @@ from django.contrib import admin, messages
 from django.db.models import Count, Q
 from django.urls import reverse
 
-from ..engine import hooks
+from ..engine import discreet, hooks
 from ..engine.messages import absolute
 from ..models import AccessCode, Invitation, OpenState, Subscriber, WebhookDelivery, WebhookEndpoint
 from .people import ReadOnlyAdmin, invitation_history
@@ -130,10 +130,24 @@ class WebhookDeliveryAdmin(ReadOnlyAdmin):
         )
 
 
+class AccessCodeForm(forms.ModelForm):
+    class Meta:
+        model = AccessCode
+        fields = ["code", "label", "limit", "expires_at", "invitation_days", "active"]
+
+    def clean_code(self) -> str:
+        """The code is in the page's address and in what the clinic's systems are sent."""
+        code = self.cleaned_data["code"]
+        if problems := discreet.findings({"the code": code}):
+            raise forms.ValidationError(problems)
+        return code
+
+
 @admin.register(AccessCode)
 class AccessCodeAdmin(admin.ModelAdmin):
     """Codes many people may use: each use invites one person, up to the limit."""
 
+    form = AccessCodeForm
     list_display = ["code", "label", "used", "limit", "expires_at", "active", "link"]
     list_filter = ["active"]
     search_fields = ["code", "label"]

@@ -16,6 +16,7 @@ from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
 from ..campaigns import journeys
+from ..campaigns.lifecycle import CampaignError
 from ..models import Campaign, Journey, JourneyStep, SendStatus
 
 SWITCH_PERMISSION = "waitlist.switch_journey"
@@ -135,8 +136,12 @@ class JourneyAdmin(admin.ModelAdmin):
         if wanted and not journey.steps.exists():
             messages.error(request, "Add a step first: a journey without steps sends nothing.")
             return back
-        with transaction.atomic():
-            (journeys.switch_on if wanted else journeys.switch_off)(journey, by=request.user)
+        try:
+            with transaction.atomic():
+                (journeys.switch_on if wanted else journeys.switch_off)(journey, by=request.user)
+        except CampaignError as exc:
+            messages.error(request, str(exc))
+            return back
         messages.success(
             request,
             "Switched on: people who meet its trigger from now on get its emails."

@@ -41,6 +41,7 @@ from ..models import (
 from ..people import importing, milestones, privacy
 from ..people.dashboard import dashboard_view, spreadsheet_cell
 from ..people.embed import embed_view
+from .datamap import datamap_view
 
 
 def invitation_history(invitation: Invitation) -> str:
@@ -68,7 +69,9 @@ class ReadOnlyInline(admin.TabularInline):
 class ConsentInline(ReadOnlyInline):
     model = ConsentRecord
     fields = readonly_fields = [
+        "purpose",
         "consent_version",
+        "gpc",
         "signed_up_at",
         "signup_ip",
         "confirmed_at",
@@ -138,8 +141,10 @@ class SubscriberAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     inlines = [ConsentInline]
     actions = ["export_csv", "erase"]
+    # Interests are health data, kept only with the person's own consent: only they change them.
     readonly_fields = [
-        "email", "status", "source_article", "placement", *UTM_FIELDS, "referrer_url",
+        "email", "status", "interests", "gpc", "email_service_told", "source_article",
+        "placement", *UTM_FIELDS, "referrer_url",
         "referral_code", "referred_by", "referral_outcome", "credited_referrals", "rewards",
         "signup_ip",
         "created_at",
@@ -163,10 +168,10 @@ class SubscriberAdmin(admin.ModelAdmin):
             {
                 "fields": [
                     "signup_ip", "created_at", "confirmed_at", "reminded_at", "unsubscribed_at",
-                    "erasure_reason",
                 ]
             },
         ),
+        ("Privacy", {"fields": ["gpc", "erasure_reason", "email_service_told"]}),
     ]  # fmt: skip
 
     def has_add_permission(self, request):
@@ -180,6 +185,22 @@ class SubscriberAdmin(admin.ModelAdmin):
         return format_html(
             "<p>{}</p>{}", invitation.get_status_display(), invitation_history(invitation)
         )
+
+    @admin.display(description="erasure told to the email service")
+    def email_service_told(self, subscriber: Subscriber) -> str:
+        told = subscriber.processor_erasures.order_by("-created_at")
+        return format_html_join(
+            "", "<p>{}: {} {}</p>",
+            (
+                (
+                    row.processor or "SMTP",
+                    row.get_status_display(),
+                    f"{timezone.localtime(row.sent_at):%b %d, %Y %H:%M}: {row.answer}"
+                    if row.sent_at else row.answer,
+                )
+                for row in told
+            ),
+        ) or "–"  # fmt: skip
 
     @admin.display(description="Referrals that counted")
     def credited_referrals(self, subscriber: Subscriber) -> str:
@@ -253,6 +274,7 @@ class SubscriberAdmin(admin.ModelAdmin):
         embed = self.admin_site.admin_view(embed_view)
         return [
             path("dashboard/", dashboard, name="waitlist_dashboard"),
+            path("data-map/", self.admin_site.admin_view(datamap_view), name="waitlist_datamap"),
             path("embed/", embed, name="waitlist_embed"),
             path("import/", self.admin_site.admin_view(self.import_view), name="waitlist_import"),
             *super().get_urls(),

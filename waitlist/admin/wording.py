@@ -18,6 +18,7 @@ from django.views.decorators.http import require_POST
 from articles.editor import MarkdownPreviewMixin
 from articles.rendering import render_markdown
 
+from ..engine import discreet
 from ..engine import messages as mail
 from ..models import EmailWording, OutboundEmail
 from ..people import emails, wording
@@ -40,6 +41,8 @@ class WordingForm(forms.ModelForm):
             raise forms.ValidationError(
                 f"This email has no value for {names}. It can use: {known}."
             )
+        for problem in discreet.findings({"the subject": cleaned.get("subject", "")}):
+            self.add_error("subject", problem)
         return cleaned
 
 

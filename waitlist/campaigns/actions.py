@@ -13,7 +13,7 @@ from django.http.request import validate_host
 from django.urls import Resolver404, resolve
 from django.utils import timezone
 
-from ..engine import lint, messages, senderdomain, sending, workers
+from ..engine import discreet, lint, messages, senderdomain, sending, workers
 from ..models import Campaign, Delivery, Interest, OpenState, USState
 from ..people import tokens
 from ..people.dashboard import Table
@@ -177,6 +177,7 @@ def preflight(
         email="preflight@example.com", token_key="preflight",
     )  # fmt: skip
     problems += [f"The email: {finding}" for finding in lint.lint(html=copy.html, text=copy.text)]
+    problems += discreet_problems(campaign)
     rate = min(settings.CAMPAIGN_RATE_PER_SECOND, settings.CAMPAIGN_RATE_PER_HOUR / 3600)
     largest = max((wave.people for wave in planned), default=size)
     estimated = int((largest if campaign.local_time else size) / rate) if rate else 0
@@ -185,6 +186,17 @@ def preflight(
         plan=planned_waves(size, when=when), domain=senderdomain.check(),
         override=" ".join(override.split())[:300],
     )  # fmt: skip
+
+
+def discreet_problems(campaign: Campaign) -> list[str]:
+    """Condition words where discreet mode forbids them (`engine.discreet`)."""
+    return discreet.findings({
+        "the campaign's name": campaign.name,
+        "the subject": campaign.subject,
+        "the preheader": campaign.preheader,
+        **discreet.sender_fields(),
+        "a link's path": discreet.link_paths(campaign.body_html),
+    })  # fmt: skip
 
 
 def wave_problems(campaign: Campaign, *, when: dt.datetime | None) -> list[str]:

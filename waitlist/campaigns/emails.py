@@ -8,7 +8,15 @@ from django.utils.safestring import mark_safe
 
 from articles.rendering import render_text
 
-from ..engine.messages import Copy, Template, absolute, message_id, message_id_domain, render
+from ..engine.messages import (
+    Copy,
+    Template,
+    absolute,
+    list_id,
+    message_id,
+    message_id_domain,
+    render,
+)
 from ..models import Campaign
 from ..people import tokens
 
@@ -41,7 +49,7 @@ def campaign_template(campaign: Campaign) -> Template:
         links=links,
         headers={
             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-            "List-Id": f"{settings.SITE_NAME} launch updates <launch.{domain}>",
+            "List-Id": list_id(),
             # Gmail's feedback loop counts complaints by these: the campaign, the kind of mail,
             # the sender; nothing about the person.
             "Feedback-ID": f"{campaign.pk}:campaign:{domain}",

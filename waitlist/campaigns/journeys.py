@@ -17,7 +17,7 @@ from django.db.models.functions import Cast
 from django.utils import timezone
 
 from ..models import Campaign, Invitation, Journey, JourneyStep, OpenState, Subscriber
-from . import dispatch, timezones
+from . import actions, dispatch, timezones
 from .lifecycle import CampaignError, move
 
 Trigger = Journey.Trigger
@@ -120,8 +120,16 @@ def run(now: dt.datetime | None = None) -> int:
 
 def switch_on(journey: Journey, *, by=None) -> None:
     """From now on, its triggers send its steps: each step's campaign starts (a draft is sent
-    at once, a paused one resumes); only triggers from now count."""
+    at once, a paused one resumes); only triggers from now count. Refused while a step's email
+    breaks discreet mode."""
     now = timezone.now()
+    steps = list(journey.steps.select_related("campaign"))
+    if problems := [
+        f"{step.campaign.name}: {problem}"
+        for step in steps
+        for problem in actions.discreet_problems(step.campaign)
+    ]:
+        raise CampaignError(" ".join(problems))
     with transaction.atomic():
         for step in journey.steps.select_related("campaign"):
             campaign = step.campaign

@@ -120,15 +120,11 @@ def lease() -> dt.timedelta:
 def send_due() -> int:
     """Deliver what is due, a batch at a time, until nothing is; returns how many were
     delivered."""
-    delivered = 0
     session = requests.Session()
-    while True:
-        claimed = WebhookDelivery.objects.claim(limit=BATCH_SIZE)
-        rows = WebhookDelivery.objects.filter(pk__in=[row for row, _ in claimed])
-        for delivery in rows.select_related("endpoint").order_by("created_at", "pk"):
-            delivered += _deliver(session, delivery)
-        if len(claimed) < BATCH_SIZE:
-            return delivered
+    due = WebhookDelivery.objects.each_claimed(
+        BATCH_SIZE, order_by=("created_at", "pk"), related=["endpoint"]
+    )
+    return sum(_deliver(session, delivery) for delivery in due)
 
 
 def _deliver(session: requests.Session, delivery: WebhookDelivery) -> bool:

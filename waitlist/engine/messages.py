@@ -23,6 +23,11 @@ def message_id_domain() -> str:
     return urlsplit(settings.SITE_URL).hostname or "localhost"
 
 
+def list_id() -> str:
+    """The List-Id of the launch updates: the site's name and domain, nothing about anyone."""
+    return f"{settings.SITE_NAME} launch updates <launch.{message_id_domain()}>"
+
+
 def message_id(kind: str, number: int) -> str:
     """Deterministic, so a message sent twice after a crash carries the same id both times; a
     keyed hash of the row's number, so it tells nothing of how many there are."""
@@ -116,7 +121,9 @@ def render(
 
 
 def message(copy: Copy, *, connection=None) -> EmailMultiAlternatives:
-    """The copy as a Django email, for any backend (SMTP or an email service's API)."""
+    """The copy as a Django email, for any backend (SMTP or an email service's API). An email
+    service is told nothing beyond the message: no tags, no metadata, and no open or click
+    tracking (an open, or a click's address, says what a person read)."""
     email = EmailMultiAlternatives(
         subject=copy.template.subject,
         body=copy.text,
@@ -126,6 +133,9 @@ def message(copy: Copy, *, connection=None) -> EmailMultiAlternatives:
         headers=dict(copy.headers),
     )
     email.attach_alternative(copy.html, "text/html")
+    # django-anymail's attributes; other backends ignore them.
+    email.tags, email.metadata = [], {}
+    email.track_opens = email.track_clicks = False
     return email
 
 

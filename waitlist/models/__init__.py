@@ -38,13 +38,14 @@ from .people import (
     new_referral_code,
     new_token_key,
 )
+from .privacy import DiscreetWord, ProcessorErasure
 
 __all__ = [
     "UTM_FIELDS", "UTM_KEYS", "AccessCode", "Campaign", "CampaignQuerySet", "CampaignWave",
-    "ConsentRecord", "Delivery", "EmailWording", "Heartbeat", "Interest", "Invitation",
-    "Journey", "JourneyStep", "ListUpload",
-    "MailDomain", "Milestone", "MilestoneReached", "OpenState", "OutboundEmail", "Pace",
-    "Provider", "Sendable", "SendableQuerySet", "SendStatus", "Subscriber", "SubscriberQuerySet",
-    "USState", "WarmUp", "WebhookDelivery", "WebhookEndpoint", "email_hash", "new_referral_code",
+    "ConsentRecord", "Delivery", "DiscreetWord", "EmailWording", "Heartbeat", "Interest",
+    "Invitation", "Journey", "JourneyStep", "ListUpload", "MailDomain", "Milestone",
+    "MilestoneReached", "OpenState", "OutboundEmail", "Pace", "ProcessorErasure", "Provider",
+    "Sendable", "SendableQuerySet", "SendStatus", "Subscriber", "SubscriberQuerySet", "USState",
+    "WarmUp", "WebhookDelivery", "WebhookEndpoint", "email_hash", "new_referral_code",
     "new_token_key",
 ]  # fmt: skip

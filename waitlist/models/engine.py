@@ -68,6 +68,17 @@ class SendableQuerySet(models.QuerySet):
                 )
                 return sorted(cursor.fetchall())
 
+    def each_claimed(self, batch_size: int, *, order_by=("pk",), related=()):
+        """Claim the due rows a batch at a time and yield each row (with its `related` rows),
+        until a batch comes back short: for senders that handle rows one by one (webhooks,
+        erasures)."""
+        while True:
+            claimed = self.claim(limit=batch_size)
+            rows = self.model.objects.filter(pk__in=[row for row, _ in claimed])
+            yield from rows.select_related(*related).order_by(*order_by)
+            if len(claimed) < batch_size:
+                return
+
     def renew(self) -> int:
         """Still being sent: the claim holds another lease."""
         return self.claimed().update(claimed_at=timezone.now())

@@ -182,6 +182,12 @@ class Subscriber(models.Model):
     last_active_at = models.DateTimeField(null=True, blank=True, editable=False)
     # Why the person's data is gone: they asked, or they never confirmed.
     erasure_reason = models.CharField(max_length=60, blank=True, editable=False)
+    # Their browser sent Global Privacy Control (Sec-GPC: 1) with a signup or a change of
+    # preferences: an opt-out of any sale or sharing, for good (`SubscriberQuerySet.shareable`).
+    gpc = models.BooleanField(
+        "Global Privacy Control", default=False, db_default=False, editable=False,
+        help_text="Their browser asked that their data never be sold or shared.",
+    )  # fmt: skip
 
     objects = SubscriberQuerySet.as_manager()
 
@@ -283,9 +289,19 @@ class MilestoneReached(models.Model):
 
 class ConsentRecord(models.Model):
     """Proof of one act of consent: what the person was shown, when and from where they agreed,
-    when they confirmed, and when they withdrew. Deleted only when the person is erased."""
+    when they confirmed, and when they withdrew. Each purpose is consented to on its own: to the
+    list (launch updates by email), and to the use of their interests, which are health data
+    (`people.consent`)."""
+
+    class Purpose(models.TextChoices):
+        LIST = "list", "Launch updates by email"
+        INTERESTS = "interests", "Interests used to choose updates (health data)"
 
     subscriber = models.ForeignKey(Subscriber, on_delete=models.CASCADE, related_name="consents")
+    # Python's default as well as the database's: a bulk insert stays one array per column.
+    purpose = models.CharField(
+        max_length=10, choices=Purpose, default=Purpose.LIST, db_default=Purpose.LIST
+    )
     consent_version = models.CharField(max_length=20)
     consent_text = models.TextField()
     # Where consent was given, when it was given elsewhere (an imported list); blank: here.
@@ -296,12 +312,14 @@ class ConsentRecord(models.Model):
     confirmed_at = models.DateTimeField(null=True, blank=True)
     confirm_ip = models.GenericIPAddressField(null=True, blank=True)
     withdrawn_at = models.DateTimeField(null=True, blank=True)
+    # The browser sent Global Privacy Control (Sec-GPC: 1) when consent was given.
+    gpc = models.BooleanField("Global Privacy Control", default=False, db_default=False)
 
     class Meta:
         ordering = ["-signed_up_at", "-id"]
 
     def __str__(self) -> str:
-        return f"consent v{self.consent_version} of {self.subscriber}"
+        return f"{self.get_purpose_display()}: v{self.consent_version} of {self.subscriber}"
 
 
 class OutboundEmail(Sendable):

@@ -3,7 +3,7 @@ from django import forms
 from email_validator import EmailNotValidError, validate_email
 
 from ..models.people import UTM_KEYS, Interest, USState
-from . import typos
+from . import consent, typos
 
 PLACEMENTS = {"inline", "footer", "home", "page", "embed"}  # embed: a form on another site
 
@@ -11,7 +11,17 @@ PLACEMENTS = {"inline", "footer", "home", "page", "embed"}  # embed: a form on a
 STATE_CHOICES = [("", "Choose a state (optional)"), *USState.choices]
 
 
+INTERESTS_WITHOUT_CONSENT = (
+    "Your interests are health information: we keep them only if you tick “{consent}”. Tick "
+    "it, or untick your interests."
+)
+
+
 class InterestsStateFields(forms.Form):
+    """The state, and interests with their own consent: interests say something about a
+    person's health, so none is kept unless the person ticks the separate, unticked choice."""
+
+    interests_consent = forms.BooleanField(required=False)
     interests = forms.MultipleChoiceField(
         choices=Interest.choices,
         required=False,
@@ -25,8 +35,22 @@ class InterestsStateFields(forms.Form):
         help_text="We launch state by state.",
     )
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["interests_consent"].label = consent.current_text(consent.Purpose.INTERESTS)
+
     def clean_interests(self) -> list[str]:
         return list(dict.fromkeys(self.cleaned_data["interests"]))  # each once, in order
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        if cleaned.get("interests") and not cleaned.get("interests_consent"):
+            label = self.fields["interests_consent"].label
+            problem = INTERESTS_WITHOUT_CONSENT.format(consent=label)
+            self.add_error(
+                "interests_consent", forms.ValidationError(problem, code="interests_consent")
+            )
+        return cleaned
 
 
 class JoinForm(InterestsStateFields):
@@ -55,7 +79,7 @@ class JoinForm(InterestsStateFields):
     utm_term = forms.CharField(required=False, max_length=100, widget=forms.HiddenInput)
     utm_content = forms.CharField(required=False, max_length=100, widget=forms.HiddenInput)
 
-    field_order = ["email", "interests", "state"]
+    field_order = ["email", "interests_consent", "interests", "state"]
 
     def clean(self) -> dict:
         cleaned = super().clean()

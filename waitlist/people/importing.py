@@ -42,7 +42,6 @@ from psycopg.types.json import Jsonb
 
 from ..models.people import (
     ConsentRecord,
-    Interest,
     ListUpload,
     OutboundEmail,
     Subscriber,
@@ -65,12 +64,18 @@ HEADERS = {
     "consent_wording": ("consentwording", "consenttext"),
     "consent_version": ("consentversion",),
     "consent_ip": ("consentip", "confirmip", "optinip", "signupip", "ipaddress"),
-    "interests": ("interests",),
     "state": ("state", "usstate"),
     "status": ("status", "subscriberstatus", "memberstatus", "subscriberstate"),
     "email_disabled": ("emaildisabled",),
 }  # fmt: skip
 FIELDS = tuple(HEADERS)
+# Interests are health data, kept only with each person's own consent, which an old list's file
+# cannot carry: such a column is shown, and left out.
+HEALTH_HEADERS = ("interests", "tags", "conditions")
+NOT_IMPORTED = (
+    "not imported: interests are health data, kept only with each person's own consent, which "
+    "they give in their preferences"
+)
 EVIDENCE = ("consented_at", "consent_source", "consent_wording", "consent_version")
 # What an old list's status word means here.
 SUBSCRIBED = {"", "active", "subscribed", "confirmed", "yes"}
@@ -80,7 +85,7 @@ GONE = {
     "spam", "blocked", "disabled",
 }  # fmt: skip
 STATUSES = SUBSCRIBED | UNCONFIRMED | GONE
-INTERESTS, STATES = frozenset(Interest.values), frozenset(USState.values)
+STATES = frozenset(USState.values)
 DELIMITERS = (",", ";", "\t", "|")
 MAX_ROWS = 1_000_000
 MAX_LISTED = 1000  # problems listed one by one; past that, counted
@@ -111,7 +116,6 @@ class Evidence:
 class Row:
     line: int
     email: str
-    interests: list[str]
     state: str
     consented_at: dt.datetime | None = None
     source: str = ""
@@ -355,7 +359,8 @@ def _header(lines: Iterator[tuple[int, str]], report: Report, evidence: Evidence
     for position, name in enumerate(names):
         read_as = by_key.get(_key(name))
         if read_as is None:
-            report.columns.append((name, "ignored"))
+            health = _key(name) in HEALTH_HEADERS
+            report.columns.append((name, NOT_IMPORTED if health else "ignored"))
             continue
         rank = HEADERS[read_as].index(_key(name))
         if read_as in index and HEADERS[read_as].index(_key(names[index[read_as]])) <= rank:
@@ -422,12 +427,6 @@ def _row(
             validate_email(email)
         except ValidationError:
             problems.append(f"{email!r} is not an email address" if email else "no email address")
-    interests = list(dict.fromkeys(values.get("interests", "").replace(";", " ").split()))
-    bad = [part for part in interests if part not in INTERESTS]
-    if bad:
-        problems.append(
-            f"unknown interest(s) {', '.join(bad)}; known: {', '.join(Interest.values)}"
-        )
     status, state = values.get("status", "").lower(), values.get("state", "")
     if "status" not in values and state.lower() in STATUSES - {""}:
         status, state = state.lower(), ""  # Kit calls a subscriber's status their `state`
@@ -435,7 +434,7 @@ def _row(
         problems.append(f"unknown US state {state!r} (two letters, as TX)")
     if status not in STATUSES:
         problems.append(f"unknown status {status!r} (as active, unconfirmed or unsubscribed)")
-    row = Row(line, email, interests, state.upper())
+    row = Row(line, email, state.upper())
     if any(values.get(name) for name in EVIDENCE):
         # The row's own evidence, completed by what the file gives for every row.
         values["consent_source"] = values.get("consent_source") or evidence.source
@@ -590,7 +589,6 @@ def _subscriber(digest: str, row: Row, now: dt.datetime) -> dict:
         "email_hash": digest,
         "canonical_email_hash": email_hash(canonical_email(row.email)),
         "status": Subscriber.Status.CONFIRMED if row.has_evidence else Subscriber.Status.PENDING,
-        "interests": row.interests,
         "state": row.state,
         "placement": PLACEMENT,
         "utm_source": row.source[:100],
@@ -606,7 +604,7 @@ def _consent(person: int, row: Row) -> dict:
         # What the person agrees to when they confirm from the email: today's wording.
         return {
             "subscriber_id": person,
-            "consent_version": consent.CURRENT,
+            "consent_version": consent.current_version(),
             "consent_text": consent.current_text(),
         }
     return {

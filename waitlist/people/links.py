@@ -8,7 +8,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from ..models.people import Subscriber
-from . import events, tokens
+from . import consent, events, tokens
 
 
 def referral_url(referral_code: str) -> str:
@@ -38,14 +38,37 @@ def unsubscribe(*, subscriber_id: int) -> Subscriber:
             subscriber.unsubscribed_at = now
             subscriber.save(update_fields=["status", "unsubscribed_at"])
             events.unsubscribed(subscriber)
-        subscriber.consents.filter(withdrawn_at__isnull=True).update(withdrawn_at=now)
+        consent.withdraw(subscriber, consent.Purpose.LIST, now=now)
         subscriber.emails.queued().skip()
     return subscriber
 
 
-def update_preferences(*, subscriber_id: int, interests: list[str], state: str) -> Subscriber:
-    subscriber = Subscriber.objects.get(pk=subscriber_id)
-    subscriber.interests, subscriber.state = interests, state
-    subscriber.last_active_at = timezone.now()
-    subscriber.save(update_fields=["interests", "state", "last_active_at"])
+def update_preferences(
+    *, subscriber_id: int, interests: list[str], interests_consent: bool, state: str,
+    ip: str | None = None, user_agent: str = "", gpc: bool = False,
+) -> Subscriber:  # fmt: skip
+    """Save the person's choices. Their consent to the use of their interests is given or
+    withdrawn on its own: withdrawn, the interests are erased and the person stays on the list;
+    given, it is recorded as confirmed (the person came through their own signed link)."""
+    now = timezone.now()
+    with transaction.atomic():
+        subscriber = Subscriber.objects.select_for_update().get(pk=subscriber_id)
+        had_consent = consent.given(subscriber, consent.Purpose.INTERESTS)
+        if interests_consent and not had_consent:
+            consent.record(
+                subscriber, consent.Purpose.INTERESTS, ip=ip, user_agent=user_agent, gpc=gpc,
+                confirmed_at=now,
+            )  # fmt: skip
+        elif had_consent and not interests_consent:
+            consent.withdraw(subscriber, consent.Purpose.INTERESTS, now=now)
+        subscriber.interests = interests if interests_consent else []
+        subscriber.state = state
+        subscriber.gpc = subscriber.gpc or gpc
+        subscriber.last_active_at = now
+        subscriber.save(update_fields=["interests", "state", "gpc", "last_active_at"])
     return subscriber
+
+
+def set_state(*, subscriber_id: int, state: str) -> None:
+    """The state a person told us on their page; nothing else changes."""
+    Subscriber.objects.filter(pk=subscriber_id).update(state=state, last_active_at=timezone.now())

@@ -118,7 +118,7 @@ class Outbox(sending.Batch):
 
     def copies(self, claimed: list[tuple[int, int]]) -> dict[int, messages.Copy]:
         latest_consent = ConsentRecord.objects.filter(
-            subscriber=OuterRef("subscriber_id")
+            subscriber=OuterRef("subscriber_id"), purpose=ConsentRecord.Purpose.LIST
         ).order_by(*ConsentRecord._meta.ordering)
         rows = (
             OutboundEmail.objects.filter(pk__in=[row for row, _ in claimed])

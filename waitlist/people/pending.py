@@ -9,7 +9,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from ..models.people import OutboundEmail, Subscriber
+from ..models.people import ConsentRecord, OutboundEmail, Subscriber
 from . import outbox, privacy
 
 NEVER_CONFIRMED = "never confirmed"
@@ -34,7 +34,12 @@ def remind(now: dt.datetime | None = None) -> int:
                 .filter(pk=pk, status=Subscriber.Status.PENDING, reminded_at__isnull=True)
                 .first()
             )
-            consent = person and person.consents.filter(withdrawn_at__isnull=True).first()
+            consent = (
+                person
+                and person.consents.filter(
+                    purpose=ConsentRecord.Purpose.LIST, withdrawn_at__isnull=True
+                ).first()
+            )
             if consent is None:
                 continue
             person.reminded_at = now

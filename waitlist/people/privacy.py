@@ -4,6 +4,7 @@ from django.db import transaction
 from django.utils import timezone
 from django_fsm_log.models import StateLog
 
+from ..engine import processors
 from ..models.invites import Invitation
 from ..models.people import UTM_FIELDS, OutboundEmail, Subscriber, new_referral_code, new_token_key
 from . import events
@@ -21,6 +22,7 @@ def export_data(*, subscriber_id: int) -> dict:
         "status": subscriber.status,
         "interests": subscriber.interests,
         "state": subscriber.state,
+        "global_privacy_control": subscriber.gpc,
         "joined_at": iso(subscriber.created_at),
         "confirmed_at": iso(subscriber.confirmed_at),
         "unsubscribed_at": iso(subscriber.unsubscribed_at),
@@ -42,6 +44,7 @@ def export_data(*, subscriber_id: int) -> dict:
         ],
         "consents": [
             {
+                "purpose": record.purpose,
                 "version": record.consent_version,
                 "text": record.consent_text,
                 "signed_up_at": iso(record.signed_up_at),
@@ -50,6 +53,7 @@ def export_data(*, subscriber_id: int) -> dict:
                 "confirmed_at": iso(record.confirmed_at),
                 "confirm_ip": record.confirm_ip,
                 "withdrawn_at": iso(record.withdrawn_at),
+                "global_privacy_control": record.gpc,
                 # What the emails asking them to confirm said (the wording's versions).
                 "asked_with": [
                     {
@@ -93,13 +97,23 @@ def _invitation(subscriber: Subscriber) -> dict | None:
 ASKED = "asked by the person"
 
 
-def erase(*, subscriber_id: int, reason: str = ASKED) -> None:
+def erase(*, subscriber_id: int, reason: str = ASKED, keep_consent_proof: bool = False) -> None:
     """Forget the person. Only the address's hash stays, so it is never mailed again unless
-    they join anew, and `reason`."""
+    they join anew, and `reason`; the email service is told (`engine.processors`).
+    `keep_consent_proof`: an erasure by a retention rule, not by the person, keeps what proves
+    their consent (its wording, version and times, and the emails that asked them to confirm),
+    without the IP addresses, the browser or the mail server's answers."""
     with transaction.atomic():
         subscriber = Subscriber.objects.select_for_update().get(pk=subscriber_id)
-        subscriber.consents.all().delete()
-        subscriber.emails.all().delete()
+        if subscriber.email:
+            processors.erased(subscriber.pk, subscriber.email)
+        if keep_consent_proof:
+            subscriber.consents.update(signup_ip=None, confirm_ip=None, signup_user_agent="")
+            subscriber.emails.filter(consent__isnull=True).delete()
+            subscriber.emails.update(answer="")
+        else:
+            subscriber.consents.all().delete()
+            subscriber.emails.all().delete()
         subscriber.milestones_reached.all().delete()
         subscriber.webhook_deliveries.all().delete()  # their bodies carry the address
         erased = {

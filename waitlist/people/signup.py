@@ -35,6 +35,18 @@ def canonical_email(email: str) -> str:
 
 
 @dataclass(frozen=True)
+class Asked:
+    """What a signup asked for, and where from."""
+
+    interests: list[str]
+    interests_consent: bool
+    state: str
+    ip: str | None
+    user_agent: str
+    gpc: bool
+
+
+@dataclass(frozen=True)
 class Joined:
     subscriber: Subscriber
     # A signup was written: the subscriber, a consent record and a confirmation to send (a new
@@ -50,21 +62,31 @@ def subscribe(
     source: SignupSource,
     ip: str | None,
     user_agent: str,
+    interests_consent: bool = False,
+    gpc: bool = False,
 ) -> Joined:
     """Join the waitlist, or ask again. Whatever the address's history, the caller answers the
     same; what changes is only which email is queued, if any: a confirmation for a new or
     pending address, the person's links for a confirmed one. A new address and a
-    known one take the same statements: one look-up, then the writes."""
+    known one take the same statements: one look-up, then the writes.
+
+    `interests` are kept only with `interests_consent` (they are health data), which is
+    recorded on its own; `gpc`: the browser sent Global Privacy Control, recorded with the
+    consent and on the person for good."""
     now = timezone.now()
     mailbox = email_hash(canonical_email(email))
+    asked = Asked(
+        interests=interests if interests_consent else [], interests_consent=interests_consent,
+        state=state, ip=ip, user_agent=user_agent, gpc=gpc,
+    )  # fmt: skip
     for attempt in range(1, 4):
         try:
             with transaction.atomic():
                 known, busy = _look_up(email, mailbox, now, first_try=attempt == 1)
                 if known is None:
-                    new = _join_new(email, interests, state, source, ip, user_agent, now, busy)
+                    new = _join_new(email, asked, source, now, busy)
                     return Joined(new, signed_up=True)
-                signed_up = _resubscribe(known, email, interests, state, ip, user_agent, now, busy)
+                signed_up = _resubscribe(known, email, asked, now, busy)
                 return Joined(known, signed_up)
         except IntegrityError as exc:
             # The address joined meanwhile or differs only in a way the database's lower()
@@ -105,7 +127,7 @@ def _locked_subscriber(email: str) -> Subscriber | None:
     )
 
 
-def _join_new(email, interests, state, source: SignupSource, ip, user_agent, now, busy):
+def _join_new(email, asked: Asked, source: SignupSource, now, busy):
     """`busy`: another spelling of this mailbox had its confirmation moments ago; the person
     joins, and that one email is the one to confirm with."""
     referred_by = None
@@ -116,29 +138,33 @@ def _join_new(email, interests, state, source: SignupSource, ip, user_agent, now
         email=email,
         email_hash=email_hash(email),
         canonical_email_hash=mailbox,
-        interests=interests,
-        state=state,
+        interests=asked.interests,
+        state=asked.state,
+        gpc=asked.gpc,
         source_article_id=source.article_id,
         placement=source.placement[:20],
         **{name: source.utm.get(name.removeprefix("utm_"), "")[:100] for name in UTM_FIELDS},
         referrer_url=source.referrer_url[:500],
         referred_by=referred_by,
-        signup_ip=ip,
+        signup_ip=asked.ip,
         last_confirmation_at=None if busy else now,
     )
     if busy:
-        _record_consent(subscriber, ip=ip, user_agent=user_agent)
+        _record_consents(subscriber, asked)
     else:
-        _queue_confirmation(subscriber, ip=ip, user_agent=user_agent)
+        _queue_confirmation(subscriber, asked)
     return subscriber
 
 
-def _resubscribe(subscriber, email, interests, state, ip, user_agent, now, busy) -> bool:
+def _resubscribe(subscriber, email, asked: Asked, now, busy) -> bool:
     """True if it wrote a signup (Joined.signed_up)."""
     status = Subscriber.Status
     recently_sent = subscriber.last_confirmation_at and (
         now - subscriber.last_confirmation_at < RESEND_AFTER
     )
+    if asked.gpc and not subscriber.gpc:
+        subscriber.gpc = True
+        subscriber.save(update_fields=["gpc"])
     if subscriber.status == status.CONFIRMED:
         # Someone on the list who asks again has lost their links: at most one email with
         # them per RESEND_AFTER.
@@ -152,14 +178,16 @@ def _resubscribe(subscriber, email, interests, state, ip, user_agent, now, busy)
         subscriber.email = email
         subscriber.canonical_email_hash = email_hash(canonical_email(email))
         subscriber.status = status.PENDING
-        subscriber.signup_ip = ip
+        subscriber.signup_ip = asked.ip
     elif recently_sent or busy:
         return False
     if subscriber.status == status.PENDING:
-        subscriber.interests, subscriber.state = interests, state
+        # The new request's choices replace the old: its interests, and whether they may be kept.
+        subscriber.interests, subscriber.state = asked.interests, asked.state
+        consent.withdraw(subscriber, consent.Purpose.INTERESTS, now=now)
     subscriber.last_confirmation_at = now
     subscriber.save()
-    _queue_confirmation(subscriber, ip=ip, user_agent=user_agent)
+    _queue_confirmation(subscriber, asked)
     return True
 
 
@@ -169,18 +197,20 @@ def _mailbox_recently_mailed(mailbox: str, now) -> bool:
     ).exists()
 
 
-def _record_consent(subscriber: Subscriber, *, ip, user_agent: str) -> ConsentRecord:
-    return ConsentRecord.objects.create(
-        subscriber=subscriber,
-        consent_version=consent.CURRENT,
-        consent_text=consent.current_text(),
-        signup_ip=ip,
-        signup_user_agent=user_agent[:400],
+def _record_consents(subscriber: Subscriber, asked: Asked) -> ConsentRecord:
+    """The list's consent, and the interests' own if the person gave it; the list's is
+    returned (the confirmation email proves it)."""
+    purposes = [consent.Purpose.LIST]
+    if asked.interests_consent:
+        purposes.append(consent.Purpose.INTERESTS)
+    records = consent.record(
+        subscriber, *purposes, ip=asked.ip, user_agent=asked.user_agent, gpc=asked.gpc
     )
+    return records[0]
 
 
-def _queue_confirmation(subscriber: Subscriber, *, ip, user_agent: str) -> OutboundEmail:
-    record = _record_consent(subscriber, ip=ip, user_agent=user_agent)
+def _queue_confirmation(subscriber: Subscriber, asked: Asked) -> OutboundEmail:
+    record = _record_consents(subscriber, asked)
     return outbox.queue(subscriber, kind=OutboundEmail.Kind.CONFIRMATION, consent=record)
 
 
@@ -189,13 +219,17 @@ def confirm(*, token: str, ip: str | None) -> Subscriber:
     now = timezone.now()
     with transaction.atomic():
         subscriber = Subscriber.objects.select_for_update().get(pk=data.subscriber_id)
-        latest = subscriber.consents.first()
+        latest = subscriber.consents.filter(purpose=consent.Purpose.LIST).first()
         if subscriber.status == Subscriber.Status.CONFIRMED:
             return subscriber
         if latest is None or tokens.consent_tag(latest.pk) != data.consent or latest.withdrawn_at:
             raise tokens.BadToken()
         latest.confirmed_at, latest.confirm_ip = now, ip
         latest.save(update_fields=["confirmed_at", "confirm_ip"])
+        # The interests' consent, given in the same request, is confirmed by the same click.
+        subscriber.consents.filter(
+            purpose=consent.Purpose.INTERESTS, withdrawn_at__isnull=True, confirmed_at__isnull=True
+        ).update(confirmed_at=now, confirm_ip=ip)
         subscriber.status = Subscriber.Status.CONFIRMED
         subscriber.confirmed_at = subscriber.last_active_at = now
         subscriber.unsubscribed_at = None

@@ -37,6 +37,8 @@ def join_form(
         "form": form,
         "placement": placement,
         "consent_text": consent.current_text(),
+        "interests_consent_text": consent.current_text(consent.Purpose.INTERESTS),
+        "interests_consent": bool(form["interests_consent"].value()),
         "heading": heading,
         "compact": compact,
         "interests": Interest.choices,
