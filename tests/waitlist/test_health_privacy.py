@@ -390,3 +390,17 @@ def test_an_operator_adds_a_discreet_word_and_retries_an_erasure_the_service_nev
     assert response.status_code == 302
     assert processors.send_due() == 1
     assert ProcessorErasure.objects.get().status == "sent"
+
+
+def test_an_erasure_leaves_no_address_in_admin_s_history(staff_client, handed_out):
+    from django.contrib.admin.models import LogEntry
+
+    person = SubscriberFactory(email="leaving@example.com", state="CA")
+    staff_client.post(
+        f"/admin/waitlist/subscriber/{person.pk}/change/",
+        {"state": "TX", "consents-TOTAL_FORMS": "0", "consents-INITIAL_FORMS": "0"},
+    )
+    assert LogEntry.objects.filter(object_repr="leaving@example.com").exists()
+    privacy.erase(subscriber_id=person.pk)
+    assert not LogEntry.objects.filter(object_repr__contains="leaving").exists()
+    assert LogEntry.objects.filter(object_repr=f"erased subscriber #{person.pk}").exists()

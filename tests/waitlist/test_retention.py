@@ -169,3 +169,16 @@ def test_beat_runs_the_rules_daily(settings):
     email(SubscriberFactory(), days_old=91)
     assert pkgutil.resolve_name(entry["task"])()["emails"] == 1
     assert not OutboundEmail.objects.exists()
+
+
+def test_ended_staff_sessions_are_deleted_and_live_ones_kept():
+    from django.contrib.sessions.backends.db import SessionStore
+    from django.contrib.sessions.models import Session
+
+    ended, live = SessionStore(), SessionStore()
+    for session in (ended, live):
+        session["_auth_user_id"] = "1"
+        session.create()
+    Session.objects.filter(session_key=ended.session_key).update(expire_date=ago(1))
+    retention.apply()
+    assert list(Session.objects.values_list("session_key", flat=True)) == [live.session_key]

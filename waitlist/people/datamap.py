@@ -218,7 +218,7 @@ TABLES = (
         "admin.LogEntry",
         ("user", "object_repr"),
         "Admin's history of changes: who changed which row, and the row as it read (a "
-        "subscriber reads as their address).",
+        "subscriber reads as their address until they are erased, then as their number).",
         STAFF_WHY,
         UNTIL_DELETED,
     ),
@@ -234,8 +234,9 @@ TABLES = (
         ("session_data",),
         "A staff member's signed-in session (visitors get none).",
         "To keep staff signed in.",
-        "{SESSION_COOKIE_AGE:days} days after signing in; ended sessions stay until "
-        "clearsessions runs, which no job does",
+        "{SESSION_COOKIE_AGE:days} days after signing in; ended sessions are deleted by the "
+        "daily retention job",
+        (RETENTION,),
     ),
     Place(
         "otp_totp.TOTPDevice",

@@ -1,5 +1,7 @@
 """A person's rights over their data: a copy of everything kept about them, and erasure."""
 
+from django.contrib.admin.models import LogEntry
+from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 from django.utils import timezone
 from django_fsm_log.models import StateLog
@@ -116,6 +118,11 @@ def erase(*, subscriber_id: int, reason: str = ASKED, keep_consent_proof: bool =
             subscriber.emails.all().delete()
         subscriber.milestones_reached.all().delete()
         subscriber.webhook_deliveries.all().delete()  # their bodies carry the address
+        # Admin's history names a row by how it read: a subscriber, by their address.
+        LogEntry.objects.filter(
+            content_type=ContentType.objects.get_for_model(Subscriber),
+            object_id=str(subscriber.pk),
+        ).update(object_repr=f"erased subscriber #{subscriber.pk}")
         erased = {
             "email": None,
             "status": Subscriber.Status.ERASED,
