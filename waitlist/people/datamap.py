@@ -302,10 +302,9 @@ ELSEWHERE = (
     Place(
         "Application logs (web, worker and beat: standard output, then the platform's log store)",
         ("request id", "what each job did, by row id"),
-        "Addresses are replaced by a short hash and link tokens by [token], by the logging "
-        "filter (halftime.logs.ContextFilter). Celery replaces the root logger's handler in "
-        "workers and beat, and the filter with it: there an SMTP server's answer, a bounce's "
-        "sender or an exception can write an address.",
+        "Addresses are replaced by a short hash and link tokens by [token], in messages and "
+        "tracebacks alike, by the logging filter and formatters (halftime.logs); workers and "
+        "beat log through the same configuration (CELERY_WORKER_HIJACK_ROOT_LOGGER off).",
         "To run and debug the site.",
         "As long as the log store keeps them (set there, not here)",
     ),
@@ -371,7 +370,7 @@ ELSEWHERE = (
         "A copy of the whole database, erased people as they were when it was taken.",
         "To restore the site after losing the database.",
         "As long as backups are kept (set where they are); a restore brings back people erased "
-        "since, to be erased again",
+        "since the backup was taken, whom an operator must erase again",
         health=("every table above",),
     ),
 )
