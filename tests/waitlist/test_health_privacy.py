@@ -404,3 +404,18 @@ def test_an_erasure_leaves_no_address_in_admin_s_history(staff_client, handed_ou
     privacy.erase(subscriber_id=person.pk)
     assert not LogEntry.objects.filter(object_repr__contains="leaving").exists()
     assert LogEntry.objects.filter(object_repr=f"erased subscriber #{person.pk}").exists()
+
+
+def test_the_deploy_check_refuses_a_sender_name_that_names_a_condition(settings):
+    from django.core import checks
+
+    def refused() -> list[str]:
+        found = checks.run_checks(include_deployment_checks=True, databases=["default"])
+        return [message.msg for message in found if message.id == "waitlist.E012"]
+
+    assert refused() == []
+    settings.DEFAULT_FROM_EMAIL = "Halftime TRT <hello@localhost>"
+    assert refused() == [
+        "“TRT” is in the sender's name (DEFAULT_FROM_EMAIL): discreet mode keeps condition "
+        "words out of what shows before an email is opened or leaves the site around it."
+    ]
