@@ -79,6 +79,8 @@ def test_consent_records_are_read_only_in_admin():
     page = client.get(f"/admin/waitlist/consentrecord/{record.pk}/change/").content.decode()
     assert 'name="consent_text"' not in page
     assert "unsubscribe at any time" in page
+    listed = client.get("/admin/waitlist/consentrecord/?purpose__exact=list").content.decode()
+    assert "Launch updates by email" in listed
 
 
 def test_the_dashboard_shows_rates_articles_and_referrals():

@@ -381,8 +381,9 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(ConsentRecord)
 class ConsentRecordAdmin(ReadOnlyAdmin):
-    list_display = ["subscriber", "consent_version", "signed_up_at", "confirmed_at", "withdrawn_at"]
-    list_filter = ["consent_version"]
+    list_display = ["subscriber", "purpose", "consent_version", "gpc", "signed_up_at",
+                    "confirmed_at", "withdrawn_at"]  # fmt: skip
+    list_filter = ["purpose", "consent_version", "gpc"]
     search_fields = ["subscriber__email"]
 
 
