@@ -3,6 +3,7 @@
     .venv/bin/python bench/run_all.py                    # full size, as docs/ reports them
     .venv/bin/python bench/run_all.py --quick            # shorter runs, smaller audiences
     .venv/bin/python bench/run_all.py --only signup,drill_signups
+    .venv/bin/python bench/run_all.py --scale            # also the million-person run (long)
 
 Each step is a script beside this one, run as a process of its own with its output shown as it
 goes; it writes bench/results/<step>.json (`lib.report.finish`), and this reads the goals from
@@ -40,6 +41,10 @@ STEPS = [
     ("drill_slow_clients", "Drill 6", ["--seconds", "10"]),
     ("drill_restore", "Drill 7", ["--rate", "50", "--seconds", "10"]),
 ]
+# Run with --scale, or when named in --only: they take long.
+OPTIONAL = [
+    ("scale", "A million people", ["--big", "100000", "--rounds", "1"]),
+]
 
 
 def run(step: str, title: str, args: list[str]) -> tuple[list[Goal], dict]:
@@ -63,14 +68,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="shorter runs, smaller audiences")
     parser.add_argument("--only", default="", help="steps, comma-separated")
+    parser.add_argument("--scale", action="store_true", help="also the optional long steps")
     args = parser.parse_args()
     only = {name for name in args.only.split(",") if name}
-    unknown = only - {step for step, _, _ in STEPS}
+    unknown = only - {step for step, _, _ in STEPS + OPTIONAL}
     if unknown:
         parser.error(f"unknown step(s): {', '.join(sorted(unknown))}")
     goals, records = [], {}
-    for step, title, quick in STEPS:
-        if not only or step in only:
+    for step, title, quick in STEPS + OPTIONAL:
+        optional = (step, title, quick) in OPTIONAL
+        if (step in only) if only else (args.scale or not optional):
             step_goals, records[step] = run(step, title, quick if args.quick else [])
             goals += step_goals
     if not finish("run_all", goals, {"quick": args.quick, "steps": records}):

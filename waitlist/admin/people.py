@@ -12,6 +12,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Count, Q
+from django.db.models.functions import Lower
 from django.http import (
     HttpRequest,
     HttpResponse,
@@ -37,11 +38,14 @@ from ..models import (
     Milestone,
     OutboundEmail,
     Subscriber,
+    email_hash,
 )
-from ..people import importing, milestones, privacy
+from ..people import importing, milestones, privacy, referrals
 from ..people.dashboard import dashboard_view, spreadsheet_cell
 from ..people.embed import embed_view
+from ..people.forms import PLACEMENTS
 from .datamap import datamap_view
+from .paging import EstimatedCountPaginator
 
 
 def invitation_history(invitation: Invitation) -> str:
@@ -91,6 +95,33 @@ CSV_COLUMNS = [
 ]  # fmt: skip
 
 
+class FixedChoicesFilter(admin.SimpleListFilter):
+    """A filter offering the values there can be, not those in use: listing those would read
+    every row of a list of millions."""
+
+    values: tuple[str, ...] = ()
+
+    def lookups(self, request, model_admin):
+        return [(value, value) for value in self.values]
+
+    def queryset(self, request, queryset):
+        if not self.value():
+            return queryset
+        return queryset.filter(**{self.parameter_name: self.value()})
+
+
+class PlacementFilter(FixedChoicesFilter):
+    title = parameter_name = "placement"
+    values = tuple(sorted(PLACEMENTS | {importing.PLACEMENT}))
+
+
+class ReferralOutcomeFilter(FixedChoicesFilter):
+    """Whether a referral counted (`people.referrals`)."""
+
+    title, parameter_name = "referral outcome", "referral_outcome"
+    values = tuple(referrals.WORDS)
+
+
 class MilestoneFilter(admin.SimpleListFilter):
     title = "milestone reached"
     parameter_name = "milestone"
@@ -133,12 +164,19 @@ class ImportForm(forms.Form):
 @admin.register(Subscriber)
 class SubscriberAdmin(admin.ModelAdmin):
     list_display = ["__str__", "status", "state", "source_article", "created_at", "confirmed_at"]
+    # Filters from fixed choices, and counts that never read the whole list: it grows to
+    # millions (`halftime.paging`).
     list_filter = [
-        "status", "state", "placement", "referral_outcome", MilestoneFilter, "created_at",
+        "status", "state", PlacementFilter, ReferralOutcomeFilter, MilestoneFilter, "created_at",
     ]  # fmt: skip
-    search_fields = ["email", "referral_code", "utm_campaign"]
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+    search_fields = ["email"]
+    search_help_text = (
+        "A whole address finds that person at once; the start of an address (“jane.d”), or a "
+        "referral code, searches the list."
+    )
     list_select_related = ["source_article"]
-    date_hierarchy = "created_at"
     inlines = [ConsentInline]
     actions = ["export_csv", "erase"]
     # Interests are health data, kept only with the person's own consent: only they change them.
@@ -176,6 +214,19 @@ class SubscriberAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+    def get_search_results(self, request, queryset, search_term):
+        """A whole address: that person, by the address's indexed hash. Anything else: a
+        referral code, or addresses that start with it."""
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        if "@" in term and " " not in term:
+            return queryset.filter(email_hash=email_hash(term)), False
+        starts = queryset.alias(lower_email=Lower("email")).filter(
+            lower_email__startswith=term.lower()
+        )
+        return starts | queryset.filter(referral_code=term), False
 
     @admin.display(description="status and history")
     def invitation_status(self, subscriber: Subscriber) -> str:
@@ -381,10 +432,23 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(ConsentRecord)
 class ConsentRecordAdmin(ReadOnlyAdmin):
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
     list_display = ["subscriber", "purpose", "consent_version", "gpc", "signed_up_at",
                     "confirmed_at", "withdrawn_at"]  # fmt: skip
-    list_filter = ["purpose", "consent_version", "gpc"]
+    # Filters from fixed choices: listing the versions in use would read every record.
+    list_filter = ["purpose", "gpc"]
+    list_select_related = ["subscriber"]
     search_fields = ["subscriber__email"]
+    search_help_text = "A whole email address."
+
+    def get_search_results(self, request, queryset, search_term):
+        """By the address's indexed hash: a search over every record's address would read them
+        all."""
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        return queryset.filter(subscriber__email_hash=email_hash(term)), False
 
 
 @admin.register(OutboundEmail)

@@ -209,6 +209,8 @@ class Subscriber(models.Model):
             models.Index(fields=["status", "confirmed_at"]),
             models.Index(fields=["status", "last_active_at"], name="subscriber_last_active"),
             models.Index(fields=["canonical_email_hash"], name="subscriber_canonical_hash"),
+            # Admin's list of one state's people, newest first, and its count.
+            models.Index(fields=["state", "id"], name="subscriber_state"),
         ]
         permissions = [
             ("import_subscribers", "Can import a list of subscribers from CSV"),
@@ -317,6 +319,8 @@ class ConsentRecord(models.Model):
 
     class Meta:
         ordering = ["-signed_up_at", "-id"]
+        # The ordering's own index: admin's list reads its first page, not every record.
+        indexes = [models.Index(fields=["signed_up_at", "id"], name="consent_signed_up")]
 
     def __str__(self) -> str:
         return f"{self.get_purpose_display()}: v{self.consent_version} of {self.subscriber}"
