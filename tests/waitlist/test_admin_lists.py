@@ -73,3 +73,16 @@ def test_a_large_unfiltered_list_is_counted_from_the_planner_s_statistics(monkey
     assert paging.EstimatedCountPaginator(people, 100).count == 30
     records = ConsentRecord.objects.filter(pk__gt=0).order_by("-pk")
     assert paging.EstimatedCountPaginator(records, 100).count == 35
+
+
+def test_a_dashboard_csv_reads_only_its_own_table(django_assert_max_num_queries):
+    SubscriberFactory(state="TX")
+    SubscriberFactory(state="CA")
+    client = staff_with("view_dashboard")
+    # The session, the user, their permissions (two), and the table: no other table's.
+    with django_assert_max_num_queries(5):
+        response = client.get("/admin/waitlist/subscriber/dashboard/", {"csv": "states"})
+    assert response.content.decode().splitlines()[1:] == ["California,1", "Texas,1"]
+    campaigns = client.get("/admin/waitlist/subscriber/dashboard/", {"csv": "campaigns"})
+    assert campaigns.content.decode().startswith("Campaign,Status,Started")
+    assert client.get("/admin/waitlist/subscriber/dashboard/", {"csv": "nope"}).status_code == 404

@@ -320,7 +320,7 @@ class SubscriberAdmin(admin.ModelAdmin):
 
     def get_urls(self):
         # The campaigns' results join the people's figures on one page.
-        dashboard = partial(dashboard_view, more_tables=[actions.results_table])
+        dashboard = partial(dashboard_view, more_tables={"campaigns": actions.results_table})
         dashboard = self.admin_site.admin_view(dashboard)
         embed = self.admin_site.admin_view(embed_view)
         return [

@@ -3,7 +3,7 @@ here with labelled axes, each beside the table of its figures, and every table a
 
 import csv
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from django.contrib import admin
@@ -263,11 +263,12 @@ def chart(table: Table) -> dict:
 # --- the view ----------------------------------------------------------------------------------
 
 
-def tables() -> list[Table]:
-    return [
-        daily(), by_status(), by_source(), by_state(), by_interest(), top_articles(),
-        referrals(), milestones(), invitations(),
-    ]  # fmt: skip
+# Each table by the name its CSV is asked for: a CSV builds its table alone.
+TABLES: dict[str, Callable[[], Table]] = {
+    "daily": daily, "status": by_status, "sources": by_source, "states": by_state,
+    "interests": by_interest, "articles": top_articles, "referrers": referrals,
+    "milestones": milestones, "invitations": invitations,
+}  # fmt: skip
 
 
 def as_csv(table: Table) -> HttpResponse:
@@ -292,17 +293,19 @@ def spreadsheet_cell(value: str) -> str:
 
 
 def dashboard_view(
-    request: HttpRequest, *, more_tables: Sequence[Callable[[], Table]] = ()
+    request: HttpRequest, *, more_tables: Mapping[str, Callable[[], Table]] | None = None
 ) -> HttpResponse:
-    """The dashboard; `more_tables` adds tables of other rooms' figures (the campaigns')."""
+    """The dashboard; `more_tables` adds tables of other rooms' figures (the campaigns'), by
+    name."""
     if not request.user.has_perm("waitlist.view_dashboard"):
         raise PermissionDenied
-    everything = [*tables(), *(table() for table in more_tables)]
+    builders = {**TABLES, **(more_tables or {})}
     if "csv" in request.GET:
-        wanted = next((t for t in everything if t.name == request.GET["csv"]), None)
-        if wanted is None:
+        build = builders.get(request.GET["csv"])
+        if build is None:
             raise Http404("No such table.")
-        return as_csv(wanted)
+        return as_csv(build())
+    everything = [build() for build in builders.values()]
     totals = Subscriber.objects.aggregate(
         signups=Count("id", filter=~Q(status=Subscriber.Status.ERASED)),
         confirmed=Count("id", filter=CONFIRMED),
