@@ -211,6 +211,14 @@ class Subscriber(models.Model):
             models.Index(fields=["canonical_email_hash"], name="subscriber_canonical_hash"),
             # Admin's list of one state's people, newest first, and its count.
             models.Index(fields=["state", "id"], name="subscriber_state"),
+            # The dashboard: signups and confirmations of the last days, and top referrers.
+            models.Index(fields=["created_at"], name="subscriber_created"),
+            models.Index(fields=["confirmed_at"], name="subscriber_confirmed"),
+            models.Index(
+                fields=["referred_by"],
+                condition=models.Q(referral_credited=True),
+                name="subscriber_credited_referrer",
+            ),
         ]
         permissions = [
             ("import_subscribers", "Can import a list of subscribers from CSV"),

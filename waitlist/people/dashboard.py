@@ -48,8 +48,11 @@ def daily(*, days: int = DAYS) -> Table:
 
 
 def _per_day(moment: str, start: dt.date) -> dict[dt.date, int]:
+    """From the start of `start` in the site's time: a range an index serves (`__date` would
+    cast every row's time first)."""
+    since = timezone.make_aware(dt.datetime.combine(start, dt.time.min))
     return dict(
-        Subscriber.objects.filter(**{f"{moment}__date__gte": start})
+        Subscriber.objects.filter(**{f"{moment}__gte": since})
         .annotate(day=TruncDate(moment))
         .values("day")
         .annotate(n=Count("id"))
@@ -135,18 +138,19 @@ def top_articles() -> Table:
 
 
 def referrals() -> Table:
-    referrers = (
-        Subscriber.objects.annotate(
-            credited=Count("referrals", filter=Q(referrals__referral_credited=True))
-        )
-        .filter(credited__gt=0)
-        .order_by("-credited", "pk")[:10]
+    """Counted from the referrals that counted (their own index), not from everyone."""
+    top = list(
+        Subscriber.objects.filter(referral_credited=True, referred_by__isnull=False)
+        .values("referred_by")
+        .annotate(credited=Count("id"))
+        .order_by("-credited", "referred_by")[:10]
     )
+    people = Subscriber.objects.in_bulk([row["referred_by"] for row in top])
     return Table(
         "referrers",
         "Top referrers (confirmed referrals that counted)",
         ["Subscriber", "Referrals that counted"],
-        [[str(person), person.credited] for person in referrers],
+        [[str(people[row["referred_by"]]), row["credited"]] for row in top],
     )
 
 
