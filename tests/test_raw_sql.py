@@ -19,6 +19,7 @@ APPS = ("halftime", "articles", "waitlist")
 # (file, function) of every `cursor.execute` in the apps; each has a test below.
 RAW_STATEMENTS = {
     ("halftime/views.py", "_database_ok"),
+    ("waitlist/admin/paging.py", "estimated_rows"),
     ("waitlist/campaigns/dispatch.py", "create_deliveries"),
     ("waitlist/models/engine.py", "claim"),
     ("waitlist/people/importing.py", "_insert"),
@@ -47,6 +48,20 @@ def test_every_hand_written_statement_is_one_this_module_runs():
 
 def test_readiness_asks_the_database(client):
     assert client.get("/readyz").json()["checks"]["database"] is True
+
+
+def test_a_table_s_size_is_read_from_the_planner_where_it_keeps_one():
+    from django.db import connection
+
+    from waitlist.admin import paging
+
+    SubscriberFactory.create_batch(3)
+    if connection.vendor != "postgresql":
+        assert paging.estimated_rows(Subscriber.objects.all()) is None  # SQLite keeps none
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE waitlist_subscriber")
+    assert paging.estimated_rows(Subscriber.objects.all()) == 3
 
 
 def campaign_to(**audience) -> Campaign:
