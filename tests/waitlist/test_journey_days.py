@@ -45,8 +45,11 @@ def received(smtp_sink) -> Counter:
 
 
 def sent_on(email: str, subject: str) -> dt.date:
-    row = Delivery.objects.get(subscriber__email=email, campaign__subject=subject, status="sent")
-    return timezone.localdate(row.sent_at)
+    """The day the ledger stamped it sent: a moment after the sink has the message."""
+    rows = Delivery.objects.filter(subscriber__email=email, campaign__subject=subject,
+                                   status="sent")  # fmt: skip
+    wait_until(rows.exists, timeout=30, message=f"{subject} to {email} never marked sent")
+    return timezone.localdate(rows.get().sent_at)
 
 
 @pytest.mark.django_db(transaction=True)
