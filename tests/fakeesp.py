@@ -45,7 +45,7 @@ class EmailService:
                 with lock:
                     service.requests.append(request)
                     failing = any(
-                        part in self.path and service.to(part).__len__() <= times
+                        part in self.path and len(service.to(part)) <= times
                         for part, times in service.fail_first.items()
                     )
                 status, answer = (
