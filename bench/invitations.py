@@ -37,7 +37,7 @@ SELECT e, encode(sha256(e::bytea), 'hex'), encode(sha256(e::bytea), 'hex'), 'con
 FROM (SELECT n, 'person' || n || '@example.com' AS e FROM generate_series(1, %s) n) AS s"""
 EMPTY = """TRUNCATE waitlist_subscriber, waitlist_campaign, waitlist_delivery,
     waitlist_campaignwave, waitlist_invitation, waitlist_journey, waitlist_journeystep,
-    waitlist_openstate,
+    waitlist_openstate, waitlist_counter,
     django_fsm_log_statelog RESTART IDENTITY CASCADE"""
 
 
@@ -56,9 +56,11 @@ def wave_rounds(stack: Stack, args) -> dict:
     from django.utils import timezone
 
     from waitlist.models import Campaign, Delivery, Invitation, OpenState
+    from waitlist.people import places
 
     stack.sql(EMPTY)
     stack.sql(SEED, [int(args.wave * 1.2)])
+    places.number_new()  # each their place, as confirming gives it
     stack.sql("VACUUM ANALYZE waitlist_subscriber")
     OpenState.objects.create(state="TX", opened_on=timezone.localdate() - dt.timedelta(days=1))
     common = {"subject": "Texas", "body": "Hello", "audience_states": ["TX"],
@@ -92,9 +94,11 @@ def journey_ticks(stack: Stack, people: int, rounds: int) -> dict:
 
     from waitlist.campaigns import dispatch, journeys
     from waitlist.models import Journey, JourneyStep
+    from waitlist.people import places
 
     stack.sql(EMPTY)
     stack.sql(SEED, [people])
+    places.number_new()
     stack.sql("VACUUM ANALYZE waitlist_subscriber")
     journey = journeys.ensure_welcome()
     journeys.switch_on(journey)

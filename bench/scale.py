@@ -38,8 +38,8 @@ STATES = [
 PEOPLE = """INSERT INTO waitlist_subscriber (id, email, email_hash, canonical_email_hash, status,
     interests, state, placement, utm_source, utm_medium, utm_campaign, utm_term, utm_content,
     referrer_url, referral_code, referral_credited, referral_outcome, token_key, created_at,
-    confirmed_at, unsubscribed_at, suppression_reason, erasure_reason, signup_ip, referred_by_id,
-    last_active_at)
+    confirmed_at, confirmed_number, unsubscribed_at, suppression_reason, erasure_reason,
+    signup_ip, referred_by_id, last_active_at)
 SELECT n, e, encode(sha256(e::bytea), 'hex'), encode(sha256(e::bytea), 'hex'), status,
     (ARRAY['[]', '["sleep"]', '["testosterone"]', '["weight", "sleep"]', '["peptides"]'])
         [1 + n %% 5]::jsonb,
@@ -47,6 +47,7 @@ SELECT n, e, encode(sha256(e::bytea), 'hex'), encode(sha256(e::bytea), 'hex'), s
     CASE WHEN n %% 7 = 0 THEN 'newsletter' ELSE '' END, '', '', '', '', '', 'r' || n,
     status = 'confirmed' AND n %% 5 = 0 AND n > 10, '', left(md5(e), 16), joined,
     CASE WHEN status <> 'pending' THEN joined + interval '1 hour' END,
+    CASE WHEN status = 'confirmed' THEN n END,
     CASE WHEN status = 'unsubscribed' THEN joined + interval '2 days' END, '', '',
     ('203.0.113.' || n %% 250)::inet, CASE WHEN n %% 5 = 0 AND n > 10 THEN n / 3 END,
     CASE WHEN status = 'confirmed' THEN joined + interval '1 hour' END
@@ -67,8 +68,18 @@ EMAILS = """INSERT INTO waitlist_outboundemail (subscriber_id, kind, created_at,
 SELECT id, kind, confirmed_at, 'sent', confirmed_at
 FROM waitlist_subscriber, (VALUES ('confirmation'), ('welcome')) AS kinds (kind)
 WHERE status = 'confirmed'"""
+COUNTER = """INSERT INTO waitlist_counter (name, value)
+SELECT 'confirmed', max(confirmed_number) FROM waitlist_subscriber"""
+# A campaign to everyone, half of it sent: the campaign's page while it sends.
+SENDING = """INSERT INTO waitlist_delivery (campaign_id, subscriber_id, provider, position, status,
+    sent_at, message_id)
+SELECT %(campaign)s, id, 'other', row_number() OVER (ORDER BY id DESC),
+    CASE WHEN id %% 2 = 0 THEN 'sent' ELSE 'queued' END,
+    CASE WHEN id %% 2 = 0 THEN now() - (id %% 600) * interval '1 second' END,
+    CASE WHEN id %% 2 = 0 THEN '<' || id || '@scale>' ELSE '' END
+FROM waitlist_subscriber WHERE status = 'confirmed'"""
 EMPTY = """TRUNCATE waitlist_subscriber, waitlist_consentrecord, waitlist_outboundemail,
-    waitlist_campaign, waitlist_delivery RESTART IDENTITY CASCADE"""
+    waitlist_campaign, waitlist_delivery, waitlist_counter RESTART IDENTITY CASCADE"""
 
 
 def generate(stack: Stack, people: int) -> float:
@@ -77,6 +88,7 @@ def generate(stack: Stack, people: int) -> float:
     stack.sql(PEOPLE, {"people": people, "states": STATES})
     stack.sql(CONSENTS)
     stack.sql(EMAILS)
+    stack.sql(COUNTER)
     for table in ("waitlist_subscriber", "waitlist_consentrecord", "waitlist_outboundemail"):
         stack.sql(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), max(id)) FROM {table}")
     stack.sql("VACUUM ANALYZE")
@@ -92,6 +104,7 @@ def measure() -> dict[str, float]:
 
     django.setup()
     from django.contrib.auth import get_user_model
+    from django.db import connection
     from django.test import Client
 
     from waitlist.models import Campaign, OutboundEmail, Subscriber
@@ -107,6 +120,13 @@ def measure() -> dict[str, float]:
     welcome = f"/waitlist/welcome/{tokens.make_token(tokens.PREFERENCES, key=middle.token_key)}/"
     row = OutboundEmail.objects.create(subscriber=middle, kind=OutboundEmail.Kind.WELCOME)
     everyone = Campaign(name="scale", subject="s", body="b")
+    sending = Campaign.objects.filter(name="scale: sending").first()
+    if sending is None:  # made once per data set, then kept with it
+        sending = Campaign.objects.create(name="scale: sending", subject="s", body="b",
+                                          status=Campaign.Status.SENDING)  # fmt: skip
+        with connection.cursor() as cursor:
+            cursor.execute(SENDING, {"campaign": sending.pk})
+            cursor.execute("ANALYZE waitlist_delivery")
 
     def page(path: str):
         def get():
@@ -129,6 +149,7 @@ def measure() -> dict[str, float]:
         "subscriber list by state": page("/admin/waitlist/subscriber/?state__exact=TX"),
         "subscriber search by address": page(f"/admin/waitlist/subscriber/?q={middle.email}"),
         "audience count": lambda: everyone.audience().count(),
+        "campaign page while sending": page(f"/admin/waitlist/campaign/{sending.pk}/change/"),
         "welcome page": page(welcome),
         "welcome email render": render_welcome,
     }
@@ -147,6 +168,7 @@ def measure() -> dict[str, float]:
 ADMIN = (
     "dashboard", "dashboard CSV (states)", "consent records list", "subscriber list",
     "subscriber list by state", "subscriber search by address", "audience count",
+    "campaign page while sending",
 )  # fmt: skip
 PERSONAL = ("welcome page", "welcome email render")
 

@@ -218,6 +218,8 @@ OUTBOX_SWEEP_SECONDS = env.float("OUTBOX_SWEEP_SECONDS", default=30.0)
 CAMPAIGN_DISPATCH_SECONDS = env.float("CAMPAIGN_DISPATCH_SECONDS", default=30.0)
 # How often journeys hand the people now due to the engine (waitlist/campaigns/journeys.py).
 JOURNEY_SECONDS = env.float("JOURNEY_SECONDS", default=30.0)
+# The waitlist dashboard's figures are counted again this often (waitlist/people/dashboard.py).
+DASHBOARD_RECOUNT_SECONDS = env.int("DASHBOARD_RECOUNT_SECONDS", default=300)
 CELERY_BEAT_SCHEDULE = {
     "sweep-outbox": {"task": "waitlist.tasks.sweep_outbox", "schedule": OUTBOX_SWEEP_SECONDS},
     "dispatch-campaigns": {
@@ -244,6 +246,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "waitlist.tasks.tend_invitations",
         "schedule": 60,
         "options": {"expires": 60},
+    },
+    "recount-dashboard": {
+        "task": "waitlist.tasks.recount_dashboard",
+        "schedule": DASHBOARD_RECOUNT_SECONDS,
+        "options": {"expires": DASHBOARD_RECOUNT_SECONDS},
     },
     "apply-retention": {
         "task": "waitlist.tasks.apply_retention",

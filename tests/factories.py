@@ -16,7 +16,7 @@ from articles.models import (
     Source,
 )
 from waitlist.models import Campaign, ConsentRecord, Subscriber, email_hash
-from waitlist.people import consent
+from waitlist.people import consent, places
 from waitlist.people.signup import canonical_email
 
 
@@ -172,6 +172,13 @@ class SubscriberFactory(factory.django.DjangoModelFactory):
                     consent_text=consent.current_text(purpose),
                     confirmed_at=subscriber.confirmed_at,
                 )
+
+    @factory.post_generation
+    def number(subscriber, create, extracted, **kwargs):  # noqa: N805
+        """A confirmed person takes the next place, as confirming gives it."""
+        if create and subscriber.status == Subscriber.Status.CONFIRMED:
+            places.number_new()
+            subscriber.refresh_from_db(fields=["confirmed_number"])
 
 
 class CampaignFactory(factory.django.DjangoModelFactory):

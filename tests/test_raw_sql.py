@@ -6,12 +6,13 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
+from django.db import transaction
 from django.utils import timezone
 
 from tests.factories import CampaignFactory, SubscriberFactory
 from waitlist.campaigns import dispatch
 from waitlist.models import Campaign, Delivery, Subscriber
-from waitlist.people import importing
+from waitlist.people import importing, places
 
 ROOT = Path(__file__).resolve().parents[1]
 APPS = ("halftime", "articles", "waitlist")
@@ -23,6 +24,7 @@ RAW_STATEMENTS = {
     ("waitlist/campaigns/dispatch.py", "create_deliveries"),
     ("waitlist/models/engine.py", "claim"),
     ("waitlist/people/importing.py", "_insert"),
+    ("waitlist/people/places.py", "number_new"),
 }
 
 pytestmark = pytest.mark.django_db
@@ -153,3 +155,14 @@ def test_an_import_writes_each_person_with_their_consent_and_email():
     (email,) = asked.emails.all()
     assert email.consent == asked.consents.get() and email.kind == "reconfirm"
     assert SubscriberFactory().pk > asked.pk  # the sequence moved past the ids it gave
+
+
+def test_the_people_a_transaction_confirmed_are_numbered_behind_everyone_in_their_order():
+    SubscriberFactory()
+    later = SubscriberFactory.create_batch(2, status="pending", confirmed_at=None)
+    with transaction.atomic():
+        Subscriber.objects.filter(pk__in=[p.pk for p in later]).update(status="confirmed")
+        assert places.number_new() == 2
+    numbers = Subscriber.objects.order_by("pk").values_list("confirmed_number", flat=True)
+    assert list(numbers) == [1, 2, 3]
+    assert places.number_new() == 0

@@ -63,7 +63,7 @@ def site_pages() -> dict[str, str]:
 
     from articles.models import Article
     from waitlist.models import Invitation, Subscriber, email_hash
-    from waitlist.people import referrals, signup, tokens
+    from waitlist.people import places, referrals, signup, tokens
 
     address = "screenshots@example.invalid"
     person, _ = Subscriber.objects.get_or_create(
@@ -85,6 +85,7 @@ def site_pages() -> dict[str, str]:
                 referred_by=person, referral_outcome=outcome,
                 referral_credited=outcome == "counted",
             )  # fmt: skip
+    places.number_new()  # each their place, as confirming gives it
     article = Article.objects.published().order_by("-publish_at").first()
     pages = {"home": "/", "health-data-policy": "/health-data-privacy/"}
     if article is not None:
@@ -117,11 +118,13 @@ def operator_pages() -> tuple[dict[str, str], tuple[str, str]] | None:
 
     from waitlist.models import Campaign
     from waitlist.people import wording
+    from waitlist.tasks import recount_dashboard
 
     saved = Path(settings.VAR_DIR) / "admin-password.txt"
     admin = get_user_model().objects.filter(username="admin").first()
     if admin is None or not saved.is_file() or not admin.check_password(saved.read_text().strip()):
         return None
+    recount_dashboard()  # the figures as of now, not as of beat's last count
     campaign = Campaign.objects.order_by("-pk").first() or Campaign.objects.create(
         name="Screenshot sample",
         subject="We're open in Texas",

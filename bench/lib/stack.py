@@ -130,7 +130,8 @@ class Stack:
         """No subscribers, campaigns or queued tasks: every run starts from nothing."""
         self.sql(
             "TRUNCATE waitlist_subscriber, waitlist_consentrecord, waitlist_outboundemail,"
-            " waitlist_campaign, waitlist_delivery, bench_insert RESTART IDENTITY CASCADE"
+            " waitlist_campaign, waitlist_delivery, waitlist_counter, bench_insert"
+            " RESTART IDENTITY CASCADE"
         )
         self.forget()
 

@@ -2,13 +2,17 @@
 filter by state served by an index, filters from fixed choices, and an unfiltered list's count
 read from the planner's statistics once the table is large."""
 
+import json
+
 import pytest
 from django.db import connection
 
 from tests.factories import SubscriberFactory
 from tests.waitlist.test_admin import staff_with
 from waitlist.admin import paging
-from waitlist.models import ConsentRecord, Subscriber
+from waitlist.models import ConsentRecord, DashboardFigures, Subscriber
+from waitlist.people import privacy
+from waitlist.tasks import recount_dashboard
 
 pytestmark = pytest.mark.django_db
 
@@ -75,14 +79,51 @@ def test_a_large_unfiltered_list_is_counted_from_the_planner_s_statistics(monkey
     assert paging.EstimatedCountPaginator(records, 100).count == 35
 
 
-def test_a_dashboard_csv_reads_only_its_own_table(django_assert_max_num_queries):
+def test_the_dashboard_and_its_csvs_read_the_figures_last_counted(django_assert_num_queries):
     SubscriberFactory(state="TX")
     SubscriberFactory(state="CA")
+    recount_dashboard()
     client = staff_with("view_dashboard")
-    # The session, the user, their permissions (two), and the table: no other table's.
-    with django_assert_max_num_queries(5):
+    SubscriberFactory(state="CA")  # after the count: not yet in the figures
+    # The session, the user, their permissions (two), and the figures: the list is not read.
+    with django_assert_num_queries(5):
         response = client.get("/admin/waitlist/subscriber/dashboard/", {"csv": "states"})
     assert response.content.decode().splitlines()[1:] == ["California,1", "Texas,1"]
     campaigns = client.get("/admin/waitlist/subscriber/dashboard/", {"csv": "campaigns"})
     assert campaigns.content.decode().startswith("Campaign,Status,Started")
     assert client.get("/admin/waitlist/subscriber/dashboard/", {"csv": "nope"}).status_code == 404
+    recount_dashboard()
+    states = client.get("/admin/waitlist/subscriber/dashboard/", {"csv": "states"})
+    assert states.content.decode().splitlines()[1:] == ["California,2", "Texas,1"]
+
+
+DASHBOARD = "/admin/waitlist/subscriber/dashboard/"
+
+
+def test_before_the_first_count_the_dashboard_says_so_and_count_now_asks_the_workers(
+    handed_out, django_capture_on_commit_callbacks
+):
+    client = staff_with("view_dashboard")
+    page = client.get(DASHBOARD).content.decode()
+    assert "The figures have not been counted yet" in page and "Totals" not in page
+    assert client.get(DASHBOARD, {"csv": "states"}).status_code == 404
+    with django_capture_on_commit_callbacks(execute=True):
+        answer = client.post(DASHBOARD)
+    assert answer.status_code == 302 and answer["Location"] == DASHBOARD
+    assert handed_out == [("waitlist.tasks.recount_dashboard",)]
+    page = client.get(DASHBOARD).content.decode()
+    assert "Counting the figures again: reload in a moment." in page
+
+
+def test_the_figures_kept_name_nobody_and_show_a_referrer_as_they_are_now():
+    referrer = SubscriberFactory(email="sharer@example.com")
+    SubscriberFactory(referred_by=referrer, referral_credited=True)
+    recount_dashboard()
+    assert "@" not in json.dumps(DashboardFigures.objects.get().figures)
+    client = staff_with("view_dashboard")
+    assert '<th scope="row">sharer@example.com</th><td>1</td>' in client.get(DASHBOARD).text
+    privacy.erase(subscriber_id=referrer.pk)
+    page = client.get(DASHBOARD).text
+    assert "sharer@example.com" not in page
+    assert f'<th scope="row">erased subscriber #{referrer.pk}</th><td>1</td>' in page
+    assert "Counted at" in page and "again every 5 minutes" in page

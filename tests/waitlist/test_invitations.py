@@ -15,6 +15,7 @@ from waitlist.campaigns import dispatch
 from waitlist.invites import start, sweep
 from waitlist.models import AccessCode, Campaign, Delivery, Invitation, OpenState
 from waitlist.people import outbox, privacy, tokens
+from waitlist.tasks import recount_dashboard
 
 pytestmark = [pytest.mark.django_db]
 
@@ -248,6 +249,7 @@ def test_the_person_s_page_and_the_dashboard_show_the_invitation(texas, mail, cl
     history = re.sub(r"\s+", " ", page.text)
     assert "waiting → invited. Invited by the wave “Texas, first wave”." in history
     assert "invited → activated. The person used their code." in history
+    recount_dashboard()
     dashboard = staff_client.get("/admin/waitlist/subscriber/dashboard/?csv=invitations")
     rows = list(csv.reader(dashboard.content.decode().splitlines()))
     assert rows[0][3:] == ["Invited, not yet used", "Activated", "Expired", "Declined"]

@@ -28,7 +28,6 @@ from django.utils.html import format_html, format_html_join
 from django_fsm import ConcurrentTransition
 from django_fsm_log.models import StateLog
 
-from ..campaigns import actions
 from ..engine import workers
 from ..models import (
     UTM_FIELDS,
@@ -41,7 +40,7 @@ from ..models import (
     email_hash,
 )
 from ..people import importing, milestones, privacy, referrals
-from ..people.dashboard import dashboard_view, spreadsheet_cell
+from ..people.dashboard import RECOUNT_TASK, dashboard_view, spreadsheet_cell
 from ..people.embed import embed_view
 from ..people.forms import PLACEMENTS
 from .datamap import datamap_view
@@ -319,8 +318,7 @@ class SubscriberAdmin(admin.ModelAdmin):
         return response
 
     def get_urls(self):
-        # The campaigns' results join the people's figures on one page.
-        dashboard = partial(dashboard_view, more_tables={"campaigns": actions.results_table})
+        dashboard = partial(dashboard_view, recount_later=recount_dashboard_later)
         dashboard = self.admin_site.admin_view(dashboard)
         embed = self.admin_site.admin_view(embed_view)
         return [
@@ -491,3 +489,7 @@ class MilestoneAdmin(admin.ModelAdmin):
                 "reached it now, and each gets its email.",
                 messages.INFO,
             )
+
+
+def recount_dashboard_later() -> None:
+    transaction.on_commit(lambda: workers.enqueue(RECOUNT_TASK))

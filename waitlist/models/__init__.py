@@ -25,6 +25,8 @@ from .people import (
     UTM_FIELDS,
     UTM_KEYS,
     ConsentRecord,
+    Counter,
+    DashboardFigures,
     EmailWording,
     Interest,
     ListUpload,
@@ -42,7 +44,8 @@ from .privacy import DiscreetWord, ProcessorErasure
 
 __all__ = [
     "UTM_FIELDS", "UTM_KEYS", "AccessCode", "Campaign", "CampaignQuerySet", "CampaignWave",
-    "ConsentRecord", "Delivery", "DiscreetWord", "EmailWording", "Heartbeat", "Interest",
+    "ConsentRecord", "Counter", "DashboardFigures", "Delivery", "DiscreetWord", "EmailWording",
+    "Heartbeat", "Interest",
     "Invitation", "Journey", "JourneyStep", "ListUpload", "MailDomain", "Milestone",
     "MilestoneReached", "OpenState", "OutboundEmail", "Pace", "ProcessorErasure", "Provider",
     "Sendable", "SendableQuerySet", "SendStatus", "Subscriber", "SubscriberQuerySet", "USState",

@@ -9,9 +9,9 @@ from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models, transaction
-from django.db.models import Count, F, OuterRef, Subquery, Window
+from django.db.models import Count, OuterRef, Subquery
 from django.db.models.expressions import RawSQL
-from django.db.models.functions import Coalesce, RowNumber, Upper
+from django.db.models.functions import Coalesce, Upper
 from django.utils import timezone
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 from django_fsm_log.models import StateLog
@@ -267,8 +267,8 @@ class Invitation(ConcurrentTransitionMixin, models.Model):
 
 
 # --- whom a wave invites ----------------------------------------------------------------------
-# "Place on the list" is the place each person sees (`Subscriber.position`): their rank among
-# everyone confirmed, moved up by the referrals that counted. A wave's campaign is duck-typed
+# "Place on the list" is the place each person sees (`Subscriber.position`): their number in
+# the order of confirming, moved up by the referrals that counted. A wave's campaign is duck-typed
 # here (its segment, capacity, order, lifetime): campaigns build on invitations.
 
 # Whoever holds one of these is not invited again; an expired invitation may be renewed.
@@ -292,12 +292,7 @@ def eligible(campaign, day: dt.date) -> SubscriberQuerySet:
 
 def picked(campaign, day: dt.date) -> tuple[str, list]:
     """SQL (and its parameters) selecting the ids of the people the wave invites on `day`, in
-    its order. The rank is taken among everyone confirmed, as the person's place is."""
-    ranked = (
-        Subscriber.objects.filter(status=Subscriber.Status.CONFIRMED)
-        .annotate(list_rank=Window(RowNumber(), order_by=[F("confirmed_at").asc(), F("pk").asc()]))
-        .values("id", "list_rank")
-    )
+    its order: the place each person sees."""
     credited = (
         Subscriber.objects.filter(referred_by=OuterRef("pk"), referral_credited=True)
         .order_by()
@@ -308,21 +303,17 @@ def picked(campaign, day: dt.date) -> tuple[str, list]:
     people = (
         eligible(campaign, day)
         .annotate(credited=Coalesce(Subquery(credited), 0))
-        .values("id", "credited")
+        .values("id", "credited", "confirmed_number")
     )
-    ranked_sql, ranked_params = ranked.query.sql_with_params()
     people_sql, people_params = people.query.sql_with_params()
-    moved = f'r."list_rank" - {int(settings.REFERRAL_PLACES)} * e."credited"'
+    moved = f'e."confirmed_number" - {int(settings.REFERRAL_PLACES)} * e."credited"'
     place = f"CASE WHEN {moved} < 1 THEN 1 ELSE {moved} END"
     order = {
-        InviteOrder.PLACE: f'{place}, r."list_rank"',
-        InviteOrder.REFERRALS: f'e."credited" DESC, {place}, r."list_rank"',
+        InviteOrder.PLACE: f'{place}, e."confirmed_number"',
+        InviteOrder.REFERRALS: f'e."credited" DESC, {place}, e."confirmed_number"',
     }[campaign.invite_order]
-    sql = (
-        f'SELECT e."id" FROM ({people_sql}) e JOIN ({ranked_sql}) r ON r."id" = e."id"'
-        f" ORDER BY {order} LIMIT %s"
-    )
-    return sql, [*people_params, *ranked_params, campaign.invite_capacity or 0]
+    sql = f'SELECT e."id" FROM ({people_sql}) e ORDER BY {order} LIMIT %s'
+    return sql, [*people_params, campaign.invite_capacity or 0]
 
 
 def wave_audience(campaign) -> SubscriberQuerySet:

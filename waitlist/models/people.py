@@ -5,6 +5,7 @@ import hashlib
 import secrets
 
 from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models.functions import Lower
@@ -170,6 +171,11 @@ class Subscriber(models.Model):
 
     created_at = models.DateTimeField(auto_now_add=True)
     confirmed_at = models.DateTimeField(null=True, blank=True)
+    # Their number in the order people confirmed, from 1: the place on the list before
+    # referrals (`waitlist/people/places.py`). Confirming again after leaving takes a new one.
+    confirmed_number = models.PositiveBigIntegerField(
+        "number in the order of confirming", null=True, blank=True, editable=False
+    )
     unsubscribed_at = models.DateTimeField(null=True, blank=True)
     last_confirmation_at = models.DateTimeField(null=True, blank=True, editable=False)
     # A hard bounce or a spam complaint: never mailed again, whatever the status says.
@@ -200,6 +206,9 @@ class Subscriber(models.Model):
             ),
             # A signed link names its subscriber by this key.
             models.UniqueConstraint(fields=["token_key"], name="subscriber_token_key_unique"),
+            models.UniqueConstraint(
+                fields=["confirmed_number"], name="subscriber_confirmed_number_unique"
+            ),
             models.CheckConstraint(
                 condition=models.Q(status="erased") | models.Q(email__isnull=False),
                 name="subscriber_has_email_unless_erased",
@@ -219,6 +228,12 @@ class Subscriber(models.Model):
                 condition=models.Q(referral_credited=True),
                 name="subscriber_credited_referrer",
             ),
+            # The confirmed people still to be numbered: those of a confirming transaction.
+            models.Index(
+                fields=["id"],
+                condition=models.Q(status="confirmed", confirmed_number__isnull=True),
+                name="subscriber_to_number",
+            ),
         ]
         permissions = [
             ("import_subscribers", "Can import a list of subscribers from CSV"),
@@ -231,19 +246,43 @@ class Subscriber(models.Model):
         return self.email or f"erased subscriber #{self.pk}"
 
     def position(self) -> int | None:
-        """Place on the list among confirmed people: max(1, rank − REFERRAL_PLACES × credited
-        referrals), rank by when they confirmed; two people can share a place."""
-        if self.status != self.Status.CONFIRMED or not self.confirmed_at:
+        """Place on the list: max(1, their number in the order of confirming −
+        REFERRAL_PLACES × credited referrals); two people can share a place. Read from two
+        indexes, whatever the list's size."""
+        if self.status != self.Status.CONFIRMED or self.confirmed_number is None:
             return None
-        ahead = Subscriber.objects.filter(status=self.Status.CONFIRMED).filter(
-            models.Q(confirmed_at__lt=self.confirmed_at)
-            | models.Q(confirmed_at=self.confirmed_at, pk__lt=self.pk)
-        )
-        rank = ahead.count() + 1
-        return max(1, rank - settings.REFERRAL_PLACES * self.credited_referrals())
+        credited = settings.REFERRAL_PLACES * self.credited_referrals()
+        return max(1, self.confirmed_number - credited)
 
     def credited_referrals(self) -> int:
         return self.referrals.filter(referral_credited=True).count()
+
+
+class Counter(models.Model):
+    """A number kept in one row, taken from under its lock: whoever changes it holds the row
+    until their transaction ends, so what they took is theirs alone and nothing is skipped."""
+
+    name = models.CharField(max_length=40, primary_key=True)
+    value = models.PositiveBigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.value}"
+
+
+class DashboardFigures(models.Model):
+    """The dashboard's figures as last counted (`waitlist/people/dashboard.py`): the page reads
+    this one row, whatever the list's size; a periodic job counts them again. Its tables name
+    people by their id only: an erased address is never kept here."""
+
+    counted_at = models.DateTimeField()
+    seconds = models.FloatField(help_text="How long counting took.")
+    figures = models.JSONField(encoder=DjangoJSONEncoder)
+
+    class Meta:
+        verbose_name_plural = "dashboard figures"
+
+    def __str__(self) -> str:
+        return f"Dashboard figures counted at {self.counted_at:%Y-%m-%d %H:%M}"
 
 
 class Milestone(models.Model):

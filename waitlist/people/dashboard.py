@@ -1,23 +1,30 @@
-"""The operators' waitlist dashboard: numbers computed in the database; each chart an SVG drawn
-here with labelled axes, each beside the table of its figures, and every table also as CSV."""
+"""The operators' waitlist dashboard: each chart an SVG drawn here with labelled axes, each
+beside the table of its figures, and every table also as CSV.
+
+Its figures are counted in the database by a periodic job (`recount`, every
+DASHBOARD_RECOUNT_SECONDS) and kept in one row (`DashboardFigures`): the page and its CSVs read
+that row, so they cost the same at a million people as at ten, and say when they were counted.
+An operator can ask for a count at once."""
 
 import csv
 import datetime as dt
+import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
-from django.contrib import admin
+from django.conf import settings
+from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
 from django.db.models.functions import TruncDate
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
 from articles.models import Article
 
 from ..models.invites import Invitation, OpenState
-from ..models.people import Interest, Milestone, Subscriber, USState
+from ..models.people import DashboardFigures, Interest, Milestone, Subscriber, USState
 
 DAYS = 30
 CONFIRMED = Q(status=Subscriber.Status.CONFIRMED)
@@ -31,6 +38,8 @@ class Table:
     caption: str
     columns: list[str]
     rows: list[list]
+    # The column holding people's ids, counted as ids and shown as the people they are now.
+    people_column: int | None = None
 
 
 def daily(*, days: int = DAYS) -> Table:
@@ -145,12 +154,12 @@ def referrals() -> Table:
         .annotate(credited=Count("id"))
         .order_by("-credited", "referred_by")[:10]
     )
-    people = Subscriber.objects.in_bulk([row["referred_by"] for row in top])
     return Table(
         "referrers",
         "Top referrers (confirmed referrals that counted)",
         ["Subscriber", "Referrals that counted"],
-        [[str(people[row["referred_by"]]), row["credited"]] for row in top],
+        [[row["referred_by"], row["credited"]] for row in top],
+        people_column=0,
     )
 
 
@@ -296,21 +305,8 @@ def spreadsheet_cell(value: str) -> str:
     return f"'{value}" if value.startswith(FORMULA_STARTS) else value
 
 
-def dashboard_view(
-    request: HttpRequest, *, more_tables: Mapping[str, Callable[[], Table]] | None = None
-) -> HttpResponse:
-    """The dashboard; `more_tables` adds tables of other rooms' figures (the campaigns'), by
-    name."""
-    if not request.user.has_perm("waitlist.view_dashboard"):
-        raise PermissionDenied
-    builders = {**TABLES, **(more_tables or {})}
-    if "csv" in request.GET:
-        build = builders.get(request.GET["csv"])
-        if build is None:
-            raise Http404("No such table.")
-        return as_csv(build())
-    everything = [build() for build in builders.values()]
-    totals = Subscriber.objects.aggregate(
+def totals() -> dict[str, int]:
+    return Subscriber.objects.aggregate(
         signups=Count("id", filter=~Q(status=Subscriber.Status.ERASED)),
         confirmed=Count("id", filter=CONFIRMED),
         ever_confirmed=Count("id", filter=Q(confirmed_at__isnull=False)),
@@ -318,15 +314,80 @@ def dashboard_view(
         referred=Count("id", filter=Q(referred_by__isnull=False)),
         credited=Count("id", filter=Q(referral_credited=True)),
     )
-    signups = totals["signups"]
-    rate = round(100 * totals["ever_confirmed"] / signups, 1) if signups else None
+
+
+RECOUNT_TASK = "waitlist.tasks.recount_dashboard"
+
+
+def recount(more_tables: Mapping[str, Callable[[], Table]] | None = None) -> DashboardFigures:
+    """Count every figure of the dashboard and keep them; `more_tables` adds tables of other
+    rooms' figures (the campaigns'), by name."""
+    started, now = time.perf_counter(), timezone.now()
+    builders = {**TABLES, **(more_tables or {})}
+    figures = {"totals": totals(), "tables": [asdict(build()) for build in builders.values()]}
+    kept, _ = DashboardFigures.objects.update_or_create(
+        pk=1,
+        defaults={"counted_at": now, "seconds": time.perf_counter() - started, "figures": figures},
+    )
+    return kept
+
+
+def counted() -> tuple[DashboardFigures | None, dict[str, Table]]:
+    """The figures last counted, and their tables by name, each as it was built."""
+    kept = DashboardFigures.objects.filter(pk=1).first()
+    if kept is None:
+        return None, {}
+    tables = {}
+    for data in kept.figures["tables"]:
+        table = Table(**data)
+        if table.name == "daily":
+            table.rows = [[dt.date.fromisoformat(row[0]), *row[1:]] for row in table.rows]
+        tables[table.name] = table
+    named(tables.values())
+    return kept, tables
+
+
+def named(tables) -> None:
+    """Each person a table names by id shown as they are now: an erased one as erased."""
+    ids = {row[t.people_column] for t in tables if t.people_column is not None for row in t.rows}
+    people = Subscriber.objects.in_bulk(ids)
+    for table in tables:
+        if table.people_column is not None:
+            for row in table.rows:
+                person = people.get(row[table.people_column])
+                row[table.people_column] = str(person) if person else "(no longer on the list)"
+
+
+def dashboard_view(request: HttpRequest, *, recount_later: Callable[[], None]) -> HttpResponse:
+    """The figures last counted; a POST asks for them to be counted again now
+    (`recount_later` queues it)."""
+    if not request.user.has_perm("waitlist.view_dashboard"):
+        raise PermissionDenied
+    if request.method == "POST":
+        recount_later()
+        messages.success(request, "Counting the figures again: reload in a moment.")
+        return HttpResponseRedirect(request.path)
+    kept, tables = counted()
+    if "csv" in request.GET:
+        table = tables.get(request.GET["csv"])
+        if table is None:
+            raise Http404("No such table.")
+        return as_csv(table)
     context = {
         **admin.site.each_context(request),
         "title": "Waitlist dashboard",
-        "totals": totals,
-        "confirmation_rate": rate,
-        "daily": everything[0],
-        "chart": chart(everything[0]),
-        "tables": everything[1:],
+        "counted": kept,
+        "every_minutes": round(settings.DASHBOARD_RECOUNT_SECONDS / 60),
     }
+    if kept is not None:
+        sums = kept.figures["totals"]
+        signups = sums["signups"]
+        daily = tables.pop("daily")
+        context.update(
+            totals=sums,
+            confirmation_rate=round(100 * sums["ever_confirmed"] / signups, 1) if signups else None,
+            daily=daily,
+            chart=chart(daily),
+            tables=list(tables.values()),
+        )
     return TemplateResponse(request, "admin/waitlist/dashboard.html", context)

@@ -35,7 +35,7 @@ PEOPLE = ("waitlist.Subscriber", settings.AUTH_USER_MODEL)
 NOT_PERSONAL = {
     "the name of a thing, not of a person": (
         "auth.Group.name", "auth.Permission.name", "articles.Category.name",
-        "waitlist.Campaign.name", "waitlist.Journey.name",
+        "waitlist.Campaign.name", "waitlist.Journey.name", "waitlist.Counter.name",
     ),
     "words written once for every reader (articles, updates, email wordings)": (
         "articles.Article.body", "articles.Article.body_html", "articles.Article.body_text",

@@ -48,7 +48,7 @@ from ..models.people import (
     USState,
     email_hash,
 )
-from . import consent, outbox
+from . import consent, outbox, places
 from .signup import canonical_email
 
 # What each field is read from: header names as written by people and by the common exports,
@@ -275,6 +275,8 @@ def _run(file: BinaryIO, evidence: Evidence, *, write: bool) -> Report:
             report.problem(0, "the file has no rows under its header")
             raise ImportFailed(report)
         report.imported = write
+        if write:
+            places.number_new()  # behind everyone, in the file's order
         if write and report.asked_to_confirm:
             transaction.on_commit(outbox.enqueue_once)
     return report

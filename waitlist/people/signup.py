@@ -10,7 +10,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from ..models.people import UTM_FIELDS, ConsentRecord, OutboundEmail, Subscriber, email_hash
-from . import consent, events, links, outbox, referrals, tokens
+from . import consent, events, links, outbox, places, referrals, tokens
 
 RESEND_AFTER = dt.timedelta(minutes=10)
 GMAIL_DOMAINS = {"gmail.com", "googlemail.com"}
@@ -232,6 +232,7 @@ def confirm(*, token: str, ip: str | None) -> Subscriber:
         ).update(confirmed_at=now, confirm_ip=ip)
         subscriber.status = Subscriber.Status.CONFIRMED
         subscriber.confirmed_at = subscriber.last_active_at = now
+        subscriber.confirmed_number = None  # a new number, at the back of the list
         subscriber.unsubscribed_at = None
         # The referrer locked: friends confirming at once are counted, and rewarded, in turn.
         referrer = (
@@ -243,4 +244,6 @@ def confirm(*, token: str, ip: str | None) -> Subscriber:
         outbox.queue(subscriber, kind=OutboundEmail.Kind.WELCOME)
         referrals.credit(subscriber, referrer, now)
         events.confirmed(subscriber)
+        places.number_new()
+        subscriber.refresh_from_db(fields=["confirmed_number"])
     return subscriber
