@@ -109,6 +109,7 @@ def measure() -> dict[str, float]:
 
     from waitlist.models import Campaign, OutboundEmail, Subscriber
     from waitlist.people import outbox, tokens
+    from waitlist.tasks import recount_dashboard
 
     admin, _ = get_user_model().objects.get_or_create(
         username="scale", defaults={"is_staff": True, "is_superuser": True}
@@ -153,7 +154,10 @@ def measure() -> dict[str, float]:
         "welcome page": page(welcome),
         "welcome email render": render_welcome,
     }
-    seconds = {}
+    # The dashboard's figures as the periodic job counts them: the job's own time, once.
+    started = time.perf_counter()
+    recount_dashboard()
+    seconds = {"dashboard's count (the job)": time.perf_counter() - started}
     for name, run in figures.items():
         run()
         started = time.perf_counter()

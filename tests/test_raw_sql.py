@@ -22,6 +22,7 @@ RAW_STATEMENTS = {
     ("halftime/views.py", "_database_ok"),
     ("waitlist/admin/paging.py", "estimated_rows"),
     ("waitlist/campaigns/dispatch.py", "create_deliveries"),
+    ("waitlist/campaigns/dispatch.py", "make_rows"),
     ("waitlist/models/engine.py", "claim"),
     ("waitlist/people/importing.py", "_insert"),
     ("waitlist/people/places.py", "number_new"),
@@ -88,9 +89,8 @@ def test_delivery_rows_are_made_for_the_segment_once():
 
 def test_each_row_s_place_in_the_send_order_puts_the_most_recently_confirmed_first():
     now = timezone.now()
-    hours = {"three@example.com": 3, "one@example.com": 1, "two@example.com": 2}
-    for email, ago in hours.items():
-        SubscriberFactory(email=email, confirmed_at=now - dt.timedelta(hours=ago))
+    for email, ago in [("three@example.com", 3), ("two@example.com", 2), ("one@example.com", 1)]:
+        SubscriberFactory(email=email, confirmed_at=now - dt.timedelta(hours=ago))  # in turn
     dispatch.create_deliveries(campaign_to())
     assert list(
         Delivery.objects.order_by("position").values_list("position", "subscriber__email")
@@ -166,3 +166,10 @@ def test_the_people_a_transaction_confirmed_are_numbered_behind_everyone_in_thei
     numbers = Subscriber.objects.order_by("pk").values_list("confirmed_number", flat=True)
     assert list(numbers) == [1, 2, 3]
     assert places.number_new() == 0
+
+
+def test_a_started_campaign_s_rows_are_made_and_their_statistics_renewed(handed_out):
+    SubscriberFactory.create_batch(2)
+    campaign = CampaignFactory(status=Campaign.Status.SCHEDULED, send_at=timezone.now())
+    assert dispatch.dispatch()["started"] == [campaign.pk]
+    assert Delivery.objects.filter(campaign=campaign).count() == 2

@@ -579,10 +579,10 @@ def test_a_dispatcher_running_while_another_makes_the_rows_does_not_close_the_ca
     inside, go = threading.Event(), threading.Event()
     real_create = dispatch.create_deliveries
 
-    def slow_create(campaign):
+    def slow_create(campaign, *args, **kwargs):
         inside.set()
         assert go.wait(10)
-        return real_create(campaign)
+        return real_create(campaign, *args, **kwargs)
 
     monkeypatch.setattr(dispatch, "create_deliveries", slow_create)
 

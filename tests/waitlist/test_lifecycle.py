@@ -43,7 +43,8 @@ ARGUMENTS = {"send_now": {"now"}, "start": {"now"}, "finish": {"now"}, "cancel":
 
 
 def arguments(name: str) -> dict:
-    return {key: timezone.now() for key in ARGUMENTS.get(name, ())}
+    given = {key: timezone.now() for key in ARGUMENTS.get(name, ())}
+    return {**given, "rows_from": 1} if name == "start" else given
 
 
 def in_state(status: str) -> Campaign:
@@ -107,7 +108,7 @@ def test_a_refusal_says_what_to_do_instead(name, status, reason):
 def test_a_transition_on_a_row_that_moved_meanwhile_is_refused_and_says_so():
     seen_by_the_operator = CampaignFactory(status=S.SCHEDULED, send_at=timezone.now())
     dispatcher_s = Campaign.objects.get(pk=seen_by_the_operator.pk)
-    lifecycle.move(dispatcher_s, "start", now=timezone.now())
+    lifecycle.move(dispatcher_s, "start", now=timezone.now(), rows_from=1)
     with pytest.raises(CampaignError, match="It has started sending: pause it instead."):
         lifecycle.move(seen_by_the_operator, "unschedule")
     assert Campaign.objects.get(pk=seen_by_the_operator.pk).status == S.SENDING

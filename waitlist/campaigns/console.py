@@ -56,10 +56,13 @@ def _page(request: HttpRequest, model_admin: ModelAdmin, name: str, **context):
 
 
 def status_label(campaign: Campaign) -> str:
-    """Its status as the page shows it: a scheduled campaign whose time came is starting."""
+    """Its status as the page shows it: a scheduled campaign whose time came is starting, and
+    so is one whose messages are still being made."""
     due = campaign.send_at and campaign.send_at <= timezone.now()
     if campaign.status == Campaign.Status.SCHEDULED and due:
         return "Starting…"
+    if campaign.status == Campaign.Status.SENDING and campaign.rows_from is not None:
+        return f"Starting… {campaign.rows_made:,} messages made so far"
     return campaign.get_status_display()
 
 

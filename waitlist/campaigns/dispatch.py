@@ -10,18 +10,19 @@ lease, expired)."""
 import contextlib
 import datetime as dt
 import logging
+import time
 
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, transaction
-from django.db.models import Case, Count, DateTimeField, F, Value, When, Window
+from django.db.models import Case, Count, DateTimeField, F, Max, Value, When, Window
 from django.db.models.functions import Cast, RowNumber
 from django.utils import timezone
 
 from ..engine import messages, paces, sending, workers
 from ..models import Campaign, Delivery, Invitation, Provider, SendStatus, Subscriber
 from ..models.invites import invite_wave
-from ..people import domains, suppression
+from ..people import domains, places, suppression
 from . import cap, emails, timezones, waves
 from .lifecycle import CampaignError, move, move_if_sending, pause_by_workers
 
@@ -29,6 +30,8 @@ logger = logging.getLogger(__name__)
 
 # Rows one run of a lane claims at most.
 RUN_MOST = 500
+# People whose rows a starting campaign makes in one transaction.
+CHUNK = 10_000
 LANE_TASK = "waitlist.tasks.send_campaign_lane"
 
 
@@ -37,19 +40,18 @@ def lease() -> dt.timedelta:
     return dt.timedelta(seconds=settings.CAMPAIGN_LEASE_SECONDS)
 
 
-def create_deliveries(campaign: Campaign, people=None, leaves=None) -> int:
+def create_deliveries(campaign: Campaign, people=None, leaves=None, *, after: int = 0) -> int:
     """One row per recipient in one statement, with their mailbox provider and their place in
-    the send order (the most recently confirmed first); running it twice adds nobody twice. A
-    local-time campaign's rows wait (`not_before`) for their zone's wall-clock send time. SQLite
-    needs the `WHERE` to tell the upsert's `ON CONFLICT` from a join's `ON`; PostgreSQL
-    takes the same text. `people` (its audience) and `leaves` (when each row may leave): a
-    journey's step hands over those due now, kept out of quiet hours."""
+    the send order (the most recently confirmed first, from `after` + 1); running it twice adds
+    nobody twice. A local-time campaign's rows wait (`not_before`) for their zone's wall-clock
+    send time. SQLite needs the `WHERE` to tell the upsert's `ON CONFLICT` from a join's `ON`;
+    PostgreSQL takes the same text. `people` (its audience) and `leaves` (when each row may
+    leave): a chunk of a starting campaign's people, or those of a journey's step due now,
+    kept out of quiet hours."""
     people = (campaign.audience() if people is None else people).annotate(
         leaves=_leaves(campaign) if leaves is None else leaves,
         provider=domains.provider(),
-        place=Window(
-            RowNumber(), order_by=[F("confirmed_at").desc(nulls_last=True), F("pk").desc()]
-        ),
+        place=Window(RowNumber(), order_by=F("confirmed_number").desc()) + after,
     )
     columns = people.values_list("id", "leaves", "provider", "place")
     select, params = columns.query.sql_with_params()
@@ -63,6 +65,41 @@ def create_deliveries(campaign: Campaign, people=None, leaves=None) -> int:
             [campaign.pk, *params],
         )
         return cursor.rowcount
+
+
+def make_rows(campaign_id: int, *, now: dt.datetime) -> bool:
+    """Make a started campaign's rows, CHUNK people a transaction, each committed with how far
+    it got: no transaction holds the campaign for long, a dispatcher that dies leaves the rest
+    to the next, and one that runs out of its time (half of beat's interval) leaves the rest to
+    the next run. One dispatcher at a time: another passes over the campaign while it is locked.
+    With the last chunk its waves are made and the database's statistics of the rows renewed
+    (the claims' plan must not wait for autovacuum). True once every row is made."""
+    deadline = time.monotonic() + settings.CAMPAIGN_DISPATCH_SECONDS / 2
+    while True:
+        with transaction.atomic():
+            campaign = (
+                Campaign.objects.select_for_update(skip_locked=True)
+                .filter(pk=campaign_id, status=Campaign.Status.SENDING)
+                .first()
+            )
+            if campaign is None or campaign.rows_from is None:
+                return campaign is not None  # another dispatcher has it, or it is done
+            people = campaign.audience().filter(confirmed_number__lt=campaign.rows_from)
+            ranked = people.order_by("-confirmed_number").values_list("confirmed_number", flat=True)
+            edge = ranked[CHUNK - 1 : CHUNK].first()  # None: fewer than a chunk are left
+            if edge is not None:
+                people = people.filter(confirmed_number__gte=edge)
+            campaign.rows_made += create_deliveries(campaign, people, after=campaign.rows_made)
+            campaign.rows_from = edge
+            campaign.save(update_fields=["rows_from", "rows_made"])
+            if edge is None:
+                waves.make(campaign, campaign.rows_made, now=now)
+        if edge is None:
+            with connection.cursor() as cursor:
+                cursor.execute(f"ANALYZE {Delivery._meta.db_table}")
+            return True
+        if time.monotonic() > deadline:
+            return False
 
 
 def _leaves(campaign: Campaign):
@@ -102,20 +139,21 @@ def dispatch() -> dict:
     for campaign in soon:
         if starts_at(campaign) > now:
             continue
-        # One transaction: no other dispatcher may see the campaign sending before all of its
-        # rows exist, or it would find nothing left to send and close it.
         try:
             with transaction.atomic():
+                places.number_new()  # everyone confirmed has their number: none is left out
+                top = Subscriber.objects.aggregate(top=Max("confirmed_number"))["top"] or 0
                 move(campaign, "start", why="The dispatcher started it: its send time came.",
-                     now=now)  # fmt: skip
+                     now=now, rows_from=top + 1)  # fmt: skip
                 if campaign.kind == Campaign.Kind.INVITATION:
                     invite_wave(campaign, now=now)
-                waves.make(campaign, create_deliveries(campaign), now=now)
         except CampaignError:
             continue  # another dispatcher started it, or an operator took it back
         started.append(campaign.pk)
     opened = 0
     for campaign in Campaign.objects.filter(status=Campaign.Status.SENDING):
+        if campaign.rows_from is not None and not make_rows(campaign.pk, now=now):
+            continue  # its rows are still being made: nothing goes before they all exist
         campaign.deliveries.expired(lease()).requeue()
         waves.release_due(campaign, now=now)
         campaign = Campaign.objects.get(pk=campaign.pk)  # as the waves left it

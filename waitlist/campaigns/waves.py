@@ -110,7 +110,8 @@ def plan(count: int, *, start: dt.datetime, day: int | None, sent_today: int = 0
 
 
 def make(campaign: Campaign, count: int, *, now: dt.datetime) -> list[CampaignWave]:
-    """Its waves, in the transaction that made its rows; the first is let go at once."""
+    """Its waves, in the transaction that made the last of its rows; the first is let go at
+    once."""
     today = timezone.localdate(now)
     day = warm_up_day(today)
     waves = plan(count, start=now, day=day, sent_today=sent_on(today) if day is not None else 0)

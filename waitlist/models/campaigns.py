@@ -137,6 +137,11 @@ class Campaign(ConcurrentTransitionMixin, models.Model):
     # Why the workers paused it by themselves (too many failures, our sender refused); cleared
     # on resume.
     pause_reason = models.CharField(max_length=600, blank=True, editable=False)
+    # While it starts, its rows are made a chunk at a time (`dispatch.make_rows`): the next
+    # chunk is of the people numbered below this in the order of confirming. None once all
+    # are made; nothing is sent before.
+    rows_from = models.PositiveBigIntegerField(null=True, blank=True, editable=False)
+    rows_made = models.PositiveIntegerField(default=0, editable=False)
     # Rows up to this place in the send order may go (`CampaignWave`); None: all of them.
     released_through = models.PositiveIntegerField(null=True, blank=True, editable=False)
     # Bounces and complaints are watched from here on: its start, or its last resume.
@@ -223,9 +228,11 @@ class Campaign(ConcurrentTransitionMixin, models.Model):
 
     @recorded
     @transition(field=status, source=Status.SCHEDULED, target=Status.SENDING)
-    def start(self, *, now: dt.datetime, by=None, description: str = "") -> None:
-        """The dispatcher's: its send time came."""
+    def start(self, *, now: dt.datetime, rows_from: int, by=None, description: str = "") -> None:
+        """The dispatcher's: its send time came. Its rows are made next, for the people
+        numbered below `rows_from` (everyone confirmed by now)."""
         self.started_at = self.watched_since = now
+        self.rows_from, self.rows_made = rows_from, 0
 
     @recorded
     @transition(
