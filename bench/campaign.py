@@ -29,7 +29,7 @@ from pathlib import Path
 
 import django
 from lib.report import Goal, finish
-from lib.stack import BIN, RESULTS, ROOT, Stack, wait_until
+from lib.stack import BIN, RESULTS, ROOT, Stack, peak_rss_mb, wait_until
 
 SEED = """INSERT INTO waitlist_subscriber (email, email_hash, canonical_email_hash, status,
     interests, state, placement, utm_source, utm_medium, utm_campaign, utm_term, utm_content,
@@ -109,14 +109,6 @@ def raw_rates(stack: Stack, message: bytes, count: int, phase: str) -> dict[int,
         rates[senders] = round(rate(stack)[0])
         print(f"raw smtplib ({phase}), {senders} sender(s): {rates[senders]:,} emails/s")
     return rates
-
-
-def peak_rss_mb(pid: int) -> float:
-    """The highest VmHWM of a process and of each process below it (a pool child), in MB."""
-    peak = int(Path(f"/proc/{pid}/status").read_text().split("VmHWM:")[1].split()[0]) / 1024
-    tasks = Path(f"/proc/{pid}/task").iterdir()
-    children = [int(c) for task in tasks for c in (task / "children").read_text().split()]
-    return max([peak, *map(peak_rss_mb, children)])
 
 
 def engine_checkout(rev: str) -> Path:

@@ -216,6 +216,9 @@ CELERY_TASK_ROUTES = {
 }
 OUTBOX_SWEEP_SECONDS = env.float("OUTBOX_SWEEP_SECONDS", default=30.0)
 CAMPAIGN_DISPATCH_SECONDS = env.float("CAMPAIGN_DISPATCH_SECONDS", default=30.0)
+# A started campaign's page asks a worker to count its figures again once they are this old
+# (waitlist/campaigns/figures.py).
+CAMPAIGN_FIGURES_SECONDS = env.float("CAMPAIGN_FIGURES_SECONDS", default=10.0)
 # How often journeys hand the people now due to the engine (waitlist/campaigns/journeys.py).
 JOURNEY_SECONDS = env.float("JOURNEY_SECONDS", default=30.0)
 # The waitlist dashboard's figures are counted again this often (waitlist/people/dashboard.py).

@@ -3,7 +3,7 @@ import logging
 from celery import shared_task
 
 from . import heartbeats
-from .campaigns import actions, dispatch, journeys
+from .campaigns import actions, dispatch, figures, journeys
 from .engine import bounces, hooks, processors
 from .invites import sweep as invitations
 from .people import dashboard, domains, importing, outbox, pending, retention
@@ -67,6 +67,12 @@ def recount_dashboard() -> float:
     """Count the dashboard's figures again, the campaigns' results among them; the seconds it
     took."""
     return dashboard.recount(more_tables={"campaigns": actions.results_table}).seconds
+
+
+@shared_task
+def count_campaign(campaign_id: int) -> None:
+    """Count a started campaign's figures again: its page asked."""
+    figures.count(campaign_id)
 
 
 @shared_task(acks_late=True)

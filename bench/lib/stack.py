@@ -281,3 +281,11 @@ def cpu_seconds(pid: int) -> float:
             total += int(stats[current][11]) + int(stats[current][12])
         stack.extend(children.get(current, []))
     return total / ticks
+
+
+def peak_rss_mb(pid: int) -> float:
+    """The highest VmHWM of a process and of each process below it (a pool child), in MB."""
+    peak = int(Path(f"/proc/{pid}/status").read_text().split("VmHWM:")[1].split()[0]) / 1024
+    tasks = Path(f"/proc/{pid}/task").iterdir()
+    children = [int(c) for task in tasks for c in (task / "children").read_text().split()]
+    return max([peak, *map(peak_rss_mb, children)])

@@ -45,7 +45,7 @@
       data = null;  // a blip: try again at the next tick
     }
     if (data) {
-      for (const name of ["sent", "failed", "skipped", "queued", "sending", "total", "percent", "status_label"]) {
+      for (const name of ["sent", "failed", "skipped", "queued", "sending", "total", "percent", "status_label", "counted"]) {
         field(name, data[name]);
       }
       field("pace", pace(data));

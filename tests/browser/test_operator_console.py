@@ -97,8 +97,9 @@ def test_after_send_now_the_page_follows_the_campaign_and_refuses_back_to_draft(
 
 
 def test_progress_updates_by_itself_while_it_sends(
-    live_server, browser: Browser, operator, assert_accessible
+    live_server, settings, worker, browser: Browser, operator, assert_accessible
 ):
+    settings.CAMPAIGN_FIGURES_SECONDS = 1  # the page asks a worker to count them each second
     SubscriberFactory.create_batch(4)
     campaign = CampaignFactory(
         name="Live", subject="Live", body="Text.", status=Campaign.Status.SENDING
@@ -116,7 +117,9 @@ def test_progress_updates_by_itself_while_it_sends(
     expect(page.locator('[data-field="sent"]')).to_have_text("2", timeout=10_000)
     expect(page.locator('[data-field="queued"]')).to_have_text("2")
     expect(page.locator('[data-field="pace"]')).to_contain_text("a second")
-    assert actions.progress(campaign)["percent"] == 50
+    campaign.refresh_from_db()
+    assert campaign.figures["progress"]["percent"] == 50
+    expect(page.locator('[data-field="counted"]')).to_contain_text("Counted at")
     expect(page.locator("progress.campaign-progress")).to_have_attribute("value", "50")
 
 

@@ -8,11 +8,14 @@ import re
 
 import pytest
 from django.contrib.auth.models import Permission
+from django.db.models import F
 from django.test import Client
 from django.utils import timezone
 
 from tests.factories import CampaignFactory, StaffFactory, SubscriberFactory
+from waitlist import tasks
 from waitlist.campaigns import actions, dispatch
+from waitlist.campaigns import figures as campaign_figures
 from waitlist.models import Campaign, Delivery, Pace
 from waitlist.tasks import recount_dashboard
 
@@ -197,8 +200,12 @@ def test_progress_and_the_delivery_log(operator):
     item = campaign(status=Campaign.Status.SENDING)
     dispatch.create_deliveries(item)
     first, second = Delivery.objects.order_by("pk")[:2]
+    tasks.count_campaign(item.pk)
+    # A minute later: one sent, one failed.
+    Campaign.objects.filter(pk=item.pk).update(counted_at=F("counted_at") - dt.timedelta(minutes=1))
     Delivery.objects.filter(pk=first.pk).update(status="sent", sent_at=timezone.now())
     Delivery.objects.filter(pk=second.pk).update(status="failed", answer="550 no such user")
+    tasks.count_campaign(item.pk)
     page = operator.get(f"/admin/waitlist/campaign/{item.pk}/change/").content.decode()
     assert '<progress class="campaign-progress" max="100" value="50"' in page
     text = " ".join(re.sub(r"<[^>]+>", "", page).split())
@@ -208,8 +215,13 @@ def test_progress_and_the_delivery_log(operator):
     assert {k: live[k] for k in ("sent", "failed", "queued", "total", "percent", "status")} == {
         "sent": 1, "failed": 1, "queued": 2, "total": 4, "percent": 50, "status": "sending",
     }  # fmt: skip
-    # One sent in the last minute: 1/60 a second; the two queued take two minutes at that rate.
+    # One sent since the count a minute before: 1/60 a second; the two queued take two
+    # minutes at that rate.
     assert live["rate"] == 0.02 and live["eta_seconds"] == 120
+    assert (
+        live["counted"]
+        == f"Counted at {timezone.localtime(Campaign.objects.get().counted_at):%H:%M:%S}."
+    )
     log = operator.get(f"/admin/waitlist/delivery/?campaign__id__exact={item.pk}").content.decode()
     assert "550 no such user" in log
 
@@ -372,6 +384,7 @@ def campaign_with_results() -> Campaign:
 
 def test_a_sent_campaign_s_page_leads_with_its_results(operator):
     item = campaign_with_results()
+    tasks.count_campaign(item.pk)
     page = operator.get(f"/admin/waitlist/campaign/{item.pk}/change/").content.decode()
     results = page.index('id="results-heading"')
     assert results < page.index("We&#x27;re live") and results < page.index("## Hello")
@@ -390,12 +403,12 @@ def test_an_unsubscribe_is_put_down_to_the_last_campaign_that_reached_the_person
     Delivery.objects.create(
         campaign=later, subscriber=left, status="sent", sent_at=timezone.now() + dt.timedelta(1)
     )
-    figures = actions.results(Campaign.objects.all())
+    figures = campaign_figures.results(Campaign.objects.all())
     assert figures[first.pk]["unsubscribes"] == 1 and figures[later.pk]["unsubscribes"] == 0
     Delivery.objects.filter(campaign=later).update(
         sent_at=left.unsubscribed_at - dt.timedelta(minutes=1)
     )
-    figures = actions.results(Campaign.objects.all())
+    figures = campaign_figures.results(Campaign.objects.all())
     assert figures[first.pk]["unsubscribes"] == 0 and figures[later.pk]["unsubscribes"] == 1
 
 
@@ -446,3 +459,23 @@ def test_operators_set_each_provider_s_pace_in_one_list(staff_client):
     refused = staff_client.post("/admin/waitlist/pace/", form).content.decode()
     assert "Ensure this value is greater than or equal to 1." in refused
     assert staff_client.get("/admin/waitlist/pace/add/").status_code == 403
+
+
+def test_the_page_of_a_started_campaign_asks_a_worker_once_for_figures_older_than_a_while(
+    operator, handed_out, settings
+):
+    settings.CAMPAIGN_FIGURES_SECONDS = 60
+    SubscriberFactory.create_batch(3)
+    item = campaign(status=Campaign.Status.SENDING)
+    dispatch.create_deliveries(item)
+    page = operator.get(f"/admin/waitlist/campaign/{item.pk}/change/").content.decode()
+    assert "Not counted yet." in page
+    operator.get(f"/admin/waitlist/campaign/{item.pk}/progress/")  # the page's poll: asked once
+    assert handed_out == [(campaign_figures.COUNT_TASK, item.pk)]
+    tasks.count_campaign(item.pk)
+    live = operator.get(f"/admin/waitlist/campaign/{item.pk}/progress/").json()
+    assert (live["queued"], live["total"]) == (3, 3)
+    assert len(handed_out) == 1, "fresh figures are not counted again"
+    draft = campaign(name="A draft")
+    operator.get(f"/admin/waitlist/campaign/{draft.pk}/change/")
+    assert len(handed_out) == 1, "a draft has no figures to count"

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from tests.conftest import run_lanes
 from tests.factories import CampaignFactory, StaffFactory, SubscriberFactory
-from waitlist import feedback
+from waitlist import feedback, tasks
 from waitlist.campaigns import actions, dispatch, waves
 from waitlist.models import Campaign, CampaignWave, Delivery, WarmUp
 
@@ -193,6 +193,7 @@ def test_the_campaign_page_shows_its_waves_and_each_provider_s_progress(
 ):
     campaign = started(10)
     run_lanes(campaign)
+    tasks.count_campaign(campaign.pk)  # as the worker the page asks does
     page = staff_client.get(f"/admin/waitlist/campaign/{campaign.pk}/change/").content.decode()
     assert "Sending plan" in page and "2 waves; everyone has it from" in page
     for words in ("Canary", "After the canary", "Let go", "Waits for the canary&#x27;s figures"):

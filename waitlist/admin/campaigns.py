@@ -23,7 +23,7 @@ from articles.history import HistoryAdmin
 from articles.rendering import render_markdown
 
 from .. import heartbeats
-from ..campaigns import actions, console, lifecycle, waves
+from ..campaigns import actions, console, figures, lifecycle, waves
 from ..engine import paces
 from ..models import (
     Campaign,
@@ -128,7 +128,9 @@ class CampaignAdmin(MarkdownPreviewMixin, HistoryAdmin):
 
     @admin.display(description="progress")
     def progress_bar(self, campaign: Campaign) -> str:
-        counts = actions.progress(campaign)
+        if campaign.status == Campaign.Status.SENDING:
+            figures.ask_for_count(campaign)
+        counts = figures.progress(campaign)
         if not counts["total"]:
             return "–"
         return format_html(
@@ -263,16 +265,22 @@ class CampaignAdmin(MarkdownPreviewMixin, HistoryAdmin):
             return HttpResponseRedirect(request.path)
         extra = dict(extra_context or {})
         if campaign is not None:
+            if request.method == "GET":
+                figures.ask_for_count(campaign)
+            started = campaign.status not in EDITABLE
+            progress = figures.progress(campaign)
             paused = campaign.status == Campaign.Status.PAUSED and campaign.pause_reason
             if request.method == "GET" and paused:
                 messages.error(request, campaign.pause_reason)
             extra.update(
                 campaign=campaign,
                 status_label=console.status_label(campaign),
-                audience=actions.audience_size(campaign),
+                # Once it started, whom its messages were made for; before, the segment now.
+                audience=progress["total"] if started else actions.audience_size(campaign),
                 audience_label=actions.audience_label(campaign),
-                progress=actions.progress(campaign),
-                results_first=campaign.status not in EDITABLE,
+                progress=progress,
+                counted=console.counted(campaign),
+                results_first=started,
                 results=console.results(campaign),
                 steps=console.steps(),
                 offered=[step["name"] for step in console.offered_steps(campaign, request.user)],

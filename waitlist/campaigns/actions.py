@@ -8,16 +8,17 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Exists, F, OuterRef, Q
+from django.db.models import Count
 from django.http.request import validate_host
 from django.urls import Resolver404, resolve
 from django.utils import timezone
 
-from ..engine import discreet, lint, messages, senderdomain, sending, workers
+from ..engine import discreet, lint, messages, senderdomain, workers
 from ..models import Campaign, Delivery, Interest, OpenState, USState
 from ..people import tokens
 from ..people.dashboard import Table
-from . import cap, dispatch, emails, timezones, waves
+from . import dispatch, emails, timezones, waves
+from . import figures as campaign_figures
 from .lifecycle import CampaignError, move
 
 logger = logging.getLogger(__name__)
@@ -253,7 +254,6 @@ def send_test(campaign: Campaign, *, to: str) -> str:
 
 # --- what operators do: each step one transition, taken by lifecycle.move -----------------
 
-DISPATCH_TASK = "waitlist.tasks.dispatch_campaigns"
 # A send time further ahead than this is shown as a likely typo on the confirmation page.
 FAR_AHEAD = dt.timedelta(days=30)
 
@@ -261,7 +261,7 @@ FAR_AHEAD = dt.timedelta(days=30)
 def _dispatch_on_commit() -> None:
     """Ask a worker to run the dispatcher once this transaction commits, rather than at beat's
     next tick (which starts it anyway should the broker be down)."""
-    transaction.on_commit(lambda: workers.enqueue(DISPATCH_TASK))
+    transaction.on_commit(lambda: workers.enqueue(dispatch.DISPATCH_TASK))
 
 
 def schedule(campaign: Campaign, *, by=None, override: str = "") -> Preflight:
@@ -345,30 +345,6 @@ def retry_failed(campaign: Campaign, *, by=None) -> int:
     return retried
 
 
-def progress(campaign: Campaign) -> dict:
-    counts = Delivery.objects.filter(campaign=campaign).aggregate(
-        total=Count("pk"),
-        **{
-            status: Count("pk", filter=Q(status=status))
-            for status in ("queued", "sending", "sent", "failed", "skipped")
-        },
-    )
-    done = counts["sent"] + counts["failed"] + counts["skipped"]
-    counts["percent"] = round(100 * done / counts["total"]) if counts["total"] else 0
-    # The rate over the last minute, and when the rest is done at that rate.
-    recent = Delivery.objects.filter(
-        campaign=campaign, status="sent", sent_at__gte=timezone.now() - RATE_WINDOW
-    ).count()
-    rate = recent / RATE_WINDOW.total_seconds()
-    left = counts["queued"] + counts["sending"]
-    counts["rate"] = round(rate, 2)
-    counts["eta_seconds"] = round(left / rate) if left and rate else None
-    return counts
-
-
-RATE_WINDOW = dt.timedelta(minutes=1)
-
-
 # What a campaign did, as its page and the dashboard show it.
 RESULTS = {
     "sent": "Sent",
@@ -382,48 +358,12 @@ RESULTS = {
 }
 
 
-def results(chosen) -> dict[int, dict[str, int]]:
-    """The figures of each campaign in `chosen`, by id. A bounce is a failed message to an
-    address suppressed as a hard bounce; a complaint, a message its recipient marked as spam;
-    an unsubscribe it caused, a person who left after it reached them and before anything
-    else did."""
-    sent = Q(status=Delivery.Status.SENT)
-    bounced = Q(status=Delivery.Status.FAILED, subscriber__suppression_reason=sending.HARD_BOUNCE)
-    something_later = Delivery.objects.filter(
-        subscriber=OuterRef("subscriber"),
-        status=Delivery.Status.SENT,
-        sent_at__gt=OuterRef("sent_at"),
-        sent_at__lte=OuterRef("subscriber__unsubscribed_at"),
-    )
-    figures = (
-        Delivery.objects.filter(campaign__in=chosen)
-        .values("campaign")
-        .annotate(
-            sent=Count("pk", filter=sent),
-            failed=Count("pk", filter=Q(status=Delivery.Status.FAILED)),
-            skipped=Count("pk", filter=Q(status=Delivery.Status.SKIPPED)),
-            bounced=Count("pk", filter=bounced),
-            complaints=Count("pk", filter=Q(answer=sending.SPAM_COMPLAINT)),
-            waited=Count("pk", filter=Q(cap_waits__gt=0)),
-            capped=Count("pk", filter=Q(status=Delivery.Status.SKIPPED, answer=cap.DROPPED)),
-            unsubscribes=Count(
-                "pk",
-                filter=sent
-                & Q(subscriber__unsubscribed_at__gte=F("sent_at"))
-                & ~Exists(something_later),
-            ),
-        )
-        .order_by()
-    )
-    return {row.pop("campaign"): row for row in figures}
-
-
 def results_table() -> Table:
     """Every campaign that went out, newest first, with its results: the dashboard's table."""
     went_out = Campaign.objects.exclude(
         status__in=[Campaign.Status.DRAFT, Campaign.Status.SCHEDULED]
     ).order_by("-started_at", "-pk")
-    figures = results(went_out)
+    figures = campaign_figures.results(went_out)
     rows = [
         [
             campaign.name,

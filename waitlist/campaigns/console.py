@@ -9,7 +9,7 @@ from django.contrib.admin import ModelAdmin
 from django.core import signing
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.validators import validate_email
-from django.db.models import Count, Q
+from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.loader import render_to_string
@@ -17,10 +17,10 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 
-from ..engine import paces, sending
+from ..engine import paces
 from ..engine.messages import Copy
-from ..models import Campaign, Delivery, Invitation, Provider, SendStatus
-from . import actions, dispatch, emails, lifecycle, waves
+from ..models import Campaign, Invitation, Provider
+from . import actions, dispatch, emails, figures, lifecycle, waves
 from .lifecycle import CampaignError
 
 # How long a campaign's confirmation page stays good for its Send now or Schedule button.
@@ -79,10 +79,11 @@ def progress(request: HttpRequest, pk: int, *, model_admin: ModelAdmin) -> JsonR
     """What the campaign page polls while it is live: status, the steps offered now, counts,
     rate and time left."""
     campaign = _campaign(request, model_admin, pk)
-    counts = actions.progress(campaign)
+    figures.ask_for_count(campaign)
     response = JsonResponse(
         {
-            **counts,
+            **figures.progress(campaign),
+            "counted": counted(campaign),
             "status": campaign.status,
             "status_label": status_label(campaign),
             "actions": [step["name"] for step in offered_steps(campaign, request.user)],
@@ -108,10 +109,15 @@ def progress(request: HttpRequest, pk: int, *, model_admin: ModelAdmin) -> JsonR
 
 def results(campaign: Campaign) -> list[dict]:
     """Its figures, labelled, in the order the page shows them."""
-    figures = actions.results(Campaign.objects.filter(pk=campaign.pk)).get(campaign.pk, {})
-    return [
-        {"label": label, "value": figures.get(name, 0)} for name, label in actions.RESULTS.items()
-    ]
+    kept = campaign.figures.get("results", {})
+    return [{"label": label, "value": kept.get(name, 0)} for name, label in actions.RESULTS.items()]
+
+
+def counted(campaign: Campaign) -> str:
+    """When its figures were counted, as the page says it."""
+    if campaign.counted_at is None:
+        return "Not counted yet."
+    return f"Counted at {timezone.localtime(campaign.counted_at):%H:%M:%S}."
 
 
 def invitations(campaign: Campaign) -> list[dict]:
@@ -168,25 +174,9 @@ def plan(campaign: Campaign) -> list[dict]:
 
 
 def providers(campaign: Campaign) -> list[dict]:
-    """Per mailbox provider: sent, waiting, deferred, held (its domain refused our sender),
-    bounced, complaints, and its pace now."""
-    hard = Q(status=SendStatus.FAILED) & waves.HARD_BOUNCES
-    counts = {
-        row["provider"]: row
-        for row in Delivery.objects.filter(campaign=campaign)
-        .values("provider")
-        .annotate(
-            sent=Count("pk", filter=Q(status=SendStatus.SENT)),
-            waiting=Count("pk", filter=Q(status__in=[SendStatus.QUEUED, SendStatus.SENDING])),
-            deferred=Count("pk", filter=Q(status=SendStatus.QUEUED, deferrals__gt=0)),
-            held=Count("pk", filter=Q(status=SendStatus.HELD)),
-            bounced=Count("pk", filter=hard),
-            complaints=Count(
-                "pk", filter=Q(status=SendStatus.FAILED, answer=sending.SPAM_COMPLAINT)
-            ),
-        )
-        .order_by()
-    }
+    """Per mailbox provider, as last counted: sent, waiting, deferred, held (its domain refused
+    our sender), bounced, complaints; and its pace now."""
+    counts = campaign.figures.get("providers", {})
     rows = []
     for provider in Provider:
         if provider.value not in counts:

@@ -23,7 +23,7 @@ from ..engine import messages, paces, sending, workers
 from ..models import Campaign, Delivery, Invitation, Provider, SendStatus, Subscriber
 from ..models.invites import invite_wave
 from ..people import domains, places, suppression
-from . import cap, emails, timezones, waves
+from . import cap, emails, figures, timezones, waves
 from .lifecycle import CampaignError, move, move_if_sending, pause_by_workers
 
 logger = logging.getLogger(__name__)
@@ -33,6 +33,7 @@ RUN_MOST = 500
 # People whose rows a starting campaign makes in one transaction.
 CHUNK = 10_000
 LANE_TASK = "waitlist.tasks.send_campaign_lane"
+DISPATCH_TASK = "waitlist.tasks.dispatch_campaigns"
 
 
 def lease() -> dt.timedelta:
@@ -70,8 +71,8 @@ def create_deliveries(campaign: Campaign, people=None, leaves=None, *, after: in
 def make_rows(campaign_id: int, *, now: dt.datetime) -> bool:
     """Make a started campaign's rows, CHUNK people a transaction, each committed with how far
     it got: no transaction holds the campaign for long, a dispatcher that dies leaves the rest
-    to the next, and one that runs out of its time (half of beat's interval) leaves the rest to
-    the next run. One dispatcher at a time: another passes over the campaign while it is locked.
+    to the next, and one that runs out of its time (half of beat's interval) asks for the next
+    run at once. One dispatcher at a time: another passes over the campaign while it is locked.
     With the last chunk its waves are made and the database's statistics of the rows renewed
     (the claims' plan must not wait for autovacuum). True once every row is made."""
     deadline = time.monotonic() + settings.CAMPAIGN_DISPATCH_SECONDS / 2
@@ -99,6 +100,7 @@ def make_rows(campaign_id: int, *, now: dt.datetime) -> bool:
                 cursor.execute(f"ANALYZE {Delivery._meta.db_table}")
             return True
         if time.monotonic() > deadline:
+            workers.enqueue(DISPATCH_TASK)  # not waiting for beat's next tick
             return False
 
 
@@ -259,8 +261,11 @@ def finish_if_done(campaign_id: int) -> bool:
     held = rows.filter(status=SendStatus.HELD)
     if held.exists():
         return pause_for_held(campaign_id, held)
-    return move_if_sending(campaign_id, "finish", why="Nothing was left to send.",
-                            now=timezone.now())  # fmt: skip
+    finished = move_if_sending(campaign_id, "finish", why="Nothing was left to send.",
+                               now=timezone.now())  # fmt: skip
+    if finished:
+        figures.count(campaign_id)  # its page shows the figures it ended with
+    return finished
 
 
 def pause_for_sender(campaign_id: int, answer: str) -> bool:

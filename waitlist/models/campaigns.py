@@ -142,6 +142,9 @@ class Campaign(ConcurrentTransitionMixin, models.Model):
     # are made; nothing is sent before.
     rows_from = models.PositiveBigIntegerField(null=True, blank=True, editable=False)
     rows_made = models.PositiveIntegerField(default=0, editable=False)
+    # Its figures as a worker last counted them (`waitlist/campaigns/figures.py`), and when.
+    figures = models.JSONField(default=dict, blank=True, editable=False)
+    counted_at = models.DateTimeField(null=True, blank=True, editable=False)
     # Rows up to this place in the send order may go (`CampaignWave`); None: all of them.
     released_through = models.PositiveIntegerField(null=True, blank=True, editable=False)
     # Bounces and complaints are watched from here on: its start, or its last resume.
