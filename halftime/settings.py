@@ -125,6 +125,13 @@ else:
     # Parameters bound by the server, not quoted into the SQL by Python, and statements that
     # run often prepared once per connection: a third less CPU per signup in the web process.
     DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = True
+    # Through a pooler in transaction mode (PgBouncer's pool_mode = transaction) a connection is
+    # another server session from one transaction to the next: a server-side cursor, which
+    # lives in its session, would be lost. Prepared statements survive with PgBouncer 1.21+
+    # (max_prepared_statements). deploy/README.md says how the pooler is set up.
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env.bool(
+        "DATABASE_TRANSACTION_POOLING", default=False
+    )
 
 # --- Redis: three roles ------------------------------------------------------------------------
 # The cache (pages, short-lived marks) may lose any key at any time and should evict

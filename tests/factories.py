@@ -177,7 +177,7 @@ class SubscriberFactory(factory.django.DjangoModelFactory):
     def number(subscriber, create, extracted, **kwargs):  # noqa: N805
         """A confirmed person takes the next place, as confirming gives it."""
         if create and subscriber.status == Subscriber.Status.CONFIRMED:
-            places.number_new()
+            places.number_new([subscriber.pk])
             subscriber.refresh_from_db(fields=["confirmed_number"])
 
 

@@ -188,3 +188,13 @@ def test_a_webhook_endpoint_that_is_not_https_is_refused():
     plain.save()
     result = manage(env, "check", "--deploy", "--database", "default", "--fail-level", "WARNING")
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(("pooling", "off"), [("", "False"), ("true", "True")])
+def test_a_pooler_in_transaction_mode_turns_server_side_cursors_off(pooling, off):
+    asked = "from django.conf import settings as s; print(s.DATABASES['default']"
+    result = manage(
+        {**PRODUCTION, "DATABASE_TRANSACTION_POOLING": pooling},
+        "shell", "-c", asked + "['DISABLE_SERVER_SIDE_CURSORS'])",
+    )  # fmt: skip
+    assert result.stdout.strip().splitlines()[-1] == off, result.stderr

@@ -14,26 +14,33 @@ from ..models.people import Counter, Subscriber
 
 COUNTER = "confirmed"
 
-# The confirmed people without a number (those of this transaction: every writer numbers
-# before it commits) numbered in the order they were written, after `%s`.
+# The people `waiting` selects (their ids) numbered in the order they were written, after the
+# number given.
 NUMBER = """UPDATE waitlist_subscriber SET confirmed_number = numbered.n + %s
 FROM (SELECT id, row_number() OVER (ORDER BY id) AS n FROM waitlist_subscriber
-      WHERE status = 'confirmed' AND confirmed_number IS NULL) AS numbered
+      WHERE id IN ({waiting})) AS numbered
 WHERE waitlist_subscriber.id = numbered.id"""
 
 
-def number_new() -> int:
-    """Give the people this transaction confirmed their numbers; how many were numbered. Call
-    it last before the transaction commits: the counter stays locked until then."""
+def number_new(people: list[int] | None = None) -> int:
+    """Give the confirmed people without a number theirs: `people` (ids) among them, or all of
+    them (those of this transaction: every writer numbers before it commits); how many were
+    numbered. Call it last before the transaction commits: the counter stays locked until
+    then. Naming the people keeps a confirmation's share to a lookup by id, whatever the
+    planner guesses of how many wait."""
     with transaction.atomic():
         counter, _ = Counter.objects.select_for_update().get_or_create(name=COUNTER)
         waiting = Subscriber.objects.filter(
             status=Subscriber.Status.CONFIRMED, confirmed_number__isnull=True
-        ).count()
-        if not waiting:
+        )
+        if people is not None:
+            waiting = waiting.filter(pk__in=people)
+        count = waiting.count()
+        if not count:
             return 0
+        select, params = waiting.values("pk").query.sql_with_params()
         with connection.cursor() as cursor:
-            cursor.execute(NUMBER, [counter.value])
-        counter.value += waiting
+            cursor.execute(NUMBER.format(waiting=select), [counter.value, *params])
+        counter.value += count
         counter.save(update_fields=["value"])
-    return waiting
+    return count

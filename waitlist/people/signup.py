@@ -244,6 +244,6 @@ def confirm(*, token: str, ip: str | None) -> Subscriber:
         outbox.queue(subscriber, kind=OutboundEmail.Kind.WELCOME)
         referrals.credit(subscriber, referrer, now)
         events.confirmed(subscriber)
-        places.number_new()
+        places.number_new([subscriber.pk])
         subscriber.refresh_from_db(fields=["confirmed_number"])
     return subscriber
