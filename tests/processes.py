@@ -116,7 +116,7 @@ def nginx(directory: Path, *, port: int, upstream: int) -> Process:
     `upstream`; its access log is `directory`/halftime.access.log."""
     site = (ROOT / "deploy" / "nginx.conf").read_text().replace("/var/log/nginx", str(directory))
     site = site.replace("listen 80;", f"listen 127.0.0.1:{port};")
-    (directory / "site.conf").write_text(site.replace(":8000;", f":{upstream};"))
+    (directory / "site.conf").write_text(site.replace("127.0.0.1:8000", f"127.0.0.1:{upstream}"))
     user = "user root;" if os.geteuid() == 0 else ""  # its workers write the temporary files
     main = f"{user} pid nginx.pid; error_log stderr; events {{}} http {{ include site.conf; }}"
     (directory / "nginx.conf").write_text(main)

@@ -193,7 +193,7 @@ class Stack:
         folder.mkdir(exist_ok=True)
         site = (ROOT / "deploy" / "nginx.conf").read_text()
         for example, here in {"listen 80;": f"listen 127.0.0.1:{port};",
-                              "127.0.0.1:8000;": f"{urlsplit(upstream).netloc};",
+                              "127.0.0.1:8000": urlsplit(upstream).netloc,
                               "/var/log/nginx": str(folder)}.items():  # fmt: skip
             site = site.replace(example, here)
         (folder / "site.conf").write_text(site)
