@@ -14,6 +14,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from email.message import EmailMessage
+from functools import cached_property
 
 from aiosmtpd.controller import Controller
 
@@ -21,8 +22,14 @@ from aiosmtpd.controller import Controller
 @dataclass
 class Received:
     envelope_to: list[str]
-    message: EmailMessage
+    content: bytes
     session: tuple = ()  # the sender's address and port: one per SMTP connection
+
+    @cached_property
+    def message(self) -> EmailMessage:
+        """Parsed when first read: a test that only counts tens of thousands of messages does
+        not pay for parsing them while they arrive."""
+        return email.message_from_bytes(self.content, policy=email.policy.default)
 
     @property
     def text(self) -> str:
@@ -61,9 +68,9 @@ class _Handler:
     async def handle_DATA(self, server, session, envelope):  # noqa: N802
         if self.sink.refuse_data:
             return self.sink.refuse_data
-        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        received = Received(list(envelope.rcpt_tos), envelope.content, session.peer)
         with self.sink.lock:
-            self.sink.messages.append(Received(list(envelope.rcpt_tos), message, session.peer))
+            self.sink.messages.append(received)
         if self.sink.on_accept is not None:
             self.sink.on_accept()
         return "250 Message accepted"

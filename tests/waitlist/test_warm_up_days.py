@@ -40,7 +40,11 @@ def test_a_new_domain_sends_30000_people_in_the_plan_s_waves_on_the_plan_s_days(
         status=Campaign.Status.SCHEDULED,
     )  # fmt: skip
     for day in range(days):
-        clocked.set(FIRST_DAY + dt.timedelta(days=day, minutes=1))
+        if day == 0:
+            clocked.set(FIRST_DAY + dt.timedelta(minutes=1))
+        else:  # the moment the day's wave leaves: a day after the rows were all made
+            leaves = campaign.waves.filter(day=day).order_by("leaves_at").first().leaves_at
+            clocked.set(leaves + dt.timedelta(seconds=1))
         due = sum(wave.size for wave in plan if wave.day <= day)
         # The day is over once the ledger, not just the sink, has every message: a row is
         # stamped sent after the server's 250, and the clock moves on only after that.
