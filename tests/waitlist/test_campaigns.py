@@ -14,7 +14,7 @@ from tests.factories import CampaignFactory, SubscriberFactory
 from tests.faults import cut_database_connection_on_accept
 from waitlist import feedback, tasks
 from waitlist.campaigns import actions, dispatch, emails
-from waitlist.engine import messages, sending
+from waitlist.engine import messages, sending, workers
 from waitlist.models import Campaign, Delivery, MailDomain, Pace, Subscriber
 from waitlist.people import links
 
@@ -168,6 +168,35 @@ def test_a_451_puts_the_row_back_with_a_backoff(mail):
     assert row.status == "queued" and row.not_before > timezone.now()
     assert "451" in row.answer and (row.attempts, row.deferrals) == (0, 1)
     assert dispatch.send_batch(campaign.pk).claimed == 0, "not before its wait is over"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_past_the_hour_s_limit_a_lane_puts_the_rest_back_and_frees_its_worker(
+    mail, settings, monkeypatch
+):
+    settings.CAMPAIGN_RATE_PER_HOUR = 3
+    SubscriberFactory.create_batch(5)
+    campaign = make_campaign()
+    dispatch.create_deliveries(campaign)
+    asked = []
+    monkeypatch.setattr(workers, "enqueue", lambda task, *args, countdown=None: asked.append(
+        (task, *args, countdown)))  # fmt: skip
+    results = []
+
+    def run() -> None:  # as a worker would, in a thread: the test waits for it a while only
+        results.append(dispatch.run_lane(campaign.pk, "other", 0))
+        connection.close()
+
+    lane = threading.Thread(target=run, daemon=True)
+    lane.start()
+    lane.join(timeout=30)
+    assert not lane.is_alive(), "the lane waits for the next hour holding its worker"
+    assert (results[0].sent, results[0].released) == (3, 2) and len(mail.messages) == 3
+    rows = Delivery.objects.filter(campaign=campaign)
+    assert sorted(rows.values_list("status", "attempts")) == [("queued", 0)] * 2 + [("sent", 1)] * 3
+    ((task, *args, countdown),) = asked
+    assert (task, *args) == (dispatch.LANE_TASK, campaign.pk, "other", 0)
+    assert 0 < countdown <= 60, "it looks again within a minute, not at once"
 
 
 def test_a_421_that_closes_the_session_delays_that_message_and_the_batch_goes_on(mail):

@@ -213,8 +213,9 @@ def _next_run(batch: "CampaignBatch", result: sending.Result) -> float | None:
     if it said to wait, or when the soonest deferred message comes due within a lease."""
     if batch.campaign is None:
         return None  # paused, cancelled or sent meanwhile
-    if not result.claimed and result.retry_in is not None:
-        return result.retry_in  # the provider's pace: nothing may go before then
+    if result.retry_in is not None and (not result.claimed or result.released):
+        # The provider's pace or the site's hourly limit: nothing may go before then.
+        return result.retry_in
     queued = batch.rows().queued()
     if queued.due().exists():
         return 0

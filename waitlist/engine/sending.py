@@ -98,7 +98,8 @@ class Batch(abc.ABC):
         return set()
 
     def take_permit(self) -> None:
-        """Called before each message; blocks to keep a sending rate. None by default."""
+        """Called before each message; blocks briefly to keep a sending rate, or raises Later:
+        the rest of the batch is put back, to run again that much later. None by default."""
         return None
 
     def throttled(self, answer: str) -> None:
@@ -416,6 +417,10 @@ def _retry_later(batch: Batch, rows: list[int], answer: str) -> int:
     return delay
 
 
+# How long a sender waits before asking again once the hour's messages are all sent.
+HOUR_SPENT_WAIT = 60
+
+
 class RateLimiter:
     """Messages per second and per hour across every worker, counted with the rate limits'
     counters. Permits are taken a few at a time so a fast sender does not ask for each message;
@@ -429,6 +434,9 @@ class RateLimiter:
         self._keys: tuple[str, str] | None = None  # the counters the permits came from
 
     def take(self) -> None:
+        """A permit for one message: waits for the next second when this second's are taken;
+        raises Later when this hour's are, so the sender puts its rows back and frees its
+        worker rather than holding both until the hour turns."""
         while self.permits == 0:
             self.permits = self._reserve()
             if self.permits == 0:
@@ -465,5 +473,8 @@ class RateLimiter:
                              self.per_hour - hour_before))  # fmt: skip
         if allowed < self.chunk:
             self._return((second, hour), self.chunk - allowed)
+        if not allowed and hour_before >= self.per_hour:
+            # Looked at again each HOUR_SPENT_WAIT at most: an operator may raise the limit.
+            raise Later(min(HOUR_SPENT_WAIT, 3600 - now % 3600))
         self._keys = (second, hour)
         return allowed
