@@ -116,13 +116,12 @@ def campaign(subscribers: int, beats: int, **worker_env: str):
         yield stack, workers, Watch(stack)
 
 
-def checked(stack: Stack, watch: Watch, subscribers: int) -> tuple[dict, dict]:
-    """What the sink got, against whom the drill seeded and what the database recorded."""
-    audience = {f"drill{n}@example.com" for n in range(1, subscribers + 1)}
-    rows = watch.rows()
+def tally(arrivals: list, rows: list[tuple], audience: set[str]) -> tuple[dict, dict]:
+    """What the sink got against the audience and the rows (address, status, Message-ID): the
+    counts, and the copies of each address that got more than one."""
     recorded = {email: message_id for email, _, message_id in rows}
     copies = collections.defaultdict(list)
-    for arrival in stack.sink.arrivals():
+    for arrival in arrivals:
         copies[arrival.recipient].append(arrival)
     duplicates = {email: c for email, c in copies.items() if len(c) > 1}
     first_copies = collections.Counter(c[0].port for c in duplicates.values())
@@ -137,9 +136,15 @@ def checked(stack: Stack, watch: Watch, subscribers: int) -> tuple[dict, dict]:
         # The app records a row's Message-ID as it marks the row sent.
         "other_message_id": sum(a.message_id != recorded.get(e) for e in copies for a in copies[e]),
         "rows": dict(collections.Counter(status for _, status, _ in rows)),
-        "campaign": watch.status(),
-        "statuses_seen": " -> ".join(watch.seen),
     }, duplicates
+
+
+def checked(stack: Stack, watch: Watch, subscribers: int) -> tuple[dict, dict]:
+    """What the sink got, against whom the drill seeded and what the database recorded."""
+    audience = {f"drill{n}@example.com" for n in range(1, subscribers + 1)}
+    result, duplicates = tally(stack.sink.arrivals(), watch.rows(), audience)
+    result |= {"campaign": watch.status(), "statuses_seen": " -> ".join(watch.seen)}
+    return result, duplicates
 
 
 def audience_goals(drill: int, result: dict, after: str) -> list[Goal]:

@@ -40,6 +40,7 @@ STEPS = [
     ("invitations", "Invitations and journeys", ["--wave", "5000", "--people", "100000"]),
     ("drill_slow_clients", "Drill 6", ["--seconds", "10"]),
     ("drill_restore", "Drill 7", ["--rate", "50", "--seconds", "10"]),
+    ("drill_hosts", "Drill 9: past one machine", ["--people", "10000", "--down", "5"]),
 ]
 # Run with --scale, or when named in --only: they take long.
 OPTIONAL = [

@@ -170,10 +170,13 @@ class Stack:
         if process in self.processes:
             self.processes.remove(process)
 
-    def gunicorn(self, *, workers: int = 2, baseline: bool = False, **env: str) -> str:
+    def gunicorn(
+        self, *, workers: int = 2, baseline: bool = False, port: int | None = None, **env: str
+    ) -> str:
         """A gunicorn with sync workers; returns its base URL once /healthz answers.
-        `baseline`: the site with bench/baseline's views added (bench-only settings)."""
-        port = free_port()
+        `baseline`: the site with bench/baseline's views added (bench-only settings). `port`:
+        the one to bind (a restarted web host's), a free one if None."""
+        port = port or free_port()
         if baseline:
             env = {"DJANGO_SETTINGS_MODULE": "baseline.settings", "PYTHONPATH": str(BENCH), **env}
         self.start(
@@ -186,14 +189,17 @@ class Stack:
         wait_for_page(base + "/healthz")
         return base
 
-    def nginx(self, upstream: str) -> str:
-        """The repo's deploy/nginx.conf in front of `upstream` (a base URL); returns its own,
-        once /healthz answers through it. Its files and access log go to bench/results/."""
+    def nginx(self, *upstreams: str) -> str:
+        """The repo's deploy/nginx.conf in front of `upstreams` (base URLs; its upstream's
+        server line, options and all, once for each); returns its own base URL, once /healthz
+        answers through it. Its files and access log go to bench/results/."""
         port, folder = free_port(), RESULTS / f"{self.name}-nginx"
         folder.mkdir(exist_ok=True)
         site = (ROOT / "deploy" / "nginx.conf").read_text()
+        server = next(line for line in site.splitlines() if "server 127.0.0.1:8000" in line)
+        hosts = "\n".join(server.replace("127.0.0.1:8000", urlsplit(u).netloc) for u in upstreams)
         for example, here in {"listen 80;": f"listen 127.0.0.1:{port};",
-                              "127.0.0.1:8000": urlsplit(upstream).netloc,
+                              server: hosts,
                               "/var/log/nginx": str(folder)}.items():  # fmt: skip
             site = site.replace(example, here)
         (folder / "site.conf").write_text(site)
@@ -248,13 +254,23 @@ class Stack:
             every=0.5,
         )
 
-    def worker(self, *, queues: str = "mail", concurrency: int = 2, cwd: Path = ROOT, **env: str):
-        """A Celery worker; returned once it answers a ping over the broker."""
+    def worker(
+        self,
+        *,
+        queues: str = "mail",
+        concurrency: int = 2,
+        cwd: Path = ROOT,
+        hostname: str = "",
+        **env: str,
+    ):
+        """A Celery worker; returned once it answers a ping over the broker. `hostname`: its
+        node name (a worker "host" of a drill), one of its own if empty."""
+        hostname = hostname or f"bench-{queues}-{len(self.processes)}@%h"
         process = self.start(
-            f"worker-{queues}",
+            f"worker-{hostname.replace('@%h', '').replace('@', '-')}",
             [BIN / "celery", "-A", "halftime", "worker", "--queues", queues,
              "--concurrency", concurrency, "--without-gossip", "--without-mingle",
-             "--loglevel", "WARNING", "--hostname", f"bench-{queues}-{len(self.processes)}@%h"],
+             "--loglevel", "WARNING", "--hostname", hostname],
             cwd=cwd, **env,
         )  # fmt: skip
         self.wait_for_workers(sum(1 for p in self.processes if "worker" in p.args))
