@@ -15,7 +15,10 @@ from .models import FAQ, Article, Source
 
 TEXT_FIELDS = ("title", "summary", "tldr", "body", "disclaimer")
 FAQ_FIELDS = ("question", "answer")
-SOURCE_FIELDS = ("title", "authors", "publisher", "year", "url", "doi")
+SOURCE_FIELDS = ("title", "authors", "publisher", "year", "url", "doi", "kind", "strength")
+# A source's evidence grade is part of what a reader reads, so of the digest a sign-off names;
+# left out of it while empty, so a text signed off before grades existed keeps its digest.
+GRADE_FIELDS = ("kind", "strength")
 
 
 def _text(value) -> str:
@@ -70,7 +73,14 @@ class Content:
     def as_data(self) -> dict:
         data = {name: getattr(self, name) for name in TEXT_FIELDS}
         data["faqs"] = [dict(zip(FAQ_FIELDS, faq, strict=True)) for faq in self.faqs]
-        data["sources"] = [dict(zip(SOURCE_FIELDS, s, strict=True)) for s in self.sources]
+        data["sources"] = [
+            {
+                name: value
+                for name, value in zip(SOURCE_FIELDS, s, strict=True)
+                if value or name not in GRADE_FIELDS
+            }
+            for s in self.sources
+        ]
         return data
 
     @property

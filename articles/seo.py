@@ -39,6 +39,21 @@ def person_structured_data(person: Person) -> dict:
     }
 
 
+def citation_data(source) -> dict:
+    """A cited work; with its grade, a MedicalScholarlyArticle whose `publicationType` is its
+    kind (PubMed's words) and whose description says the strength of the evidence."""
+    data = {"@type": "CreativeWork", "name": source.title}
+    if source.graded:
+        data["@type"] = "MedicalScholarlyArticle"
+        if source.kind:
+            data["publicationType"] = source.get_kind_display()
+        if source.strength:
+            data["description"] = f"Strength of evidence {source.get_strength_display()}"
+    if source.link:
+        data["url"] = source.link
+    return data
+
+
 def article_structured_data(article: Article, *, faqs=None, sources=None) -> list[dict]:
     """The page's JSON-LD; `faqs` and `sources` when they are not the article's rows (the
     waiting text a reviewer reads)."""
@@ -69,10 +84,7 @@ def article_structured_data(article: Article, *, faqs=None, sources=None) -> lis
         page["lastReviewed"] = article.last_reviewed.isoformat()
     if article.category:
         page["about"] = {"@type": "Thing", "name": article.category.name}
-    citations = [
-        {"@type": "CreativeWork", "name": s.title, **({"url": s.link} if s.link else {})}
-        for s in sources
-    ]
+    citations = [citation_data(s) for s in sources]
     if citations:
         page["citation"] = citations
 

@@ -104,7 +104,8 @@ class SourceInline(admin.StackedInline):
     formset = TextRowsFormSet
     extra = 0
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
-    fields = [("title", "year"), ("authors", "publisher"), ("url", "doi"), "position"]
+    fields = [("title", "year"), ("authors", "publisher"), ("url", "doi"), ("kind", "strength"),
+              "position"]  # fmt: skip
 
 
 class StateFilter(admin.SimpleListFilter):

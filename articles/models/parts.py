@@ -19,6 +19,24 @@ class FAQ(models.Model):
 
 
 class Source(models.Model):
+    """A work the article cites, with its evidence grade: the kind of work, and how strong the
+    evidence is for the claim it supports (SORT's A, B, C), chosen by the editor."""
+
+    class Kind(models.TextChoices):
+        # The labels are PubMed's publication types, as the JSON-LD's `publicationType` says.
+        GUIDELINE = "guideline", "Practice Guideline"
+        REVIEW = "review", "Systematic Review or Meta-Analysis"
+        TRIAL = "trial", "Randomized Controlled Trial"
+        OBSERVATIONAL = "observational", "Cohort or Observational Study"
+        CASE = "case", "Case Report or Series"
+        OPINION = "opinion", "Expert Opinion"
+        OTHER = "other", "Other"
+
+    class Strength(models.TextChoices):
+        A = "A", "A: consistent, good-quality evidence from people"
+        B = "B", "B: inconsistent or limited evidence from people"
+        C = "C", "C: expert agreement, usual practice, or studies of lab values rather than health"
+
     article = models.ForeignKey(
         "articles.Article", on_delete=models.CASCADE, related_name="sources"
     )
@@ -30,6 +48,11 @@ class Source(models.Model):
     year = models.PositiveSmallIntegerField(null=True, blank=True)
     url = models.URLField(max_length=500, blank=True)
     doi = models.CharField("DOI", max_length=200, blank=True, help_text="e.g. 10.1210/jc.2017-02")
+    kind = models.CharField(max_length=20, choices=Kind, blank=True, db_default="")
+    strength = models.CharField(
+        "strength of evidence", max_length=1, choices=Strength, blank=True, db_default="",
+        help_text="For the claim this source supports.",
+    )  # fmt: skip
     position = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
@@ -37,6 +60,10 @@ class Source(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+    @property
+    def graded(self) -> bool:
+        return bool(self.kind or self.strength)
 
     @property
     def link(self) -> str:

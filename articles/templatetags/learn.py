@@ -4,6 +4,8 @@ from django import template
 from django.utils.html import _json_script_escapes
 from django.utils.safestring import SafeString, mark_safe
 
+from ..models import Source
+
 register = template.Library()
 
 
@@ -20,3 +22,14 @@ def full_stop(text: str) -> str:
     """The full stop a citation's part needs after it: none when it ends in its own (an author
     list's "et al.", a title that asks a question)."""
     return "" if str(text).rstrip().endswith((".", "?", "!")) else "."
+
+
+@register.filter
+def strengths(sources) -> list[dict]:
+    """The key to the evidence grades of `sources`: every grade, A to C, once any is used."""
+    if not any(source.strength for source in sources):
+        return []
+    return [
+        {"value": choice.value, "meaning": choice.label.partition(": ")[2].capitalize()}
+        for choice in Source.Strength
+    ]

@@ -12,7 +12,7 @@ from django.test import Client
 from django.utils import timezone
 
 from articles import workflow
-from articles.content import Content
+from articles.content import SOURCE_FIELDS, Content
 from articles.models import Article, ArticleVersion
 from tests.factories import ArticleFactory, PersonFactory, StaffFactory
 
@@ -68,9 +68,7 @@ def form(article: Article, **overrides) -> dict:
         data.update({f"faqs-{n}-question": question, f"faqs-{n}-answer": answer})
         data[f"faqs-{n}-position"] = n
     for n, row in enumerate(text.sources):
-        for name, value in zip(
-            ("title", "authors", "publisher", "year", "url", "doi"), row, strict=True
-        ):
+        for name, value in zip(SOURCE_FIELDS, row, strict=True):
             data[f"sources-{n}-{name}"] = "" if value is None else value
         data[f"sources-{n}-position"] = n
     data.update(overrides)

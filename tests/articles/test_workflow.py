@@ -36,7 +36,7 @@ def reviewer():
 def changed(article: Article, body: str = "## Dosing\n\nThe usual dose is 100 mg.\n") -> Content:
     """The article's newest text with a new body (and a source, which a review needs)."""
     text = workflow.newest_content(article)
-    sources = text.sources or (("A guideline", "", "", 2018, "https://example.org/g", ""),)
+    sources = text.sources or (("A guideline", "", "", 2018, "https://example.org/g", "", "", ""),)
     return replace(text, body=body, sources=sources)
 
 
