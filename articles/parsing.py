@@ -14,7 +14,7 @@ from django.core.validators import URLValidator, validate_slug
 from django.utils import timezone
 from django.utils.text import slugify
 
-from .models import Article
+from .models import Article, Source
 
 ARTICLE_KEYS = {
     "title", "slug", "category", "label", "summary", "tldr", "faq", "sources", "author",
@@ -22,7 +22,7 @@ ARTICLE_KEYS = {
     "disclaimer", "meta_description",
 }  # fmt: skip
 FAQ_KEYS = {"q", "a"}
-SOURCE_KEYS = {"title", "authors", "publisher", "year", "url", "doi"}
+SOURCE_KEYS = {"title", "authors", "publisher", "year", "url", "doi", "kind", "strength"}
 STATUSES = {"draft", "scheduled", "published"}
 _https_url = URLValidator(schemes=["http", "https"])
 
@@ -277,6 +277,13 @@ def parse_article(path: Path) -> ParsedArticle:
         }
         if not source["title"]:
             problems.add(item_line, "each 'sources' entry needs a 'title'")
+        for key, choices in (("kind", Source.Kind), ("strength", Source.Strength)):
+            value = _text(item.get(key), key, at(key), problems, 20)
+            value = value.upper() if key == "strength" else value.lower()
+            if value and value not in choices.values:
+                problems.add(at(key), f"a source's '{key}' must be one of "
+                             f"{', '.join(choices.values)}, not {item.get(key)!r}")  # fmt: skip
+            source[key] = value if value in choices.values else ""
         year = item.get("year")
         if year not in (None, ""):
             if isinstance(year, int) and not isinstance(year, bool) and 1800 <= year <= 2100:

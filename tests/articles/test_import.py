@@ -175,11 +175,38 @@ def test_a_scheduled_article_imports_as_published_in_the_future(tmp_path):
             17,
             "unknown key 'yaer' in a 'sources' entry (did you mean 'year'?)",
         ),
+        (
+            "doi: 10.1210/jc.2018-00229",
+            "doi: 10.1210/jc.2018-00229\n    strength: D",
+            19,
+            "a source's 'strength' must be one of A, B, C, not 'D'",
+        ),
+        (
+            "doi: 10.1210/jc.2018-00229",
+            "doi: 10.1210/jc.2018-00229\n    kind: blog post",
+            19,
+            "a source's 'kind' must be one of guideline, review, trial, observational, case, "
+            "opinion, other, not 'blog post'",
+        ),
     ],
 )
 def test_bad_sources_are_reported_at_their_line(tmp_path, old, new, line, message):
     path = write(tmp_path, "a.md", GOOD.replace(old, new))
     assert problems_of(path) == [f"{path}:{line}: {message}"]
+
+
+def test_a_source_s_grade_is_imported_and_may_be_left_out(tmp_path):
+    graded = GOOD.replace(
+        "    doi: 10.1210/jc.2018-00229\n",
+        "    doi: 10.1210/jc.2018-00229\n    kind: Guideline\n    strength: a\n"
+        "  - title: A second source, ungraded\n",
+    )
+    import_articles([write(tmp_path, "a.md", graded)])
+    article = Article.objects.get()
+    assert list(article.sources.values_list("title", "kind", "strength")) == [
+        ("Testosterone Therapy in Men With Hypogonadism", "guideline", "A"),
+        ("A second source, ungraded", "", ""),
+    ]
 
 
 def test_bad_dates_status_and_faq(tmp_path):
