@@ -13,7 +13,7 @@ from django.utils.decorators import method_decorator
 from django.views.decorators.http import require_safe
 from django.views.generic import DetailView, ListView, TemplateView
 
-from . import cards, workflow
+from . import cards, misses, workflow
 from .models import Article, Category, GlossaryTerm, Person, SlugRedirect, Source, search_document
 from .pagecache import cache_public_page
 from .seo import article_structured_data, person_structured_data
@@ -165,6 +165,8 @@ class SearchView(ListView):
             article.snippet_html = highlight(article.snippet)
         context["query"] = self.query
         if self.query and not context["results"]:
+            if "page" not in self.request.GET:  # one search, however its pages are visited
+                misses.record(self.query)
             context["suggested_terms"] = similar_terms(self.query)
             context["suggested_articles"] = Article.objects.published().for_listing()[:3]
         return context

@@ -5,7 +5,7 @@ from django.db import models
 from django.utils.html import format_html
 
 from ..history import HistoryAdmin
-from ..models import Article, Category, GlossaryTerm, Person, SlugRedirect
+from ..models import Article, Category, GlossaryTerm, Person, SearchMiss, SlugRedirect
 from . import article  # noqa: F401  (registers ArticleAdmin)
 
 
@@ -42,6 +42,22 @@ class SlugRedirectAdmin(admin.ModelAdmin):
     list_display = ["old_slug", "article", "created_at"]
     search_fields = ["old_slug", "article__title"]
     autocomplete_fields = ["article"]
+
+
+@admin.register(SearchMiss)
+class SearchMissAdmin(admin.ModelAdmin):
+    """What readers searched for and did not find, most often first: for editors to write or
+    to add to the glossary. Counted by the search page; an editor deletes a row once handled."""
+
+    list_display = ["query", "count", "first_seen", "last_seen"]
+    list_display_links = None  # each row is all there is to it
+    search_fields = ["query"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(Person)

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from articles import workflow
 from articles.content import Content, digest
+from articles.models import SearchMiss
 from tests.articles.test_review_admin import editor, form, reviewer, save  # noqa: F401
 from tests.factories import ArticleFactory, SourceFactory
 
@@ -101,3 +102,16 @@ def test_a_grade_that_is_not_one_of_the_choices_is_refused(editor):  # noqa: F81
         response.content.decode()
     )
     assert "strength" not in Content.of(article).as_data()["sources"][0]
+
+
+def test_searches_that_find_nothing_are_listed_for_editors_with_their_count(client, editor):  # noqa: F811
+    ArticleFactory(title="Reading a lab report", body="## Labs\n\nA lab report shows levels.\n")
+    for query in ("Zinc  dosage", "zinc dosage", "lab report", "jo@example.com", "555 123 4567"):
+        client.get("/learn/search/", {"q": query})
+    client.get("/learn/search/", {"q": "zinc dosage", "page": "2"})  # the same search, paged
+    listing = editor.get("/admin/articles/searchmiss/")
+    assert listing.status_code == 200
+    rows = re.findall(r'<td class="field-query">(.*?)</td>\s*<td class="field-count">(\d+)</td>',
+                      listing.content.decode())  # fmt: skip
+    assert rows == [("zinc dosage", "2")], "found searches and personal-looking ones are not kept"
+    assert SearchMiss.objects.get().count == 2
