@@ -29,6 +29,11 @@ TEST_ENV = {
     # Static files from the app folders, whether or not collectstatic has run here.
     "STATIC_MANIFEST": "false",
 }
+# The SQLite run goes beside the PostgreSQL one: its Redis databases are others.
+SQLITE_TEST_ENV = {
+    "REDIS_URL": "redis://127.0.0.1:6379/1",
+    "CELERY_BROKER_URL": "redis://127.0.0.1:6379/2",
+}
 
 
 def say(message: str) -> None:
@@ -130,14 +135,22 @@ def cmd_test(pytest_args: list[str]) -> None:
     say("ruff")
     run(BIN / "ruff", "check", ".", env=env)
     run(BIN / "ruff", "format", "--check", ".", env=env)
-    say("pytest on PostgreSQL")
+    # Both runs at once, each with Redis databases of its own (four from its REDIS_URL's, see
+    # tests/processes.py); SQLite's output is printed when PostgreSQL's has been.
     pytest = [str(PYTHON), "-m", "pytest", *pytest_args]
-    on_postgresql = subprocess.run(pytest, cwd=ROOT, env=env).returncode
-    say("pytest on SQLite, the embedded default (what only PostgreSQL does is left out)")
     with tempfile.TemporaryDirectory(prefix="halftime-sqlite-") as folder:
-        sqlite = {**env, "DATABASE_URL": f"sqlite:///{folder}/halftime.sqlite3"}
-        on_sqlite = subprocess.run(pytest, cwd=ROOT, env=sqlite).returncode
-    sys.exit(on_postgresql or on_sqlite)
+        sqlite = {**env, **SQLITE_TEST_ENV, "DATABASE_URL": f"sqlite:///{folder}/halftime.sqlite3"}
+        with open(Path(folder) / "pytest.log", "w+") as log:
+            on_sqlite = subprocess.Popen(
+                pytest, cwd=ROOT, env=sqlite, stdout=log, stderr=subprocess.STDOUT
+            )
+            say("pytest on PostgreSQL")
+            on_postgresql = subprocess.run(pytest, cwd=ROOT, env=env).returncode
+            say("pytest on SQLite, the embedded default (what only PostgreSQL does is left out)")
+            on_sqlite.wait()
+            log.seek(0)
+            shutil.copyfileobj(log, sys.stdout)
+    sys.exit(on_postgresql or on_sqlite.returncode)
 
 
 def main() -> None:

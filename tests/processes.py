@@ -15,6 +15,18 @@ import redis
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def redis_database(offset: int) -> str:
+    """The Redis database `offset` after REDIS_URL's. A test run owns REDIS_URL's database and the
+    three after it (the broker, then one for the processes a test starts on a broker of their own,
+    then one for a whole site's), so two runs side by side (`dev.py test`) never share one."""
+    url = os.environ["REDIS_URL"]
+    base, number = url.rsplit("/", 1)
+    return f"{base}/{int(number) + offset}"
+
+
+SIDE_BROKER = redis_database(2)
+
+
 def wait_until(predicate, *, timeout: float, message: str) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

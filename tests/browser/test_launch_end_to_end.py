@@ -29,15 +29,16 @@ from playwright.sync_api import Browser, Page, expect
 import dev
 from tests.conftest import on_sqlite
 from tests.mailsink import free_port
-from tests.processes import Process, wait_until
+from tests.processes import Process, redis_database, wait_until
 
 pytestmark = pytest.mark.browser
 
 # What `secrets.token_urlsafe` makes once in 64 runs: it must not be read as a command option.
 PASSWORD = "-mHcVo1okUZ1bTh3"
 CONFIRM_PATH = re.compile(r"/waitlist/confirm/[^/\s]+/")
-E2E_DATABASE = "halftime_e2e"
-E2E_REDIS = "redis://127.0.0.1:6379/12"
+# The site's own database and Redis, named after this test run's so that two runs never share.
+E2E_DATABASE = os.environ["DATABASE_URL"].rsplit("/", 1)[1] + "_e2e"
+E2E_REDIS = redis_database(3)
 
 
 @dataclass

@@ -7,19 +7,16 @@ from collections import Counter
 
 import pytest
 import redis
-from django.conf import settings
 from django.utils import timezone
 
 from tests.conftest import worker_env
 from tests.factories import CampaignFactory
-from tests.processes import celery_beat, celery_worker, wait_until
+from tests.processes import SIDE_BROKER, celery_beat, celery_worker, wait_until
 from waitlist.campaigns import emails
 from waitlist.models import Campaign, Delivery, Subscriber, email_hash
 from waitlist.people import links
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-BROKER = settings.CELERY_BROKER_URL.rsplit("/", 1)[0] + "/11"
 
 
 def people(count: int, *, prefix: str, **fields) -> list[Subscriber]:
@@ -42,13 +39,13 @@ def people(count: int, *, prefix: str, **fields) -> list[Subscriber]:
 @pytest.fixture
 def engine(smtp_sink, django_db_setup):
     """Start worker and beat processes on the campaigns' own broker; stop them at the end."""
-    redis.Redis.from_url(BROKER).flushdb()
+    redis.Redis.from_url(SIDE_BROKER).flushdb()
     started = []
 
     def start(*, beat: bool = True, **extra: str):
         env = worker_env(
             smtp_sink,
-            CELERY_BROKER_URL=BROKER,
+            CELERY_BROKER_URL=SIDE_BROKER,
             CAMPAIGN_DISPATCH_SECONDS="1",
             OUTBOX_SWEEP_SECONDS="3600",
             **{"CAMPAIGN_RATE_PER_SECOND": "5000", **extra},
@@ -62,7 +59,7 @@ def engine(smtp_sink, django_db_setup):
     yield start
     for process in started:
         process.stop()
-    redis.Redis.from_url(BROKER).flushdb()
+    redis.Redis.from_url(SIDE_BROKER).flushdb()
 
 
 def launch(**fields) -> Campaign:

@@ -7,18 +7,16 @@ import datetime as dt
 from collections import Counter
 
 import pytest
-from django.conf import settings
 from django.utils import timezone
 
 from tests.factories import CampaignFactory, SubscriberFactory
-from tests.processes import wait_until
+from tests.processes import SIDE_BROKER, wait_until
 from tests.waitlist.test_local_time import Clock, clocked_processes
 from waitlist.campaigns import journeys
 from waitlist.models import Campaign, Delivery, Journey, JourneyStep
 from waitlist.people import links
 
 DAY0 = dt.datetime(2027, 3, 1, 15, 0, tzinfo=dt.UTC)  # 09:00 in the site's Chicago
-BROKER = settings.CELERY_BROKER_URL.rsplit("/", 1)[0] + "/15"
 UPDATE = "We open in Texas next month"
 
 
@@ -26,7 +24,7 @@ UPDATE = "We open in Texas next month"
 def clock(smtp_sink, tmp_path, django_db_setup):
     clock = Clock(tmp_path / "clock")
     clock.set(DAY0 - dt.timedelta(minutes=1))
-    with clocked_processes(smtp_sink, clock, BROKER, JOURNEY_SECONDS="1"):
+    with clocked_processes(smtp_sink, clock, SIDE_BROKER, JOURNEY_SECONDS="1"):
         yield clock
 
 

@@ -14,7 +14,7 @@ from django.conf import settings
 
 from tests.conftest import worker_env
 from tests.factories import CampaignFactory, SubscriberFactory
-from tests.processes import celery_beat, celery_worker, wait_until
+from tests.processes import SIDE_BROKER, celery_beat, celery_worker, wait_until
 from waitlist.campaigns import actions, dispatch
 from waitlist.models import Campaign, Delivery
 
@@ -127,9 +127,6 @@ class Clock:
         }
 
 
-BROKER = settings.CELERY_BROKER_URL.rsplit("/", 1)[0] + "/13"
-
-
 @contextlib.contextmanager
 def clocked_processes(smtp_sink, clock: Clock, broker: str, **extra: str):
     """A Celery worker and beat on `clock`'s time, with a broker database of their own;
@@ -157,7 +154,7 @@ def clocked_processes(smtp_sink, clock: Clock, broker: str, **extra: str):
 def clocked_engine(smtp_sink, tmp_path, django_db_setup):
     clock = Clock(tmp_path / "clock")
     clock.set(WAVES["NY"] - dt.timedelta(minutes=2))
-    with clocked_processes(smtp_sink, clock, BROKER):
+    with clocked_processes(smtp_sink, clock, SIDE_BROKER):
         yield clock
 
 

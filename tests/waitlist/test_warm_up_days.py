@@ -5,17 +5,15 @@ plan's day, the most recently confirmed first; real Celery worker and beat proce
 import datetime as dt
 
 import pytest
-from django.conf import settings
 from django.utils import timezone
 
-from tests.processes import wait_until
+from tests.processes import SIDE_BROKER, wait_until
 from tests.waitlist.test_campaign_e2e import people
 from tests.waitlist.test_local_time import Clock, clocked_processes
 from waitlist.campaigns import waves
 from waitlist.models import Campaign, Delivery, WarmUp
 
 FIRST_DAY = dt.datetime(2027, 3, 2, 15, 0, tzinfo=dt.UTC)  # 09:00 in the site's Chicago
-BROKER = settings.CELERY_BROKER_URL.rsplit("/", 1)[0] + "/14"
 PEOPLE = 30_000
 
 
@@ -23,7 +21,7 @@ PEOPLE = 30_000
 def clocked(smtp_sink, tmp_path, django_db_setup):
     clock = Clock(tmp_path / "clock")
     clock.set(FIRST_DAY - dt.timedelta(minutes=1))
-    with clocked_processes(smtp_sink, clock, BROKER):
+    with clocked_processes(smtp_sink, clock, SIDE_BROKER):
         yield clock
 
 
