@@ -108,6 +108,7 @@ def prepare(env: dict) -> None:
     manage("collectstatic", "--no-input", "-v", "0", env=env)
     say("loading the sample content")
     manage("import_glossary", "--if-empty", "content/glossary.yaml", env=env)
+    manage("import_people", "--if-empty", "content/people.yaml", env=env)
     manage("import_articles", "--if-empty", "content/articles", env=env)
     print(f"\n  Site:  {env['SITE_URL']}/   Learning Center: {env['SITE_URL']}/learn/", flush=True)
     manage("ensure_admin", "--username", "admin", "--email", "admin@localhost", env=env)

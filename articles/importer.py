@@ -15,7 +15,7 @@ from django.utils.text import slugify
 from . import workflow
 from .content import TEXT_FIELDS, Content
 from .models import Article, Category, GlossaryTerm, Person, free_slug
-from .parsing import ImportFailed, ParsedArticle, parse_article, parse_glossary
+from .parsing import ImportFailed, ParsedArticle, parse_article, parse_glossary, parse_people
 
 
 @dataclass
@@ -27,7 +27,9 @@ class ImportReport:
 
 
 # What the file sets on the row as it is; the text goes through the review's rules.
-DETAIL_FIELDS = ["label", "author", "publish_at", "meta_description"]
+DETAIL_FIELDS = [
+    "label", "author", "publish_at", "meta_description", "mentions_services", "ai_used", "ai_use",
+]  # fmt: skip
 
 
 PEOPLE_FIELDS = ("author", "reviewer")
@@ -194,4 +196,28 @@ def import_glossary(path: Path) -> ImportReport:
                 report.unchanged.append(term)
         if report.created or report.updated:
             Article.objects.rerender()
+    return report
+
+
+def import_people(path: Path) -> ImportReport:
+    """Upsert authors and reviewers by name (case-insensitive), as an article's byline finds
+    them; an entry's slug is used for a new person only."""
+    entries = parse_people(path)
+    report = ImportReport()
+    with transaction.atomic():
+        for entry in entries:
+            slug = entry.pop("slug")
+            person = Person.objects.filter(name__iexact=entry["name"]).first()
+            if person is None:
+                Person.objects.create(
+                    slug=free_slug(Person, slug or slugify(entry["name"]) or "person"), **entry
+                )
+                report.created.append(entry["name"])
+            elif any(getattr(person, key) != value for key, value in entry.items()):
+                for key, value in entry.items():
+                    setattr(person, key, value)
+                person.save()
+                report.updated.append(entry["name"])
+            else:
+                report.unchanged.append(entry["name"])
     return report

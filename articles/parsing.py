@@ -19,9 +19,12 @@ from .models import Article, Source
 ARTICLE_KEYS = {
     "title", "slug", "category", "label", "summary", "tldr", "faq", "sources", "author",
     "reviewer", "last_reviewed", "next_review_due", "status", "publish_at", "related",
-    "disclaimer", "meta_description",
+    "disclaimer", "meta_description", "mentions_services", "ai_use",
 }  # fmt: skip
 FAQ_KEYS = {"q", "a"}
+PERSON_KEYS = {
+    "name", "credentials", "slug", "role", "bio", "photo_url", "links", "funding", "conflicts",
+}  # fmt: skip
 SOURCE_KEYS = {"title", "authors", "publisher", "year", "url", "doi", "kind", "strength"}
 STATUSES = {"draft", "scheduled", "published"}
 _https_url = URLValidator(schemes=["http", "https"])
@@ -228,6 +231,7 @@ def parse_article(path: Path) -> ParsedArticle:
             problems,
             300,
         ),
+        **_disclosures(data, line, problems),
         "body": body.strip() + "\n",
         "status": Article.Status.DRAFT if status == "draft" else Article.Status.PUBLISHED,
     }
@@ -332,6 +336,19 @@ def _item_line(sequence: yaml.Node | None, index: int, default: int) -> int:
     return default
 
 
+def _disclosures(data: dict, line, problems: _Problems) -> dict:
+    """`mentions_services` (yes or no) and `ai_use` ("none", or how AI was used)."""
+    mentions = data.get("mentions_services")
+    if mentions is not None and not isinstance(mentions, bool):
+        problems.add(
+            line("mentions_services"), f"'mentions_services' must be yes or no, not {mentions!r}"
+        )
+        mentions = None
+    ai_use = _text(data.get("ai_use"), "ai_use", line("ai_use"), problems, 300)
+    ai_used = None if not ai_use else ai_use.casefold() != "none"
+    return {"mentions_services": mentions, "ai_used": ai_used, "ai_use": ai_use if ai_used else ""}
+
+
 def _check_publish_gate(parsed: ParsedArticle, problems: _Problems) -> None:
     """A scheduled or published article must pass the medical-review gate; it is refused, never
     quietly imported as a draft."""
@@ -352,6 +369,10 @@ def _check_publish_gate(parsed: ParsedArticle, problems: _Problems) -> None:
         missing.append("'category'")
     if not fields["summary"]:
         missing.append("'summary'")
+    if fields["mentions_services"] is None:
+        missing.append("'mentions_services'")
+    if fields["ai_used"] is None:
+        missing.append("'ai_use'")
     if missing:
         problems.add(
             line,
@@ -359,23 +380,34 @@ def _check_publish_gate(parsed: ParsedArticle, problems: _Problems) -> None:
         )
 
 
-def parse_glossary(path: Path) -> list[tuple[str, str, str]]:
-    """(term, definition, aliases) of each entry of a YAML list of {term, definition, aliases}."""
-    problems = _Problems(str(path))
-    text = _read(path)
-    data, node = _load_yaml(text, problems)
+def _yaml_entries(
+    path: Path, problems: _Problems, keys: set[str], not_a_list: str, not_a_mapping: str
+):
+    """(line, mapping) of each entry of the YAML list in `path`; what is wrong goes to
+    `problems`, and a file that is not a list is refused at once."""
+    data, node = _load_yaml(_read(path), problems)
     if problems.items:
         raise ImportFailed(problems.items)
     if not isinstance(data, list):
-        raise ImportFailed([f"{path}:1: the glossary must be a list of terms"])
-    entries = []
+        raise ImportFailed([f"{path}:1: {not_a_list}"])
     for index, item in enumerate(data):
         line = _item_line(node, index, 1) - 1
         if not isinstance(item, dict):
-            problems.add(line, "each entry needs 'term' and 'definition'")
+            problems.add(line, not_a_mapping)
             continue
-        for message in _unknown_keys(item, {"term", "definition", "aliases"}, ""):
+        for message in _unknown_keys(item, keys, ""):
             problems.add(line, message)
+        yield line, item
+
+
+def parse_glossary(path: Path) -> list[tuple[str, str, str]]:
+    """(term, definition, aliases) of each entry of a YAML list of {term, definition, aliases}."""
+    problems = _Problems(str(path))
+    entries = []
+    for line, item in _yaml_entries(
+        path, problems, {"term", "definition", "aliases"}, "the glossary must be a list of terms",
+        "each entry needs 'term' and 'definition'",
+    ):  # fmt: skip
         term = _text(item.get("term"), "term", line, problems, 80)
         definition = _text(item.get("definition"), "definition", line, problems)
         aliases = item.get("aliases") or []
@@ -388,3 +420,29 @@ def parse_glossary(path: Path) -> list[tuple[str, str, str]]:
     if problems.items:
         raise ImportFailed(problems.items)
     return entries
+
+
+def parse_people(path: Path) -> list[dict]:
+    """The fields of each entry of a YAML list of people (PERSON_KEYS; `links` a list)."""
+    problems = _Problems(str(path))
+    people = []
+    for line, item in _yaml_entries(
+        path, problems, PERSON_KEYS, "the file must be a list of people",
+        "each entry needs at least 'name'",
+    ):  # fmt: skip
+        limits = {"name": 120, "credentials": 80, "slug": 120, "role": 120, "photo_url": 500}
+        person = {
+            key: _text(item.get(key), key, line, problems, limits.get(key))
+            for key in PERSON_KEYS - {"links"}
+        }
+        links = _list(item.get("links"), "links", line, problems)
+        if not all(isinstance(link, str) for link in links):
+            problems.add(line, "'links' must be a list of addresses")
+            links = []
+        person["links"] = "\n".join(link.strip() for link in links)
+        if not person["name"]:
+            problems.add(line, "each entry needs a 'name'")
+        people.append(person)
+    if problems.items:
+        raise ImportFailed(problems.items)
+    return people

@@ -213,7 +213,10 @@ def panel(article: Article, user) -> dict:
             needs["summary"] = "a summary"
         if not text.sources:
             needs["sources"] = "at least one source"
-    anchors = {"category": "id_category", "summary": "id_summary", "sources": "sources-group"}
+    anchors = {
+        "category": "id_category", "summary": "id_summary", "sources": "sources-group",
+        "mentions_services": "id_mentions_services", "ai_used": "id_ai_used",
+    }  # fmt: skip
     return {
         "headline": headline(article),
         "line": review_line(article),

@@ -15,5 +15,6 @@ urlpatterns = [
     path("editorial-policy/", views.EditorialPolicyView.as_view(), name="editorial_policy"),
     path("<slug:slug>/", views.ArticleDetailView.as_view(), name="detail"),
     path("<slug:slug>/review/", review.review_page, name="review"),
+    path("<slug:slug>/feedback/", views.FeedbackView.as_view(), name="feedback"),
     path("<slug:slug>/share.png", views.share_image, name="share_image"),
 ]

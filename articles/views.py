@@ -8,12 +8,14 @@ from django.contrib.postgres.search import SearchHeadline, SearchQuery, SearchRa
 from django.db import connection
 from django.db.models import Case, Count, F, Prefetch, Q, Value, When
 from django.http import Http404, HttpResponse, HttpResponsePermanentRedirect
-from django.shortcuts import get_object_or_404
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.decorators import method_decorator
+from django.views import View
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
 from django.views.generic import DetailView, ListView, TemplateView
 
-from . import cards, misses, workflow
+from . import cards, citations, feedback, workflow
 from .models import Article, Category, GlossaryTerm, Person, SlugRedirect, Source, search_document
 from .pagecache import cache_public_page
 from .seo import article_structured_data, person_structured_data
@@ -99,6 +101,7 @@ class ArticleDetailView(DetailView):
         context = super().get_context_data(**kwargs)
         article = self.object
         faqs, sources = list(article.faqs.all()), list(article.sources.all())
+        citations.retractions(article, sources)
         context["faqs"], context["sources"] = faqs, sources
         context["preview"] = not article.is_public
         context["change_waits"] = can_preview(self.request) and workflow.waiting(article)
@@ -166,7 +169,7 @@ class SearchView(ListView):
         context["query"] = self.query
         if self.query and not context["results"]:
             if "page" not in self.request.GET:  # one search, however its pages are visited
-                misses.record(self.query)
+                feedback.record_miss(self.query)
             context["suggested_terms"] = similar_terms(self.query)
             context["suggested_articles"] = Article.objects.published().for_listing()[:3]
         return context
@@ -283,3 +286,36 @@ class EditorialPolicyView(TemplateView):
         return super().get_context_data(
             reviewers=reviewers, review_months=settings.ARTICLE_REVIEW_MONTHS, **kwargs
         )
+
+
+@method_decorator(csrf_exempt, name="dispatch")
+class FeedbackView(View):
+    """ "Was this helpful?" and "Report an error" under an article: a plain form POST (no script,
+    no CSRF token: the form is on cached public pages, and a forged answer only moves a count).
+    The answer is counted and any comment queued for the editors (`articles.feedback`); the
+    reader is sent to a thank-you page."""
+
+    template_name = "articles/feedback.html"
+
+    def get(self, request, slug: str):
+        article = get_object_or_404(Article.objects.published(), slug=slug)
+        return render(request, self.template_name, {"article": article, "thanks": True})
+
+    def post(self, request, slug: str):
+        article = get_object_or_404(Article.objects.published(), slug=slug)
+        verdict = request.POST.get("verdict", "")
+        comment = request.POST.get("comment", "")
+        error = ""
+        if verdict not in feedback.VERDICTS:
+            error = "Choose Yes, No or Report an error."
+        elif verdict == "error" and not comment.strip():
+            error = "Say what is wrong, so that an editor can correct it."
+        elif len(comment) > feedback.COMMENT_LENGTH:
+            error = (
+                f"Keep the comment to {feedback.COMMENT_LENGTH} characters (it has {len(comment)})."
+            )
+        if error:
+            context = {"article": article, "error": error, "comment": comment}
+            return render(request, self.template_name, context, status=400)
+        feedback.record_verdict(article, verdict, comment)
+        return redirect("articles:feedback", slug=article.slug)

@@ -146,8 +146,11 @@ def request_review(article: Article, *, by, reviewer: Person | None = None) -> N
     if article.stage == Stage.DRAFT and signed and text.digest == Content.of(article).digest:
         raise ReviewError("Its text is the signed one: there is no change to review.")
     needs = [need for need, missing in NEEDED if missing(text)]
+    disclosures = article.disclosure_problems()
+    disclosures.pop("reviewer_conflicts", None)  # the reviewer's own, asked at their sign-off
+    needs += disclosures.values()
     if needs:
-        raise ReviewError("To request a review, its text needs " + " and ".join(needs) + ".")
+        raise ReviewError("To request a review, it needs " + " and ".join(needs) + ".")
     if newest(article) is None:
         save_text(article, text, by=by, note="The text as it stood")
     with transaction.atomic():
@@ -183,6 +186,12 @@ def sign_off(article: Article, *, by, digest: str, comment: str = "") -> SignOff
     becomes the page's text under their name and today's date; a draft with a publish date is
     published (scheduled when the date is later)."""
     reviewer = _reviewer(by, "sign_off")
+    if not reviewer.conflicts.strip():
+        raise ReviewError(
+            "Your conflicts of interest are not on your page yet: readers see them under each "
+            'article you sign off. Write them under People ("None" when there are none), then '
+            "sign off."
+        )
     with transaction.atomic():
         version = _the_text_read(article, digest)
         was_public = article.is_public

@@ -262,6 +262,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": DASHBOARD_RECOUNT_SECONDS,
         "options": {"expires": DASHBOARD_RECOUNT_SECONDS},
     },
+    "check-citations": {
+        "task": "articles.tasks.check_citations",
+        "schedule": 7 * 24 * 3600,
+        "options": {"expires": 24 * 3600},
+    },
     "apply-retention": {
         "task": "waitlist.tasks.apply_retention",
         "schedule": 24 * 3600,
@@ -454,6 +459,8 @@ PENDING_EXPIRY_DAYS = env.int("PENDING_EXPIRY_DAYS", default=30)
 # version, times; no IP address or browser).
 RETENTION_OUTBOX_DAYS = env.int("RETENTION_OUTBOX_DAYS", default=90)
 RETENTION_WEBHOOK_DAYS = env.int("RETENTION_WEBHOOK_DAYS", default=30)
+# A reader's comment under an article, once an editor resolved it, is deleted after this long.
+RETENTION_READER_COMMENT_DAYS = env.int("RETENTION_READER_COMMENT_DAYS", default=180)
 RETENTION_UNSUBSCRIBED_DAYS = env.int("RETENTION_UNSUBSCRIBED_DAYS", default=730)
 # Places a person moves up the list for each referral that counted.
 REFERRAL_PLACES = env.int("REFERRAL_PLACES", default=3)
@@ -515,6 +522,14 @@ PAGE_MAX_AGE = env.int("PAGE_MAX_AGE", default=60)
 # How often a published article is read again by a medical reviewer: the editorial policy page
 # says it, and a review sets the next one due this many months on.
 ARTICLE_REVIEW_MONTHS = env.int("ARTICLE_REVIEW_MONTHS", default=12)
+# The citation monitor (articles/citations.py): Crossref's REST API, the address its polite pool
+# may write to about our requests, and how each address is asked for.
+CROSSREF_URL = env("CROSSREF_URL", default="https://api.crossref.org")
+CROSSREF_MAILTO = env("CROSSREF_MAILTO", default="")
+CITATION_CHECK_TIMEOUT = env.float("CITATION_CHECK_TIMEOUT", default=10.0)
+CITATION_CHECK_PAUSE = env.float("CITATION_CHECK_PAUSE", default=1.0)
+# A run that could not reach Crossref is run again this much later.
+CITATION_RETRY_SECONDS = env.int("CITATION_RETRY_SECONDS", default=3600)
 ARTICLE_DISCLAIMER = env(
     "ARTICLE_DISCLAIMER",
     default=(

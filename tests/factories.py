@@ -50,6 +50,7 @@ class PersonFactory(factory.django.DjangoModelFactory):
 
     name = "Jane Doe"
     credentials = "MD"
+    conflicts = "None"
     slug = factory.LazyAttribute(lambda p: p.name.lower().replace(" ", "-"))
 
 
@@ -75,6 +76,8 @@ class ArticleFactory(factory.django.DjangoModelFactory):
     category = factory.SubFactory(CategoryFactory)
     summary = "A short summary of the article."
     tldr = "First point\nSecond point"
+    mentions_services = False
+    ai_used = False
     body = "## What it is\n\nA paragraph about the subject.\n"
     author = factory.SubFactory(PersonFactory, name="Sam Writer", credentials="")
     reviewer = factory.SubFactory(PersonFactory)

@@ -57,8 +57,9 @@ def apply_retention() -> dict[str, int]:
     """Delete, or erase down to the address's hash, what is kept past its time (retention.py)."""
     outcome = retention.apply()
     if any(outcome.values()):
-        logger.info("retention: %(emails)s email(s) and %(webhooks)s webhook(s) deleted, "
-                    "%(unsubscribed)s unsubscribed person(s) erased", outcome)  # fmt: skip
+        logger.info("retention: %(emails)s email(s), %(webhooks)s webhook(s) and %(comments)s "
+                    "reader comment(s) deleted, %(unsubscribed)s unsubscribed person(s) erased",
+                    outcome)  # fmt: skip
     return outcome
 
 

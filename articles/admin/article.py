@@ -6,6 +6,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.templatetags.admin_urls import add_preserved_filters
 from django.contrib.admin.utils import unquote
 from django.db import transaction
+from django.db.models import Count, Q
 from django.shortcuts import redirect
 from django.template.loader import render_to_string
 from django.urls import path, reverse
@@ -85,6 +86,14 @@ class ArticleAdmin(MarkdownPreviewMixin, admin.ModelAdmin):
                 "exact text: nothing here sets it.",
             },
         ),
+        (
+            "Disclosures",
+            {
+                "fields": ["mentions_services", "ai_used", "ai_use"],
+                "description": "Shown under the article with its author's and reviewer's funding "
+                "and conflicts of interest (from their pages under People); needed to publish.",
+            },
+        ),
         ("Search engines", {"fields": ["meta_description"], "classes": ["collapse"]}),
         ("Computed", {"fields": ["readability", "reading_minutes", "created_at", "updated_at"]}),
     ]
@@ -120,7 +129,12 @@ class ArticleAdmin(MarkdownPreviewMixin, admin.ModelAdmin):
         return versions.history(self, request, object_id)
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("category", "reviewer")
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("category", "reviewer")
+            .annotate(open_findings=Count("findings", filter=Q(findings__resolved_at__isnull=True)))
+        )
 
     def get_formset_kwargs(self, request, obj, inline, prefix):
         kwargs = super().get_formset_kwargs(request, obj, inline, prefix)
@@ -264,7 +278,17 @@ class ArticleAdmin(MarkdownPreviewMixin, admin.ModelAdmin):
 
     @admin.display(description="medical review", ordering="review_requested_at")
     def review(self, article: Article) -> str:
-        return review.queue_line(article)
+        line = review.queue_line(article)
+        if not article.open_findings:
+            return line
+        findings = reverse("admin:articles_finding_changelist") + f"?article={article.pk}&open=1"
+        return format_html(
+            '{}<br><a href="{}">{} finding{} to look at</a>',
+            line,
+            findings,
+            article.open_findings,
+            "" if article.open_findings == 1 else "s",
+        )
 
     @admin.display(description="preview")
     def preview_link(self, article: Article) -> str:

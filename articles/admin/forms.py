@@ -127,7 +127,8 @@ class StateFilter(admin.SimpleListFilter):
 
 
 class ReviewFilter(admin.SimpleListFilter):
-    """The review queue (what waits, for whom) beside the overdue queue."""
+    """The review queue (what waits, for whom) beside the overdue queue and the articles with
+    findings (readers' comments, the citation monitor's) to look at."""
 
     title = "medical review"
     parameter_name = "review"
@@ -138,6 +139,7 @@ class ReviewFilter(admin.SimpleListFilter):
             ("mine", "Waiting for me"),
             ("returned", "Returned to its editor"),
             ("overdue", "Review overdue"),
+            ("findings", "Findings to look at"),
         ]
 
     def queryset(self, request, queryset):
@@ -155,6 +157,8 @@ class ReviewFilter(admin.SimpleListFilter):
             return queryset.filter(stage=Article.Stage.RETURNED)
         if self.value() == "overdue":
             return queryset.review_overdue().order_by("next_review_due")
+        if self.value() == "findings":
+            return queryset.filter(open_findings__gt=0).order_by("-open_findings")
         return queryset
 
 

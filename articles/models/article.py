@@ -122,6 +122,28 @@ class Article(ConcurrentTransitionMixin, models.Model):
         max_length=300, blank=True, help_text="For search engines; the summary when empty."
     )
     featured = models.BooleanField(default=False)
+    # The disclosures, shown under the article; each is needed to publish it.
+    mentions_services = models.BooleanField(
+        "mentions Halftime Health's services",
+        null=True,
+        blank=True,
+        choices=[(True, "Yes"), (False, "No")],
+        help_text="Whether the article speaks of a treatment or service Halftime Health offers.",
+    )
+    ai_used = models.BooleanField(
+        "AI used",
+        null=True,
+        blank=True,
+        choices=[(True, "Yes"), (False, "No")],
+        help_text="Whether an AI tool helped write or research it.",
+    )
+    ai_use = models.CharField(
+        "how AI was used",
+        max_length=300,
+        blank=True,
+        help_text='When it was: how, e.g. "An AI tool suggested a first outline; every sentence '
+        'was written and checked by people."',
+    )
 
     author = models.ForeignKey(
         Person,
@@ -268,6 +290,12 @@ class Article(ConcurrentTransitionMixin, models.Model):
         return self.disclaimer or settings.ARTICLE_DISCLAIMER
 
     @property
+    def disclosed_people(self) -> list[tuple[str, Person]]:
+        """The author and the medical reviewer, each with their role, for the disclosures."""
+        people = [("Written by", self.author), ("Medically reviewed by", self.reviewer)]
+        return [(role, person) for role, person in people if person is not None]
+
+    @property
     def description(self) -> str:
         return self.meta_description or self.summary
 
@@ -291,6 +319,21 @@ class Article(ConcurrentTransitionMixin, models.Model):
             needs["summary"] = "a summary"
         if source_count is not None and source_count < 1:
             needs["sources"] = "at least one source"
+        needs.update(self.disclosure_problems())
+        return needs
+
+    def disclosure_problems(self) -> dict[str, str]:
+        """What the disclosures lack, by field, as "needs …" phrases."""
+        needs = {}
+        if self.mentions_services is None:
+            needs["mentions_services"] = "to say whether it mentions Halftime Health's services"
+        if self.ai_used is None or (self.ai_used and not self.ai_use.strip()):
+            needs["ai_used"] = "to say whether and how AI was used"
+        for role, person in [("author", self.author), ("reviewer", self.reviewer)]:
+            if person is not None and not person.conflicts.strip():
+                needs[f"{role}_conflicts"] = (
+                    f"its {role}'s conflicts of interest (on {person.name}'s page under People)"
+                )
         return needs
 
     # The medical review of the newest text (`stage`).

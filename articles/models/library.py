@@ -46,6 +46,19 @@ class Person(models.Model):
         blank=True,
         help_text="One address per line: a practice profile, a university page, LinkedIn.",
     )
+    funding = models.TextField(
+        "employment and funding",
+        blank=True,
+        help_text='Who pays them, in a sentence a reader understands: e.g. "A staff physician at '
+        "Halftime Health.\" Shown in each article's disclosures.",
+    )
+    conflicts = models.TextField(
+        "conflicts of interest",
+        blank=True,
+        help_text="Payments, shares or roles with companies whose products or services the "
+        'articles discuss; write "None" when there are none. An article is published only once '
+        "its author's and its reviewer's are written.",
+    )
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,

@@ -38,6 +38,9 @@ def article_form(article: Article | None = None, **overrides) -> dict:
         "update_note": "",
         "disclaimer": "",
         "meta_description": "",
+        "mentions_services": "False",
+        "ai_used": "False",
+        "ai_use": "",
         "faqs-TOTAL_FORMS": "0",
         "faqs-INITIAL_FORMS": "0",
         "sources-TOTAL_FORMS": "0",
@@ -72,6 +75,13 @@ def test_editors_group_holds_exactly_the_learning_center_permissions():
         # Searches that found nothing are counted by the search page: read and deleted only.
         ("articles", "add_searchmiss"),
         ("articles", "change_searchmiss"),
+        # Readers' answers are counted by the article page; findings are made by readers and the
+        # citation monitor, and resolved by editors, never deleted.
+        ("articles", "add_articlefeedback"),
+        ("articles", "change_articlefeedback"),
+        ("articles", "delete_articlefeedback"),
+        ("articles", "add_finding"),
+        ("articles", "delete_finding"),
         *{
             ("articles", f"{verb}_{model}")
             for verb in ("add", "change", "delete", "view")

@@ -10,8 +10,17 @@ from articles import workflow
 from articles.content import Content
 from articles.importer import ImportFailed, import_articles
 from articles.models import Article, Category
+from tests.factories import PersonFactory
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def people_with_disclosures():
+    """The people GOOD names, with the conflicts of interest publishing needs."""
+    PersonFactory(name="Sam Writer", credentials="")
+    PersonFactory(name="Jane Doe")
+
 
 GOOD = """\
 ---
@@ -39,6 +48,8 @@ next_review_due: 2027-10-01
 status: published
 publish_at: 2026-10-02T09:00:00-05:00
 meta_description: How to read a testosterone lab report.
+mentions_services: no
+ai_use: none
 ---
 ## What it is
 
@@ -290,6 +301,7 @@ def test_glossary_import_reports_bad_entries_with_lines(tmp_path):
 def test_shipped_sample_content_imports_cleanly_twice():
     root = Path(__file__).resolve().parents[2] / "content"
     call_command("import_glossary", str(root / "glossary.yaml"))
+    call_command("import_people", str(root / "people.yaml"))
     first = import_articles(sorted((root / "articles").glob("*.md")))
     assert len(first.created) >= 3
     second = import_articles(sorted((root / "articles").glob("*.md")))

@@ -90,6 +90,7 @@ def test_the_article_page_links_its_people_and_its_json_ld_dates_match_the_visib
 
 def test_the_import_names_people_by_slug_or_by_name_and_credentials(tmp_path):
     PersonFactory(name="Ada Okafor", credentials="MD", slug="ada-okafor")
+    PersonFactory(name="Sam Writer", credentials="")
     by_slug = GOOD.replace("reviewer: Jane Doe, MD", "reviewer: ada-okafor")
     import_articles([write(tmp_path, "a.md", by_slug)])
     article = Article.objects.get()

@@ -60,6 +60,8 @@ def form(article: Article, **overrides) -> dict:
         "publish_at_0": local.strftime("%Y-%m-%d") if local else "",
         "publish_at_1": local.strftime("%H:%M:%S") if local else "",
         "author": article.author_id or "", "update_note": "",
+        "mentions_services": "" if article.mentions_services is None else article.mentions_services,
+        "ai_used": "" if article.ai_used is None else article.ai_used, "ai_use": article.ai_use,
         "faqs-TOTAL_FORMS": str(len(text.faqs)), "faqs-INITIAL_FORMS": "0",
         "sources-TOTAL_FORMS": str(len(text.sources)), "sources-INITIAL_FORMS": "0",
         "updates-TOTAL_FORMS": "0", "updates-INITIAL_FORMS": "0",

@@ -1,10 +1,13 @@
 """Real-browser fixtures: one Chromium for the session, axe-core for accessibility checks."""
 
+import importlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from axe_playwright_python.base import AXE_SCRIPT
+from django.apps import apps
+from django.contrib.auth.models import Group, Permission
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -80,6 +83,24 @@ def assert_accessible() -> Callable[..., None]:
             pytest.fail(format_violations(results["violations"]), pytrace=False)
 
     return check
+
+
+def learning_center_groups() -> None:
+    """The Editors and Medical reviewers groups as the migrations leave them (a transactional
+    test empties every table, the migrations' rows too): tests/articles/test_admin.py checks the
+    same sets on the migrated database."""
+    module = importlib.import_module("articles.migrations.0007_review_sign_off")
+    module.create_reviewers_group(apps, None)
+    editors, _ = Group.objects.get_or_create(name="Editors")
+    editors.permissions.set(
+        Permission.objects.filter(content_type__app_label="articles")
+        .exclude(codename__in=["publish_minor_edit", "sign_off"])
+        .exclude(content_type__model__in=["articleversion", "signoff", "reviewemail"])
+        .exclude(codename__in=["add_searchmiss", "change_searchmiss", "add_finding",
+                               "delete_finding"])
+        .exclude(content_type__model="articlefeedback", codename__in=[
+            "add_articlefeedback", "change_articlefeedback", "delete_articlefeedback"])
+    )  # fmt: skip
 
 
 def signed_in(browser: Browser, base: str, size: str, username: str, password: str) -> Page:

@@ -4,18 +4,16 @@ the reviewer reads the waiting text on the real page and signs it off, and the p
 it under their name and today's date; a returned change shows its comment to the editor."""
 
 import datetime as dt
-import importlib
 import json
 import re
 
 import pytest
-from django.apps import apps
-from django.contrib.auth.models import Group, Permission
+from django.contrib.auth.models import Group
 from django.utils import timezone
 from playwright.sync_api import Browser, Page, expect
 
 from articles.models import Article
-from tests.browser.conftest import SIZES, fits, signed_in
+from tests.browser.conftest import SIZES, fits, learning_center_groups, signed_in
 from tests.factories import ArticleFactory, PersonFactory, StaffFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -23,23 +21,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 PASSWORD = "a review password, long enough"
 
 
-def groups() -> None:
-    """The Editors and Medical reviewers groups as the migrations leave them (a transactional
-    test empties every table, the migrations' rows too): test_admin.py checks the same sets on
-    the migrated database."""
-    module = importlib.import_module("articles.migrations.0007_review_sign_off")
-    module.create_reviewers_group(apps, None)
-    editors, _ = Group.objects.get_or_create(name="Editors")
-    editors.permissions.set(
-        Permission.objects.filter(content_type__app_label="articles")
-        .exclude(codename__in=["publish_minor_edit", "sign_off"])
-        .exclude(content_type__model__in=["articleversion", "signoff", "reviewemail"])
-    )
-
-
 @pytest.fixture
 def people():
-    groups()
+    learning_center_groups()
     editor = StaffFactory(username="eddie", email="eddie@halftime.example", password=PASSWORD)
     editor.groups.add(Group.objects.get(name="Editors"))
     reviewer = StaffFactory(

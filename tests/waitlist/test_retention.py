@@ -7,7 +7,8 @@ import pkgutil
 import pytest
 from django.utils import timezone
 
-from tests.factories import SubscriberFactory
+from articles.models import Finding
+from tests.factories import ArticleFactory, SubscriberFactory
 from waitlist.models import (
     ConsentRecord,
     OutboundEmail,
@@ -112,6 +113,28 @@ def test_webhooks_delivered_past_the_limit_are_deleted_and_the_rest_kept(setting
     assert not WebhookDelivery.objects.filter(pk=delivered_long_ago).exists()
 
 
+def test_a_reader_s_comment_goes_its_rule_s_days_after_it_was_resolved(settings):
+    settings.RETENTION_READER_COMMENT_DAYS = 180
+    article = ArticleFactory()
+    now = timezone.now()
+
+    def comment(kind: str, resolved_days_ago: int | None) -> int:
+        resolved = None if resolved_days_ago is None else now - dt.timedelta(days=resolved_days_ago)
+        return Finding.objects.create(
+            article=article, kind=kind, detail="The table is hard to read.", resolved_at=resolved
+        ).pk
+
+    comment("not_helpful", 181)
+    comment("error", 200)
+    kept = {
+        comment("not_helpful", 179),
+        comment("error", None),  # not resolved yet
+        comment("retracted", 400),  # the monitor's: no time limit
+    }
+    assert retention.apply()["comments"] == 2
+    assert set(Finding.objects.values_list("pk", flat=True)) == kept
+
+
 def test_a_person_unsubscribed_past_the_limit_is_erased_naming_the_rule(settings):
     settings.RETENTION_UNSUBSCRIBED_DAYS = 730
     gone = unsubscribed("long.gone@example.com", days_ago=731)
@@ -147,7 +170,7 @@ def test_running_it_again_changes_nothing_more(settings):
     email(person, days_old=91)
     webhook(person, days_old=31)
     unsubscribed("long.gone@example.com", days_ago=731)
-    assert retention.apply() == {"emails": 1, "webhooks": 1, "unsubscribed": 1}
+    assert retention.apply() == {"emails": 1, "webhooks": 1, "comments": 0, "unsubscribed": 1}
 
     def state() -> tuple:
         return (
@@ -158,7 +181,7 @@ def test_running_it_again_changes_nothing_more(settings):
         )
 
     after_first = state()
-    assert retention.apply() == {"emails": 0, "webhooks": 0, "unsubscribed": 0}
+    assert retention.apply() == {"emails": 0, "webhooks": 0, "comments": 0, "unsubscribed": 0}
     assert state() == after_first
 
 

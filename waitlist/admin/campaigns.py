@@ -13,17 +13,19 @@ from django.http import (
     HttpRequest,
     HttpResponseRedirect,
 )
+from django.shortcuts import redirect
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
+from django.views.decorators.http import require_POST
 
 from articles.editor import MarkdownPreviewMixin
 from articles.history import HistoryAdmin
 from articles.rendering import render_markdown
 
 from .. import heartbeats
-from ..campaigns import actions, console, figures, lifecycle, waves
+from ..campaigns import actions, console, digest, figures, lifecycle, waves
 from ..engine import paces
 from ..models import (
     Campaign,
@@ -241,8 +243,29 @@ class CampaignAdmin(MarkdownPreviewMixin, HistoryAdmin):
             path("<int:pk>/progress/", view(console.progress), name="campaign_progress"),
             path("<int:pk>/do/<str:step>/", view(console.do), name="campaign_do"),
             path("<int:pk>/confirm/<str:step>/", view(console.confirm), name="campaign_confirm"),
+            path(
+                "digest/",
+                self.admin_site.admin_view(require_POST(self.draft_digest)),
+                name="campaign_digest",
+            ),
             *super().get_urls(),
         ]
+
+    def draft_digest(self, request):
+        """A draft launch update of what is new in the Learning Center (`campaigns.digest`)."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        try:
+            campaign = digest.draft()
+        except digest.NothingNew as exc:
+            messages.info(request, str(exc))
+            return redirect("admin:waitlist_campaign_changelist")
+        messages.success(
+            request,
+            f"Drafted “{campaign.name}” with {campaign.digest.articles.count()} article(s). "
+            "Edit it, send yourself a test, then send it: it is never sent by itself.",
+        )
+        return redirect("admin:waitlist_campaign_change", campaign.pk)
 
     def changelist_view(self, request, extra_context=None):
         self._warn_if_nothing_dispatches(request)

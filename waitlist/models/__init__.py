@@ -7,6 +7,7 @@ from .campaigns import (
     Delivery,
     Journey,
     JourneyStep,
+    LearningDigest,
     WarmUp,
 )
 from .engine import (
@@ -46,7 +47,8 @@ __all__ = [
     "UTM_FIELDS", "UTM_KEYS", "AccessCode", "Campaign", "CampaignQuerySet", "CampaignWave",
     "ConsentRecord", "Counter", "DashboardFigures", "Delivery", "DiscreetWord", "EmailWording",
     "Heartbeat", "Interest",
-    "Invitation", "Journey", "JourneyStep", "ListUpload", "MailDomain", "Milestone",
+    "Invitation", "Journey", "JourneyStep", "LearningDigest", "ListUpload", "MailDomain",
+    "Milestone",
     "MilestoneReached", "OpenState", "OutboundEmail", "Pace", "ProcessorErasure", "Provider",
     "Sendable", "SendableQuerySet", "SendStatus", "Subscriber", "SubscriberQuerySet", "USState",
     "WarmUp", "WebhookDelivery", "WebhookEndpoint", "email_hash", "new_referral_code",

@@ -381,6 +381,23 @@ class WarmUp(models.Model):
         return cls.objects.order_by("pk").first() or cls()
 
 
+class LearningDigest(models.Model):
+    """A launch update drafted from the Learning Center's news: the articles signed off or
+    published in (covers_from, covers_until]. The next digest starts where this one ended; a
+    deleted draft takes its digest with it, so the next one covers its articles again."""
+
+    campaign = models.OneToOneField(Campaign, on_delete=models.CASCADE, related_name="digest")
+    covers_from = models.DateTimeField(null=True, blank=True)
+    covers_until = models.DateTimeField()
+    articles = models.ManyToManyField("articles.Article", related_name="+")
+
+    class Meta:
+        ordering = ["-covers_until", "-pk"]
+
+    def __str__(self) -> str:
+        return f"Learning Center digest until {self.covers_until:%Y-%m-%d %H:%M}"
+
+
 class Journey(models.Model):
     """Emails that follow each person: after a trigger (they confirmed, reached a milestone…)
     each step waits its delay and sends its email, once a person, through the campaigns' ledger

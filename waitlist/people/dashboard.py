@@ -15,19 +15,21 @@ from dataclasses import asdict, dataclass
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Q
+from django.db.models import Count, F, Q
 from django.db.models.functions import TruncDate
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.utils import timezone
+from django.utils.formats import date_format
 
-from articles.models import Article
+from articles.models import Article, ArticleFeedback, Finding, SearchMiss
 
 from ..models.invites import Invitation, OpenState
 from ..models.people import DashboardFigures, Interest, Milestone, Subscriber, USState
 
 DAYS = 30
 CONFIRMED = Q(status=Subscriber.Status.CONFIRMED)
+READER_FINDINGS = [Finding.Kind.HELPFUL, Finding.Kind.NOT_HELPFUL, Finding.Kind.ERROR]
 
 
 @dataclass
@@ -208,6 +210,42 @@ def invitations() -> Table:
     )  # fmt: skip
 
 
+def reader_feedback() -> Table:
+    """What readers answered under each article ("Was this helpful?", "Report an error"), most
+    answers first, with the comments still waiting for an editor."""
+    rows = (
+        ArticleFeedback.objects.select_related("article")
+        .annotate(
+            waiting=Count(
+                "article__findings",
+                filter=Q(article__findings__resolved_at__isnull=True)
+                & Q(article__findings__kind__in=READER_FINDINGS),
+            ),
+            answers=F("helpful") + F("not_helpful") + F("errors_reported"),
+        )
+        .order_by("-answers", "article__title")[:20]
+    )
+    return Table(
+        "feedback",
+        "Reader feedback by article",
+        ["Article", "Helpful", "Not helpful", "Errors reported", "Comments to look at"],
+        [[f.article.title, f.helpful, f.not_helpful, f.errors_reported, f.waiting] for f in rows],
+    )
+
+
+def search_misses() -> Table:
+    rows = SearchMiss.objects.order_by("-count", "-last_seen")[:20]
+    return Table(
+        "searches",
+        "Searches that found nothing",
+        ["Search", "Times", "Last searched"],
+        [
+            [miss.query, miss.count, date_format(timezone.localdate(miss.last_seen), "M j, Y")]
+            for miss in rows
+        ],
+    )
+
+
 # --- the chart ---------------------------------------------------------------------------------
 
 WIDTH, HEIGHT = 640, 280
@@ -280,7 +318,8 @@ def chart(table: Table) -> dict:
 TABLES: dict[str, Callable[[], Table]] = {
     "daily": daily, "status": by_status, "sources": by_source, "states": by_state,
     "interests": by_interest, "articles": top_articles, "referrers": referrals,
-    "milestones": milestones, "invitations": invitations,
+    "milestones": milestones, "invitations": invitations, "feedback": reader_feedback,
+    "searches": search_misses,
 }  # fmt: skip
 
 

@@ -289,6 +289,18 @@ TABLES = (
         UNTIL_DELETED,
     ),
     Place(
+        "articles.Finding",
+        ("detail", "resolved_by"),
+        'What readers wrote under an article ("Was this helpful?", "Report an error"), with '
+        "anything like an email address or a phone number cut out, and nothing about who wrote "
+        "it; what the citation monitor found; and which editor resolved each.",
+        "So that editors correct what readers and the monitor point out.",
+        "A reader's comment {RETENTION_READER_COMMENT_DAYS} days after an editor resolved it; "
+        "the monitor's findings until deleted",
+        (RETENTION,),
+        health=("detail",),
+    ),
+    Place(
         "articles.Person",
         ("name", "user"),
         "Authors and medical reviewers, public and professional: name, credentials, bio, "

@@ -6,6 +6,8 @@
   deleted RETENTION_OUTBOX_DAYS after they were written (queued, sending or held ones are
   still to go);
 - webhook deliveries are deleted RETENTION_WEBHOOK_DAYS after they were delivered;
+- readers' comments under articles are deleted RETENTION_READER_COMMENT_DAYS after an editor
+  resolved them (their counts stay);
 - a person unsubscribed RETENTION_UNSUBSCRIBED_DAYS ago is erased down to the address's hash,
   their consent records kept as proof of consent only;
 - staff sessions past their age are deleted.
@@ -22,12 +24,15 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from articles.models import Finding
+
 from ..models.engine import SendStatus, WebhookDelivery
 from ..models.people import OutboundEmail, Subscriber
 from . import privacy
 
 BATCH_SIZE = 1000
 FINISHED = [SendStatus.SENT, SendStatus.FAILED, SendStatus.SKIPPED]
+READER_KINDS = [Finding.Kind.HELPFUL, Finding.Kind.NOT_HELPFUL, Finding.Kind.ERROR]
 
 
 def apply(now: dt.datetime | None = None) -> dict[str, int]:
@@ -39,6 +44,7 @@ def apply(now: dt.datetime | None = None) -> dict[str, int]:
     return {
         "emails": _delete(old_emails(now)),
         "webhooks": _delete(old_webhooks(now)),
+        "comments": _delete(old_reader_comments(now)),
         "unsubscribed": erase_unsubscribed(now),
     }
 
@@ -53,6 +59,11 @@ def old_emails(now: dt.datetime) -> QuerySet:
 def old_webhooks(now: dt.datetime) -> QuerySet:
     before = now - dt.timedelta(days=settings.RETENTION_WEBHOOK_DAYS)
     return WebhookDelivery.objects.filter(status=SendStatus.SENT, sent_at__lt=before)
+
+
+def old_reader_comments(now: dt.datetime) -> QuerySet:
+    before = now - dt.timedelta(days=settings.RETENTION_READER_COMMENT_DAYS)
+    return Finding.objects.filter(kind__in=READER_KINDS, resolved_at__lt=before)
 
 
 def long_unsubscribed(now: dt.datetime) -> QuerySet:

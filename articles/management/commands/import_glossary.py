@@ -7,22 +7,27 @@ from articles.models import GlossaryTerm
 
 
 class Command(BaseCommand):
+    """Import one YAML file of rows (`import_people` is the same command for another file)."""
+
     help = "Import glossary terms from a YAML list of {term, definition, aliases}."
+    model = GlossaryTerm
+    rows = "glossary term(s)"
+    import_file = staticmethod(import_glossary)
 
     def add_arguments(self, parser):
         parser.add_argument("path", type=Path)
         parser.add_argument(
             "--if-empty",
             action="store_true",
-            help="Import only if the site has no glossary terms yet (for a new site).",
+            help=f"Import only if the site has no {self.rows} yet (for a new site).",
         )
 
     def handle(self, *args, path: Path, if_empty: bool = False, **options):
-        if if_empty and (count := GlossaryTerm.objects.count()):
-            self.stdout.write(f"kept the site's {count} glossary term(s)")
+        if if_empty and (count := self.model.objects.count()):
+            self.stdout.write(f"kept the site's {count} {self.rows}")
             return
         try:
-            report = import_glossary(path)
+            report = self.import_file(path)
         except ImportFailed as exc:
             for problem in exc.problems:
                 self.stderr.write(problem)
