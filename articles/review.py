@@ -18,7 +18,7 @@ from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.views.decorators.http import require_http_methods
 
-from . import content, workflow
+from . import citations, content, workflow
 from .content import Content
 from .models import Article, Person
 from .seo import article_structured_data
@@ -77,6 +77,7 @@ def review_page(request, slug: str):
     version = workflow.newest(article)
     text = Content.from_data(version.data) if version else Content.of(article)
     shown, faqs, sources = content.shown(article, text)
+    citations.retractions(article, sources)
     context = {
         "article": shown,
         "faqs": faqs,

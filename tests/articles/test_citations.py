@@ -153,3 +153,10 @@ def test_the_findings_page_asks_a_worker_to_check_now(editor):
     queued = [json.loads(raw)["headers"]["task"] for raw in broker.lrange("default", 0, -1)]
     assert queued == ["articles.tasks.check_citations"]
     assert editor.get("/admin/articles/finding/check/").status_code == 405
+
+
+def test_the_reviewer_reading_the_text_sees_the_retraction_too(site, admin_client):
+    article = article_citing({"title": "A shift-work trial", "doi": "10.5555/retracted"})
+    citations.check()
+    page = admin_client.get(f"/learn/{article.slug}/review/").content.decode()
+    assert "This study was retracted on March 14, 2024." in page
