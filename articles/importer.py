@@ -15,7 +15,8 @@ from django.utils.text import slugify
 from . import workflow
 from .content import TEXT_FIELDS, Content
 from .models import Article, Category, GlossaryTerm, Person, free_slug
-from .parsing import ImportFailed, ParsedArticle, parse_article, parse_glossary, parse_people
+from .parsing import ImportFailed, ParsedArticle, parse_article
+from .yaml_lists import parse_glossary, parse_people
 
 
 @dataclass

@@ -1,12 +1,13 @@
 """Screenshots of the pages a visitor meets first, at a phone's size (390 × 844) and a
 desktop's (1280 × 800), in Debian's chromium: the home page, the Consumer Health Data Privacy
-Policy, an article, its reviewer's page, the referral page (with a friend who counted and one
+Policy, an article (its top, its graded sources, its disclosures and feedback form), its
+reviewer's page, the referral page (with a friend who counted and one
 held), the invite landing, a person's preferences and their invitation, and, signed in as the
 admin `dev.py run` makes, a campaign (its send panel, and its body beside the live preview), its
 confirmation, the dashboard, the data map, the list import, the mailbox provider paces, the
-warm-up plan, the journeys, a system email's wording, the article list, an article's editor with
-its live preview and its review panel, and the article's newest text on its real page as a
-medical reviewer reads it.
+warm-up plan, the journeys, a system email's wording, the article list, the editors' findings,
+an article's editor with its live preview and its review panel, and the article's newest text
+on its real page as a medical reviewer reads it.
 
     python3 dev.py run                                     # in one terminal
     .venv/bin/python tools/screenshots.py http://localhost:8000 docs/screenshots
@@ -90,6 +91,8 @@ def site_pages() -> dict[str, str]:
     pages = {"home": "/", "health-data-policy": "/health-data-privacy/"}
     if article is not None:
         pages["article"] = article.get_absolute_url()
+        pages["article-sources"] = article.get_absolute_url() + "#sources-heading"
+        pages["article-disclosures"] = article.get_absolute_url() + "#disclosures-heading"
         if article.reviewer:
             pages["reviewer"] = article.reviewer.get_absolute_url()
     pages["referral"] = (
@@ -142,6 +145,7 @@ def operator_pages() -> tuple[dict[str, str], tuple[str, str]] | None:
         "paces": "/admin/waitlist/pace/",
         "warm-up": "/admin/waitlist/warmup/",
         "article-list": "/admin/articles/article/",
+        "findings": "/admin/articles/finding/",
         "journeys": "/admin/waitlist/journey/",
         "system-email": "/admin/waitlist/emailwording/"
         f"{wording.current('confirmation').pk}/change/",

@@ -1,7 +1,8 @@
-from .article import Article, ArticleQuerySet, months_after, search_document
+from .article import Article, months_after
 from .feedback import ArticleFeedback, Finding, SearchMiss
 from .library import Category, GlossaryTerm, Person, free_slug
 from .parts import FAQ, ArticleUpdate, SlugRedirect, Source
+from .queries import ArticleQuerySet, search_document
 from .review import ArticleVersion, ReviewEmail, SignOff
 
 __all__ = [

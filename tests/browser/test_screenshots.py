@@ -35,10 +35,11 @@ def test_the_screenshot_script_shoots_every_page_at_both_sizes(live_server, smtp
     assert sizes == {
         f"{name}-{size}.png": dimensions
         for name in (
-            "home", "health-data-policy", "article", "reviewer", "referral", "invite",
+            "home", "health-data-policy", "article", "article-sources", "article-disclosures",
+            "reviewer", "referral", "invite",
             "preferences", "start", "campaign", "campaign-body", "campaign-confirm", "dashboard",
             "data-map", "import", "paces",
-            "warm-up", "journeys", "system-email", "article-list", "article-edit",
+            "warm-up", "journeys", "system-email", "article-list", "findings", "article-edit",
             "article-review", "article-review-panel",
         )
         for size, dimensions in (("phone", (390, 844)), ("desktop", (1280, 800)))
