@@ -217,6 +217,15 @@ def test_the_review_queue_lists_what_waits_for_whom_beside_the_overdue_queue(edi
     assert mine.title in own and anyone.title in own and elsewhere.title not in own
     late = reviewer.get("/admin/articles/article/?review=overdue").content.decode()
     assert overdue.title in late and mine.title not in late
+    reviewer.post(
+        f"/learn/{mine.slug}/review/",
+        {"decision": "return", "digest": workflow.newest(mine).digest, "comment": "Cite it."},
+    )
+    returned = editor.get("/admin/articles/article/?review=returned").content.decode()
+    assert mine.title in returned and anyone.title not in returned
+    assert (
+        mine.title not in reviewer.get("/admin/articles/article/?review=waiting").content.decode()
+    )
 
 
 def test_the_form_offers_only_the_steps_possible_now(editor):

@@ -77,7 +77,11 @@ def test_an_editor_asks_a_reviewer_who_signs_off_the_text_she_read_on_the_real_p
     assert editor.get_by_role("button", name="Publish as a minor edit").count() == 0
     # Forced requests change nothing.
     step = f"{base}/admin/articles/article/{article.pk}/step"
-    forced_post(editor, f"{step}/publish_minor_edit/", {"reason": "typo"})
+    assert forced_post(editor, f"{step}/publish_minor_edit/", {"reason": "typo"}) == 302
+    editor.reload()
+    expect(editor.locator(".messagelist")).to_have_text(
+        "You may not publish a change without review."
+    )
     review_url = f"{base}/learn/{article.slug}/review/"
     assert forced_post(editor, review_url, {"decision": "sign_off", "digest": "x"}) == 409
     assert "seven hours" in Article.objects.get(pk=article.pk).body
