@@ -220,6 +220,30 @@ def test_a_421_that_closes_the_session_delays_that_message_and_the_batch_goes_on
     assert set(Delivery.objects.values_list("status", flat=True)) == {"sent"}
 
 
+@pytest.mark.parametrize(
+    "answer",
+    ["450 4.2.1 Mailbox busy", "451 4.3.0 Try later", "452 4.5.3 Too many recipients",
+     "454 4.7.0 Sending rate exceeded"],
+)  # fmt: skip
+def test_a_throttling_answer_delays_that_message_only(mail, answer):
+    people = SubscriberFactory.create_batch(4)
+    throttled = people[2].email
+    mail.answer_rcpt = lambda address, offered: (
+        answer if address == throttled and offered == 1 else None
+    )
+    campaign = make_campaign()
+    dispatch.create_deliveries(campaign)
+    (result,) = run_lanes(campaign)
+    assert (result.sent, result.deferred, result.released) == (3, 1, 0)
+    row = Delivery.objects.get(subscriber__email=throttled)
+    assert (row.status, row.deferrals, row.answer) == ("queued", 1, answer)
+    assert row.not_before is not None, "it waits its backoff, then goes again"
+    Delivery.objects.update(not_before=None)
+    run_lanes(campaign)
+    assert sorted(m.envelope_to[0] for m in mail.messages) == sorted(p.email for p in people)
+    assert set(Delivery.objects.values_list("status", flat=True)) == {"sent"}
+
+
 def test_an_email_service_s_429_delays_only_that_message(settings, monkeypatch):
     from anymail.backends.test import EmailBackend
     from anymail.exceptions import AnymailAPIError
