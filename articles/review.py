@@ -164,7 +164,7 @@ def queue_line(article: Article) -> str:
         since = date_format(timezone.localtime(article.review_requested_at), "M j, Y")
         return format_html("<strong>Waiting for {}</strong><br>since {}", whom, since)
     if article.stage == Stage.RETURNED:
-        return format_html("<strong>Returned to its editor</strong>")
+        return format_html("<strong>{}</strong>", "Returned to its editor")
     due = date_format(article.next_review_due, "M j, Y") if article.next_review_due else "–"
     reviewer = article.reviewer or "Not signed off yet"
     waits = " · a change waits" if workflow.waiting(article) else ""
