@@ -157,10 +157,11 @@ def test_a_reader_weighs_the_evidence_and_says_it_did_not_help(
     expect(table).to_be_visible()
     expect(table).not_to_contain_text("Sleep and testosterone")
     boss.get_by_role("button", name="Count now").click()
+    expect(boss.get_by_text("Counting the figures again: reload in a moment.")).to_be_visible()
     row = table.locator("tr", has_text="Sleep and testosterone")
     for _ in range(30):
-        boss.reload()
         if row.count():
             break
         boss.wait_for_timeout(500)
+        boss.reload()
     expect(row.locator("td")).to_have_text(["0", "1", "0", "1"])
