@@ -9,8 +9,9 @@ Findings page in admin) for what happened to them since they were cited.
   CITATION_CHECK_PAUSE seconds; a 404 or 410 means the link is dead.
 
 What it finds becomes a `Finding` in the editors' queue, once for each article, citation and
-kind. A retracted study is marked under the article at once ("This study was retracted on …")
-and stays marked while the article cites it. An answer that is no answer (Crossref or a site
+kind, and the article's editor is emailed the run's findings (`notices.findings_made`). A
+retracted study is marked under the article at once ("This study was retracted on …") and stays
+marked while the article cites it. An answer that is no answer (Crossref or a site
 unreachable, a timeout, a 5xx) changes nothing: the next run asks again.
 """
 
@@ -19,11 +20,14 @@ import logging
 import time
 import urllib.parse
 from dataclasses import dataclass, field
+from itertools import groupby
+from operator import attrgetter
 
 import requests
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
+from . import notices
 from .models import Article, Finding, Source
 from .pagecache import content_changed
 
@@ -180,6 +184,10 @@ def check(*, article_ids: set[int] | None = None) -> Report:
         if status in DEAD:
             detail = f"The source's address answers {status}: {url}"
             _found(report, articles, Finding.Kind.DEAD_LINK, url, detail)
+    by_article = attrgetter("article_id")
+    for _, found in groupby(sorted(report.found, key=by_article), key=by_article):
+        found = list(found)
+        notices.findings_made(found[0].article, found)
     logger.info("citation monitor: %s", report)
     return report
 

@@ -1,4 +1,5 @@
-"""The review's emails: a reviewer is asked, an editor hears the answer. Each is a row of the
+"""The review's emails: a reviewer is asked, an editor hears the answer or what the citation
+monitor found. Each is a row of the
 outbox (`ReviewEmail`) written in the step's transaction; a worker sends it once that commits,
 through Django's mail API (SMTP or the email service, as configured), and the sweep sends what
 a lost task left. A staff address is mailed whatever the waitlist's suppression list says."""
@@ -17,7 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django_fsm_log.models import StateLog
 
-from .models import Article, Person, ReviewEmail
+from .models import Article, Finding, Person, ReviewEmail
 
 logger = logging.getLogger(__name__)
 
@@ -57,10 +58,28 @@ def review_requested(article: Article, *, by, reviewer: Person | None) -> None:
         )
 
 
+def editor_of(article: Article):
+    """The editor who asked for the article's last review, if any."""
+    asked = StateLog.objects.for_(article).filter(transition="request_review").first()
+    return asked.by if asked else None
+
+
+def finding_readers(article: Article) -> list:
+    """Who hears of a citation finding: the article's editor, or, when it has none who can be
+    mailed, every active account that may resolve findings."""
+    editor = editor_of(article)
+    if editor is not None and editor.is_active and editor.email:
+        return [editor]
+    User = get_user_model()
+    may_resolve = Q(groups__permissions__codename="change_finding") | Q(
+        user_permissions__codename="change_finding"
+    )
+    return list(User.objects.filter(may_resolve, is_active=True).exclude(email="").distinct())
+
+
 def review_decided(article: Article, *, by, comment: str, signed: bool) -> None:
     """Tell the editor who asked for the review (the article's last request)."""
-    asked = StateLog.objects.for_(article).filter(transition="request_review").first()
-    editor = asked.by if asked else None
+    editor = editor_of(article)
     if editor is None or not editor.email:
         return
     admin_url = settings.SITE_URL + reverse("admin:articles_article_change", args=[article.pk])
@@ -74,6 +93,19 @@ def review_decided(article: Article, *, by, comment: str, signed: bool) -> None:
     verb = "Signed off" if signed else "Returned with a comment"
     template = "signed" if signed else "returned"
     _queue(article, editor.email, f"{verb}: {article.title}", template, context)
+
+
+def findings_made(article: Article, findings: list) -> None:
+    """Tell the article's editors what the citation monitor found in its sources."""
+    context = {
+        "article": article,
+        "findings": findings,
+        "url": settings.SITE_URL + Finding.queue_url(article.pk),
+    }
+    subject = f"Check the sources: {article.title}"
+    for user in finding_readers(article):
+        context["name"] = user.get_short_name() or user.get_username()
+        _queue(article, user.email, subject, "findings", context)
 
 
 def _queue(article: Article, to: str, subject: str, template: str, context: dict) -> None:

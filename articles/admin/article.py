@@ -22,6 +22,7 @@ from ..models import (
     FAQ,
     Article,
     ArticleUpdate,
+    Finding,
     Source,
 )
 from ..readability import FUNDAMENTALS_TARGET, basics, over_target, readability
@@ -281,11 +282,10 @@ class ArticleAdmin(MarkdownPreviewMixin, admin.ModelAdmin):
         line = review.queue_line(article)
         if not article.open_findings:
             return line
-        findings = reverse("admin:articles_finding_changelist") + f"?article={article.pk}&open=1"
         return format_html(
             '{}<br><a href="{}">{} finding{} to look at</a>',
             line,
-            findings,
+            Finding.queue_url(article.pk),
             article.open_findings,
             "" if article.open_findings == 1 else "s",
         )

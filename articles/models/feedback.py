@@ -2,6 +2,7 @@
 
 from django.conf import settings
 from django.db import models
+from django.urls import reverse
 from django.utils import timezone
 
 
@@ -89,3 +90,8 @@ class Finding(models.Model):
 
     def __str__(self) -> str:
         return f"{self.article}: {self.get_kind_display()}"
+
+    @staticmethod
+    def queue_url(article_id: int) -> str:
+        """The editors' queue of the open findings of one article."""
+        return reverse("admin:articles_finding_changelist") + f"?article={article_id}&open=1"

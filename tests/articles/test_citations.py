@@ -4,6 +4,7 @@ page at once, and an answer that is no answer changes nothing."""
 
 import json
 import re
+from dataclasses import replace
 
 import pytest
 import redis
@@ -11,7 +12,7 @@ from django.conf import settings as django_settings
 from django.contrib.auth.models import Group
 from django.test import Client
 
-from articles import citations
+from articles import citations, notices, workflow
 from articles.models import Finding
 from tests.citesite import CiteSite
 from tests.factories import ArticleFactory, SourceFactory, StaffFactory, sign
@@ -79,6 +80,53 @@ def test_a_retracted_study_is_marked_on_the_page_at_once_and_its_article_queued(
     assert article.title in listing and "1 finding to look at" in listing
     queue = editor.get("/admin/articles/finding/?open=1").content.decode()
     assert "A cited study was retracted" in queue
+
+
+def staff_in(group: str, name: str):
+    user = StaffFactory(username=name, email=f"{name}@halftime.example")
+    user.groups.add(Group.objects.get(name=group))
+    return user
+
+
+def test_the_article_s_editor_is_emailed_the_run_s_findings_once(site, mail):
+    eddie = staff_in("Editors", "eddie")
+    staff_in("Editors", "olga")
+    article = article_citing(
+        {"title": "A shift-work trial", "doi": "10.5555/retracted"},
+        {"title": "Gone", "url": f"{site.url}/pages/gone", "doi": ""},
+        title="Sleep and testosterone",
+    )
+    text = workflow.newest_content(article)
+    workflow.save_text(article, replace(text, body="## Sleep\n\nMore.\n"), by=eddie, note="x")
+    workflow.request_review(article, by=eddie)
+    notices.send_due()  # the reviewers' request
+    mail.clear()
+
+    citations.check()
+    assert notices.send_due() == 1
+    assert mail.to("olga@halftime.example") == []
+    (told,) = mail.to("eddie@halftime.example")
+    assert told.message["Subject"] == "Check the sources: Sleep and testosterone"
+    assert "A cited study was retracted. Crossref records a retraction on March 14" in told.text
+    assert "The page marks this study as retracted" in told.text
+    assert f"A source's link is broken. The source's address answers 404: {site.url}" in told.text
+    assert f"/admin/articles/finding/?article={article.pk}&open=1" in told.text
+
+    citations.check()
+    assert notices.send_due() == 0, "a finding is told once"
+
+
+def test_findings_of_an_article_no_editor_asked_about_go_to_every_editor(site, mail):
+    staff_in("Editors", "eddie"), staff_in("Editors", "olga")
+    staff_in("Medical reviewers", "renata")
+    article_citing({"title": "A cohort", "doi": "10.5555/corrected"}, title="Zinc")
+    citations.check()
+    assert notices.send_due() == 2
+    for editor in ("eddie", "olga"):
+        (told,) = mail.to(f"{editor}@halftime.example")
+        assert "A cited study was corrected." in told.text
+        assert "marks this study" not in told.text
+    assert mail.to("renata@halftime.example") == []
 
 
 def test_a_correction_queues_the_article_without_a_mark(site, client):
