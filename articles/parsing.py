@@ -45,7 +45,7 @@ class ParsedArticle:
     status: str = "draft"
 
 
-class _Problems:
+class Problems:
     def __init__(self, path: str):
         self.path, self.found = path, []
 
@@ -57,7 +57,7 @@ class _Problems:
         return [f"{self.path}:{line}: {message}" for line, message in sorted(self.found)]
 
 
-def _split_front_matter(text: str, problems: _Problems) -> tuple[str, str] | None:
+def _split_front_matter(text: str, problems: Problems) -> tuple[str, str] | None:
     lines = text.splitlines(keepends=True)
     if not lines or lines[0].strip() != "---":
         problems.add(1, "missing front matter: the file must start with a line '---'")
@@ -73,7 +73,7 @@ def _mapping_lines(node: yaml.Node, offset: int) -> dict[str, int]:
     return {k.value: k.start_mark.line + 1 + offset for k, _ in node.value}
 
 
-def _load_yaml(source: str, problems: _Problems, offset: int = 0):
+def load_yaml(source: str, problems: Problems, offset: int = 0):
     """Parse YAML, returning (data, node) or (None, None) with the error recorded."""
     try:
         node = yaml.compose(source, Loader=yaml.SafeLoader)
@@ -86,7 +86,7 @@ def _load_yaml(source: str, problems: _Problems, offset: int = 0):
     return data, node
 
 
-def _unknown_keys(keys: Iterable[str], allowed: set[str], where: str) -> list[str]:
+def unknown_keys(keys: Iterable[str], allowed: set[str], where: str) -> list[str]:
     messages = []
     for key in keys:
         if key not in allowed:
@@ -96,7 +96,9 @@ def _unknown_keys(keys: Iterable[str], allowed: set[str], where: str) -> list[st
     return messages
 
 
-def _text(value, key: str, line: int, problems: _Problems, max_length: int | None = None) -> str:
+def text_value(
+    value, key: str, line: int, problems: Problems, max_length: int | None = None
+) -> str:
     if value is None:
         return ""
     if isinstance(value, bool) or not isinstance(value, str | int | float):
@@ -108,7 +110,7 @@ def _text(value, key: str, line: int, problems: _Problems, max_length: int | Non
     return value
 
 
-def _date(value, key: str, line: int, problems: _Problems) -> dt.date | None:
+def _date(value, key: str, line: int, problems: Problems) -> dt.date | None:
     if value in (None, ""):
         return None
     if isinstance(value, dt.datetime):
@@ -122,7 +124,7 @@ def _date(value, key: str, line: int, problems: _Problems) -> dt.date | None:
         return None
 
 
-def _review_date(value, line: int, problems: _Problems) -> dt.date | None:
+def _review_date(value, line: int, problems: Problems) -> dt.date | None:
     """A review's date, never after today: a review cannot be dated before it happened."""
     day = _date(value, "last_reviewed", line, problems)
     if day is not None and day > timezone.localdate():
@@ -132,7 +134,7 @@ def _review_date(value, line: int, problems: _Problems) -> dt.date | None:
     return day
 
 
-def _datetime(value, key: str, line: int, problems: _Problems) -> dt.datetime | None:
+def _datetime(value, key: str, line: int, problems: Problems) -> dt.datetime | None:
     if value in (None, ""):
         return None
     if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
@@ -148,7 +150,7 @@ def _datetime(value, key: str, line: int, problems: _Problems) -> dt.datetime | 
     return value
 
 
-def _list(value, key: str, line: int, problems: _Problems) -> list:
+def list_value(value, key: str, line: int, problems: Problems) -> list:
     if value is None:
         return []
     if not isinstance(value, list):
@@ -157,7 +159,7 @@ def _list(value, key: str, line: int, problems: _Problems) -> list:
     return value
 
 
-def _read(path: Path) -> str:
+def read_source(path: Path) -> str:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -169,13 +171,13 @@ def _read(path: Path) -> str:
 
 
 def parse_article(path: Path) -> ParsedArticle:
-    problems = _Problems(str(path))
-    text = _read(path)
+    problems = Problems(str(path))
+    text = read_source(path)
     parts = _split_front_matter(text, problems)
     if parts is None:
         raise ImportFailed(problems.items)
     front, body = parts
-    data, node = _load_yaml(front, problems, offset=1)
+    data, node = load_yaml(front, problems, offset=1)
     if data is None and not problems.items:
         problems.add(1, "the front matter is empty: at least 'title' is required")
     if problems.items:
@@ -184,44 +186,46 @@ def parse_article(path: Path) -> ParsedArticle:
         raise ImportFailed([f"{path}:2: the front matter must be 'key: value' lines"])
 
     lines = _mapping_lines(node, offset=1)
-    for message in _unknown_keys(data, ARTICLE_KEYS, ""):
+    for message in unknown_keys(data, ARTICLE_KEYS, ""):
         problems.add(lines[message.split("'")[1]], message)
 
     def line(key: str) -> int:
         return lines.get(key, 1)
 
-    title = _text(data.get("title"), "title", line("title"), problems, 200)
+    title = text_value(data.get("title"), "title", line("title"), problems, 200)
     if not title:
         problems.add(line("title"), "'title' is required")
-    slug = _text(data.get("slug"), "slug", line("slug"), problems, 200) or slugify(title)
+    slug = text_value(data.get("slug"), "slug", line("slug"), problems, 200) or slugify(title)
     try:
         validate_slug(slug)
     except ValidationError:
         problems.add(line("slug"), f"'slug' may hold only letters, digits, - and _, not {slug!r}")
 
-    status = _text(data.get("status"), "status", line("status"), problems) or "draft"
+    status = text_value(data.get("status"), "status", line("status"), problems) or "draft"
     if status not in STATUSES:
         problems.add(line("status"), "'status' must be one of draft, scheduled, published")
         status = "draft"
     tldr = [
-        _text(item, "tldr", line("tldr"), problems)
-        for item in _list(data.get("tldr"), "tldr", line("tldr"), problems)
+        text_value(item, "tldr", line("tldr"), problems)
+        for item in list_value(data.get("tldr"), "tldr", line("tldr"), problems)
     ]
     fields = {
         "title": title,
         "slug": slug,
-        "label": _text(data.get("label"), "label", line("label"), problems, 30),
-        "summary": _text(data.get("summary"), "summary", line("summary"), problems),
+        "label": text_value(data.get("label"), "label", line("label"), problems, 30),
+        "summary": text_value(data.get("summary"), "summary", line("summary"), problems),
         "tldr": "\n".join(item for item in tldr if item),
-        "author": _text(data.get("author"), "author", line("author"), problems, 120),
-        "reviewer": _text(data.get("reviewer"), "reviewer", line("reviewer"), problems, 160),
+        "author": text_value(data.get("author"), "author", line("author"), problems, 120),
+        "reviewer": text_value(data.get("reviewer"), "reviewer", line("reviewer"), problems, 160),
         "last_reviewed": _review_date(data.get("last_reviewed"), line("last_reviewed"), problems),
         "next_review_due": _date(
             data.get("next_review_due"), "next_review_due", line("next_review_due"), problems
         ),
         "publish_at": _datetime(data.get("publish_at"), "publish_at", line("publish_at"), problems),
-        "disclaimer": _text(data.get("disclaimer"), "disclaimer", line("disclaimer"), problems),
-        "meta_description": _text(
+        "disclaimer": text_value(
+            data.get("disclaimer"), "disclaimer", line("disclaimer"), problems
+        ),
+        "meta_description": text_value(
             data.get("meta_description"),
             "meta_description",
             line("meta_description"),
@@ -236,27 +240,29 @@ def parse_article(path: Path) -> ParsedArticle:
         path=str(path),
         line_of=lines,
         fields=fields,
-        category=_text(data.get("category"), "category", line("category"), problems, 80),
+        category=text_value(data.get("category"), "category", line("category"), problems, 80),
         status=status,
     )
 
     faq_node = _child(node, "faq")
-    for index, item in enumerate(_list(data.get("faq"), "faq", line("faq"), problems)):
-        item_line = _item_line(faq_node, index, line("faq"))
+    for index, item in enumerate(list_value(data.get("faq"), "faq", line("faq"), problems)):
+        item_line = entry_line(faq_node, index, line("faq"))
         if not isinstance(item, dict):
             problems.add(item_line, "each 'faq' entry needs 'q' and 'a'")
             continue
-        for message in _unknown_keys(item, FAQ_KEYS, " in a 'faq' entry"):
+        for message in unknown_keys(item, FAQ_KEYS, " in a 'faq' entry"):
             problems.add(item_line, message)
-        question = _text(item.get("q"), "q", item_line, problems, 300)
-        answer = _text(item.get("a"), "a", item_line, problems)
+        question = text_value(item.get("q"), "q", item_line, problems, 300)
+        answer = text_value(item.get("a"), "a", item_line, problems)
         if not question or not answer:
             problems.add(item_line, "each 'faq' entry needs both 'q' and 'a'")
         parsed.faqs.append({"question": question, "answer": answer, "position": index})
 
     sources_node = _child(node, "sources")
-    for index, item in enumerate(_list(data.get("sources"), "sources", line("sources"), problems)):
-        item_line = _item_line(sources_node, index, line("sources"))
+    for index, item in enumerate(
+        list_value(data.get("sources"), "sources", line("sources"), problems)
+    ):
+        item_line = entry_line(sources_node, index, line("sources"))
         if not isinstance(item, dict):
             problems.add(item_line, "each 'sources' entry must be a mapping with at least 'title'")
             continue
@@ -265,21 +271,23 @@ def parse_article(path: Path) -> ParsedArticle:
         def at(key: str, default: int = item_line, lines: dict = key_lines) -> int:
             return lines.get(key, default)
 
-        for message in _unknown_keys(item, SOURCE_KEYS, " in a 'sources' entry"):
+        for message in unknown_keys(item, SOURCE_KEYS, " in a 'sources' entry"):
             problems.add(at(message.split("'")[1]), message)
         source = {
-            "title": _text(item.get("title"), "title", at("title"), problems, 400),
-            "authors": _text(item.get("authors"), "authors", at("authors"), problems, 400),
-            "publisher": _text(item.get("publisher"), "publisher", at("publisher"), problems, 200),
-            "url": _text(item.get("url"), "url", at("url"), problems, 500),
-            "doi": _text(item.get("doi"), "doi", at("doi"), problems, 200),
+            "title": text_value(item.get("title"), "title", at("title"), problems, 400),
+            "authors": text_value(item.get("authors"), "authors", at("authors"), problems, 400),
+            "publisher": text_value(
+                item.get("publisher"), "publisher", at("publisher"), problems, 200
+            ),
+            "url": text_value(item.get("url"), "url", at("url"), problems, 500),
+            "doi": text_value(item.get("doi"), "doi", at("doi"), problems, 200),
             "year": None,
             "position": index,
         }
         if not source["title"]:
             problems.add(item_line, "each 'sources' entry needs a 'title'")
         for key, choices in (("kind", Source.Kind), ("strength", Source.Strength)):
-            value = _text(item.get(key), key, at(key), problems, 20)
+            value = text_value(item.get(key), key, at(key), problems, 20)
             value = value.upper() if key == "strength" else value.lower()
             if value and value not in choices.values:
                 problems.add(at(key), f"a source's '{key}' must be one of "
@@ -300,7 +308,7 @@ def parse_article(path: Path) -> ParsedArticle:
                 problems.add(at("url"), f"a source's 'url' must be http(s): {source['url']!r}")
         parsed.sources.append(source)
 
-    for item in _list(data.get("related"), "related", line("related"), problems):
+    for item in list_value(data.get("related"), "related", line("related"), problems):
         if not isinstance(item, str) or not item.strip():
             problems.add(line("related"), "'related' must be a list of article slugs")
         else:
@@ -327,13 +335,13 @@ def _entry_key_lines(sequence: yaml.Node | None, index: int) -> dict[str, int]:
     return {}
 
 
-def _item_line(sequence: yaml.Node | None, index: int, default: int) -> int:
+def entry_line(sequence: yaml.Node | None, index: int, default: int) -> int:
     if isinstance(sequence, yaml.SequenceNode) and index < len(sequence.value):
         return sequence.value[index].start_mark.line + 2
     return default
 
 
-def _disclosures(data: dict, line, problems: _Problems) -> dict:
+def _disclosures(data: dict, line, problems: Problems) -> dict:
     """`mentions_services` (yes or no) and `ai_use` ("none", or how AI was used)."""
     mentions = data.get("mentions_services")
     if mentions is not None and not isinstance(mentions, bool):
@@ -341,12 +349,12 @@ def _disclosures(data: dict, line, problems: _Problems) -> dict:
             line("mentions_services"), f"'mentions_services' must be yes or no, not {mentions!r}"
         )
         mentions = None
-    ai_use = _text(data.get("ai_use"), "ai_use", line("ai_use"), problems, 300)
+    ai_use = text_value(data.get("ai_use"), "ai_use", line("ai_use"), problems, 300)
     ai_used = None if not ai_use else ai_use.casefold() != "none"
     return {"mentions_services": mentions, "ai_used": ai_used, "ai_use": ai_use if ai_used else ""}
 
 
-def _check_publish_gate(parsed: ParsedArticle, problems: _Problems) -> None:
+def _check_publish_gate(parsed: ParsedArticle, problems: Problems) -> None:
     """A scheduled or published article must pass the medical-review gate; it is refused, never
     quietly imported as a draft."""
     if parsed.status == "draft":
