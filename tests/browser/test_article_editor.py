@@ -133,7 +133,10 @@ def test_a_late_answer_never_replaces_a_newer_one(open_editor):
 
     editor.page.route(PREVIEW_URL, hold_the_first)
     editor.body.fill("Older")
-    editor.page.wait_for_timeout(600)  # past the pause that sends it
+    for _ in range(100):  # past the pause that sends it
+        if held:
+            break
+        editor.page.wait_for_timeout(100)
     assert len(held) == 1
     editor.body.fill("Newer")
     expect(editor.preview).to_have_text("Newer")

@@ -138,7 +138,7 @@ def test_the_dashboard_reads_on_a_phone_and_a_desktop(
     expect(page.get_by_text("The figures have not been counted yet")).to_be_visible()
     page.get_by_role("button", name="Count now").click()  # a worker counts them
     expect(page.get_by_text("Counting the figures again: reload in a moment.")).to_be_visible()
-    for _ in range(40):
+    for _ in range(120):
         if page.get_by_role("heading", name="Totals").count():
             break
         page.wait_for_timeout(250)
