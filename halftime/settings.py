@@ -168,8 +168,9 @@ CACHES = {
         }
         if REDIS_RATELIMIT_URL
         else {
-            # Counters never expire here (each window has a key of its own): the file cache's
-            # incr would give every counter the default 5 minutes again. None is culled.
+            # Counters have no lifetime here (each window has a key of its own): the file
+            # cache's incr would give every counter the default 5 minutes again. None is culled;
+            # the daily retention run deletes those a day old (ratelimit.prune_counter_files).
             "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
             "LOCATION": str(VAR_DIR / "ratelimit"),
             "TIMEOUT": None,

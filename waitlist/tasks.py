@@ -57,9 +57,9 @@ def apply_retention() -> dict[str, int]:
     """Delete, or erase down to the address's hash, what is kept past its time (retention.py)."""
     outcome = retention.apply()
     if any(outcome.values()):
-        logger.info("retention: %(emails)s email(s), %(webhooks)s webhook(s) and %(comments)s "
-                    "reader comment(s) deleted, %(unsubscribed)s unsubscribed person(s) erased",
-                    outcome)  # fmt: skip
+        logger.info("retention: %(emails)s email(s), %(webhooks)s webhook(s), %(comments)s "
+                    "reader comment(s) and %(counters)s counter file(s) deleted, "
+                    "%(unsubscribed)s unsubscribed person(s) erased", outcome)  # fmt: skip
     return outcome
 
 

@@ -2,7 +2,9 @@
 unsubscribed long ago erased down to the address's hash, nothing more on a second run."""
 
 import datetime as dt
+import os
 import pkgutil
+import time
 
 import pytest
 from django.utils import timezone
@@ -19,6 +21,7 @@ from waitlist.models import (
     email_hash,
 )
 from waitlist.people import retention
+from waitlist.people.ratelimit import Limit, hit
 
 pytestmark = pytest.mark.django_db
 
@@ -170,7 +173,8 @@ def test_running_it_again_changes_nothing_more(settings):
     email(person, days_old=91)
     webhook(person, days_old=31)
     unsubscribed("long.gone@example.com", days_ago=731)
-    assert retention.apply() == {"emails": 1, "webhooks": 1, "comments": 0, "unsubscribed": 1}
+    outcome = {"emails": 1, "webhooks": 1, "comments": 0, "unsubscribed": 1, "counters": 0}
+    assert retention.apply() == outcome
 
     def state() -> tuple:
         return (
@@ -181,8 +185,34 @@ def test_running_it_again_changes_nothing_more(settings):
         )
 
     after_first = state()
-    assert retention.apply() == {"emails": 0, "webhooks": 0, "comments": 0, "unsubscribed": 0}
+    assert retention.apply() == dict.fromkeys(outcome, 0)
     assert state() == after_first
+
+
+def test_on_the_embedded_default_a_counter_file_goes_a_day_after_it_last_counted(
+    settings, tmp_path
+):
+    settings.CACHES = {
+        **settings.CACHES,
+        "ratelimit": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(tmp_path),
+            "TIMEOUT": None,
+        },
+    }
+    yesterday = Limit("join-ip", "203.0.113.0", 5, 600)
+    assert hit(yesterday) is None
+    day_and_a_minute_ago = time.time() - 24 * 3600 - 60
+    for path in tmp_path.iterdir():
+        os.utime(path, (day_and_a_minute_ago, day_and_a_minute_ago))
+    (old,) = tmp_path.iterdir()
+    now = Limit("join-email", "someone@example.com", 2, 3600)
+    assert hit(now) is None and hit(now) is None
+
+    assert retention.apply()["counters"] == 1
+    assert not old.exists() and len(list(tmp_path.iterdir())) == 1
+    assert hit(now) == now, "the live counter still counts"
+    assert retention.apply()["counters"] == 0
 
 
 def test_beat_runs_the_rules_daily(settings):

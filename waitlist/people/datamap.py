@@ -373,8 +373,8 @@ ELSEWHERE = (
         "per address, admin sign-ins per IP and per username); the broker's tasks carry row "
         "ids only; the cache holds public pages and figures.",
         "To stop floods of signups and password guessing.",
-        "In Redis, a counter ends with its window (at most an hour); the embedded default's "
-        "counter files never expire",
+        "In Redis, a counter ends with its window (at most an hour); on the embedded default, "
+        "the daily retention run deletes a counter's file a day after it last counted",
     ),
     Place(
         "Database backups (pg_dump, the platform's snapshots)",

@@ -5,13 +5,17 @@ What happens while the counters' store is down is the caller's choice: a signup 
 (no signup is lost to a limiter), an admin sign-in is refused (a password guesser must not get
 unlimited tries)."""
 
+import datetime as dt
 import hashlib
 import logging
 import time
 import unicodedata
 from dataclasses import dataclass
+from pathlib import Path
 
+from django.conf import settings
 from django.core.cache import caches
+from django.core.cache.backends.filebased import FileBasedCache
 
 logger = logging.getLogger(__name__)
 
@@ -70,3 +74,26 @@ def _count(limit: Limit) -> int:
         if counters.add(name, 1, timeout=limit.window + 1):
             return 1
         return counters.incr(name)
+
+
+# The longest window is an hour: a counter untouched for a day counts nothing any more.
+STALE_COUNTER = dt.timedelta(days=1)
+
+
+def prune_counter_files(now: dt.datetime) -> int:
+    """Delete the counters the file store (the embedded default) keeps past their windows. There
+    a counter has no lifetime of its own (see `CACHES` in the settings), while Redis ends each
+    with its window. Returns how many were deleted."""
+    store = settings.CACHES["ratelimit"]
+    if not store["BACKEND"].endswith(f".{FileBasedCache.__name__}"):
+        return 0
+    before = (now - STALE_COUNTER).timestamp()
+    deleted = 0
+    for path in Path(store["LOCATION"]).glob(f"*{FileBasedCache.cache_suffix}"):
+        try:
+            if path.stat().st_mtime < before:
+                path.unlink()
+                deleted += 1
+        except FileNotFoundError:
+            continue  # gone meanwhile
+    return deleted

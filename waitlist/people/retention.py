@@ -10,7 +10,9 @@
   resolved them (their counts stay);
 - a person unsubscribed RETENTION_UNSUBSCRIBED_DAYS ago is erased down to the address's hash,
   their consent records kept as proof of consent only;
-- staff sessions past their age are deleted.
+- staff sessions past their age are deleted;
+- on the embedded default, the rate limits' counter files are deleted a day after they last
+  counted (Redis ends each counter with its window).
 
 Rows go a batch at a time, taken by key, so a million of them never sit in memory; each batch
 is one DELETE, which checks the rule again. Running it again changes nothing more."""
@@ -28,7 +30,7 @@ from articles.models import Finding
 
 from ..models.engine import SendStatus, WebhookDelivery
 from ..models.people import OutboundEmail, Subscriber
-from . import privacy
+from . import privacy, ratelimit
 
 BATCH_SIZE = 1000
 FINISHED = [SendStatus.SENT, SendStatus.FAILED, SendStatus.SKIPPED]
@@ -36,8 +38,8 @@ READER_KINDS = [Finding.Kind.HELPFUL, Finding.Kind.NOT_HELPFUL, Finding.Kind.ERR
 
 
 def apply(now: dt.datetime | None = None) -> dict[str, int]:
-    """Every rule, as of `now`: how many emails and webhook deliveries were deleted, and how
-    many people erased."""
+    """Every rule, as of `now`: how many emails, webhook deliveries, comments and counter files
+    were deleted, and how many people erased."""
     now = now or timezone.now()
     # Staff sessions past their age (with the database's session store; others expire alone).
     import_module(settings.SESSION_ENGINE).SessionStore.clear_expired()
@@ -46,6 +48,7 @@ def apply(now: dt.datetime | None = None) -> dict[str, int]:
         "webhooks": _delete(old_webhooks(now)),
         "comments": _delete(old_reader_comments(now)),
         "unsubscribed": erase_unsubscribed(now),
+        "counters": ratelimit.prune_counter_files(now),
     }
 
 
