@@ -83,7 +83,7 @@ def site_pages() -> dict[str, str]:
             Subscriber.objects.create(
                 email=friend, email_hash=email_hash(friend),
                 canonical_email_hash=email_hash(friend), status=Subscriber.Status.CONFIRMED,
-                referred_by=person, referral_outcome=outcome,
+                confirmed_at=timezone.now(), referred_by=person, referral_outcome=outcome,
                 referral_credited=outcome == "counted",
             )  # fmt: skip
     places.number_new()  # each their place, as confirming gives it
