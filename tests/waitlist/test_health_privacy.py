@@ -13,11 +13,13 @@ from tests.conftest import join, joined, run_lanes
 from tests.factories import CampaignFactory, SubscriberFactory
 from tests.fakeesp import EmailService
 from waitlist.campaigns import actions, dispatch, journeys
+from waitlist.campaigns.figures import results
 from waitlist.campaigns.lifecycle import CampaignError
 from waitlist.engine import discreet, processors
 from waitlist.models import (
     Campaign,
     ConsentRecord,
+    Delivery,
     DiscreetWord,
     Interest,
     Journey,
@@ -298,6 +300,24 @@ def test_a_real_send_tells_the_email_service_nothing_but_the_message(postmark, s
         headers = {header["Name"]: header["Value"] for header in payload["Headers"]}
         for name in ("List-Id", "Feedback-ID", "Message-ID"):
             assert discreet.found(headers[name], listed) == []
+
+
+def test_an_erased_person_s_campaigns_are_forgotten_with_them(mail, settings):
+    leaving, staying = (SubscriberFactory(email=f"{name}@example.com", interests=["testosterone"])
+                        for name in ("leaving", "staying"))  # fmt: skip
+    news = CampaignFactory(
+        name="Testosterone news", audience_interests=["testosterone"],
+        status=Campaign.Status.SENDING,
+    )  # fmt: skip
+    dispatch.create_deliveries(news)
+    settings.CAMPAIGN_RATE_PER_SECOND, settings.CAMPAIGN_RATE_PER_HOUR = 10_000, 10_000_000
+    assert run_lanes(news)[0].sent == 2
+
+    privacy.erase(subscriber_id=leaving.pk)
+    erased = Subscriber.objects.get(email_hash=leaving.email_hash)
+    assert not Delivery.objects.filter(subscriber=erased).exists(), "their hash names no campaign"
+    assert list(Delivery.objects.values_list("subscriber", "status")) == [(staying.pk, "sent")]
+    assert results([news.pk])[news.pk]["sent"] == 1
 
 
 # --- erasures reach the email service ------------------------------------------------------------

@@ -177,7 +177,8 @@ TABLES = (
         "Which launch updates went to the person, and when. A campaign sent to an interest says "
         "the person has it.",
         "To send each update once, and count what was sent, bounced and complained of.",
-        "As long as the person's row, the hash of an erased person's included; no job ends it",
+        WHILE_ON_THE_LIST + " (a campaign's figures then count the people still on the list)",
+        (ON_REQUEST, "waitlist.tasks.tend_pending", RETENTION),
         health=("campaign",),
     ),
     Place(

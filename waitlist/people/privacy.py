@@ -117,6 +117,8 @@ def erase(*, subscriber_id: int, reason: str = ASKED, keep_consent_proof: bool =
             subscriber.consents.all().delete()
             subscriber.emails.all().delete()
         subscriber.milestones_reached.all().delete()
+        # Which updates they were sent: one sent to an interest says they have it.
+        subscriber.deliveries.all().delete()
         subscriber.webhook_deliveries.all().delete()  # their bodies carry the address
         # Admin's history names a row by how it read: a subscriber, by their address.
         LogEntry.objects.filter(
