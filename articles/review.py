@@ -98,8 +98,9 @@ def step(model_admin, request, object_id: str, name: str):
     try:
         if name == "request_review":
             reviewer = None
-            if request.POST.get("reviewer"):
-                reviewer = Person.objects.filter(pk=request.POST["reviewer"]).first()
+            if chosen := request.POST.get("reviewer"):
+                if chosen.isdigit():
+                    reviewer = Person.objects.filter(pk=int(chosen)).first()
                 if reviewer is None:
                     raise ReviewError("That reviewer no longer exists: choose another.")
             workflow.request_review(article, by=by, reviewer=reviewer)

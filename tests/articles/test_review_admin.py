@@ -168,6 +168,22 @@ def test_the_reviewer_reads_the_waiting_text_on_its_page_and_signs_it_off(editor
     assert "Renata Osei, MD signed off this text on" in after
 
 
+def test_a_review_asked_of_a_reviewer_who_is_not_there_is_refused_and_asks_nobody(editor):
+    article = ArticleFactory()
+    save(editor, article, body="## New\n\nA change.\n")
+    gone = PersonFactory(name="Gone Reviewer")
+    gone_id = gone.pk
+    gone.delete()
+    for chosen in (str(gone_id), "not-a-number", "1.5"):
+        refused = editor.post(
+            f"/admin/articles/article/{article.pk}/step/request_review/",
+            {"reviewer": chosen},
+            follow=True,
+        )
+        assert said(refused) == ["That reviewer no longer exists: choose another."]
+    assert Article.objects.get(pk=article.pk).stage == Article.Stage.DRAFT
+
+
 def test_a_returned_change_shows_the_comment_to_its_editor(editor, reviewer):
     article = ArticleFactory()
     save(editor, article, body="## New\n\nA change.\n")
