@@ -437,6 +437,9 @@ ADMIN_LOGIN_ATTEMPTS = env.int("ADMIN_LOGIN_ATTEMPTS", default=10)
 # Enrol each person first (`manage.py totp_device USERNAME`), then turn it on.
 ADMIN_OTP_REQUIRED = env.bool("ADMIN_OTP_REQUIRED", default=False)
 OTP_TOTP_ISSUER = "Halftime Health"
+# Admin never shows an authenticator's secret or its QR code: one staff member must not copy
+# another's second factor. Enrolling is the command above.
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 
 # --- Waitlist ---------------------------------------------------------------------------------
 

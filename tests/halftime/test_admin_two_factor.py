@@ -140,3 +140,16 @@ def test_a_draft_campaign_s_web_version_needs_a_session_admin_would_let_in(requi
     sign_in(with_code, "ops", code(key))
     page = with_code.get(f"/updates/{draft.pk}/")
     assert page.status_code == 200 and "Not sent yet" in page.content.decode()
+
+
+def test_admin_shows_nobody_an_authenticator_s_secret():
+    staff_with_authenticator("ops")
+    other = StaffFactory(username="root", is_superuser=True)
+    client = Client()
+    client.force_login(other)
+    device = TOTPDevice.objects.get(user__username="ops")
+    page = client.get(f"/admin/otp_totp/totpdevice/{device.pk}/change/").content.decode()
+    assert device.key not in page
+    for view in ("config", "qrcode"):
+        assert client.get(f"/admin/otp_totp/totpdevice/{device.pk}/{view}/").status_code == 403
+        assert client.get(f"/admin/otp_totp/totpdevice/999999/{view}/").status_code == 403
