@@ -235,7 +235,8 @@ def test_what_a_person_reached_is_in_their_export_and_gone_when_they_are_erased(
 
 
 @pytest.mark.django_db(transaction=True)  # autocommit, as web requests run
-def test_friends_confirming_at_the_same_moment_bring_the_reward_once(mail):
+def test_friends_confirming_at_the_same_moment_bring_the_reward_once(mail, handed_out):
+    """The emails wait for this test to send them, not for a worker another test started."""
     early_access(3)
     referrer = SubscriberFactory(email="sharer@example.com", signup_ip="192.0.2.1")
     SubscriberFactory(referred_by=referrer, referral_credited=True)
