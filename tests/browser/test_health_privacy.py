@@ -27,8 +27,9 @@ def join(page: Page, base: str, email: str, *, interests=(), consent=False):
 
 
 def test_interests_are_kept_only_with_their_own_consent_and_withdrawn_alone(
-    live_server, mail, phone_page: Page, assert_accessible
+    live_server, mail, handed_out, phone_page: Page, assert_accessible
 ):
+    """The emails wait for this test to send them, not for a worker another test started."""
     base = live_server.url
     phone_page.goto(base + "/")
     footer = phone_page.locator("footer")
