@@ -63,15 +63,10 @@ class BodySizeLimitMiddleware:
         raise RequestDataTooBig(f"A request body over {limit} bytes.")
 
 
-FORMS = {"application/x-www-form-urlencoded", "multipart/form-data"}
-
-
 class FormEncodingMiddleware:
     """A request body is read as UTF-8 (or a single-byte charset): every form and API of the
     site sends UTF-8. Another charset named in its Content-Type (UTF-7, say, which decodes to
-    text no database stores) is the branded 400, before anything reads the body. So is a NUL
-    character in the path, the query or a form's fields, which PostgreSQL refuses in text (a
-    form's fields refuse it themselves; this covers what a view reads without a form)."""
+    text no database stores) is the branded 400, before anything reads the body."""
 
     READABLE = {"utf-8", "utf8", "us-ascii", "ascii", "iso-8859-1", "latin-1", "windows-1252"}
 
@@ -83,20 +78,7 @@ class FormEncodingMiddleware:
         charset = params.get("charset", "utf-8").strip().lower()
         if charset not in self.READABLE:
             raise SuspiciousOperation(f"A request body in {charset!r}, not UTF-8.")
-        if self.holds_nul(request):
-            raise SuspiciousOperation("A NUL character in the request.")
         return self.get_response(request)
-
-    @staticmethod
-    def holds_nul(request: HttpRequest) -> bool:
-        data = [request.GET]
-        if request.method == "POST" and request.content_type in FORMS:
-            data.append(request.POST)  # parsed once, as the CSRF check would
-        return "\x00" in request.path or any(
-            "\x00" in key or any("\x00" in value for value in values)
-            for fields in data
-            for key, values in fields.lists()
-        )
 
 
 class ClientAddressMiddleware:
