@@ -17,6 +17,7 @@ from .models import Article, ArticleFeedback, Finding, SearchMiss
 PERSONAL = re.compile(r"@|\d[\d\s().+-]{5,}\d")
 # The same in a comment, cut out of it.
 PERSONAL_IN_TEXT = re.compile(r"\S+@\S+|\+?\d[\d\s().-]{5,}\d")
+CONTROL_OR_SPACE = re.compile(r"[\s\x00-\x1f\x7f]+")
 COMMENT_LENGTH = 500
 VERDICTS = {
     "yes": ("helpful", Finding.Kind.HELPFUL),
@@ -42,6 +43,12 @@ def record_miss(query: str) -> bool:
     return True
 
 
+def one_line(text: str) -> str:
+    """What a reader typed, on one line: spaces and control characters (a NUL would make
+    PostgreSQL refuse it) count as one space."""
+    return CONTROL_OR_SPACE.sub(" ", text).strip()
+
+
 def without_personal_details(text: str) -> str:
     return PERSONAL_IN_TEXT.sub("[removed]", text)
 
@@ -50,7 +57,7 @@ def record_verdict(article: Article, verdict: str, comment: str = "") -> Finding
     """Count one reader's answer (`VERDICTS`) under `article`; a comment, stripped of what looks
     like contact details, goes to the editors' queue (returned)."""
     counter, kind = VERDICTS[verdict]
-    comment = without_personal_details(" ".join(comment.split())[:COMMENT_LENGTH])
+    comment = without_personal_details(one_line(comment)[:COMMENT_LENGTH])
     with transaction.atomic():
         ArticleFeedback.objects.get_or_create(article=article)
         ArticleFeedback.objects.filter(article=article).update(**{counter: F(counter) + 1})

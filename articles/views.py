@@ -128,9 +128,7 @@ class SearchView(ListView):
     paginate_by = 10
 
     def get_queryset(self):
-        # Control characters (a NUL would make PostgreSQL refuse the query) count as spaces.
-        self.query = re.sub(r"[\s\x00-\x1f\x7f]+", " ", self.request.GET.get("q", "")).strip()
-        self.query = self.query[:SEARCH_MAX_LENGTH]
+        self.query = feedback.one_line(self.request.GET.get("q", ""))[:SEARCH_MAX_LENGTH]
         if not self.query:
             return Article.objects.none()
         published = Article.objects.published().select_related("category")
@@ -304,11 +302,11 @@ class FeedbackView(View):
     def post(self, request, slug: str):
         article = get_object_or_404(Article.objects.published(), slug=slug)
         verdict = request.POST.get("verdict", "")
-        comment = request.POST.get("comment", "")
+        comment = feedback.one_line(request.POST.get("comment", ""))
         error = ""
         if verdict not in feedback.VERDICTS:
             error = "Choose Yes, No or Report an error."
-        elif verdict == "error" and not comment.strip():
+        elif verdict == "error" and not comment:
             error = "Say what is wrong, so that an editor can correct it."
         elif len(comment) > feedback.COMMENT_LENGTH:
             error = (

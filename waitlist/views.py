@@ -83,7 +83,7 @@ def allow_listed_origin(request: HttpRequest, response: HttpResponse) -> HttpRes
 
 def _inviter(code: str) -> str:
     """Whose link this is, as the page names them: the first letter of their address ("B.")."""
-    if not code:
+    if not code or not code.isascii() or not code.isprintable():
         return ""
     email = (
         Subscriber.objects.filter(referral_code=code, status=Subscriber.Status.CONFIRMED)

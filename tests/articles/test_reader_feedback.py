@@ -84,10 +84,17 @@ def test_contact_details_in_a_comment_are_taken_out_before_it_is_kept(client):
     assert ArticleFeedback.objects.get().errors_reported == 1
 
 
+def test_control_characters_in_a_comment_count_as_spaces(client):
+    article = ArticleFactory()
+    assert answer(client, article, "no", "Too\x00long,\r\n\tand\x1b unclear").status_code == 302
+    assert Finding.objects.get().detail == "Too long, and unclear"
+
+
 @pytest.mark.parametrize(
     "verdict, comment, message",
     [
         ("error", "  ", "Say what is wrong, so that an editor can correct it."),
+        ("error", "\x00\x07 ", "Say what is wrong, so that an editor can correct it."),
         ("maybe", "", "Choose Yes, No or Report an error."),
         ("no", "x" * 501, "Keep the comment to 500 characters (it has 501)."),
     ],

@@ -306,6 +306,9 @@ def test_a_code_invites_up_to_its_limit_and_only_in_open_states(texas, mail, cli
 
 def test_an_unknown_expired_or_withdrawn_code_says_so(texas, client):
     assert "We don’t know this code" in client.get("/start/NOPE-123/").text
+    for odd in ("%00", "AC%00ME", "ACME%20CLINIC", "%C3%A9t%C3%A9", "-ACME"):
+        page = client.get(f"/start/{odd}/")
+        assert page.status_code == 400 and "We don’t know this code" in page.text
     code = access_code(expires_at=timezone.now() - dt.timedelta(minutes=1))
     assert "This code has expired" in client.get("/start/ACME-CLINIC/").text
     code.expires_at, code.active = timezone.now() + dt.timedelta(days=1), False

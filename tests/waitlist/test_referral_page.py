@@ -97,8 +97,9 @@ def test_the_invite_landing_names_the_inviter_by_their_first_letter(client):
     assert "B. invited you to the Halftime Health waitlist" in shown
     assert "Confirming your email moves B. up the list" in shown
     assert "bruno" not in shown
-    unknown = client.get("/waitlist/?ref=nobody").content.decode()
-    assert "invited you" not in unknown and "<h1>Join the waitlist</h1>" in unknown
+    for code in ("nobody", "a\x00b", "\u00e9t\u00e9"):
+        unknown = client.get("/waitlist/", {"ref": code}).content.decode()
+        assert "invited you" not in unknown and "<h1>Join the waitlist</h1>" in unknown
     pending = SubscriberFactory(email="zed@example.com", status="pending", confirmed_at=None)
     assert (
         "invited you" not in client.get(f"/waitlist/?ref={pending.referral_code}").content.decode()

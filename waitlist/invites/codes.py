@@ -6,6 +6,7 @@ invited, and their own single-use link is emailed to them (`invite_holders`, run
 invitations' periodic task)."""
 
 import datetime as dt
+import re
 
 from django.db import transaction
 from django.db.models import F
@@ -13,14 +14,16 @@ from django.db.models.functions import Upper
 from django.utils import timezone
 
 from ..models import AccessCode, Invitation, OpenState, OutboundEmail, Subscriber
+from ..models.invites import ACCESS_CODE_SHAPE
 from ..people import outbox
 from . import events
 
 
 def find(code: str) -> AccessCode | None:
-    return (
-        AccessCode.objects.annotate(upper=Upper("code")).filter(upper=code.strip().upper()).first()
-    )
+    code = code.strip()
+    if not re.fullmatch(ACCESS_CODE_SHAPE, code):
+        return None  # no code could be written so: nothing to look up
+    return AccessCode.objects.annotate(upper=Upper("code")).filter(upper=code.upper()).first()
 
 
 def refusal(access_code: AccessCode | None, now: dt.datetime | None = None) -> str:

@@ -64,6 +64,10 @@ def new_nonce() -> str:
     return secrets.token_hex(6)
 
 
+# What an access code may be: anything else is no code.
+ACCESS_CODE_SHAPE = r"[A-Za-z0-9][A-Za-z0-9-]{2,39}"
+
+
 class AccessCode(models.Model):
     """A code many people may use (a partner clinic, an event): each use gives the person an
     invitation of their own, sent to their address, up to `limit` people until `expires_at`."""
@@ -72,7 +76,7 @@ class AccessCode(models.Model):
         max_length=40,
         validators=[
             RegexValidator(
-                r"^[A-Za-z0-9][A-Za-z0-9-]{2,39}$",
+                rf"^{ACCESS_CODE_SHAPE}$",
                 "Letters, digits and hyphens, 3 to 40 of them, starting with a letter or digit.",
             )
         ],
