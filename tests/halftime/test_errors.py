@@ -113,6 +113,18 @@ def test_a_form_in_a_charset_that_is_not_utf_8_is_a_branded_400_and_saves_nothin
     assert staff_client.post("/waitlist/", {"email": "ok@example.com"}).status_code != 400
 
 
+@pytest.mark.django_db
+def test_a_nul_character_in_an_admin_list_s_query_is_a_branded_400(staff_client):
+    for url, query in [
+        ("/admin/waitlist/subscriber/", {"status": "\x00"}),
+        ("/admin/articles/finding/", {"kind": "\x00"}),
+        ("/admin/waitlist/campaign/", {"q": "a\x00b"}),
+    ]:
+        response = staff_client.get(url, query)
+        assert_branded(response, 400, "That request didn’t make sense")
+        assert staff_client.get(url).status_code == 200
+
+
 def raw_post(url: str, headers: dict, body: bytes) -> tuple[int, str]:
     parts = urlsplit(url)
     connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
