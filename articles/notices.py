@@ -1,8 +1,8 @@
 """The review's emails: a reviewer is asked, an editor hears the answer or what the citation
-monitor found. Each is a row of the
-outbox (`ReviewEmail`) written in the step's transaction; a worker sends it once that commits,
-through Django's mail API (SMTP or the email service, as configured), and the sweep sends what
-a lost task left. A staff address is mailed whatever the waitlist's suppression list says."""
+monitor found. Each is a row of the outbox (`ReviewEmail`) written in the transaction of what
+causes it; a worker sends it once that commits, through Django's mail API (SMTP or the email
+service, as configured), and the sweep sends what a lost task left. A staff address is mailed
+whatever the waitlist's suppression list says."""
 
 import datetime as dt
 import logging
