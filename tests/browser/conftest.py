@@ -47,6 +47,9 @@ def browser() -> Iterator[Browser]:
     with pytest.MonkeyPatch.context() as env, sync_playwright() as playwright:
         env.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        # As long as the pages' actions may take: on a loaded machine a server's answer (the
+        # preview of what was typed, a worker's count) can take more than the default 5 s.
+        expect.set_options(timeout=10_000)
         yield browser
         browser.close()
 
