@@ -54,6 +54,15 @@ def browser() -> Iterator[Browser]:
         browser.close()
 
 
+def forced_post(page: Page, url: str, form: dict) -> int:
+    """A POST the page does not offer, sent with the session and its CSRF token."""
+    token = next(c["value"] for c in page.context.cookies() if c["name"] == "csrftoken")
+    response = page.request.post(
+        url, form=form, headers={"X-CSRFToken": token, "Referer": url}, max_redirects=0
+    )
+    return response.status
+
+
 @pytest.fixture
 def phone_page(browser: Browser) -> Iterator[Page]:
     context = browser.new_context(**PHONE)

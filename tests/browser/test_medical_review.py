@@ -13,7 +13,7 @@ from django.utils import timezone
 from playwright.sync_api import Browser, Page, expect
 
 from articles.models import Article
-from tests.browser.conftest import SIZES, fits, learning_center_groups, signed_in
+from tests.browser.conftest import SIZES, fits, forced_post, learning_center_groups, signed_in
 from tests.factories import ArticleFactory, PersonFactory, StaffFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -35,15 +35,6 @@ def people():
         name="Renata Osei-Lindqvist", credentials="MD", role="Endocrinologist", user=reviewer
     )
     return editor, person
-
-
-def forced_post(page: Page, url: str, form: dict) -> int:
-    """A POST the page does not offer, sent with the session and its CSRF token."""
-    token = next(c["value"] for c in page.context.cookies() if c["name"] == "csrftoken")
-    response = page.request.post(
-        url, form=form, headers={"X-CSRFToken": token, "Referer": url}, max_redirects=0
-    )
-    return response.status
 
 
 def change_body(page: Page, text: str) -> None:

@@ -7,7 +7,7 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import Browser, expect
 
-from tests.browser.conftest import SIZES, fits, signed_in
+from tests.browser.conftest import SIZES, fits, forced_post, signed_in
 from tests.factories import CampaignFactory, StaffFactory, SubscriberFactory
 from waitlist.campaigns import actions, dispatch
 from waitlist.models import Campaign, Delivery
@@ -86,10 +86,13 @@ def test_after_send_now_the_page_follows_the_campaign_and_refuses_back_to_draft(
     expect(page.get_by_role("button", name="Pause")).to_be_visible()
     expect(page.get_by_role("button", name="Back to draft")).to_be_hidden()
 
-    # The form a stale page would post: refused, and said so.
-    page.evaluate("document.getElementById('step-unschedule').submit()")
+    # What a stale page's Back to draft would post: refused, and said so, whether the campaign
+    # is still sending or has finished meanwhile.
+    change = f"{live_server.url}/admin/waitlist/campaign/{campaign.pk}/change/"
+    assert forced_post(page, change.replace("/change/", "/do/unschedule/"), {}) == 302
+    page.goto(change)
     expect(page.locator(".messagelist .error")).to_have_text(
-        "It has started sending: pause it instead."
+        re.compile(r"^(It has started sending: pause it instead\.|It has finished sending\.)$")
     )
     expect(page.locator(".messagelist .success")).to_have_count(0)
     expect(status).to_have_text("Sent", timeout=30_000)
